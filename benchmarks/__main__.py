@@ -1,0 +1,68 @@
+"""Command line: ``python -m benchmarks [--quick] [--problems a,b] [--repeats N] [--out DIR]``.
+
+Exit status: 0, or 1 when any tool's derivative disagrees with the hand-written one (or the
+hand-written one with finite differences): a wrong derivative is never just a slow one.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from . import report
+from .problems import MODULES, select
+from .runner import Settings, run_problem
+
+
+def parse(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes, few repeats: a smoke run for CI (well under a minute)")
+    ap.add_argument("--problems", default=None,
+                    help=f"comma-separated problems or modules (default: all of {', '.join(MODULES)})")
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="timing pairs per ratio (default 7, or 3 with --quick)")
+    ap.add_argument("--peer-budget", type=float, default=None, metavar="SECONDS",
+                    help="a probed peer predicted to take longer per call runs at a smaller size "
+                         "and is scaled linearly (default 60, or 0.5 with --quick)")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",
+                    help="where latest.json and latest.png go (default benchmarks/results/)")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    s = Settings(mode="quick" if args.quick else "full",
+                 repeats=args.repeats or (3 if args.quick else 7),
+                 budget=args.peer_budget or (0.5 if args.quick else 60.0),
+                 min_sample=0.005 if args.quick else 0.05)
+    names = [n.strip() for n in args.problems.split(",") if n.strip()] if args.problems else None
+    problems = select(names)
+    t0 = time.perf_counter()
+    info = report.machine_info()
+    report.print_header(info, s, [p.name for p in problems])
+    results = []
+    for p in problems:
+        r = run_problem(p, s)
+        report.print_problem(r)
+        results.append(r)
+    report.print_summary(results)
+
+    info = report.machine_info()  # again: now with the threads of the peers that were loaded
+    args.out.mkdir(parents=True, exist_ok=True)
+    report.write_json(args.out / "latest.json", report.to_json(info, s, results))
+    wrote_png = report.write_png(args.out / "latest.png", info, s, results)
+    print(f"wrote {args.out / 'latest.json'}" + (f" and {args.out / 'latest.png'}" if wrote_png
+                                                 else " (no matplotlib: no chart)"))
+    mismatches = [m for r in results for m in r.mismatches]
+    if mismatches:
+        print(f"!!!!! {len(mismatches)} derivative(s) disagree:")
+        for m in mismatches:
+            print(f"!!!!!   {m}")
+    print(f"total {time.perf_counter() - t0:.1f} s")
+    return 1 if mismatches else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
