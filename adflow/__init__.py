@@ -1,0 +1,18 @@
+"""adflow: exact derivatives of loop-heavy numerical Python, at compiled speed.
+
+Reverse mode by source transformation (``grad``, ``value_and_grad``, ``vjp``), forward mode by
+dual numbers (``jvp``), Jacobians that pick their mode (``jacobian``), and ``hessian``/``hvp``.
+Generated code is compiled by numba for the CPU (default), CUDA, or run as plain Python.
+"""
+__version__ = "0.1.0"
+
+from .errors import (AdflowError, NonDifferentiableError, ShapeError, SourceUnavailableError,  # noqa: E402
+                     TypingError, UnsupportedSyntaxError)
+from .api import grad, value_and_grad, vjp  # noqa: E402
+from .rules.custom import custom_jvp, custom_vjp  # noqa: E402
+
+__all__ = [
+    "grad", "value_and_grad", "vjp", "custom_vjp", "custom_jvp",
+    "AdflowError", "UnsupportedSyntaxError", "NonDifferentiableError", "ShapeError",
+    "SourceUnavailableError", "TypingError",
+]

@@ -1,0 +1,243 @@
+"""The user API: ``grad``, ``value_and_grad``, ``vjp`` (reverse mode)."""
+from __future__ import annotations
+
+import functools
+import threading
+
+import numba
+import numpy as np
+from numba.core import types
+
+from .errors import NonDifferentiableError, ShapeError
+from .pipeline import TARGETS, build_reverse
+
+
+def _normalize_wrt(wrt):
+    if isinstance(wrt, int):
+        return (wrt,), True
+    wrt = tuple(wrt)
+    if not wrt or not all(isinstance(k, int) for k in wrt):
+        raise ValueError("adflow: wrt must be an int or a non-empty tuple of ints")
+    return wrt, False
+
+
+def _prepare_args(args):
+    """Lists become arrays; the user's own arrays are passed as they are (never written to)."""
+    out = []
+    for a in args:
+        if isinstance(a, (list, tuple)):
+            a = np.asarray(a, dtype=float)
+        out.append(a)
+    return out
+
+
+def _argtypes(args):
+    try:
+        return tuple(numba.typeof(a) for a in args)
+    except ValueError as exc:
+        raise NonDifferentiableError(f"cannot pass {exc}: adflow takes numbers and NumPy arrays") from None
+
+
+class _Specializations:
+    """Generated code per argument types; built once per process (and cached on disk by numba)."""
+
+    def __init__(self, func, target, output_component=None):
+        if target not in TARGETS:
+            raise ValueError(f"adflow: unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+        self.func = func
+        self.target = target
+        self.output_component = output_component
+        self._built = {}
+        self._lock = threading.Lock()
+        self.last_source = None
+
+    def get(self, args, wrt):
+        key = (_argtypes(args), tuple(wrt), _code_identity(self.func))
+        entry = self._built.get(key)
+        if entry is None:
+            with self._lock:
+                entry = self._built.get(key)
+                if entry is None:
+                    entry = build_reverse(self.func, key[0], wrt, self.target, self.output_component)
+                    self._built[key] = entry
+        self.last_source = entry[1]
+        return entry
+
+
+def _code_identity(func):
+    py = getattr(func, "py_func", func)
+    code = getattr(py, "__code__", None)
+    return id(code) if code is not None else id(func)
+
+
+def _seed_like(value):
+    if isinstance(value, np.ndarray):
+        return np.ones_like(value)
+    return type(value)(1.0) if isinstance(value, (float, np.floating)) else 1.0
+
+
+def _check_scalar(value, fname, has_aux):
+    if isinstance(value, (float, np.floating)) or (isinstance(value, np.ndarray) and value.shape == ()):
+        return
+    shape = getattr(value, "shape", type(value).__name__)
+    raise ShapeError(
+        f"grad needs {fname} to return a scalar, but it returned {shape}",
+        hint="use adflow.vjp(f, *args) for a vector-Jacobian product, or adflow.jacobian(f) for the full Jacobian"
+        + ("" if not has_aux else "; with has_aux=True return (scalar, aux)"))
+
+
+def _cast_like(grad, arg):
+    """Derivatives keep the input's float type."""
+    if isinstance(arg, np.ndarray):
+        return np.asarray(grad, dtype=arg.dtype) if grad.dtype != arg.dtype else grad
+    if isinstance(arg, np.floating):
+        return type(arg)(grad)
+    return float(grad)
+
+
+class GradFunction:
+    """``adflow.grad(f)``: call it like ``f`` to get the gradient.
+
+    ``.source`` is the generated reverse-mode code of the last call (readable Python), and
+    ``.source_for(*args)`` the code for given example arguments.
+    """
+
+    def __init__(self, func, wrt=0, target="cpu", has_aux=False, with_value=False):
+        self.func = func
+        self.wrt, self._single = _normalize_wrt(wrt)
+        self.has_aux = has_aux
+        self.with_value = with_value
+        self._specs = _Specializations(func, target, 0 if has_aux else None)
+        functools.update_wrapper(self, getattr(func, "py_func", func))
+
+    @property
+    def target(self):
+        return self._specs.target
+
+    def __call__(self, *args):
+        args = _prepare_args(args)
+        vjp_fn, _, _ = self._specs.get(args, self.wrt)
+        value, grads = self._run(vjp_fn, args)
+        grads = tuple(_cast_like(g, args[k]) for g, k in zip(grads, self.wrt))
+        out = grads[0] if self._single else grads
+        if self.with_value:
+            return value, out
+        if self.has_aux:
+            return out, value[1]
+        return out
+
+    def _run(self, vjp_fn, args):
+        # The seed's type must match the result's; a float64 seed works for float32 results too.
+        value, grads = vjp_fn(*args, 1.0)
+        primary = value[0] if self.has_aux else value
+        _check_scalar(primary, self.__name__, self.has_aux)
+        return value, grads
+
+    @property
+    def source(self) -> str:
+        if self._specs.last_source is None:
+            raise AttributeError(
+                "adflow: the generated code depends on the argument types; call the function once "
+                "(or use .source_for(*example_args)) before reading .source")
+        return self._specs.last_source
+
+    def source_for(self, *args) -> str:
+        return self._specs.get(_prepare_args(args), self.wrt)[1]
+
+
+def grad(func=None, wrt=0, target="cpu", has_aux=False):
+    """Gradient of a scalar-valued function, by reverse mode.
+
+    Usable as ``adflow.grad(f)`` or as a bare decorator ``@adflow.grad``.  ``wrt`` picks the
+    argument(s): an int gives one gradient, a tuple a tuple of gradients.  ``target`` is
+    ``"cpu"`` (numba-compiled, the default), ``"python"`` (the generated code run as plain Python,
+    for debugging) or ``"cuda"``.  With ``has_aux=True``, ``f`` returns ``(value, aux)`` and the
+    call returns ``(gradient, aux)``.
+
+    >>> import numpy as np, adflow
+    >>> def f(x):
+    ...     s = 0.0
+    ...     for i in range(x.shape[0]):
+    ...         s = s + x[i] ** 2
+    ...     return s
+    >>> adflow.grad(f)(np.array([1.0, 2.0]))
+    array([2., 4.])
+    """
+    if func is None:
+        return lambda f: GradFunction(f, wrt, target, has_aux)
+    return GradFunction(func, wrt, target, has_aux)
+
+
+def value_and_grad(func=None, wrt=0, target="cpu", has_aux=False):
+    """Like :func:`grad`, but returns ``(value, gradient)`` from one forward and reverse sweep.
+
+    >>> import adflow, math
+    >>> def f(x):
+    ...     return math.sin(x) * x
+    >>> value, slope = adflow.value_and_grad(f)(1.0)
+    """
+    if func is None:
+        return lambda f: GradFunction(f, wrt, target, has_aux, with_value=True)
+    return GradFunction(func, wrt, target, has_aux, with_value=True)
+
+
+def _same_structure(v, y, fname):
+    if isinstance(y, tuple):
+        if not isinstance(v, tuple) or len(v) != len(y):
+            raise ShapeError(f"the cotangent must be a tuple of {len(y)} parts, like {fname}'s output")
+        return tuple(_same_structure(a, b, fname) for a, b in zip(v, y))
+    v_arr = np.asarray(v, dtype=np.result_type(np.asarray(y).dtype, np.float64))
+    if np.shape(v) != np.shape(y):
+        raise ShapeError(
+            f"the cotangent has shape {np.shape(v)} but {fname}'s output has shape {np.shape(y)}",
+            hint="pass a cotangent shaped like the output: it weights each output in the product v^T J")
+    return v_arr if isinstance(y, np.ndarray) else float(v_arr)
+
+
+def vjp(func, *args, wrt=None, target="cpu"):
+    """Vector-Jacobian product: returns ``(y, pullback)`` where ``pullback(v)`` is ``v^T J``.
+
+    ``v`` is shaped like ``y`` (this is PyTorch's ``y.backward(v)`` / ``grad_outputs``, made
+    explicit); ``pullback`` returns one cotangent per differentiated argument (all float
+    arguments unless ``wrt`` is given).  Each pullback call reruns the compiled forward sweep
+    (recomputation instead of keeping the tape alive between calls).
+
+    >>> import numpy as np, adflow
+    >>> def f(a, b):
+    ...     return 3 * a + 2 * b * b
+    >>> y, pullback = adflow.vjp(f, np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    >>> pullback(np.array([1.0, 0.1]))
+    (array([3. , 0.3]), array([12. ,  1.6]))
+    """
+    args = _prepare_args(args)
+    specs = _Specializations(func, target)
+    if wrt is None:
+        types_ = _argtypes(args)
+        wrt = tuple(k for k, t in enumerate(types_) if _is_float_type(t))
+    wrt, single = _normalize_wrt(wrt)
+    vjp_fn, _, _ = specs.get(args, wrt)
+    _, _, prepared = specs.get(args, wrt)
+    y, _ = vjp_fn(*args, _probe_cotangent(prepared.return_type))
+    fname = getattr(func, "__name__", "f")
+
+    def pullback(v):
+        v = _same_structure(v, y, fname)
+        _, grads = vjp_fn(*args, v)
+        return tuple(_cast_like(g, args[k]) for g, k in zip(grads, wrt))
+
+    pullback.source = specs.last_source
+    return y, pullback
+
+
+def _probe_cotangent(ty):
+    """A cotangent of the output's type but no elements: the sweep runs for ``y`` and adds nothing."""
+    if isinstance(ty, types.BaseTuple):
+        return tuple(_probe_cotangent(t) for t in ty.types)
+    if isinstance(ty, types.Array):
+        return np.zeros((0,) * ty.ndim, dtype=np.float64)
+    return 0.0
+
+
+def _is_float_type(t):
+    from .reverse.activity import is_float_type
+    return is_float_type(t)

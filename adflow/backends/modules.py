@@ -1,0 +1,60 @@
+"""Write generated modules to the cache folder and import them from there.
+
+numba's ``cache=True`` needs a real source file, and tracebacks through a real file point at
+real generated lines.  A module's file name carries a hash of its source, so a changed function
+gets a new file and old compiled code is never picked up.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("ADFLOW_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "adflow")
+    path = Path(base)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".writable"
+        probe.touch()
+    except OSError:
+        path = Path(tempfile.gettempdir()) / "adflow-cache"
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def module_key(source: str, namespace: dict) -> str:
+    digest = hashlib.sha256(source.encode())
+    for key in sorted(namespace):
+        value = namespace[key]
+        if isinstance(value, np.ndarray):  # numba freezes global arrays into the compiled code
+            digest.update(key.encode())
+            digest.update(value.tobytes())
+    return digest.hexdigest()[:20]
+
+
+def load(stem: str, source: str, namespace: dict):
+    """Import ``source`` as a module (written once to the cache folder) with ``namespace`` injected."""
+    from .. import __version__
+
+    key = module_key(source + __version__, namespace)
+    path = cache_dir() / f"{stem}_{key}.py"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(source)
+        os.replace(tmp, path)
+    modname = f"adflow_generated_{stem}_{key}"
+    spec = importlib.util.spec_from_file_location(modname, path)
+    module = importlib.util.module_from_spec(spec)
+    module.__dict__.update(namespace)
+    spec.loader.exec_module(module)
+    module.__dict__.update(namespace)
+    sys.modules[modname] = module
+    return module, path

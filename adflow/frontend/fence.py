@@ -1,0 +1,87 @@
+"""The language fence: reject syntax outside adflow's subset before any transform runs.
+
+Each rejection names the construct, the user's ``file:line`` and what to write instead.
+"""
+from __future__ import annotations
+
+import gast
+
+from ..errors import UnsupportedSyntaxError
+
+_REJECTED = {
+    gast.With: ("a 'with' block", "move the context manager outside the differentiated function"),
+    gast.AsyncWith: ("an 'async with' block", "differentiate synchronous numerical code"),
+    gast.Try: ("a 'try' block", "check inputs before calling the function; exceptions cannot be differentiated"),
+    gast.Yield: ("'yield' (a generator)", "return an array instead of yielding values"),
+    gast.YieldFrom: ("'yield from' (a generator)", "return an array instead of yielding values"),
+    gast.Await: ("'await'", "differentiate synchronous numerical code"),
+    gast.AsyncFunctionDef: ("an async function", "differentiate synchronous numerical code"),
+    gast.AsyncFor: ("an 'async for' loop", "use a plain for loop"),
+    gast.Lambda: ("a lambda inside the function", "define a module-level function with def and call it"),
+    gast.FunctionDef: ("a nested function (closure)", "define the helper at module level and call it"),
+    gast.ClassDef: ("a class definition", "define classes outside; pass arrays and numbers in"),
+    gast.Global: ("a 'global' statement", "pass the value in as an argument and return the result"),
+    gast.Nonlocal: ("a 'nonlocal' statement", "pass the value in as an argument and return the result"),
+    gast.Delete: ("a 'del' statement", "let the variable go out of use instead"),
+    gast.Import: ("an import inside the function", "import at module level"),
+    gast.ImportFrom: ("an import inside the function", "import at module level"),
+    gast.ListComp: ("a list comprehension", "write a for loop filling a preallocated array"),
+    gast.SetComp: ("a set comprehension", "write a for loop"),
+    gast.DictComp: ("a dict comprehension", "write a for loop"),
+    gast.GeneratorExp: ("a generator expression", "write a for loop (e.g. accumulate a sum)"),
+    gast.Starred: ("*args unpacking", "pass the arguments one by one"),
+    gast.Dict: ("a dict", "use arrays or tuples"),
+    gast.Set: ("a set", "use arrays or tuples"),
+    gast.Match: ("a 'match' statement", "use if/elif/else"),
+    gast.NamedExpr: ("an assignment expression (:=)", "assign on its own line"),
+}
+
+
+def check(fn) -> None:
+    """Raise :class:`UnsupportedSyntaxError` at the first construct adflow cannot differentiate."""
+    tree = fn.tree
+    args = tree.args
+    if args.vararg is not None or args.kwarg is not None:
+        raise UnsupportedSyntaxError(
+            f"{fn.name} takes *args or **kwargs", fn.location(tree),
+            hint="give every argument a name")
+    if args.kwonlyargs or args.posonlyargs:
+        raise UnsupportedSyntaxError(
+            f"{fn.name} has keyword-only or positional-only parameters", fn.location(tree),
+            hint="use plain positional parameters")
+    for default in args.defaults:
+        if not isinstance(default, gast.Constant):
+            raise UnsupportedSyntaxError(
+                "a default argument that is not a constant", fn.location(default),
+                hint="use a number, True/False or None as the default")
+    for stmt in tree.body:
+        for node in gast.walk(stmt):
+            _check_node(fn, node)
+
+
+def _check_node(fn, node) -> None:
+    for kind, (what, hint) in _REJECTED.items():
+        if isinstance(node, kind):
+            raise UnsupportedSyntaxError(f"{what} is not supported", fn.location(node), hint=hint)
+    if isinstance(node, (gast.For, gast.While)) and node.orelse:
+        raise UnsupportedSyntaxError(
+            "a loop with an 'else' clause is not supported", fn.location(node),
+            hint="set a flag before 'break' and test it after the loop")
+    if isinstance(node, (gast.Assign, gast.AugAssign)):
+        targets = node.targets if isinstance(node, gast.Assign) else [node.target]
+        for target in targets:
+            for sub in gast.walk(target):
+                if isinstance(sub, gast.Attribute) and isinstance(sub.ctx, gast.Store):
+                    raise UnsupportedSyntaxError(
+                        "assigning to an attribute (object mutation) is not supported",
+                        fn.location(node), hint="keep state in local variables and arrays")
+    if isinstance(node, gast.Call):
+        for kw in node.keywords:
+            if kw.arg is None:
+                raise UnsupportedSyntaxError(
+                    "**kwargs unpacking in a call is not supported", fn.location(node),
+                    hint="pass keyword arguments by name")
+    if isinstance(node, gast.JoinedStr):
+        raise UnsupportedSyntaxError(
+            "an f-string is not supported", fn.location(node),
+            hint="numba compiles no string formatting; remove it or use a plain string")

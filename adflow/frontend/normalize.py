@@ -1,0 +1,488 @@
+"""Normalise a function into adflow's simple form: one operation per assignment.
+
+The normal form (what every later pass relies on):
+
+* an *atom* is a local ``Name`` or a ``Constant``;
+* ``name = <op>`` where ``<op>`` is an atom, ``a <binop> b``, ``<unaryop> a``, ``a <cmp> b``,
+  ``f(atoms..., kw=atoms)`` (``f`` a module attribute, builtin, helper or ``a.method``),
+  ``a[index]`` (index parts are atoms or slices of atoms), ``a.attr`` or a tuple of atoms;
+* ``a[index] = atom`` for in-place writes;
+* ``if name:`` with normal-form branches; ``for name in range(atoms):``; ``while name:``
+  whose body ends by recomputing ``name``;
+* ``return atom`` (only as the last statement, after :mod:`.exits`); ``break``/``continue``
+  remain until :mod:`.exits` replaces them with flags.
+
+Temporaries are named after the variable they help compute (``_s1`` for a part of ``s``), so the
+generated code reads like the user's.  Every statement keeps the user's line number.
+"""
+from __future__ import annotations
+
+import gast
+import numpy as np
+
+from ..errors import UnsupportedSyntaxError
+from . import namespace as ns
+
+
+def atom_names(node) -> list[str]:
+    """Local names read by a normal-form expression."""
+    return [n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)]
+
+
+def assigned_names(stmts) -> set[str]:
+    out = set()
+    for stmt in stmts:
+        for node in gast.walk(stmt):
+            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
+                out.add(node.id)
+    return out
+
+
+def name(id_, ctx=None):
+    return gast.Name(id=id_, ctx=ctx or gast.Load(), annotation=None, type_comment=None)
+
+
+def store(id_):
+    return name(id_, gast.Store())
+
+
+def const(value):
+    return gast.Constant(value=value, kind=None)
+
+
+def assign(target: str, value, lineno):
+    node = gast.Assign(targets=[store(target)], value=value, type_comment=None)
+    node.lineno = lineno
+    return node
+
+
+def is_atom(node) -> bool:
+    return isinstance(node, (gast.Name, gast.Constant))
+
+
+class Normalizer:
+    def __init__(self, fn):
+        self.fn = fn
+        self.locals = set(fn.params) | assigned_names(fn.tree.body)
+        self.taken = {n.id for n in gast.walk(fn.tree) if isinstance(n, gast.Name)} | self.locals
+        self.helpers: dict[str, object] = {}  # generated-code name -> user function
+        self.arrays: dict[str, np.ndarray] = {}  # global array constants used
+        self.globals_used: dict[str, object] = {}  # global names the code refers to (np, math...)
+        self.lineno = fn.tree.lineno
+
+    # ------------------------------------------------------------------ names
+    def fresh(self, hint: str) -> str:
+        base = (hint or "t").strip("_").split(".")[0] or "t"
+        k = 1
+        while f"_{base}{k}" in self.taken:
+            k += 1
+        result = f"_{base}{k}"
+        self.taken.add(result)
+        self.locals.add(result)
+        return result
+
+    def error(self, what, node, hint=None):
+        return UnsupportedSyntaxError(what, self.fn.location(node), hint=hint)
+
+    # ------------------------------------------------------------------ entry
+    def run(self) -> gast.FunctionDef:
+        tree = self.fn.tree
+        body = self.block(tree.body)
+        new = gast.FunctionDef(name=tree.name, args=tree.args, body=body or [gast.Pass()],
+                               decorator_list=[], returns=None, type_comment=None, type_params=[])
+        new.lineno = tree.lineno
+        return new
+
+    def block(self, stmts) -> list:
+        out = []
+        for stmt in stmts:
+            self.lineno = getattr(stmt, "lineno", self.lineno)
+            out.extend(self.stmt(stmt))
+        return out
+
+    # ------------------------------------------------------------------ statements
+    def stmt(self, s) -> list:
+        out: list = []
+        ln = s.lineno
+        if isinstance(s, gast.Assign):
+            if len(s.targets) == 1:
+                self.assign_to(s.targets[0], s.value, out, ln)
+            else:
+                value = self.atom(s.value, out, "t")
+                for target in s.targets:
+                    self.assign_to(target, value, out, ln)
+        elif isinstance(s, gast.AugAssign):
+            target = s.target
+            load_target = _as_load(target)
+            self.assign_to(target, gast.BinOp(left=load_target, op=s.op, right=s.value), out, ln)
+        elif isinstance(s, gast.AnnAssign):
+            if s.value is not None:
+                self.assign_to(s.target, s.value, out, ln)
+        elif isinstance(s, gast.Expr):
+            if isinstance(s.value, gast.Constant):  # docstring or bare constant
+                return []
+            raise self.error("a statement whose value is unused (a call for its side effect)", s,
+                             hint="adflow needs functions to return their results; assign the value or remove the call")
+        elif isinstance(s, gast.Pass):
+            return []
+        elif isinstance(s, gast.If):
+            test = self.atom(s.test, out, "cond")
+            node = gast.If(test=test, body=self.block(s.body) or [gast.Pass()], orelse=self.block(s.orelse))
+            node.lineno = ln
+            out.append(node)
+        elif isinstance(s, gast.For):
+            out.extend(self.for_loop(s))
+        elif isinstance(s, gast.While):
+            # while c: body  ->  _cond = c; while _cond: body; _cond = c
+            flag = self.fresh("cond")
+            out.extend(self.rebuild_condition(s.test, flag, ln))
+            body = self.block(s.body)
+            recompute = self.rebuild_condition(s.test, flag, ln)
+            loop = gast.While(test=name(flag), body=body + recompute, orelse=[])
+            loop.lineno = ln
+            loop.cond_len = len(recompute)  # read by .exits and the reverse transform
+            out.append(loop)
+        elif isinstance(s, gast.Return):
+            if s.value is None:
+                raise self.error("a function without a return value", s,
+                                 hint="return the value to differentiate")
+            value = self.atom(s.value, out, "result")
+            node = gast.Return(value=value)
+            node.lineno = ln
+            out.append(node)
+        elif isinstance(s, (gast.Break, gast.Continue)):
+            out.append(s)
+        elif isinstance(s, gast.Assert):
+            test = self.atom(s.test, out, "check")
+            node = gast.Assert(test=test, msg=s.msg if isinstance(s.msg, gast.Constant) else None)
+            node.lineno = ln
+            out.append(node)
+        elif isinstance(s, gast.Raise):
+            out.append(s)
+        else:
+            raise self.error(f"the statement '{type(s).__name__}' is not supported", s)
+        return out
+
+    def rebuild_condition(self, test_expr, flag, ln) -> list:
+        """Statements that recompute a while loop's condition into ``flag`` at the end of the body."""
+        out: list = []
+        value = self.op(test_expr, out, flag)
+        out.append(assign(flag, value, ln))
+        return out
+
+    def assign_to(self, target, value, out, ln):
+        if isinstance(target, gast.Name):
+            self.locals.add(target.id)
+            op = self.op(value, out, target.id)
+            if not is_atom(op) and target.id in atom_names(op):
+                # v = f(v, ...): the adjoint needs the old v, so compute into a temporary first.
+                tmp = self.fresh(target.id)
+                out.append(assign(tmp, op, ln))
+                op = name(tmp)
+            out.append(assign(target.id, op, ln))
+        elif isinstance(target, (gast.Tuple, gast.List)):
+            if isinstance(value, (gast.Tuple, gast.List)) and len(value.elts) == len(target.elts):
+                parts = [self.atom(v, out, "t") for v in value.elts]
+                # Copy names first so that `a, b = b, a` swaps.
+                parts = [self._copy_if_target(p, target, out, ln) for p in parts]
+                for t, p in zip(target.elts, parts):
+                    self.assign_to(t, p, out, ln)
+            else:
+                whole = self.atom(value, out, "t")
+                for k, t in enumerate(target.elts):
+                    self.assign_to(t, gast.Subscript(value=whole, slice=const(k), ctx=gast.Load()), out, ln)
+        elif isinstance(target, gast.Subscript):
+            base = target.value
+            if not isinstance(base, gast.Name) or base.id not in self.locals:
+                raise self.error("an in-place write into something other than a local array", target,
+                                 hint="write into a local array variable, e.g. out[i] = ...")
+            index = self.index(target.slice, out, base.id)
+            val = self.atom(value, out, base.id)
+            node = gast.Assign(targets=[gast.Subscript(value=name(base.id), slice=index, ctx=gast.Store())],
+                               value=val, type_comment=None)
+            node.lineno = ln
+            out.append(node)
+        else:
+            raise self.error("this assignment target is not supported", target)
+
+    def _copy_if_target(self, atom, target, out, ln):
+        targets = {t.id for t in target.elts if isinstance(t, gast.Name)}
+        if isinstance(atom, gast.Name) and atom.id in targets:
+            tmp = self.fresh(atom.id)
+            out.append(assign(tmp, atom, ln))
+            return name(tmp)
+        return atom
+
+    def for_loop(self, s) -> list:
+        out: list = []
+        ln = s.lineno
+        it = s.iter
+        body_prefix: list = []
+        if not isinstance(it, gast.Call):
+            # for v in arr:  ->  for _k in range(len(arr)): v = arr[_k]
+            arr = self.atom(it, out, "seq")
+            index = self.fresh("k")
+            bounds = self.range_bounds([self.len_of(arr, out, ln)], out, ln, s)
+            self.assign_to(s.target, gast.Subscript(value=arr, slice=name(index), ctx=gast.Load()),
+                           body_prefix, ln)
+            target = index
+        else:
+            func = ns.resolve(self.fn, it.func, self.locals)
+            obj = func.value if func else None
+            if obj is range:
+                if not isinstance(s.target, gast.Name):
+                    raise self.error("a range loop must have a single loop variable", s)
+                target = s.target.id
+                bounds = self.range_bounds(it.args, out, ln, s)
+            elif obj is enumerate:
+                if not (isinstance(s.target, gast.Tuple) and len(s.target.elts) == 2
+                        and isinstance(s.target.elts[0], gast.Name)):
+                    raise self.error("use 'for i, v in enumerate(seq)'", s)
+                arr = self.atom(it.args[0], out, "seq")
+                target = s.target.elts[0].id
+                bounds = self.range_bounds([self.len_of(arr, out, ln)], out, ln, s)
+                self.assign_to(s.target.elts[1], gast.Subscript(value=arr, slice=name(target), ctx=gast.Load()),
+                               body_prefix, ln)
+            elif obj is zip:
+                if not (isinstance(s.target, gast.Tuple) and len(s.target.elts) == len(it.args)):
+                    raise self.error("unpack zip() into as many loop variables as sequences", s)
+                arrays = [self.atom(a, out, "seq") for a in it.args]
+                lengths = [self.len_of(a, out, ln) for a in arrays]
+                n = lengths[0]
+                for other in lengths[1:]:
+                    tmp = self.fresh("n")
+                    out.append(assign(tmp, gast.Call(func=name("min"), args=[n, other], keywords=[]), ln))
+                    n = name(tmp)
+                target = self.fresh("k")
+                bounds = self.range_bounds([n], out, ln, s)
+                for t, a in zip(s.target.elts, arrays):
+                    self.assign_to(t, gast.Subscript(value=a, slice=name(target), ctx=gast.Load()), body_prefix, ln)
+            else:
+                raise self.error("a for loop over something other than range/enumerate/zip/an array", s,
+                                 hint="loop over range(len(x)) and index the array")
+        self.locals.add(target)
+        body = body_prefix + self.block(s.body)
+        if target in assigned_names(body):
+            raise self.error(f"the loop variable '{target}' is reassigned inside the loop", s,
+                             hint="use another variable for the modified value")
+        # Bounds the body reassigns are copied, so the reverse sweep sees the values range() saw.
+        written = assigned_names(body)
+        fixed = []
+        for b in bounds:
+            if isinstance(b, gast.Name) and b.id in written:
+                tmp = self.fresh(b.id)
+                out.append(assign(tmp, b, ln))
+                b = name(tmp)
+            fixed.append(b)
+        call = gast.Call(func=name("range"), args=fixed, keywords=[])
+        loop = gast.For(target=store(target), iter=call, body=body or [gast.Pass()], orelse=[], type_comment=None)
+        loop.lineno = ln
+        out.append(loop)
+        return out
+
+    def len_of(self, arr, out, ln):
+        tmp = self.fresh("n")
+        out.append(assign(tmp, gast.Call(func=name("len"), args=[arr], keywords=[]), ln))
+        return name(tmp)
+
+    def range_bounds(self, args, out, ln, s):
+        if not 1 <= len(args) <= 3:
+            raise self.error("range() takes 1 to 3 arguments", s)
+        atoms = [self.atom(a, out, "n") for a in args]
+        if len(atoms) == 1:
+            atoms = [const(0), atoms[0]]
+        if len(atoms) == 2:
+            atoms.append(const(1))
+        step = atoms[2]
+        if isinstance(step, gast.Constant) and step.value == 0:
+            raise self.error("range() step is zero", s)
+        return atoms
+
+    # ------------------------------------------------------------------ expressions
+    def atom(self, e, out, hint):
+        """Normalise ``e`` and make it an atom (a local name or a constant)."""
+        op = self.op(e, out, hint)
+        if is_atom(op):
+            return op
+        tmp = self.fresh(hint)
+        out.append(assign(tmp, op, self.lineno))
+        return name(tmp)
+
+    def op(self, e, out, hint):
+        """Normalise ``e`` into one operation over atoms (or an atom)."""
+        if isinstance(e, gast.Constant):
+            return e
+        if isinstance(e, (gast.Name, gast.Attribute)):
+            return self.name_or_attribute(e, out, hint)
+        if isinstance(e, gast.BinOp):
+            left = self.atom(e.left, out, hint)
+            right = self.atom(e.right, out, hint)
+            return gast.BinOp(left=left, op=e.op, right=right)
+        if isinstance(e, gast.UnaryOp):
+            if isinstance(e.op, gast.USub) and isinstance(e.operand, gast.Constant) \
+                    and isinstance(e.operand.value, (int, float)):
+                return const(-e.operand.value)
+            return gast.UnaryOp(op=e.op, operand=self.atom(e.operand, out, hint))
+        if isinstance(e, gast.Compare):
+            return self.compare(e, out, hint)
+        if isinstance(e, gast.BoolOp):
+            return self.boolop(e, out, hint)
+        if isinstance(e, gast.IfExp):
+            return self.ifexp(e, out, hint)
+        if isinstance(e, gast.Call):
+            return self.call(e, out, hint)
+        if isinstance(e, gast.Subscript):
+            base = self.atom(e.value, out, hint)
+            return gast.Subscript(value=base, slice=self.index(e.slice, out, hint), ctx=gast.Load())
+        if isinstance(e, gast.Tuple):
+            return gast.Tuple(elts=[self.atom(x, out, hint) for x in e.elts], ctx=gast.Load())
+        if isinstance(e, gast.List):
+            raise self.error("a list literal outside np.array([...])", e,
+                             hint="use a tuple or np.array([...])")
+        raise self.error(f"the expression '{type(e).__name__}' is not supported", e)
+
+    def name_or_attribute(self, e, out, hint):
+        resolved = ns.resolve(self.fn, e, self.locals)
+        if resolved is None:
+            if isinstance(e, gast.Name):
+                return name(e.id)
+            base = self.atom(e.value, out, hint)
+            return gast.Attribute(value=base, attr=e.attr, ctx=gast.Load())
+        if resolved.kind == ns.CONSTANT:
+            return const(_plain(resolved.value))
+        if resolved.kind == ns.ARRAY:
+            global_name = ns.dotted_name(e).replace(".", "_")
+            self.arrays[global_name] = resolved.value
+            return name(global_name)
+        raise self.error(f"'{ns.dotted_name(e)}' is used as a value", e,
+                         hint="only numbers, arrays and calls of functions are supported")
+
+    def compare(self, e, out, hint):
+        left = self.atom(e.left, out, hint)
+        if len(e.ops) == 1:
+            return gast.Compare(left=left, ops=e.ops, comparators=[self.atom(e.comparators[0], out, hint)])
+        # a < b < c  ->  short-circuit chain
+        flag = self.fresh("cond")
+        first = gast.Compare(left=left, ops=[e.ops[0]], comparators=[self.atom(e.comparators[0], out, hint)])
+        out.append(assign(flag, first, self.lineno))
+        rest = gast.Compare(left=e.comparators[0], ops=e.ops[1:], comparators=e.comparators[1:])
+        branch: list = []
+        branch.append(assign(flag, self.op(rest, branch, hint), self.lineno))
+        node = gast.If(test=name(flag), body=branch, orelse=[])
+        node.lineno = self.lineno
+        out.append(node)
+        return name(flag)
+
+    def boolop(self, e, out, hint):
+        flag = self.fresh("cond")
+        out.append(assign(flag, self.op(e.values[0], out, hint), self.lineno))
+        for value in e.values[1:]:
+            branch: list = []
+            branch.append(assign(flag, self.op(value, branch, hint), self.lineno))
+            if isinstance(e.op, gast.And):
+                node = gast.If(test=name(flag), body=branch, orelse=[])
+            else:
+                node = gast.If(test=name(flag), body=[gast.Pass()], orelse=branch)
+            node.lineno = self.lineno
+            out.append(node)
+        return name(flag)
+
+    def ifexp(self, e, out, hint):
+        result = self.fresh(hint)
+        test = self.atom(e.test, out, "cond")
+        body: list = []
+        body.append(assign(result, self.op(e.body, body, hint), self.lineno))
+        orelse: list = []
+        orelse.append(assign(result, self.op(e.orelse, orelse, hint), self.lineno))
+        node = gast.If(test=test, body=body, orelse=orelse)
+        node.lineno = self.lineno
+        out.append(node)
+        return name(result)
+
+    def call(self, e, out, hint):
+        func = e.func
+        resolved = ns.resolve(self.fn, func, self.locals)
+        if resolved is None:
+            if isinstance(func, gast.Attribute):  # a method of a local array: x.sum(axis=0)
+                base = self.atom(func.value, out, hint)
+                new_func = gast.Attribute(value=base, attr=func.attr, ctx=gast.Load())
+            else:
+                raise self.error(f"calling the local variable '{func.id}'", e,
+                                 hint="call module-level functions by name")
+        elif resolved.kind == ns.USER_FUNCTION:
+            helper = self.helper_name(func, resolved.value)
+            new_func = name(helper)
+        elif resolved.kind == ns.CALLABLE:
+            self.use_global(func)
+            new_func = func
+        else:
+            raise self.error(f"'{ns.dotted_name(func)}' is not callable", e)
+        args = []
+        for a in e.args:
+            if isinstance(a, gast.List):
+                if any(isinstance(x, (gast.List, gast.Tuple)) for x in a.elts):
+                    raise self.error("nested lists in np.array", a, hint="build the rows separately and stack them")
+                args.append(gast.List(elts=[self.atom(x, out, hint) for x in a.elts], ctx=gast.Load()))
+            elif isinstance(a, gast.Tuple):
+                args.append(gast.Tuple(elts=[self.atom(x, out, hint) for x in a.elts], ctx=gast.Load()))
+            else:
+                args.append(self.atom(a, out, hint))
+        keywords = []
+        for kw in e.keywords:
+            value = kw.value
+            if isinstance(value, gast.Tuple):
+                value = gast.Tuple(elts=[self.atom(x, out, hint) for x in value.elts], ctx=gast.Load())
+            elif isinstance(value, gast.Attribute) and ns.resolve(self.fn, value, self.locals) is not None:
+                self.use_global(value)  # dtype=np.float64
+            else:
+                value = self.atom(value, out, hint)
+            keywords.append(gast.keyword(arg=kw.arg, value=value))
+        return gast.Call(func=new_func, args=args, keywords=keywords)
+
+    def use_global(self, node):
+        root = ns.dotted_name(node).split(".")[0]
+        if root in self.fn.globals:
+            self.globals_used[root] = self.fn.globals[root]
+
+    def helper_name(self, func, obj) -> str:
+        dotted = ns.dotted_name(func) or "helper"
+        base = dotted.replace(".", "_")
+        candidate = base
+        k = 2
+        while candidate in self.helpers and self.helpers[candidate] is not obj or candidate in self.locals:
+            candidate = f"{base}_{k}"
+            k += 1
+        self.helpers[candidate] = obj
+        return candidate
+
+    def index(self, idx, out, hint):
+        if isinstance(idx, gast.Slice):
+            parts = [None if p is None else self.atom(p, out, "i") for p in (idx.lower, idx.upper, idx.step)]
+            return gast.Slice(lower=parts[0], upper=parts[1], step=parts[2])
+        if isinstance(idx, gast.Tuple):
+            return gast.Tuple(elts=[self.index(x, out, hint) for x in idx.elts], ctx=gast.Load())
+        return self.atom(idx, out, "i")
+
+
+def _as_load(target):
+    if isinstance(target, gast.Name):
+        return name(target.id)
+    if isinstance(target, gast.Subscript):
+        return gast.Subscript(value=_as_load(target.value), slice=target.slice, ctx=gast.Load())
+    return target
+
+
+def _plain(value):
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def normalize(fn):
+    """Return (normalised FunctionDef, Normalizer) for a loaded, fenced user function."""
+    normalizer = Normalizer(fn)
+    return normalizer.run(), normalizer

@@ -1,0 +1,98 @@
+"""Read a user function's source and parse it with gast, keeping the file's line numbers."""
+from __future__ import annotations
+
+import inspect
+import textwrap
+from dataclasses import dataclass, field
+
+import gast
+
+from ..errors import SourceLocation, SourceUnavailableError, UnsupportedSyntaxError
+
+
+@dataclass
+class UserFunction:
+    """A parsed user function: its tree (with real file line numbers) and the names it can see."""
+
+    py_func: object
+    name: str
+    filename: str
+    tree: gast.FunctionDef
+    globals: dict = field(repr=False)
+
+    def location(self, node) -> SourceLocation:
+        return SourceLocation(self.filename, getattr(node, "lineno", self.tree.lineno), self.name)
+
+    @property
+    def params(self) -> list[str]:
+        return [a.id for a in self.tree.args.args]
+
+
+def python_function(fn):
+    """The plain Python function behind ``fn`` (a numba dispatcher's ``py_func``, or ``fn``)."""
+    py = getattr(fn, "py_func", fn)
+    if not inspect.isfunction(py):
+        kind = type(fn).__name__
+        raise SourceUnavailableError(
+            f"cannot differentiate {fn!r}: it is a {kind}, not a Python function with source code",
+            hint="adflow transforms Python source; wrap builtins or C functions in a Python function, "
+                 "or give them a rule with adflow.custom_vjp / adflow.custom_jvp",
+        )
+    return py
+
+
+def load(fn) -> UserFunction:
+    """Parse ``fn``'s source into a gast FunctionDef whose line numbers are the file's."""
+    py = python_function(fn)
+    filename = inspect.getsourcefile(py) or py.__code__.co_filename
+    try:
+        lines, start = inspect.getsourcelines(py)
+    except (OSError, TypeError) as exc:
+        raise SourceUnavailableError(
+            f"cannot read the source of {py.__qualname__} (defined in {py.__code__.co_filename})",
+            hint="define the function in a file (not at an interactive prompt or through exec) so "
+                 "adflow can read its source",
+        ) from exc
+    text = textwrap.dedent("".join(lines))
+    try:
+        module = gast.parse(text)
+    except SyntaxError as exc:
+        # A lambda in the middle of an expression gives a fragment that does not parse alone.
+        raise SourceUnavailableError(
+            f"cannot parse the source of {py.__qualname__}",
+            SourceLocation(filename, start),
+            hint="define it with def in a file",
+        ) from exc
+    gast.increment_lineno(module, start - 1)
+    tree = _find_function(module, py, filename)
+    namespace = dict(py.__globals__)
+    if py.__closure__:
+        for name, cell in zip(py.__code__.co_freevars, py.__closure__):
+            try:
+                namespace[name] = cell.cell_contents
+            except ValueError:  # an empty cell: the closure refers to itself before assignment
+                pass
+    return UserFunction(py, py.__name__, filename, tree, namespace)
+
+
+def _find_function(module, py, filename):
+    defs = [n for n in gast.walk(module) if isinstance(n, gast.FunctionDef) and n.name == py.__name__]
+    if defs:
+        tree = defs[0]
+        tree.decorator_list = []
+        return tree
+    lambdas = [n for n in gast.walk(module) if isinstance(n, gast.Lambda)]
+    if len(lambdas) == 1:
+        lam = lambdas[0]
+        ret = gast.Return(value=lam.body)
+        gast.copy_location(ret, lam.body)
+        tree = gast.FunctionDef(name=py.__name__ if py.__name__ != "<lambda>" else "lambda_",
+                                args=lam.args, body=[ret], decorator_list=[], returns=None,
+                                type_comment=None, type_params=[])
+        gast.copy_location(tree, lam)
+        return tree
+    raise UnsupportedSyntaxError(
+        "cannot tell which lambda on this line to differentiate",
+        SourceLocation(filename, py.__code__.co_firstlineno),
+        hint="give the function a name with def",
+    )

@@ -1,0 +1,104 @@
+"""Ask numba for the type of every variable of a normalised function.
+
+Only numba's untyped passes and its type inference run (no lowering, no LLVM), so this is much
+cheaper than a compile.  The types decide what the transforms emit: which variables carry
+derivatives (floats, never integers or booleans), what a tape stack holds, how an adjoint starts.
+"""
+from __future__ import annotations
+
+import re
+
+import numba
+from numba.core import compiler, errors as numba_errors, typed_passes, types
+from numba.core.registry import cpu_target
+
+from ..errors import SourceLocation, TypingError
+
+
+class _TypeOnlyPipeline(compiler.CompilerBase):
+    def define_pipelines(self):
+        pm = compiler.DefaultPassBuilder.define_untyped_pipeline(self.state)
+        pm.add_pass(typed_passes.NopythonTypeInference, "nopython frontend")
+        pm.finalize()
+        return [pm]
+
+
+_jitted_helpers: dict[int, object] = {}
+
+
+def jitted(func):
+    """A numba dispatcher for a user helper (one per function object, so it compiles once)."""
+    if isinstance(func, numba.core.dispatcher.Dispatcher):
+        return func
+    key = id(func)
+    if key not in _jitted_helpers:
+        _jitted_helpers[key] = (numba.njit(func), func)
+    return _jitted_helpers[key][0]
+
+
+def infer_types(pyfunc, argtypes, user_lines, filename, fname):
+    """Return ``({variable: numba type}, return type)`` for ``pyfunc`` called with ``argtypes``."""
+    flags = compiler.Flags()
+    flags.nrt = True
+    typingctx = cpu_target.typing_context
+    targetctx = cpu_target.target_context
+    typingctx.refresh()
+    targetctx.refresh()
+    pipeline = _TypeOnlyPipeline(typingctx, targetctx, None, tuple(argtypes), None, flags, {})
+    try:
+        pipeline.compile_extra(pyfunc)
+    except AttributeError:
+        pass  # the type-only pipeline has no lowering result to hand back; the state holds the types
+    except numba_errors.NumbaError as exc:
+        raise _user_error(exc, user_lines, filename, fname) from None
+    state = pipeline.state
+    if state.typemap is None:  # pragma: no cover - defensive
+        raise TypingError(f"numba could not type {fname}")
+    return _unify_by_name(state.typemap, typingctx), state.return_type
+
+
+def _unify_by_name(typemap, typingctx) -> dict:
+    """numba's SSA versions (s, s.1, s.2) are one variable of adflow's: unify their types."""
+    grouped: dict[str, list] = {}
+    for var, ty in typemap.items():
+        if var.startswith("$") or var.startswith("arg."):
+            continue
+        base = var.split(".")[0]
+        grouped.setdefault(base, []).append(types.unliteral(ty))
+    out = {}
+    for base, tys in grouped.items():
+        unified = tys[0]
+        for ty in tys[1:]:
+            if ty == unified:
+                continue
+            joined = typingctx.unify_pairs(unified, ty)
+            unified = joined if joined is not None else unified
+        out[base] = unified
+    return out
+
+
+def _user_error(exc, user_lines, filename, fname):
+    text = str(exc)
+    first = _clean(text)
+    lineno = None
+    match = re.search(r'File "<adflow[^"]*>", line (\d+)', text)
+    if match:
+        k = int(match.group(1)) - 1
+        if 0 <= k < len(user_lines):
+            lineno = user_lines[k]
+    location = SourceLocation(filename, lineno, fname) if lineno else None
+    return TypingError(
+        f"numba cannot compile {fname} for these argument types: {first}",
+        location,
+        hint="adflow differentiates the numba-compilable subset of Python and NumPy; "
+             "check that this line runs under numba.njit",
+    )
+
+
+def _clean(text: str) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("Failed in", "During:", "File", "[1m")):
+            return line[:300]
+    return text[:300]

@@ -1,0 +1,7 @@
+"""Reverse mode by source transformation.
+
+:mod:`.activity` finds the variables that carry derivatives, :mod:`.tape` decides what the
+forward sweep saves (and what the reverse sweep recomputes instead), :mod:`.adjoint` writes the
+adjoint statements of one operation from the rule table, and :mod:`.transform` assembles the
+forward sweep, the reverse sweep and the function around them.
+"""

@@ -1,0 +1,197 @@
+"""Write the adjoint statements of one operation, from the rule table.
+
+A rule is a string such as ``"g * np.cos(x)"``; :func:`instantiate` parses it once and substitutes
+the cotangent, the result and the operands, so ``y = np.sin(u)`` gets ``u_bar += y_bar * np.cos(u)``.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+
+import gast
+from numba.core import types
+
+from ..errors import NonDifferentiableError
+from ..frontend import ops as O
+from ..frontend.normalize import const, name
+from ..rules import primitives as P
+from ..rules.adjoints import adjoint_rules
+
+
+@functools.lru_cache(maxsize=None)
+def _template(expr: str):
+    return gast.parse(expr).body[0].value
+
+
+def instantiate(expr: str, mapping: dict):
+    """The rule ``expr`` with its placeholder names replaced by the nodes in ``mapping``."""
+    tree = copy.deepcopy(_template(expr))
+
+    class Substitute(gast.NodeTransformer):
+        def visit_Name(self, node):
+            if node.id in mapping:
+                return copy.deepcopy(mapping[node.id])
+            return node
+
+    return Substitute().visit(tree)
+
+
+def accumulate(target_bar: str, value, lineno):
+    node = gast.AugAssign(target=gast.Name(id=target_bar, ctx=gast.Store(), annotation=None, type_comment=None),
+                          op=gast.Add(), value=value)
+    node.lineno = lineno
+    return node
+
+
+def call(func: str, *args):
+    return gast.Call(func=name(func), args=list(args), keywords=[])
+
+
+def names_read(nodes) -> set[str]:
+    out = set()
+    for node in nodes:
+        for sub in gast.walk(node):
+            if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Load):
+                out.add(sub.id)
+    return out
+
+
+def element_is_scalar(array_type, index) -> bool:
+    """Does ``x[index]`` pick one element (rather than a sub-array)?"""
+    parts = index.elts if isinstance(index, gast.Tuple) else [index]
+    if any(isinstance(p, gast.Slice) for p in parts):
+        return False
+    ndim = array_type.ndim if isinstance(array_type, types.Array) else 0
+    return len(parts) == ndim
+
+
+class AdjointWriter:
+    """Adjoint statements for classified operations, given the active variables and their types."""
+
+    def __init__(self, fn, active, vartypes, bar, helper_vjp_name):
+        self.fn = fn
+        self.active = active
+        self.vartypes = vartypes
+        self.bar = bar  # variable -> name of its adjoint
+        self.helper_vjp_name = helper_vjp_name  # (helper name, argument types) -> generated vjp name
+
+    def is_active(self, node) -> bool:
+        return isinstance(node, gast.Name) and node.id in self.active
+
+    def error(self, op, message, hint=None):
+        return NonDifferentiableError(message, self.fn.location(op.node), hint=hint)
+
+    def contributions(self, op) -> list:
+        """``operand_bar += ...`` statements for an assignment ``op.target = ...``."""
+        ln = op.node.lineno
+        g = name(self.bar(op.target))
+        if op.kind == O.COPY:
+            x = op.args["x"]
+            return [accumulate(self.bar(x.id), g, ln)] if self.is_active(x) else []
+        if op.kind == O.GETITEM:
+            x = op.args["x"]
+            if not self.is_active(x):
+                return []
+            xtype = self.vartypes.get(x.id)
+            if isinstance(xtype, (types.BaseTuple,)):
+                index = op.statics["index"]
+                if not isinstance(index, gast.Constant):
+                    raise self.error(op, "indexing a tuple of active values with a variable")
+                return [accumulate(self.bar(x.id, index.value), g, ln)]
+            target = gast.Subscript(value=name(self.bar(x.id)), slice=copy.deepcopy(op.statics["index"]),
+                                    ctx=gast.Store())
+            node = gast.AugAssign(target=target, op=gast.Add(), value=g)
+            node.lineno = ln
+            return [node]
+        if op.kind == O.TUPLE:
+            out = []
+            for k, element in enumerate(op.args.values()):
+                if self.is_active(element):
+                    out.append(accumulate(self.bar(element.id), name(self.bar(op.target, k)), ln))
+            return out
+        if op.kind == O.CALL_USER:
+            return self.helper_call(op, ln)
+        if op.kind in (O.INACTIVE, O.ALLOCATION):
+            if any(self.is_active(a) for a in op.args.values()):
+                raise self.error(op, f"{op.what} has no derivative with respect to its active arguments")
+            return []
+        if op.kind == O.UNKNOWN:
+            if any(self.is_active(a) for a in op.args.values()):
+                raise self.error(op, f"no derivative rule for {op.what}",
+                                 hint="register one with adflow.custom_vjp, or rewrite with supported operations")
+            return []
+        return self.primitive(op, g, ln)
+
+    def primitive(self, op, g, ln) -> list:
+        rules = adjoint_rules.get(op.prim)
+        sig = P.signatures.get(op.prim)
+        out = []
+        if sig is not None and sig.variadic:
+            for k, item in enumerate(op.args.values()):
+                if self.is_active(item):
+                    out.append(accumulate(self.bar(item.id), gast.Subscript(value=g, slice=const(k), ctx=gast.Load()), ln))
+            return out
+        mapping = {"g": g, "ans": name(op.target)}
+        mapping.update(op.args)
+        if sig is not None:
+            for key, default in sig.static.items():
+                mapping[key] = op.statics.get(key, const(default))
+        for param, operand in op.args.items():
+            if not self.is_active(operand):
+                continue
+            if rules is None or param not in rules:
+                raise self.error(op, f"no derivative rule for {op.what} with respect to its argument '{param}'",
+                                 hint="register one with adflow.custom_vjp, or rewrite with supported operations")
+            value = instantiate(rules[param], mapping)
+            if sig is not None and sig.elementwise and self._may_broadcast(operand, op.target):
+                value = call("unbroadcast", value, copy.deepcopy(operand))
+            out.append(accumulate(self.bar(operand.id), value, ln))
+        return out
+
+    def _may_broadcast(self, operand, target) -> bool:
+        a, t = self.vartypes.get(operand.id), self.vartypes.get(target)
+        return isinstance(a, types.Array) or isinstance(t, types.Array)
+
+    def helper_call(self, op, ln) -> list:
+        active_args = [a for a in op.args.values() if self.is_active(a)]
+        if not active_args:
+            return []
+        argtypes = tuple(self.vartypes[a.id] if isinstance(a, gast.Name) else _const_type(a)
+                         for a in op.args.values())
+        vjp = self.helper_vjp_name(op.prim, argtypes)
+        grads_name = f"_{op.prim}_grads"
+        args = [copy.deepcopy(a) for a in op.args.values()] + [name(self.bar(op.target))]
+        grads = gast.Subscript(value=call(vjp, *args), slice=const(1), ctx=gast.Load())
+        first = gast.Assign(targets=[gast.Name(id=grads_name, ctx=gast.Store(), annotation=None, type_comment=None)],
+                            value=grads, type_comment=None)
+        first.lineno = ln
+        out = [first]
+        for k, a in enumerate(op.args.values()):
+            if self.is_active(a):
+                out.append(accumulate(self.bar(a.id), gast.Subscript(value=name(grads_name), slice=const(k),
+                                                                      ctx=gast.Load()), ln))
+        return out
+
+    def setitem(self, op) -> list:
+        """Adjoint of ``x[index] = v``: v collects x_bar[index], which then restarts at zero."""
+        ln = op.node.lineno
+        x, v, index = op.args["x"], op.args["v"], op.statics["index"]
+        if not self.is_active(x):
+            return []
+        x_bar_part = gast.Subscript(value=name(self.bar(x.id)), slice=copy.deepcopy(index), ctx=gast.Load())
+        out = []
+        if self.is_active(v):
+            value = x_bar_part
+            if not element_is_scalar(self.vartypes[x.id], index):
+                value = call("unbroadcast", copy.deepcopy(x_bar_part), name(v.id))
+            out.append(accumulate(self.bar(v.id), value, ln))
+        zero = gast.Assign(targets=[gast.Subscript(value=name(self.bar(x.id)), slice=copy.deepcopy(index),
+                                                   ctx=gast.Store())], value=const(0.0), type_comment=None)
+        zero.lineno = ln
+        out.append(zero)
+        return out
+
+
+def _const_type(node):
+    from numba import typeof
+    return typeof(node.value)

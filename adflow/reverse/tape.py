@@ -1,0 +1,193 @@
+"""Decide what the forward sweep saves on the tape, and what the reverse sweep recomputes instead.
+
+The reverse sweep processes statements last to first; when it reaches a statement, every value
+its adjoint reads must be what it was when the statement ran.  An assignment that overwrites a
+value some earlier statement's adjoint still needs must *push* the old value first, and the
+reverse sweep *pops* it back after that assignment's adjoint.  Two analyses keep the tape small:
+
+* **exposure** (a forward may-analysis over the structured code): a variable is *exposed* once a
+  statement's adjoint has read it and until it is reassigned; only assignments to exposed
+  variables push.  Values assigned once, or never read by an adjoint, are never saved.
+* **recomputation**: in a loop body, an assignment whose operands do not change inside the loop
+  (loop-invariant values, the loop index, and other such assignments) is recomputed at the top
+  of each reverse iteration instead of being pushed every iteration, as a hand-written adjoint
+  would (Rosenbrock's loop then needs no tape at all).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gast
+
+from ..frontend import ops as O
+from ..frontend.normalize import assigned_names
+
+
+@dataclass
+class TapePlan:
+    push_value: set = field(default_factory=set)  # ids of assignments that push their target first
+    push_element: set = field(default_factory=set)  # ids of in-place writes that push the old element
+    push_index: set = field(default_factory=set)  # ids of loops whose variable is saved around them
+    recompute: dict = field(default_factory=dict)  # id(loop) -> [statements recomputed per reverse iteration]
+
+
+def assignment_counts(body) -> dict:
+    counts: dict[str, int] = {}
+    for node in gast.walk(gast.Module(body=body, type_ignores=[])):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
+            counts[node.id] = counts.get(node.id, 0) + 1
+    return counts
+
+
+def _is_exit_test(stmt) -> bool:
+    return isinstance(stmt, gast.If) and len(stmt.body) == 1 and isinstance(stmt.body[0], gast.Break)
+
+
+def loop_body(loop):
+    """A for loop's body without its trailing exit test (``if _brk: break``)."""
+    body = loop.body
+    if isinstance(loop, gast.For) and body and _is_exit_test(body[-1]):
+        return body[:-1]
+    return body
+
+
+class TapePlanner:
+    def __init__(self, ops, reads, active, vartypes, body, loop_reads):
+        self.ops = ops  # id(stmt) -> Op
+        self.reads = reads  # id(stmt) -> names its adjoint reads (primal values)
+        self.loop_reads = loop_reads  # id(loop) -> names the reversed loop header reads
+        self.active = active
+        self.vartypes = vartypes
+        self.body = body
+        self.counts = assignment_counts(body)
+        self.plan = TapePlan()
+
+    def run(self) -> TapePlan:
+        self.find_recomputable(self.body)
+        self.flow(self.body, set())
+        return self.plan
+
+    # ------------------------------------------------------------------ recomputation
+    def find_recomputable(self, stmts):
+        for stmt in stmts:
+            if isinstance(stmt, (gast.For, gast.While)):
+                self.plan.recompute[id(stmt)] = self.recomputable(stmt)
+                self.find_recomputable(stmt.body)
+            elif isinstance(stmt, gast.If):
+                self.find_recomputable(stmt.body)
+                self.find_recomputable(stmt.orelse)
+
+    def recomputable(self, loop) -> list:
+        body = loop_body(loop)
+        written = assigned_names(body)
+        for node in gast.walk(gast.Module(body=body, type_ignores=[])):
+            if isinstance(node, gast.Assign) and isinstance(node.targets[0], gast.Subscript):
+                written.add(node.targets[0].value.id)  # arrays written in place are not invariant
+            if isinstance(node, gast.Call):
+                op_names = [a.id for a in node.args if isinstance(a, gast.Name)]
+                written.update(op_names)  # a helper may write into its array arguments
+        index = loop.target.id if isinstance(loop, gast.For) else None
+        reads_outside = self._reads_outside(loop)
+        candidates, available = [], set()
+        for stmt in body:
+            if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
+                continue
+            op = self.ops.get(id(stmt))
+            if op is None or op.kind not in (O.PRIMITIVE, O.COPY, O.GETITEM, O.INACTIVE):
+                continue
+            target = op.target
+            if self.counts.get(target, 0) != 1 or target in reads_outside:
+                continue
+            operands = {n.id for n in gast.walk(stmt.value) if isinstance(n, gast.Name)}
+            if all(o == index or o in available or o not in written for o in operands):
+                candidates.append(stmt)
+                available.add(target)
+        # Keep only what the reversed body reads, directly or through other recomputed values.
+        needed = set()
+        for stmt in body:
+            for sub in _statements(stmt):
+                if sub not in candidates:
+                    needed |= self.reads.get(id(sub), set())
+        for stmt in body:
+            if isinstance(stmt, (gast.For, gast.While)):
+                needed |= self.loop_reads.get(id(stmt), set())
+                for inner in self.plan.recompute.get(id(stmt), []):
+                    needed |= {n.id for n in gast.walk(inner.value) if isinstance(n, gast.Name)}
+        kept = []
+        for stmt in reversed(candidates):
+            target = stmt.targets[0].id
+            if target in needed:
+                kept.append(stmt)
+                needed |= {n.id for n in gast.walk(stmt.value) if isinstance(n, gast.Name)}
+        return list(reversed(kept))
+
+    def _reads_outside(self, loop) -> set:
+        inside = {id(s) for s in _statements(loop)}
+        out = set()
+        for stmt in _statements_of(self.body):
+            if id(stmt) not in inside:
+                out |= self.reads.get(id(stmt), set())
+        for key, names in self.loop_reads.items():
+            if key not in inside:
+                out |= names
+        return out
+
+    # ------------------------------------------------------------------ exposure
+    def flow(self, stmts, exposed: set) -> set:
+        exposed = set(exposed)
+        for stmt in stmts:
+            if isinstance(stmt, gast.Assign):
+                op = self.ops[id(stmt)]
+                reads = self.reads.get(id(stmt), set())
+                if op.kind == O.SETITEM:
+                    exposed |= reads
+                    if op.target in exposed:
+                        self.plan.push_element.add(id(stmt))
+                    continue
+                target = op.target
+                exposed |= reads - {target}
+                if target in exposed:
+                    self.plan.push_value.add(id(stmt))
+                    exposed.discard(target)
+                if target in reads:
+                    exposed.add(target)
+            elif isinstance(stmt, gast.If):
+                exposed.add(stmt.test.id)
+                exposed = self.flow(stmt.body, exposed) | self.flow(stmt.orelse, exposed)
+            elif isinstance(stmt, (gast.For, gast.While)):
+                exposed = self.loop(stmt, exposed)
+        return exposed
+
+    def loop(self, loop, exposed: set) -> set:
+        index = loop.target.id if isinstance(loop, gast.For) else None
+        recomputed = self.plan.recompute.get(id(loop), [])
+        recomputed_names = {s.targets[0].id for s in recomputed}
+        invariant_reads = set()
+        for stmt in recomputed:
+            invariant_reads |= {n.id for n in gast.walk(stmt.value) if isinstance(n, gast.Name)}
+        invariant_reads -= recomputed_names | {index}
+        if index is not None and index in exposed:
+            self.plan.push_index.add(id(loop))
+        state = (exposed | invariant_reads) - {index}
+        while True:
+            after = self.flow(loop_body(loop), state) - recomputed_names
+            new_state = (state | after) - {index}
+            if new_state == state:
+                break
+            state = new_state
+        return state | after | self.loop_reads.get(id(loop), set())
+
+
+def _statements(stmt):
+    yield stmt
+    if isinstance(stmt, gast.If):
+        for s in stmt.body + stmt.orelse:
+            yield from _statements(s)
+    elif isinstance(stmt, (gast.For, gast.While)):
+        for s in stmt.body:
+            yield from _statements(s)
+
+
+def _statements_of(body):
+    for stmt in body:
+        yield from _statements(stmt)

@@ -1,0 +1,447 @@
+"""Assemble a reverse-mode function: forward sweep (with pushes), then reverse sweep (with pops).
+
+For ``f(x, n)`` returning ``s`` this writes ``f_vjp(x, n, s_cotangent)`` returning
+``(s, (x_bar,))``: the value and the cotangents of the differentiated arguments.  The forward
+sweep is the normalised function itself plus tape pushes; the reverse sweep walks the statements
+backwards, loops run backwards over the same iterations, branches replay the recorded decision.
+"""
+from __future__ import annotations
+
+import copy
+
+import gast
+from numba.core import types
+
+from ..errors import NonDifferentiableError
+from ..frontend import ops as O
+from ..frontend.normalize import assign, const, name, store
+from ..backends.emit import comment
+from .activity import find_active, is_float_type, statements
+from .adjoint import AdjointWriter, call, names_read
+from .tape import TapePlanner, assignment_counts, loop_body
+
+
+def dummy_value(ty):
+    """A placeholder of numba type ``ty``: declares a variable before its first real value."""
+    if isinstance(ty, types.Boolean):
+        return const(False)
+    if isinstance(ty, types.Integer):
+        return const(0)
+    if isinstance(ty, types.Float):
+        return const(0.0) if ty.bitwidth == 64 else call_attr("np", ty.name, const(0.0))
+    if isinstance(ty, types.Array):
+        shape = gast.Tuple(elts=[const(0)] * ty.ndim, ctx=gast.Load())
+        return call_attr("np", "empty", shape, dtype_node(ty.dtype))
+    if isinstance(ty, types.BaseTuple):
+        return gast.Tuple(elts=[dummy_value(t) for t in ty.types], ctx=gast.Load())
+    raise NotImplementedError(f"no placeholder for {ty}")
+
+
+def dtype_node(dtype):
+    return gast.Attribute(value=name("np"), attr=str(dtype) if str(dtype) != "bool" else "bool_", ctx=gast.Load())
+
+
+def call_attr(module, attr, *args):
+    return gast.Call(func=gast.Attribute(value=name(module), attr=attr, ctx=gast.Load()), args=list(args), keywords=[])
+
+
+def tuple_assign(targets, value, lineno):
+    node = gast.Assign(targets=[gast.Tuple(elts=[store(t) for t in targets], ctx=gast.Store())], value=value,
+                       type_comment=None)
+    node.lineno = lineno
+    return node
+
+
+class ReverseTransform:
+    def __init__(self, fn, fdef, normalizer, vartypes, wrt, helper_vjp_name, is_helper=False,
+                 output_component=None):
+        self.output_component = output_component  # has_aux: only this part of a tuple result is differentiated
+        self.fn = fn
+        self.fdef = fdef
+        self.normalizer = normalizer
+        self.vartypes = vartypes
+        self.wrt = wrt  # indices of differentiated parameters
+        self.helper_vjp_name = helper_vjp_name
+        self.is_helper = is_helper
+        self.params = [a.id for a in fdef.args.args]
+        self.bars: dict = {}
+
+    # ------------------------------------------------------------------ names
+    def bar(self, var, component=None):
+        key = (var, component)
+        if key not in self.bars:
+            base = f"{var.lstrip('_')}_bar" + ("" if component is None else str(component))
+            candidate, k = base, 2
+            while candidate in self.normalizer.taken:
+                candidate, k = f"{base}{k}", k + 1
+            if var.startswith("_"):
+                candidate = "_" + candidate if "_" + candidate not in self.normalizer.taken else candidate
+            self.normalizer.taken.add(candidate)
+            self.bars[key] = candidate
+        return self.bars[key]
+
+    # ------------------------------------------------------------------ entry
+    def run(self) -> gast.FunctionDef:
+        body = list(self.fdef.body)
+        ret = body.pop()
+        assert isinstance(ret, gast.Return)
+        self.result = ret.value
+        wrt_names = [self.params[k] for k in self.wrt]
+        for k in self.wrt:
+            p = self.params[k]
+            if not is_float_type(self.vartypes.get(p)):
+                raise NonDifferentiableError(
+                    f"argument '{p}' of {self.fn.name} is {self.vartypes.get(p)}, not a float or float array",
+                    self.fn.location(self.fdef),
+                    hint="differentiate with respect to float arguments only (pass 1.0, not 1), or pick others with wrt=")
+        classifier = O.Classifier(self.fn, self.normalizer.helpers, self.normalizer.locals)
+        self.ops = {}
+        for stmt in statements(body):
+            if isinstance(stmt, gast.Assign):
+                self.ops[id(stmt)] = classifier.classify(stmt)
+        result_names = [self.result.id] if isinstance(self.result, gast.Name) else []
+        self.active = find_active(self.ops.values(), wrt_names, result_names, self.vartypes)
+        self.writer = AdjointWriter(self.fn, self.active, self.vartypes, self.bar, self.helper_vjp_name)
+        self.check_aliasing(body)
+        # Adjoint statements of every assignment, and what they read of the primal.
+        self.adjoints, reads = {}, {}
+        for stmt in statements(body):
+            if isinstance(stmt, gast.Assign):
+                op = self.ops[id(stmt)]
+                stmts = self.writer.setitem(op) if op.kind == O.SETITEM else (
+                    self.writer.contributions(op) if op.target in self.active else [])
+                self.adjoints[id(stmt)] = stmts
+                bar_names = set(self.bars.values())
+                reads[id(stmt)] = names_read(stmts) - bar_names - {"np", "math"} - set(_runtime_names())
+        # Loops: counters and reversed headers.
+        self.loop_info, loop_reads = {}, {}
+        for stmt in statements(body):
+            if isinstance(stmt, (gast.For, gast.While)):
+                info = self.loop_header(stmt)
+                self.loop_info[id(stmt)] = info
+                loop_reads[id(stmt)] = info["reads"]
+            elif isinstance(stmt, gast.If):
+                reads[id(stmt)] = {stmt.test.id}
+        self.plan = TapePlanner(self.ops, reads, self.active, self.vartypes, body, loop_reads).run()
+        self.recomputed = {id(s) for stmts in self.plan.recompute.values() for s in stmts}
+        return self.assemble(body)
+
+    def check_aliasing(self, body):
+        """In-place writes into a view or alias of another array would change two variables at once."""
+        owners = {}
+        for stmt in statements(body):
+            if isinstance(stmt, gast.Assign):
+                op = self.ops[id(stmt)]
+                if op.kind in (O.COPY, O.GETITEM) and isinstance(self.vartypes.get(op.target), types.Array) \
+                        and isinstance(op.args.get("x"), gast.Name):
+                    owners[op.target] = op
+                if op.kind == O.PRIMITIVE and op.prim in ("transpose", "reshape", "ravel") and \
+                        isinstance(self.vartypes.get(op.target), types.Array):
+                    owners[op.target] = op
+        for stmt in statements(body):
+            if isinstance(stmt, gast.Assign):
+                op = self.ops[id(stmt)]
+                if op.kind == O.SETITEM and op.target in owners and (op.target in self.active or
+                                                                     owners[op.target].args["x"].id in self.active):
+                    raise NonDifferentiableError(
+                        f"in-place write into '{op.target}', which is a view of another array",
+                        self.fn.location(stmt),
+                        hint=f"make it an independent array first, e.g. {op.target} = ....copy()")
+        if self.is_helper:
+            for stmt in statements(body):
+                if isinstance(stmt, gast.Assign) and self.ops[id(stmt)].kind == O.SETITEM \
+                        and self.ops[id(stmt)].target in self.params:
+                    raise NonDifferentiableError(
+                        f"helper {self.fn.name} writes into its argument '{self.ops[id(stmt)].target}'",
+                        self.fn.location(stmt),
+                        hint="have the helper return a new array instead of modifying its argument")
+
+    def loop_header(self, loop) -> dict:
+        """How the reverse sweep runs this loop backwards, and what that reads."""
+        has_break = isinstance(loop, gast.For) and loop_body(loop) is not loop.body
+        if isinstance(loop, gast.For):
+            start, stop, step = loop.iter.args
+            if not has_break and isinstance(step, gast.Constant) and step.value in (1, -1):
+                if step.value == 1:
+                    rev = call("range", _minus(stop, 1), _minus(start, 1), const(-1))
+                else:
+                    rev = call("range", _minus(stop, -1), _minus(start, -1))
+                return {"counter": None, "iter": rev, "reads": names_read([start, stop])}
+        counter = self.normalizer.fresh("trips")
+        reads = {counter}
+        if isinstance(loop, gast.For):
+            reads |= names_read(loop.iter.args[:1] + loop.iter.args[2:])
+        return {"counter": counter, "iter": None, "reads": reads}
+
+    # ------------------------------------------------------------------ assembly
+    def assemble(self, body) -> gast.FunctionDef:
+        ln = self.fdef.lineno
+        self.pushed_vars, self.element_tapes = {}, {}
+        forward = self.forward_block(body)
+        reverse = self.reverse_block(body)
+
+        prologue = []
+        written_params = {self.ops[id(s)].target for s in statements(body)
+                          if isinstance(s, gast.Assign) and self.ops[id(s)].kind == O.SETITEM}
+        for p in self.params:
+            if p in written_params and isinstance(self.vartypes.get(p), types.Array):
+                # Never mutate the caller's arrays: the function works on its own copy.
+                prologue.append(assign(p, gast.Call(func=gast.Attribute(value=name(p), attr="copy", ctx=gast.Load()),
+                                                    args=[], keywords=[]), ln))
+        declared = set(self.params)
+        declarations = []
+        to_declare = sorted((set(self.pushed_vars) | self.active) - declared)
+        for var in to_declare:
+            ty = self.vartypes.get(var) or self.pushed_vars.get(var)
+            if ty is not None:
+                declarations.append(assign(var, dummy_value(ty), ln))
+        tapes = []
+        for var, ty in self.pushed_vars.items():
+            tapes.extend(self.new_tape(var, ty, f"_{var.lstrip('_')}_tape", f"_{var.lstrip('_')}_top", ln))
+        for var, (ty, tape, top) in self.element_tapes.items():
+            tapes.extend(self.new_tape(var, ty, tape, top, ln, like=self.element_dummy(var)))
+
+        seed = self.normalizer.fresh(f"{self.result.id}_cotangent" if isinstance(self.result, gast.Name)
+                                     else "cotangent")
+        inits = []
+        for var in sorted(self.active):
+            ty = self.vartypes.get(var)
+            if isinstance(ty, types.BaseTuple):
+                for k, t in enumerate(ty.types):
+                    if is_float_type(t):
+                        inits.append(assign(self.bar(var, k), call("zeros_like_float",
+                                                                   gast.Subscript(value=name(var), slice=const(k),
+                                                                                  ctx=gast.Load())), ln))
+            else:
+                inits.append(assign(self.bar(var), call("zeros_like_float", name(var)), ln))
+        wrt_names = [self.params[k] for k in self.wrt]
+        for p in wrt_names:
+            if p not in self.active:
+                inits.append(assign(self.bar(p), call("zeros_like_float", name(p)), ln))
+        if isinstance(self.result, gast.Name) and self.result.id in self.active:
+            rty = self.vartypes.get(self.result.id)
+            if isinstance(rty, types.BaseTuple) and self.output_component is not None:
+                from .adjoint import accumulate
+                inits.append(accumulate(self.bar(self.result.id, self.output_component), name(seed), ln))
+            elif isinstance(rty, types.BaseTuple):
+                for k, t in enumerate(rty.types):
+                    if is_float_type(t):
+                        from .adjoint import accumulate
+                        inits.append(accumulate(self.bar(self.result.id, k),
+                                                gast.Subscript(value=name(seed), slice=const(k), ctx=gast.Load()), ln))
+            else:
+                out_bar = self.bar(self.result.id)
+                inits.append(assign(out_bar, call("add_cotangent", name(out_bar), name(seed)), ln))
+
+        grads = gast.Tuple(elts=[name(self.bar(p)) for p in wrt_names], ctx=gast.Load())
+        ret = gast.Return(value=gast.Tuple(elts=[copy.deepcopy(self.result), grads], ctx=gast.Load()))
+        ret.lineno = ln
+        new_body = (prologue + declarations + tapes + [comment("forward sweep", ln)] + forward
+                    + [comment("reverse sweep", ln)] + inits + reverse + [ret])
+        args = copy.deepcopy(self.fdef.args)
+        args.args.append(gast.Name(id=seed, ctx=gast.Param(), annotation=None, type_comment=None))
+        fdef = gast.FunctionDef(name=f"{self.fdef.name}_vjp", args=args, body=new_body, decorator_list=[],
+                                returns=None, type_comment=None, type_params=[])
+        fdef.lineno = ln
+        return fdef
+
+    def new_tape(self, var, ty, tape, top, ln, like=None):
+        if isinstance(ty, types.Array):
+            return [assign(tape, call("array_stack", like if like is not None else name(var)), ln)]
+        return [assign(tape, call_attr("np", "empty", const(16), dtype_node(_scalar_dtype(ty))), ln),
+                assign(top, const(0), ln)]
+
+    def element_dummy(self, var):
+        ty, _, _ = self.element_tapes[var]
+        return dummy_value(ty)
+
+    # ------------------------------------------------------------------ forward sweep
+    def tape_names(self, var):
+        return f"_{var.lstrip('_')}_tape", f"_{var.lstrip('_')}_top"
+
+    def push(self, var, value, ln, tape=None, top=None, ty=None):
+        tape, top = tape or self.tape_names(var)[0], top or self.tape_names(var)[1]
+        ty = ty if ty is not None else self.vartypes.get(var)
+        if isinstance(ty, types.Array):
+            node = gast.Expr(value=gast.Call(func=gast.Attribute(value=name(tape), attr="append", ctx=gast.Load()),
+                                             args=[value], keywords=[]))
+            node.lineno = ln
+            return node
+        return tuple_assign([tape, top], call("push", name(tape), name(top), value), ln)
+
+    def pop_into(self, target_node, var, ln, tape=None, top=None, ty=None):
+        tape, top = tape or self.tape_names(var)[0], top or self.tape_names(var)[1]
+        ty = ty if ty is not None else self.vartypes.get(var)
+        if isinstance(ty, types.Array):
+            value = gast.Call(func=gast.Attribute(value=name(tape), attr="pop", ctx=gast.Load()), args=[], keywords=[])
+            node = gast.Assign(targets=[target_node], value=value, type_comment=None)
+            node.lineno = ln
+            return [node]
+        if isinstance(target_node, gast.Name):
+            return [tuple_assign([target_node.id, top], call("pop", name(tape), name(top)), ln)]
+        value = gast.Subscript(value=name(tape), slice=gast.BinOp(left=name(top), op=gast.Sub(), right=const(1)),
+                               ctx=gast.Load())
+        first = gast.Assign(targets=[target_node], value=value, type_comment=None)
+        first.lineno = ln
+        second = gast.AugAssign(target=store(top), op=gast.Sub(), value=const(1))
+        second.lineno = ln
+        return [first, second]
+
+    def forward_block(self, stmts) -> list:
+        out = []
+        for stmt in stmts:
+            ln = getattr(stmt, "lineno", None)
+            if isinstance(stmt, gast.Assign):
+                op = self.ops[id(stmt)]
+                if id(stmt) in self.plan.push_value:
+                    self.pushed_vars[op.target] = self.vartypes[op.target]
+                    out.append(self.push(op.target, name(op.target), ln))
+                if id(stmt) in self.plan.push_element:
+                    out.append(self.push_element(op, ln))
+                out.append(stmt)
+            elif isinstance(stmt, gast.If):
+                out.append(_copy_if(stmt, self.forward_block(stmt.body), self.forward_block(stmt.orelse)))
+            elif isinstance(stmt, (gast.For, gast.While)):
+                info = self.loop_info[id(stmt)]
+                if id(stmt) in self.plan.push_index:
+                    var = stmt.target.id
+                    self.pushed_vars[var] = self.vartypes[var]
+                    out.append(self.push(var, name(var), ln))
+                self.depth = getattr(self, "depth", 0) + 1
+                body = self.forward_block(stmt.body)
+                self.depth -= 1
+                if info["counter"]:
+                    out.append(assign(info["counter"], const(0), ln))
+                    inc = gast.AugAssign(target=store(info["counter"]), op=gast.Add(), value=const(1))
+                    inc.lineno = ln
+                    body = [inc] + body
+                loop = copy.copy(stmt)
+                loop.body = body
+                out.append(loop)
+                if info["counter"] and self.depth > 0:
+                    # An inner loop's trip count differs per outer iteration: keep each one.
+                    self.pushed_vars[info["counter"]] = types.int64
+                    out.append(self.push(info["counter"], name(info["counter"]), ln, ty=types.int64))
+            elif isinstance(stmt, (gast.Assert, gast.Raise)):
+                out.append(stmt)
+            else:
+                out.append(stmt)
+        return out
+
+    def push_element(self, op, ln):
+        x = op.target
+        index = op.statics["index"]
+        from .adjoint import element_is_scalar
+        xtype = self.vartypes[x]
+        scalar = element_is_scalar(xtype, index)
+        ety = xtype.dtype if scalar else types.Array(xtype.dtype, _slice_ndim(xtype, index), "C")
+        tape, top = f"_{x.lstrip('_')}_saved", f"_{x.lstrip('_')}_saved_top"
+        self.element_tapes[x] = (ety, tape, top)
+        element = gast.Subscript(value=name(x), slice=copy.deepcopy(index), ctx=gast.Load())
+        if not scalar:
+            element = gast.Call(func=gast.Attribute(value=element, attr="copy", ctx=gast.Load()), args=[], keywords=[])
+        return self.push(x, element, ln, tape, top, ety)
+
+    # ------------------------------------------------------------------ reverse sweep
+    def reverse_block(self, stmts) -> list:
+        out = []
+        for stmt in reversed(stmts):
+            out.extend(self.reverse_statement(stmt))
+        return out
+
+    def reverse_statement(self, stmt) -> list:
+        ln = getattr(stmt, "lineno", None)
+        if isinstance(stmt, gast.Assign):
+            op = self.ops[id(stmt)]
+            out = list(self.adjoints.get(id(stmt), []))
+            if op.kind == O.SETITEM:
+                if id(stmt) in self.plan.push_element:
+                    ety, tape, top = self.element_tapes[op.target]
+                    target = gast.Subscript(value=name(op.target), slice=copy.deepcopy(op.statics["index"]),
+                                            ctx=gast.Store())
+                    out.extend(self.pop_into(target, op.target, ln, tape, top, ety))
+                return out
+            if id(stmt) in self.plan.push_value:
+                out.extend(self.pop_into(store(op.target), op.target, ln))
+            if op.target in self.active and self.needs_reset(op.target):
+                out.append(assign(self.bar(op.target), call("zeros_like_float", name(op.target)), ln))
+            return out
+        if isinstance(stmt, gast.If):
+            body, orelse = self.reverse_block(stmt.body), self.reverse_block(stmt.orelse)
+            if not body and not orelse:
+                return []
+            return [_copy_if(stmt, body or [gast.Pass()], orelse)]
+        if isinstance(stmt, (gast.For, gast.While)):
+            return self.reverse_loop(stmt, ln)
+        return []
+
+    def needs_reset(self, var) -> bool:
+        """An adjoint restarts at zero where its variable is reassigned (loops, repeated assignment)."""
+        if not hasattr(self, "_counts"):
+            self._counts = assignment_counts(self.fdef.body)
+            self._in_loop = set()
+            for loop in statements(self.fdef.body):
+                if isinstance(loop, (gast.For, gast.While)):
+                    for s in statements(loop.body):
+                        if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
+                            self._in_loop.add(s.targets[0].id)
+        return self._counts.get(var, 0) > 1 or var in self._in_loop
+
+    def reverse_loop(self, loop, ln) -> list:
+        info = self.loop_info[id(loop)]
+        body = self.reverse_block(loop_body(loop))
+        if not body:
+            return []
+        recompute = [copy.deepcopy(s) for s in self.plan.recompute.get(id(loop), [])]
+        out = []
+        if info["counter"] and info["counter"] in self.pushed_vars:
+            out.extend(self.pop_into(store(info["counter"]), info["counter"], ln, ty=types.int64))
+        if isinstance(loop, gast.For) and info["iter"] is not None:
+            rev = gast.For(target=store(loop.target.id), iter=info["iter"], body=recompute + body, orelse=[],
+                           type_comment=None)
+        else:
+            k = self.normalizer.fresh("k")
+            prefix = []
+            if isinstance(loop, gast.For):
+                start, _, step = loop.iter.args
+                # i = start + (trips - 1 - k) * step, walking the recorded iterations backwards
+                prefix.append(assign(loop.target.id, gast.BinOp(left=copy.deepcopy(start), op=gast.Add(), right=gast.BinOp(
+                    left=name(k), op=gast.Mult(), right=copy.deepcopy(step))), ln))
+                it = call("range", _minus(name(info["counter"]), 1), const(-1), const(-1))
+            else:
+                it = call("range", name(info["counter"]))
+            rev = gast.For(target=store(k), iter=it, body=prefix + recompute + body, orelse=[], type_comment=None)
+        rev.lineno = ln
+        out.append(rev)
+        if id(loop) in self.plan.push_index:
+            out.extend(self.pop_into(store(loop.target.id), loop.target.id, ln))
+        return out
+
+
+def _minus(node, k):
+    if isinstance(node, gast.Constant) and isinstance(node.value, int):
+        return const(node.value - k)
+    if k < 0:
+        return gast.BinOp(left=copy.deepcopy(node), op=gast.Add(), right=const(-k))
+    return gast.BinOp(left=copy.deepcopy(node), op=gast.Sub(), right=const(k))
+
+
+def _copy_if(stmt, body, orelse):
+    node = gast.If(test=copy.deepcopy(stmt.test), body=body or [gast.Pass()], orelse=orelse)
+    node.lineno = getattr(stmt, "lineno", None)
+    return node
+
+
+def _scalar_dtype(ty):
+    return ty if isinstance(ty, (types.Float, types.Integer, types.Boolean)) else types.float64
+
+
+def _slice_ndim(xtype, index) -> int:
+    parts = index.elts if isinstance(index, gast.Tuple) else [index]
+    ints = sum(1 for p in parts if not isinstance(p, gast.Slice))
+    return xtype.ndim - ints
+
+
+def _runtime_names():
+    from .. import runtime
+    return runtime.__all__

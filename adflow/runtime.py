@@ -1,0 +1,317 @@
+"""Helpers the generated code calls: the tape (stacks) and the shape-aware pieces of the rules.
+
+Every helper is a plain NumPy function (what ``target="python"`` runs) with a numba overload or
+``register_jitable`` twin (what ``target="cpu"`` compiles), so generated code reads the same on
+every target.  Helpers that dispatch on types (scalar or array, which ``axis``) use ``@overload``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import types
+from numba.core.errors import TypingError as NumbaTypingError
+from numba.extending import overload, register_jitable
+
+__all__ = [
+    "push", "pop", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
+    "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
+    "reshape_like", "reduce_sum", "ans_full", "zeros_like_float", "add_cotangent",
+]
+
+
+# --------------------------------------------------------------------------- the tape
+# A stack is a typed array plus a top index held in a local variable of the generated code.  The
+# array doubles when full, so pushes are amortised O(1) and there are no Python objects in the
+# compiled code.
+
+
+@register_jitable
+def _grow(stack):
+    bigger = np.empty(max(2 * stack.shape[0], 16), stack.dtype)
+    bigger[: stack.shape[0]] = stack
+    return bigger
+
+
+@register_jitable
+def push(stack, top, value):
+    """Push ``value``; returns the (possibly reallocated) stack and the new top."""
+    if top == stack.shape[0]:
+        stack = _grow(stack)
+    stack[top] = value
+    return stack, top + 1
+
+
+@register_jitable
+def pop(stack, top):
+    """Pop the last value; returns it and the new top."""
+    return stack[top - 1], top - 1
+
+
+@register_jitable
+def array_stack(like):
+    """An empty list typed to hold arrays like ``like`` (arrays are pushed by reference)."""
+    stack = [like]
+    stack.pop()
+    return stack
+
+
+# --------------------------------------------------------------------------- broadcasting
+
+
+def unbroadcast(g, x):
+    """Sum ``g`` over the axes along which ``x`` was broadcast, giving ``x``'s shape."""
+    if np.ndim(x) == 0:
+        return np.sum(g)
+    g = np.asarray(g)
+    shape = np.shape(x)
+    if g.shape == shape:
+        return g
+    if g.ndim == 0:
+        return np.full(shape, g)
+    extra = g.ndim - len(shape)
+    g = g.sum(axis=tuple(range(extra))) if extra else g
+    axes = tuple(d for d, n in enumerate(shape) if n == 1 and g.shape[d] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+@overload(unbroadcast)
+def _unbroadcast_numba(g, x):
+    if isinstance(x, types.Number):
+        if isinstance(g, types.Array):
+            return lambda g, x: g.sum()
+        return lambda g, x: g
+    if not isinstance(x, types.Array):
+        raise NumbaTypingError("unbroadcast: cannot reduce a cotangent to a non-array")
+    if isinstance(g, types.Number):
+        return lambda g, x: np.full(x.shape, g)
+    nd_x, offset = x.ndim, g.ndim - x.ndim
+
+    def general(g, x):
+        out = np.zeros(x.shape, g.dtype)
+        flat_out = out.reshape(out.size)
+        xs = x.shape
+        for idx in np.ndindex(g.shape):
+            flat = 0
+            for d in range(nd_x):
+                i = idx[d + offset] if xs[d] != 1 else 0
+                flat = flat * xs[d] + i
+            flat_out[flat] += g[idx]
+        return out
+
+    if offset == 0:
+        def impl(g, x):
+            if g.shape == x.shape:
+                return g
+            return general(g, x)
+        return impl
+    return general
+
+
+# --------------------------------------------------------------------------- reductions
+
+
+def sum_adjoint(g, x, axis):
+    """Spread the cotangent of ``sum(x, axis)`` back over ``x``'s shape."""
+    if axis is None:
+        return np.full(np.shape(x), g)
+    return np.broadcast_to(np.expand_dims(g, axis), np.shape(x)).copy()
+
+
+@overload(sum_adjoint)
+def _sum_adjoint_numba(g, x, axis):
+    if axis is None or isinstance(axis, (types.NoneType, types.Omitted)):
+        return lambda g, x, axis: np.full(x.shape, g)
+    nd = x.ndim
+
+    def impl(g, x, axis):
+        ax = axis if axis >= 0 else axis + nd
+        out = np.empty(x.shape, g.dtype)
+        for idx in np.ndindex(x.shape):
+            out[idx] = g[_drop(idx, ax)]
+        return out
+    return impl
+
+
+def _drop(idx, ax):  # pragma: no cover - only compiled
+    raise NotImplementedError
+
+
+@overload(_drop)
+def _drop_numba(idx, ax):
+    n = len(idx)
+    if n == 1:
+        return lambda idx, ax: ()
+    if n == 2:
+        return lambda idx, ax: (idx[1],) if ax == 0 else (idx[0],)
+    if n == 3:
+        def impl3(idx, ax):
+            if ax == 0:
+                return (idx[1], idx[2])
+            if ax == 1:
+                return (idx[0], idx[2])
+            return (idx[0], idx[1])
+        return impl3
+    raise NumbaTypingError("adflow: reductions with axis support arrays of up to 3 dimensions")
+
+
+def reduced_count(x, axis):
+    """How many elements ``mean(x, axis)`` averages."""
+    return np.size(x) if axis is None else np.shape(x)[axis]
+
+
+@overload(reduced_count)
+def _reduced_count_numba(x, axis):
+    if axis is None or isinstance(axis, (types.NoneType, types.Omitted)):
+        return lambda x, axis: x.size
+    return lambda x, axis: x.shape[axis]
+
+
+def reduce_sum(x, axis):
+    return np.sum(x) if axis is None else np.sum(x, axis=axis)
+
+
+@overload(reduce_sum)
+def _reduce_sum_numba(x, axis):
+    if axis is None or isinstance(axis, (types.NoneType, types.Omitted)):
+        return lambda x, axis: np.sum(x)
+    return lambda x, axis: np.sum(x, axis=axis)
+
+
+@register_jitable
+def ans_full(ans, x, axis):
+    """``ans`` of a reduction broadcast back to ``x``'s shape."""
+    return sum_adjoint(ans, x, axis)
+
+
+@register_jitable
+def extremum_adjoint(g, ans, x, axis):
+    """Cotangent of max/min: shared evenly among the elements that attain the extremum."""
+    mask = x == ans_full(ans, x, axis)
+    count = reduce_sum(mask * 1.0, axis)
+    return mask * sum_adjoint(g / count, x, axis)
+
+
+@register_jitable
+def extremum_tangent(x_dot, ans, x, axis):
+    mask = x == ans_full(ans, x, axis)
+    return reduce_sum(mask * x_dot, axis) / reduce_sum(mask * 1.0, axis)
+
+
+@register_jitable
+def cumsum_adjoint(g, x):
+    flat = np.ascontiguousarray(g).ravel()
+    return np.ascontiguousarray(np.cumsum(flat[::-1])[::-1]).reshape(x.shape)
+
+
+@register_jitable
+def reshape_like(g, x):
+    return np.ascontiguousarray(g).reshape(np.shape(x))
+
+
+# --------------------------------------------------------------------------- linear algebra
+
+
+def dot_adjoint_a(g, a, b):
+    """Cotangent of ``a`` in ``dot(a, b)`` / ``a @ b`` for 1-D and 2-D operands."""
+    a_nd, b_nd = np.ndim(a), np.ndim(b)
+    if a_nd == 0 or b_nd == 0:
+        return unbroadcast(np.multiply(g, b), a)
+    if a_nd == 1 and b_nd == 1:
+        return g * b
+    if a_nd == 2 and b_nd == 1:
+        return np.outer(g, b)
+    if a_nd == 1 and b_nd == 2:
+        return np.dot(b, g)
+    return np.dot(g, b.T)
+
+
+def dot_adjoint_b(g, a, b):
+    """Cotangent of ``b`` in ``dot(a, b)`` / ``a @ b`` for 1-D and 2-D operands."""
+    a_nd, b_nd = np.ndim(a), np.ndim(b)
+    if a_nd == 0 or b_nd == 0:
+        return unbroadcast(np.multiply(g, a), b)
+    if a_nd == 1 and b_nd == 1:
+        return g * a
+    if a_nd == 2 and b_nd == 1:
+        return np.dot(a.T, g)
+    if a_nd == 1 and b_nd == 2:
+        return np.outer(a, g)
+    return np.dot(a.T, g)
+
+
+def _dot_adjoint_overload(which):
+    def typer(g, a, b):
+        a_nd = a.ndim if isinstance(a, types.Array) else 0
+        b_nd = b.ndim if isinstance(b, types.Array) else 0
+        if which == "a":
+            table = {
+                (1, 1): lambda g, a, b: g * b,
+                (2, 1): lambda g, a, b: np.outer(g, b),
+                (1, 2): lambda g, a, b: np.dot(np.ascontiguousarray(b), g),
+                (2, 2): lambda g, a, b: np.dot(g, np.ascontiguousarray(b.T)),
+            }
+        else:
+            table = {
+                (1, 1): lambda g, a, b: g * a,
+                (2, 1): lambda g, a, b: np.dot(np.ascontiguousarray(a.T), g),
+                (1, 2): lambda g, a, b: np.outer(a, g),
+                (2, 2): lambda g, a, b: np.dot(np.ascontiguousarray(a.T), g),
+            }
+        if (a_nd, b_nd) not in table:
+            raise NumbaTypingError(f"adflow: dot/matmul adjoint for {a_nd}-D and {b_nd}-D operands")
+        return table[(a_nd, b_nd)]
+    return typer
+
+
+overload(dot_adjoint_a)(_dot_adjoint_overload("a"))
+overload(dot_adjoint_b)(_dot_adjoint_overload("b"))
+
+
+def solve_adjoint_a(g, ans, a):
+    """Cotangent of ``a`` in ``ans = solve(a, b)``: ``-solve(a.T, g) ans^T``."""
+    b_bar = np.linalg.solve(a.T, g)
+    if np.ndim(ans) == 1:
+        return -np.outer(b_bar, ans)
+    return -np.dot(b_bar, ans.T)
+
+
+@overload(solve_adjoint_a)
+def _solve_adjoint_a_numba(g, ans, a):
+    if ans.ndim == 1:
+        return lambda g, ans, a: -np.outer(np.linalg.solve(np.ascontiguousarray(a.T), g), ans)
+    return lambda g, ans, a: -np.dot(np.linalg.solve(np.ascontiguousarray(a.T), g),
+                                     np.ascontiguousarray(ans.T))
+
+
+def zeros_like_float(x):
+    """A zero cotangent shaped like ``x``, in ``x``'s float type (float64 for integer input)."""
+    if np.ndim(x) == 0:
+        return 0.0
+    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+    return np.zeros(np.shape(x), dtype)
+
+
+@overload(zeros_like_float)
+def _zeros_like_float_numba(x):
+    if isinstance(x, types.Number):
+        return lambda x: 0.0
+    if isinstance(x.dtype, types.Float):
+        return lambda x: np.zeros(x.shape, x.dtype)
+    return lambda x: np.zeros(x.shape, np.float64)
+
+
+def add_cotangent(bar, v):
+    """``bar + v``; an empty ``v`` (a probe run that only wants the value) adds nothing."""
+    if np.ndim(v) and np.size(v) == 0:
+        return bar
+    return bar + v
+
+
+@overload(add_cotangent)
+def _add_cotangent_numba(bar, v):
+    if isinstance(v, types.Array):
+        def impl(bar, v):
+            if v.size == 0:
+                return bar
+            return bar + v
+        return impl
+    return lambda bar, v: bar + v
