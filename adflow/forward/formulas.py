@@ -6,8 +6,8 @@ string becomes a tiny function, compiled once with ``exec``::
     partial_function("sin", "x")          # def partial(x, ans): return np.cos(x)
     tangent_function("dot", "a")          # def tangent(a, b, a_dot, ans): return np.dot(a_dot, b)
 
-The same function object serves plain Python (called directly) and numba (called from jitted
-code, which compiles it like any global function).  Adding a primitive to the tables therefore
+The same function object serves plain Python (called directly) and numba (it is registered with
+``register_jitable``, so jitted code compiles it on first use).  Adding a primitive to the tables therefore
 adds it to both the Python and the numba duals with no new code path.
 
 This module also answers "which Python functions name primitive P?" (``functions_of``), by
@@ -22,6 +22,7 @@ import math
 import operator
 
 import numpy as np
+from numba.extending import register_jitable
 
 from adflow.rules.partials import elementwise_partials
 from adflow.rules.primitives import Signature, primitive_of_object, signatures, zero_derivative
@@ -130,7 +131,8 @@ def _compile(kind: str, name: str, params: tuple[str, ...], expression: str):
     exec(compile(source, f"<adflow {kind} rule for {name}: {expression}>", "exec"), namespace)
     function = namespace[kind]
     function.__doc__ = f"{kind} of {name}: {expression}"
-    return function
+    # Also callable from jitted code (numba compiles it on first use, per argument types).
+    return register_jitable(function)
 
 
 @functools.cache

@@ -107,6 +107,15 @@ class DualArrayType(types.Type):
         return None
 
 
+def k_of(ty) -> int | None:
+    """``k`` as known at compile time from a type: an integer literal, a dual or a dual array."""
+    if isinstance(ty, types.IntegerLiteral):
+        return ty.literal_value
+    if isinstance(ty, (DualType, DualArrayType)):
+        return ty.k
+    return None
+
+
 def is_dual_type(ty) -> bool:
     return isinstance(ty, DualType)
 
@@ -179,12 +188,15 @@ def new_dual(typingctx, value, tangents):
 
 @intrinsic
 def new_dual_array(typingctx, value, tangents, k):
-    """``DualArray(value, tangents)`` in jitted code; ``k`` must be a compile-time integer."""
-    if not isinstance(k, types.IntegerLiteral):
+    """``DualArray(value, tangents)`` in jitted code.
+
+    ``k`` is a compile-time integer, or any dual (or dual array) with the wanted ``k``.
+    """
+    if k_of(k) is None:
         return None
     if not (isinstance(value, types.Array) and isinstance(tangents, types.Array)):
         return None
-    dual = DualArrayType(k.literal_value, value, tangents)
+    dual = DualArrayType(k_of(k), value, tangents)
     sig = dual(value, tangents, k)
 
     def codegen(context, builder, signature, args):

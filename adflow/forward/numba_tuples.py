@@ -12,6 +12,8 @@ import functools
 from numba.core import types
 from numba.extending import overload
 
+from .numba_dual import k_of
+
 
 def _unrolled(k: int, item: str) -> str:
     """``(item(0), item(1), ..., item(k-1),)`` where ``item`` uses ``{i}``."""
@@ -77,14 +79,14 @@ def _tup_axpy(acc, p, t):
 
 @overload(tup_from_row)
 def _tup_from_row(row, k):
-    n = k.literal_value if isinstance(k, types.IntegerLiteral) else getattr(k, "k", None)
+    n = k_of(k)
     if isinstance(row, types.Array) and n is not None:
         return _generate("row, k", "row[{i}]", n)
 
 
 @overload(tup_zeros)
 def _tup_zeros(k):
-    n = k.literal_value if isinstance(k, types.IntegerLiteral) else getattr(k, "k", None)
+    n = k_of(k)
     if n is not None:
         return _generate("k", "0.0", n)
 

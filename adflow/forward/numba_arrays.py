@@ -1,0 +1,346 @@
+"""Arrays of duals in numba: indexing, shape queries, allocation-like calls, and the
+non-elementwise primitives (reductions, linear algebra) generated from the tangent rules.
+
+Indexing mirrors the Python :class:`~adflow.forward.dual.DualArray`: the value array is indexed
+with ``idx`` and the tangent array with ``idx + (slice(None),)``, so an element index yields a
+scalar dual (its tangent row becomes a tuple) and anything else a dual-array view.
+
+Non-elementwise primitives (``np.sum``, ``np.dot``, ``@``, ``np.linalg.solve``...) apply their
+tangent rule (a function of one direction, from :mod:`adflow.forward.formulas`) to each of the k
+directions in a loop::
+
+    def impl(a, b):
+        a_v = value_of(a)
+        b_v = value_of(b)
+        ans = primal(a_v, b_v)
+        t = tangent_buffer(ans, 3)
+        for j in range(3):
+            acc = tangent_a(a_v, b_v, direction(a, j), ans)
+            acc = acc + tangent_b(a_v, b_v, direction(b, j), ans)
+            store_direction(t, j, acc)
+        return wrap(ans, t, 3)
+
+Static parameters (``axis``) must be ``None`` in numba (an integer axis works where numba's own
+function takes one, i.e. ``np.sum``).
+"""
+from __future__ import annotations
+
+import functools
+import operator
+
+import numpy as np
+from numba.core import types
+from numba.core.errors import TypingError
+from numba.extending import overload, overload_attribute, overload_method
+
+from adflow.rules.primitives import method_primitives
+
+from . import formulas
+from .helpers import value_of
+from .numba_dual import DualArrayType, DualType, new_dual, new_dual_array
+from .numba_elementwise import common_k, kind_of
+from .numba_tuples import tup_from_row, tup_store, tup_zeros
+
+# ---------------------------------------------------------------------------- small jitted helpers
+# Stubs whose bodies are the overloads below; they exist for jitted code only.
+
+
+def tangent_index(idx):
+    """The index into ``tangents`` matching ``idx`` into ``value``: ``idx + (slice(None),)``."""
+    raise NotImplementedError("jitted code only")
+
+
+def wrap(value, tangents, like):
+    """A scalar dual for a number ``value``, a dual array for an array (``k`` from ``like``)."""
+    raise NotImplementedError("jitted code only")
+
+
+def tangent_buffer(ans, k):
+    """Zeros of shape ``np.shape(ans) + (k,)``."""
+    raise NotImplementedError("jitted code only")
+
+
+def direction(x, j):
+    """Direction ``j`` of the tangents of ``x``: a number or a contiguous array like the value."""
+    raise NotImplementedError("jitted code only")
+
+
+def store_direction(t, j, v):
+    """``t[..., j] = v``."""
+    raise NotImplementedError("jitted code only")
+
+
+@overload(tangent_index)
+def _tangent_index(idx):
+    if isinstance(idx, types.BaseTuple):
+        return lambda idx: idx + (slice(None),)
+    return lambda idx: (idx, slice(None))
+
+
+@overload(wrap)
+def _wrap(value, tangents, like):
+    if isinstance(value, types.Array):
+        return lambda value, tangents, like: new_dual_array(value, tangents, like)
+    if isinstance(value, (types.Number, types.Boolean)):
+        return lambda value, tangents, like: new_dual(value, tup_from_row(tangents, like))
+
+
+@overload(tangent_buffer)
+def _tangent_buffer(ans, k):
+    if isinstance(ans, types.Array):
+        return lambda ans, k: np.zeros(ans.shape + (k,))
+    return lambda ans, k: np.zeros(k)
+
+
+@overload(direction)
+def _direction(x, j):
+    if isinstance(x, DualArrayType):
+        return lambda x, j: np.ascontiguousarray(x.tangents[..., j])
+    if isinstance(x, DualType):
+        return lambda x, j: x.tangents[j]
+
+
+@overload(store_direction)
+def _store_direction(t, j, v):
+    if t.ndim == 1:
+
+        def store_number(t, j, v):
+            t[j] = v
+
+        return store_number
+
+    def store_array(t, j, v):
+        t[..., j] = v
+
+    return store_array
+
+
+# ----------------------------------------------------------------------------- shape and size
+
+
+@overload(len)
+def _len(a):
+    if isinstance(a, DualArrayType):
+        return lambda a: len(a.value)
+
+
+@overload_attribute(DualArrayType, "shape")
+def _shape(a):
+    return lambda a: a.value.shape
+
+
+@overload_attribute(DualArrayType, "size")
+def _size(a):
+    return lambda a: a.value.size
+
+
+@overload_attribute(DualArrayType, "ndim")
+def _ndim(a):
+    return lambda a: a.value.ndim
+
+
+@overload_attribute(DualArrayType, "k")
+@overload_attribute(DualType, "k")
+def _k(a):
+    K = a.k
+    return lambda a: K
+
+
+# ----------------------------------------------------------------------------------- indexing
+
+
+@overload(operator.getitem)
+def _getitem(a, idx):
+    if isinstance(a, DualArrayType):
+        return lambda a, idx: wrap(a.value[idx], a.tangents[tangent_index(idx)], a)
+
+
+def _is_element_index(idx, ndim: int) -> bool:
+    if isinstance(idx, types.Integer):
+        return ndim == 1
+    return (
+        isinstance(idx, types.BaseTuple)
+        and len(idx) == ndim
+        and all(isinstance(i, types.Integer) for i in idx)
+    )
+
+
+@overload(operator.setitem)
+def _setitem(a, idx, item):
+    if not isinstance(a, DualArrayType):
+        return None
+    if isinstance(item, (DualType, DualArrayType)) and item.k != a.k:
+        raise TypingError(f"adflow: cannot store a dual with {item.k} directions into {a.k}")
+    if _is_element_index(idx, a.ndim):
+        if isinstance(item, DualType):
+
+            def set_element(a, idx, item):
+                a.value[idx] = item.value
+                tup_store(a.tangents[tangent_index(idx)], item.tangents)
+
+            return set_element
+        if isinstance(item, (types.Number, types.Boolean)):
+
+            def set_element_number(a, idx, item):
+                a.value[idx] = item
+                a.tangents[tangent_index(idx)] = 0.0
+
+            return set_element_number
+        return None
+    if isinstance(item, DualArrayType):
+
+        def set_slice(a, idx, item):
+            a.value[idx] = item.value
+            a.tangents[tangent_index(idx)] = item.tangents
+
+        return set_slice
+    if isinstance(item, DualType):
+
+        def set_slice_dual(a, idx, item):
+            a.value[idx] = item.value
+            a.tangents[tangent_index(idx)] = np.array(item.tangents)
+
+        return set_slice_dual
+    if isinstance(item, (types.Array, types.Number, types.Boolean)):
+
+        def set_slice_constant(a, idx, item):
+            a.value[idx] = item
+            a.tangents[tangent_index(idx)] = 0.0
+
+        return set_slice_constant
+
+
+# ------------------------------------------------------------------ allocations like a dual array
+
+
+def _register_like(function, values_fn):
+    @overload(function)
+    def _like(a):
+        if isinstance(a, DualArrayType):
+            return lambda a: new_dual_array(values_fn(a.value), np.zeros_like(a.tangents), a)
+        if isinstance(a, DualType):
+            return lambda a: new_dual(0.0, tup_zeros(a))
+
+
+_register_like(np.zeros_like, np.zeros_like)
+_register_like(np.empty_like, np.empty_like)
+_register_like(np.ones_like, np.ones_like)
+
+
+# ----------------------------------------------------------- in-place arithmetic on dual arrays
+
+
+def _register_inplace(inplace, binary):
+    @overload(inplace)
+    def _inplace(a, b):
+        if isinstance(a, DualArrayType) and kind_of(b) is not None:
+
+            def impl(a, b):
+                result = binary(a, b)
+                a.value[...] = result.value
+                a.tangents[...] = result.tangents
+                return a
+
+            return impl
+
+
+for _inplace, _binary in [
+    (operator.iadd, operator.add), (operator.isub, operator.sub),
+    (operator.imul, operator.mul), (operator.itruediv, operator.truediv),
+]:
+    _register_inplace(_inplace, _binary)
+
+
+# --------------------------------------------------- non-elementwise primitives from tangent rules
+
+
+def _is_none(ty) -> bool:
+    return isinstance(ty, (types.NoneType, types.Omitted)) or ty is None
+
+
+@functools.cache
+def _rule_impl(function, name: str, kinds: tuple, static_given: tuple, k: int):
+    sig = formulas.signature(name)
+    params, static = sig.params, tuple(sig.static)
+    header = ", ".join(params + tuple(f"{s}=None" for s in static))
+    values = ", ".join(f"{p}_v" for p in params)
+    static_args = ", ".join(s if given else "None" for s, given in zip(static, static_given))
+    primal_static = ", ".join(s for s, given in zip(static, static_given) if given)
+    lines = [f"def impl({header}):"]
+    lines += [f"    {p}_v = value_of({p})" for p in params]
+    lines.append(f"    ans = primal({values}{', ' + primal_static if primal_static else ''})")
+    lines.append(f"    t = tangent_buffer(ans, {k})")
+    lines.append(f"    for j in range({k}):")
+    first = True
+    for p, kind in zip(params, kinds):
+        if kind not in ("dual", "dual_array"):
+            continue
+        term = f"tangent_{p}({values}, direction({p}, j), ans{', ' + static_args if static else ''})"
+        lines.append(f"        acc = {term}" if first else f"        acc = acc + {term}")
+        first = False
+    lines.append("        store_direction(t, j, acc)")
+    lines.append(f"    return wrap(ans, t, {k})")
+    namespace = {
+        "primal": function, "value_of": value_of, "tangent_buffer": tangent_buffer,
+        "direction": direction, "store_direction": store_direction, "wrap": wrap,
+    }
+    namespace.update({f"tangent_{p}": formulas.tangent_function(name, p) for p in params})
+    exec(compile("\n".join(lines) + "\n", f"<adflow dual rule {name}>", "exec"), namespace)
+    return namespace["impl"]
+
+
+def _choose_rule(function, name: str, argtypes, statictypes):
+    kinds = tuple(kind_of(t) for t in argtypes)
+    if "dual_array" not in kinds or None in kinds:
+        return None
+    static_given = []
+    for s, ty in zip(formulas.signature(name).static, statictypes):
+        if _is_none(ty):
+            static_given.append(False)
+        elif isinstance(ty, types.Integer):
+            static_given.append(True)
+        else:
+            raise TypingError(f"adflow: {name}({s}={ty}) is not supported on dual arrays in numba")
+    for param, kind in zip(formulas.signature(name).params, kinds):
+        if kind in ("dual", "dual_array") and formulas.tangent_function(name, param) is None:
+            raise TypingError(f"adflow: {name} has no tangent rule for {param}")
+    return _rule_impl(function, name, kinds, tuple(static_given), common_k(argtypes))
+
+
+def _rule_typer(function, name: str):
+    """A typer with the primitive's parameters (``x, axis=None``), as numba requires."""
+    sig = formulas.signature(name)
+    header = ", ".join(sig.params + tuple(f"{s}=None" for s in sig.static))
+    source = (
+        f"def typer({header}):\n"
+        f"    return choose(function, name, [{', '.join(sig.params)}], "
+        f"[{', '.join(sig.static)}])\n"
+    )
+    namespace = {"choose": _choose_rule, "function": function, "name": name}
+    exec(source, namespace)
+    return namespace["typer"]
+
+
+# Primitives of arrays that numba's own NumPy supports, so their primal runs in jitted code.
+_NUMBA_ARRAY_RULES = (
+    "sum", "mean", "prod", "amax", "amin", "dot", "matmul", "outer", "trace", "transpose",
+    "inv", "solve", "det", "ravel", "cumsum", "copy",
+)
+
+
+def register_all() -> None:
+    for name in _NUMBA_ARRAY_RULES:
+        for function in formulas.functions_of(name):
+            if function is np.asarray:  # asarray(d) is not a copy in numba's sense
+                continue
+            overload(function)(_rule_typer(function, name))
+    for method, name in method_primitives.items():
+        if name in _NUMBA_ARRAY_RULES:
+            primal = formulas.primal_function(name)
+            if name == "matmul":
+                primal = operator.matmul
+            overload_method(DualArrayType, method)(_rule_typer(primal, name))
+    overload_attribute(DualArrayType, "T")(_rule_typer(np.transpose, "transpose"))
+
+
+register_all()

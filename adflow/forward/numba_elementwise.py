@@ -1,0 +1,223 @@
+"""Elementwise primitives on numba duals, generated from the partials table.
+
+For every elementwise primitive (``sin``, ``mul``, ``maximum``...) and every Python function that
+names it (``math.sin``, ``np.sin``, ``operator.mul``, ``max``...), one ``@overload`` is registered.
+Its typer looks at which arguments are duals and generates, once per combination, a small
+implementation from the partials.  For ``x * y`` with both scalar duals it is::
+
+    def impl(x, y):
+        x_v = x.value
+        y_v = y.value
+        ans = np.float64(primal(x_v, y_v))
+        t = tup_scale(x.tangents, np.float64(partial_x(x_v, y_v, ans)))
+        t = tup_axpy(t, np.float64(partial_y(x_v, y_v, ans)), y.tangents)
+        return new_dual(ans, t)
+
+and when an argument is an array (a dual array, or a float array meeting a scalar dual), the
+tangent is an array ``ans.shape + (k,)`` accumulated as ``partial[..., None] * arg_tangents``,
+with NumPy broadcasting.  The partials are the functions of :mod:`adflow.forward.formulas`.
+
+Operations with no derivative (comparisons, ``floor``, ``sign``, ``//``...) act on the values.
+"""
+from __future__ import annotations
+
+import builtins
+import functools
+import math
+
+import numpy as np
+from numba.core import types
+from numba.core.errors import TypingError
+from numba.extending import overload, register_jitable
+
+from . import formulas
+from .helpers import value_of
+from .numba_dual import DualArrayType, DualType, new_dual, new_dual_array
+from .numba_tuples import tup_axpy, tup_scale
+
+# ``np.where``/``np.clip`` on two numbers give 0-d arrays in numba; a scalar dual needs a number.
+_SCALAR_PRIMALS = {
+    "where": register_jitable(lambda c, x, y: x if c else y),
+    "clip": register_jitable(lambda x, lo, hi: min(max(x, lo), hi)),
+}
+
+
+def kind_of(ty) -> str | None:
+    """How an argument takes part: ``dual``, ``dual_array``, ``array``, ``number`` or ``None``."""
+    if isinstance(ty, DualType):
+        return "dual"
+    if isinstance(ty, DualArrayType):
+        return "dual_array"
+    if isinstance(ty, types.Array):
+        return "array"
+    if isinstance(ty, (types.Number, types.Boolean)):
+        return "number"
+    return None
+
+
+def common_k(argtypes) -> int:
+    ks = {t.k for t in argtypes if isinstance(t, (DualType, DualArrayType))}
+    if len(ks) != 1:
+        raise TypingError(f"adflow: duals with different numbers of directions meet: {sorted(ks)}")
+    return ks.pop()
+
+
+def _exec(source: str, namespace: dict, label: str):
+    exec(compile(source, f"<adflow {label}>", "exec"), namespace)
+    return namespace["impl"]
+
+
+def add_term(t, p, x):
+    """``t += p[..., None] * tangents(x)`` in jitted code (``t``: the result's tangent array)."""
+    raise NotImplementedError("jitted code only")
+
+
+@overload(add_term)
+def _add_term(t, p, x):
+    p_is_array = isinstance(p, types.Array)
+    if isinstance(x, DualArrayType):
+        if p_is_array:
+
+            def array_term(t, p, x):
+                t += np.expand_dims(p, -1) * x.tangents
+
+            return array_term
+
+        def scalar_partial_term(t, p, x):
+            t += p * x.tangents
+
+        return scalar_partial_term
+    if isinstance(x, DualType):
+        if p_is_array:
+
+            def dual_term(t, p, x):
+                t += np.expand_dims(p, -1) * np.array(x.tangents)
+
+            return dual_term
+
+        def dual_scalar_term(t, p, x):
+            t += p * np.array(x.tangents)
+
+        return dual_scalar_term
+
+
+@functools.cache
+def _scalar_impl(function, name: str, kinds: tuple):
+    params = formulas.signature(name).params
+    values = ", ".join(f"{p}_v" for p in params)
+    lines = [f"def impl({', '.join(params)}):"]
+    lines += [f"    {p}_v = {p}.value" if k == "dual" else f"    {p}_v = {p}" for p, k in zip(params, kinds)]
+    lines.append(f"    ans = np.float64(primal({values}))")
+    first = True
+    for p, k in zip(params, kinds):
+        if k != "dual":
+            continue
+        partial = f"np.float64(partial_{p}({values}, ans))"
+        if first:
+            lines.append(f"    t = tup_scale({p}.tangents, {partial})")
+            first = False
+        else:
+            lines.append(f"    t = tup_axpy(t, {partial}, {p}.tangents)")
+    lines.append("    return new_dual(ans, t)")
+    namespace = {
+        "primal": _SCALAR_PRIMALS.get(formulas.canonical(name), function),
+        "np": np, "tup_scale": tup_scale, "tup_axpy": tup_axpy, "new_dual": new_dual,
+    }
+    namespace.update({f"partial_{p}": formulas.partial_function(name, p) for p in params})
+    return _exec("\n".join(lines) + "\n", namespace, f"scalar dual {name}")
+
+
+@functools.cache
+def _array_impl(function, name: str, kinds: tuple, k: int):
+    params = formulas.signature(name).params
+    values = ", ".join(f"{p}_v" for p in params)
+    lines = [f"def impl({', '.join(params)}):"]
+    lines += [f"    {p}_v = value_of({p})" for p in params]
+    lines.append(f"    ans = primal({values})")
+    lines.append(f"    t = np.zeros(ans.shape + ({k},))")
+    for p, kind in zip(params, kinds):
+        if kind in ("dual", "dual_array"):
+            lines.append(f"    add_term(t, partial_{p}({values}, ans), {p})")
+    lines.append(f"    return new_dual_array(ans, t, {k})")
+    namespace = {
+        "np": np, "primal": function, "value_of": value_of, "add_term": add_term,
+        "new_dual_array": new_dual_array,
+    }
+    namespace.update({f"partial_{p}": formulas.partial_function(name, p) for p in params})
+    return _exec("\n".join(lines) + "\n", namespace, f"dual array {name}")
+
+
+def _works_on_arrays(function) -> bool:
+    # math.sin(array) and max(array, array) mean something else (or nothing) in numba.
+    return function not in vars(math).values() and function not in vars(builtins).values()
+
+
+def _choose_elementwise(function, name: str, argtypes):
+    kinds = tuple(kind_of(t) for t in argtypes)
+    if None in kinds or not any(k in ("dual", "dual_array") for k in kinds):
+        return None
+    k = common_k(argtypes)
+    for param, kind in zip(formulas.signature(name).params, kinds):
+        if kind in ("dual", "dual_array") and formulas.partial_function(name, param) is None:
+            raise TypingError(f"adflow: {name} has no derivative with respect to {param}")
+    if "array" in kinds or "dual_array" in kinds:
+        if not _works_on_arrays(function):
+            return None
+        return _array_impl(function, name, kinds, k)
+    return _scalar_impl(function, name, kinds)
+
+
+def _register(function, name: str, params: tuple, choose) -> None:
+    """``@overload(function)`` with a typer whose parameters are ``params``.
+
+    Numba requires a typer's and its implementation's signatures to match, so the typer is
+    generated with the primitive's own parameter names.
+    """
+    args = ", ".join(params)
+    source = f"def typer({args}):\n    return choose(function, name, [{args}])\n"
+    namespace = {"choose": choose, "function": function, "name": name}
+    exec(source, namespace)
+    overload(function)(namespace["typer"])
+
+
+# ----------------------------------------------------------------- operations with no derivative
+
+
+def _choose_value_only(function, name: str, argtypes):
+    if not any(kind_of(t) in ("dual", "dual_array") for t in argtypes):
+        return None
+    if any(kind_of(t) is None for t in argtypes):
+        return None
+    params = [f"a{i}" for i in range(len(argtypes))]
+    body = ", ".join(f"value_of({p})" for p in params)
+    source = f"def impl({', '.join(params)}):\n    return function({body})\n"
+    return _exec(source, {"function": function, "value_of": value_of}, f"value-only {name}")
+
+
+_VALUE_ONLY_ARITY = {
+    "floor": 1, "ceil": 1, "trunc": 1, "rint": 1, "sign": 1, "isnan": 1, "isinf": 1,
+    "isfinite": 1, "argmax": 1, "argmin": 1, "int": 1, "bool": 1,
+    "floordiv": 2, "eq": 2, "ne": 2, "lt": 2, "le": 2, "gt": 2, "ge": 2,
+}
+
+
+def _identity_float(x):
+    # float(d) keeps the tangents (the tangent rule of "float" is x_dot).
+    if isinstance(x, DualType):
+        return lambda x: x
+
+
+def register_all() -> None:
+    for name in formulas.all_primitive_names():
+        if formulas.is_elementwise(name):
+            params = formulas.signature(name).params
+            for function in formulas.functions_of(name):
+                _register(function, name, params, _choose_elementwise)
+        elif name in _VALUE_ONLY_ARITY:
+            params = tuple(f"a{i}" for i in range(_VALUE_ONLY_ARITY[name]))
+            for function in formulas.functions_of(name):
+                _register(function, name, params, _choose_value_only)
+    overload(float)(_identity_float)
+
+
+register_all()
