@@ -157,7 +157,12 @@ class _DualBase:
     # -- NumPy dispatch --------------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if method != "__call__" or kwargs:
-            return NotImplemented
+            raise NonDifferentiableError(
+                f"np.{ufunc.__name__}"
+                + (f".{method}" if method != "__call__" else f" with {sorted(kwargs)}")
+                + " is not supported on duals",
+                hint="call the function plainly (np.sum(x) rather than np.add.reduce(x), no out=)",
+            )
         if ufunc in _VALUE_ONLY_UFUNCS:
             return ufunc(*(value_of(a) for a in inputs))
         name = primitive_of_object.get(id(ufunc))
@@ -391,7 +396,7 @@ def apply_primitive(name: str, *args, **kwargs):
 
     >>> x = Dual(0.5, [1.0])
     >>> y = apply_primitive("arctan2", x, 2.0)
-    >>> round(y.tangents[0], 6)     # d/dx arctan2(x, 2) = 2 / (x*x + 4)
+    >>> round(float(y.tangents[0]), 6)     # d/dx arctan2(x, 2) = 2 / (x*x + 4)
     0.470588
     """
     name = formulas.canonical(name)
