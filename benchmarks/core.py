@@ -32,8 +32,9 @@ class Column:
     probe: the column may be far slower than the rest (a Python-level loop); the runner first
         times it at the problem's probe size and, when the full size would exceed the peer
         budget, runs it at a smaller size and scales the time linearly (and says so).
-    cap: never run with the problem's scale parameter above this (memory, e.g. a tape of
-        100,000 rows x 1,000 steps); the time is scaled linearly from the capped size.
+    cap: ``cap(size) -> int``: never run with the problem's scale parameter above this
+        (memory, e.g. a tape of 100,000 rows x 1,000 steps); the time is scaled linearly from
+        the capped size.
     note: a short remark printed under the table (why this column is built the way it is).
     """
 
@@ -41,7 +42,7 @@ class Column:
     tool: str
     build: Builder
     probe: bool = False
-    cap: int | None = None
+    cap: Callable[[dict], int] | None = None
     note: str | None = None
 
 

@@ -146,7 +146,7 @@ def print_problem(r: ProblemResult) -> None:
             parts.append(f"~ ran at {k}={c.run_size[k]:,} ({c.scaled_why}) and was scaled "
                          f"x{c.factor:.3g} linearly in {k}")
             if c.growth is not None:
-                parts.append(f"measured cost growth ~{k}^{c.growth:.2f}")
+                parts.append(f"measured cost growth ~{k}^{c.growth:.2f} from {k}={c.probe_at:,}")
         if c.note:
             parts.append(c.note)
         print(f"   [{i}] " + "; ".join(parts))

@@ -49,7 +49,8 @@ class ColumnResult:
     run_size: dict | None = None    # the size it ran at (differs from the problem's when scaled)
     factor: float = 1.0             # times and ratios are multiplied by this (linear scaling)
     scaled_why: str | None = None
-    growth: float | None = None     # measured exponent of cost in the scale parameter, if probed
+    probe_at: int | None = None     # the scale parameter's value at the probe run
+    growth: float | None = None     # measured exponent of cost in it, probe run to timed run
     check_err: float | None = None
     check_msg: str = ""
     median_s: float | None = None
@@ -142,14 +143,16 @@ def _prepare(problem: Problem, col: Column, size: dict, data: dict, s: Settings)
     n_full = size[key]
     n = n_full
     try:
-        if col.cap is not None and n > col.cap:
-            n = col.cap
+        if col.cap is not None and n > col.cap(size):
+            n = col.cap(size)
             res.scaled_why = "memory"
         n_probe = problem.probe[s.mode]
+        probe = None
         if col.probe and n > n_probe:
-            probe_fn = col.build(problem.make_data({**size, key: n_probe}))
-            probe_fn()                                  # compile / trace at the probe size
-            res.t_probe = timing.time_once(probe_fn)
+            probe_data = problem.make_data({**size, key: n_probe})
+            probe = timing.first_call(lambda: col.build(probe_data))  # compiles / traces
+            res.t_probe = timing.time_once(probe[1])
+            res.probe_at = n_probe
             predicted = res.t_probe * n / n_probe
             if predicted > s.budget:
                 # Aim the reduced run at a tenth of the budget per call, so that its repeats
@@ -157,21 +160,29 @@ def _prepare(problem: Problem, col: Column, size: dict, data: dict, s: Settings)
                 n = max(n_probe, int(n_probe * (s.budget / 10) / res.t_probe))
                 res.scaled_why = f"predicted {timing.fmt_seconds(predicted)} per call"
         res.run_size = {**size, key: n}
-        run_data = data if n == n_full else problem.make_data(res.run_size)
         res.factor = n_full / n
-        res.first_call_s, res.fn, res.result = timing.first_call(lambda: col.build(run_data))
+        if probe is not None and n == n_probe:
+            res.first_call_s, res.fn, res.result = probe   # the probe run is the reduced run
+            res.t_probe = None
+        else:
+            run_data = data if n == n_full else problem.make_data(res.run_size)
+            res.first_call_s, res.fn, res.result = timing.first_call(lambda: col.build(run_data))
     except NotInstalled as exc:
         res.status, res.message = "not installed", str(exc)
     except Exception as exc:  # noqa: BLE001 - a failing column must not stop the suite
-        res.fn = res.result = None
-        if col.tool == "adflow":
-            # The API is being written: a missing feature is an n/a cell, not a failure.
-            res.status, res.message = "n/a", first_line(exc)
-        else:
-            res.status, res.message = "error", first_line(exc)
-            loud(f"{problem.name}: {col.label} raised {first_line(exc)}")
-            traceback.print_exc(limit=3, file=sys.stdout)
+        _failed(problem, res, exc)
     return res
+
+
+def _failed(problem: Problem, res: ColumnResult, exc: Exception) -> None:
+    res.fn = res.result = None
+    if res.tool == "adflow":
+        # The API is being written: a missing feature is an n/a cell, not a failure.
+        res.status, res.message = "n/a", first_line(exc)
+    else:
+        res.status, res.message = "error", first_line(exc)
+        loud(f"{problem.name}: {res.label} raised {first_line(exc)}")
+        traceback.print_exc(limit=3, file=sys.stdout)
 
 
 def _check(problem: Problem, cols: list[ColumnResult], columns: list[Column], size: dict,
@@ -203,14 +214,15 @@ def _check(problem: Problem, cols: list[ColumnResult], columns: list[Column], si
         if not res.ok:
             continue
         try:
-            if check_size is not None:
+            if check_size is not None and check_size != res.run_size:
                 sz = check_size
                 result = col.build(problem.make_data(sz))()
             else:
                 sz, result = res.run_size, res.result
             res.check_err, res.check_msg = compare(result, reference(sz)[1])
-        except Exception as exc:  # noqa: BLE001
-            res.check_err, res.check_msg = math.inf, f"check raised {first_line(exc)}"
+        except Exception as exc:  # noqa: BLE001 - raising is not a wrong number: n/a or error
+            _failed(problem, res, exc)
+            continue
         res.result = None  # dense Jacobians can be large: drop them before timing
         if res.wrong:
             loud(f"MISMATCH {problem.name}: {res.label}: {res.check_msg}")
@@ -238,12 +250,17 @@ def run_problem(problem: Problem, s: Settings) -> ProblemResult:
     _check(problem, cols, problem.columns, size, data, check_size, out)
 
     # Warm everything before the first timed sample.
-    live = [c for c in cols if c.ok]
     t_primal = timing.warm(primal_fn, 3)
+    for c in cols:
+        if c.ok:
+            try:
+                c.t_call = timing.warm(c.fn, 2)
+            except Exception as exc:  # noqa: BLE001 - e.g. a call that only fails when repeated
+                _failed(problem, c, exc)
+    live = [c for c in cols if c.ok]
     for c in live:
-        c.t_call = timing.warm(c.fn, 2)
-        if c.t_probe and c.run_size[problem.scale_key] > problem.probe[s.mode]:
-            ratio_n = c.run_size[problem.scale_key] / problem.probe[s.mode]
+        ratio_n = c.run_size[problem.scale_key] / problem.probe[s.mode] if c.ok else 0
+        if c.t_probe and ratio_n >= 4:  # closer sizes give a meaningless exponent
             c.growth = math.log(c.t_call / c.t_probe) / math.log(ratio_n)
     say(f"[{problem.name}] timing {len(live)} columns against the primal, {s.repeats} pairs each")
     n_primal = timing.inner_loops(t_primal, s.min_sample)

@@ -161,8 +161,8 @@ def autograd_array(d):
     return autograd_grad(f)(d)
 
 
-_INDEXING = ("runs the user's loop unchanged; backward of each x[i] scatters into a zero array of "
-             "size n, so cost grows ~n^2 and the linear scaling understates the full-size time")
+_INDEXING = ("runs the user's loop unchanged; the backward of each x[i] scatters into a zero "
+             "array of size n, so the cost tends to ~n^2 and linear scaling understates it")
 
 SIZES = {"full": {"n": 1_000_000}, "quick": {"n": 20_000}}
 
