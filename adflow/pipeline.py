@@ -12,7 +12,7 @@ from .errors import UnsupportedSyntaxError
 from .frontend import fence, source
 from .frontend.exits import remove_early_exits
 from .frontend.normalize import normalize
-from .frontend.typeinfer import infer_types, jitted
+from .frontend.typeinfer import infer_types, jitted, load_types, store_types, type_cache_key
 from .reverse.transform import ReverseTransform
 
 TARGETS = ("python", "cpu", "cuda")
@@ -42,10 +42,16 @@ class Prepared:
         typing_namespace = dict(self.namespace)
         for hname, obj in self.normalizer.helpers.items():
             typing_namespace[hname] = jitted(_primal_of(obj))
-        code = compile(self.primal_source, f"<adflow-normalized:{self.fn.name}>", "exec")
-        exec(code, typing_namespace)
-        self.vartypes, self.return_type = infer_types(typing_namespace[self.fdef.name], argtypes, self.user_lines,
-                                                      self.fn.filename, self.fn.name)
+        key = type_cache_key(self.primal_source, argtypes, self.namespace, self.normalizer.helpers)
+        cached = load_types(key)
+        if cached is not None:
+            self.vartypes, self.return_type = cached
+        else:
+            code = compile(self.primal_source, f"<adflow-normalized:{self.fn.name}>", "exec")
+            exec(code, typing_namespace)
+            self.vartypes, self.return_type = infer_types(typing_namespace[self.fdef.name], argtypes,
+                                                          self.user_lines, self.fn.filename, self.fn.name)
+            store_types(key, (self.vartypes, self.return_type))
         for hname, obj in self.normalizer.helpers.items():
             self.namespace[hname] = _primal_of(obj) if target == "python" else jitted(_primal_of(obj))
 

@@ -83,27 +83,28 @@ def _unbroadcast_numba(g, x):
         raise NumbaTypingError("unbroadcast: cannot reduce a cotangent to a non-array")
     if isinstance(g, types.Number):
         return lambda g, x: np.full(x.shape, g)
-    nd_x, offset = x.ndim, g.ndim - x.ndim
-
-    def general(g, x):
-        out = np.zeros(x.shape, g.dtype)
-        flat_out = out.reshape(out.size)
-        xs = x.shape
-        for idx in np.ndindex(g.shape):
-            flat = 0
-            for d in range(nd_x):
-                i = idx[d + offset] if xs[d] != 1 else 0
-                flat = flat * xs[d] + i
-            flat_out[flat] += g[idx]
-        return out
-
-    if offset == 0:
+    if g.ndim == x.ndim:
         def impl(g, x):
             if g.shape == x.shape:
                 return g
-            return general(g, x)
+            return _unbroadcast_loop(g, x)
         return impl
-    return general
+    return lambda g, x: _unbroadcast_loop(g, x)
+
+
+@register_jitable
+def _unbroadcast_loop(g, x):
+    out = np.zeros(x.shape, g.dtype)
+    flat_out = out.reshape(out.size)
+    xs = x.shape
+    offset = g.ndim - x.ndim
+    for idx in np.ndindex(g.shape):
+        flat = 0
+        for d in range(x.ndim):
+            i = idx[d + offset] if xs[d] != 1 else 0
+            flat = flat * xs[d] + i
+        flat_out[flat] += g[idx]
+    return out
 
 
 # --------------------------------------------------------------------------- reductions

@@ -24,6 +24,7 @@ from __future__ import annotations
 import builtins
 import functools
 import math
+import operator
 
 import numpy as np
 from numba.core import types
@@ -36,10 +37,27 @@ from .numba_dual import DualArrayType, DualType, new_dual, new_dual_array
 from .numba_tuples import tup_axpy, tup_scale
 
 # ``np.where``/``np.clip`` on two numbers give 0-d arrays in numba; a scalar dual needs a number.
+import os
+INLINE = os.environ.get("ADFLOW_INLINE", "never")
 _SCALAR_PRIMALS = {
     "where": register_jitable(lambda c, x, y: x if c else y),
     "clip": register_jitable(lambda x, lo, hi: min(max(x, lo), hi)),
 }
+
+
+def _scalar_primal(function, name: str):
+    """What computes the value of a scalar dual's primitive.
+
+    Operators and builtins (``/``, ``**``, ``abs``, ``max``) keep their own Python semantics; for
+    library functions the NumPy ufunc is used, since numba lacks some of ``math`` (``math.cbrt``)
+    and gives the same values for the rest.
+    """
+    name = formulas.canonical(name)
+    if name in _SCALAR_PRIMALS:
+        return _SCALAR_PRIMALS[name]
+    if function in vars(operator).values() or function in vars(builtins).values():
+        return function
+    return formulas.primal_function(name)
 
 
 def kind_of(ty) -> str | None:
@@ -120,7 +138,7 @@ def _scalar_impl(function, name: str, kinds: tuple):
             lines.append(f"    t = tup_axpy(t, {partial}, {p}.tangents)")
     lines.append("    return new_dual(ans, t)")
     namespace = {
-        "primal": _SCALAR_PRIMALS.get(formulas.canonical(name), function),
+        "primal": _scalar_primal(function, name),
         "np": np, "tup_scale": tup_scale, "tup_axpy": tup_axpy, "new_dual": new_dual,
     }
     namespace.update({f"partial_{p}": formulas.partial_function(name, p) for p in params})
@@ -177,7 +195,7 @@ def _register(function, name: str, params: tuple, choose) -> None:
     source = f"def typer({args}):\n    return choose(function, name, [{args}])\n"
     namespace = {"choose": choose, "function": function, "name": name}
     exec(source, namespace)
-    overload(function)(namespace["typer"])
+    overload(function, inline=INLINE)(namespace["typer"])
 
 
 # ----------------------------------------------------------------- operations with no derivative

@@ -6,6 +6,9 @@ derivatives (floats, never integers or booleans), what a tape stack holds, how a
 """
 from __future__ import annotations
 
+import hashlib
+import inspect
+import pickle
 import re
 
 import numba
@@ -102,3 +105,73 @@ def _clean(text: str) -> str:
         if line and not line.startswith(("Failed in", "During:", "File", "[1m")):
             return line[:300]
     return text[:300]
+
+
+# --------------------------------------------------------------------------- a disk cache of types
+# Type inference compiles the NumPy implementations a function uses, which takes seconds the first
+# time in a process.  The inferred types depend only on the normalised source, the argument types
+# and the code of the helpers it calls, so they are cached on disk next to the generated modules.
+
+
+def _code_fingerprint(func, digest, seen):
+    py = getattr(func, "py_func", func)
+    py = getattr(py, "primal", py)
+    py = getattr(py, "py_func", py)
+    if id(py) in seen or not hasattr(py, "__code__"):
+        return
+    seen.add(id(py))
+    try:
+        digest.update(inspect.getsource(py).encode())
+    except (OSError, TypeError):
+        digest.update(py.__code__.co_code)
+    for name in py.__code__.co_names:
+        value = py.__globals__.get(name)
+        if callable(value) and (hasattr(value, "__code__") or hasattr(value, "py_func")):
+            _code_fingerprint(value, digest, seen)
+
+
+def type_cache_key(source, argtypes, namespace, helpers) -> str:
+    import numpy as np
+
+    from .. import __version__
+    digest = hashlib.sha256()
+    digest.update(f"{__version__}|{numba.__version__}|{source}|{argtypes!r}".encode())
+    for key in sorted(namespace):
+        value = namespace[key]
+        digest.update(key.encode())
+        if isinstance(value, np.ndarray):
+            digest.update(f"{value.dtype}{value.shape}".encode())
+    seen: set = set()
+    for key in sorted(helpers):
+        digest.update(key.encode())
+        _code_fingerprint(helpers[key], digest, seen)
+    return digest.hexdigest()[:24]
+
+
+def _types_path(key):
+    from ..backends.modules import cache_dir
+    folder = cache_dir() / "types"
+    folder.mkdir(exist_ok=True)
+    return folder / f"{key}.pkl"
+
+
+def load_types(key):
+    path = _types_path(key)
+    if not path.exists():
+        return None
+    try:
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    except Exception:  # a stale or partly written entry is recomputed
+        return None
+
+
+def store_types(key, value):
+    path = _types_path(key)
+    tmp = path.with_suffix(f".{id(value)}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            pickle.dump(value, fh)
+        tmp.replace(path)
+    except Exception:  # caching is an optimisation; never fail a derivative because of it
+        tmp.unlink(missing_ok=True)

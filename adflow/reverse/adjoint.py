@@ -33,7 +33,36 @@ def instantiate(expr: str, mapping: dict):
                 return copy.deepcopy(mapping[node.id])
             return node
 
-    return Substitute().visit(tree)
+    return simplify(Substitute().visit(tree))
+
+
+def _number(node):
+    return isinstance(node, gast.Constant) and type(node.value) in (int, float)
+
+
+class _Simplify(gast.NodeTransformer):
+    """Fold what substitution leaves behind: ``(2 - 1)`` -> ``1``, ``x ** 1`` -> ``x``, ``1 * x`` -> ``x``."""
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        left, right = node.left, node.right
+        if _number(left) and _number(right):
+            ops = {gast.Add: lambda a, b: a + b, gast.Sub: lambda a, b: a - b, gast.Mult: lambda a, b: a * b}
+            fold = ops.get(type(node.op))
+            if fold is not None:
+                return const(fold(left.value, right.value))
+        if isinstance(node.op, gast.Pow) and _number(right) and right.value == 1:
+            return left
+        if isinstance(node.op, gast.Mult):
+            if _number(right) and right.value == 1:
+                return left
+            if _number(left) and left.value == 1:
+                return right
+        return node
+
+
+def simplify(tree):
+    return _Simplify().visit(tree)
 
 
 def accumulate(target_bar: str, value, lineno):
@@ -135,7 +164,8 @@ class AdjointWriter:
         mapping.update(op.args)
         if sig is not None:
             for key, default in sig.static.items():
-                mapping[key] = op.statics.get(key, const(default))
+                value = op.statics.get(key, default)
+                mapping[key] = value if isinstance(value, gast.AST) else const(value)
         for param, operand in op.args.items():
             if not self.is_active(operand):
                 continue

@@ -106,8 +106,7 @@ class TapePlanner:
         needed = set()
         for stmt in body:
             for sub in _statements(stmt):
-                if sub not in candidates:
-                    needed |= self.reads.get(id(sub), set())
+                needed |= self.reads.get(id(sub), set())
         for stmt in body:
             if isinstance(stmt, (gast.For, gast.While)):
                 needed |= self.loop_reads.get(id(stmt), set())

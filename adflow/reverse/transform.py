@@ -8,6 +8,7 @@ backwards, loops run backwards over the same iterations, branches replay the rec
 from __future__ import annotations
 
 import copy
+import linecache
 
 import gast
 from numba.core import types
@@ -213,11 +214,11 @@ class ReverseTransform:
                                                                    gast.Subscript(value=name(var), slice=const(k),
                                                                                   ctx=gast.Load())), ln))
             else:
-                inits.append(assign(self.bar(var), call("zeros_like_float", name(var)), ln))
+                inits.append(assign(self.bar(var), self.zero_of(var), ln))
         wrt_names = [self.params[k] for k in self.wrt]
         for p in wrt_names:
             if p not in self.active:
-                inits.append(assign(self.bar(p), call("zeros_like_float", name(p)), ln))
+                inits.append(assign(self.bar(p), self.zero_of(p), ln))
         if isinstance(self.result, gast.Name) and self.result.id in self.active:
             rty = self.vartypes.get(self.result.id)
             if isinstance(rty, types.BaseTuple) and self.output_component is not None:
@@ -244,6 +245,13 @@ class ReverseTransform:
                                 returns=None, type_comment=None, type_params=[])
         fdef.lineno = ln
         return fdef
+
+    def zero_of(self, var):
+        """A zero adjoint for ``var``: a literal for scalars, an array shaped like ``var`` otherwise."""
+        ty = self.vartypes.get(var)
+        if isinstance(ty, types.Float):
+            return dummy_value(ty)
+        return call("zeros_like_float", name(var))
 
     def new_tape(self, var, ty, tape, top, ln, like=None):
         if isinstance(ty, types.Array):
@@ -344,9 +352,18 @@ class ReverseTransform:
 
     # ------------------------------------------------------------------ reverse sweep
     def reverse_block(self, stmts) -> list:
-        out = []
+        out, last_line = [], None
         for stmt in reversed(stmts):
-            out.extend(self.reverse_statement(stmt))
+            code = self.reverse_statement(stmt)
+            ln = getattr(stmt, "lineno", None)
+            if code and not isinstance(stmt, gast.Assign):
+                last_line = None  # a loop or branch in between: name the line again after it
+            elif code and ln is not None and ln != last_line:
+                text = linecache.getline(self.fn.filename, ln).strip()
+                if text:
+                    out.append(comment(f"line {ln}: {text}", ln))
+                last_line = ln
+            out.extend(code)
         return out
 
     def reverse_statement(self, stmt) -> list:
@@ -364,7 +381,7 @@ class ReverseTransform:
             if id(stmt) in self.plan.push_value:
                 out.extend(self.pop_into(store(op.target), op.target, ln))
             if op.target in self.active and self.needs_reset(op.target):
-                out.append(assign(self.bar(op.target), call("zeros_like_float", name(op.target)), ln))
+                out.append(assign(self.bar(op.target), self.zero_of(op.target), ln))
             return out
         if isinstance(stmt, gast.If):
             body, orelse = self.reverse_block(stmt.body), self.reverse_block(stmt.orelse)
