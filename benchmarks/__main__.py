@@ -1,4 +1,5 @@
-"""Command line: ``python -m benchmarks [--quick] [--problems a,b] [--repeats N] [--out DIR]``.
+"""Run adflow's benchmark suite: per problem, a table of derivative times and their ratios to
+the numba primal, measured side by side; results/latest.json and latest.png are written.
 
 Exit status: 0, or 1 when any tool's derivative disagrees with the hand-written one (or the
 hand-written one with finite differences): a wrong derivative is never just a slow one.
@@ -6,12 +7,12 @@ hand-written one with finite differences): a wrong derivative is never just a sl
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
-from . import report
-from .problems import MODULES, select
-from .runner import Settings, run_problem
+# Only the standard library at the top: --threads must act before numpy, numba, torch or JAX
+# load, so the suite's own modules are imported inside main().
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -20,30 +21,52 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true",
                     help="small sizes, few repeats: a smoke run for CI (well under a minute)")
     ap.add_argument("--problems", default=None,
-                    help=f"comma-separated problems or modules (default: all of {', '.join(MODULES)})")
+                    help="comma-separated problems or problem modules (default: all): rosenbrock "
+                         "(both variants), rosenbrock_array, lorenz, rowwise_mlp, "
+                         "wide_to_narrow, narrow_to_wide, sparse_pde, lorenz_batch")
     ap.add_argument("--repeats", type=int, default=None,
                     help="timing pairs per ratio (default 7, or 3 with --quick)")
     ap.add_argument("--peer-budget", type=float, default=None, metavar="SECONDS",
                     help="a probed peer predicted to take longer per call runs at a smaller size "
-                         "and is scaled linearly (default 60, or 0.5 with --quick)")
+                         "and is scaled linearly (default 60, or 0.2 with --quick)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="limit every tool (numba, BLAS, PyTorch, JAX) to this many threads; "
+                         "on a loaded shared machine --threads 1 gives steadier ratios, since "
+                         "oversubscribed thread pools slow some tools far more than others")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",
                     help="where latest.json and latest.png go (default benchmarks/results/)")
     return ap.parse_args(argv)
 
 
+def limit_threads(n: int) -> None:
+    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    if n == 1:  # XLA's CPU client has no thread-count knob short of turning threading off
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_cpu_multi_thread_eigen=false"
+                                   " intra_op_parallelism_threads=1").strip()
+
+
 def main(argv=None) -> int:
     args = parse(argv)
+    if args.threads:
+        limit_threads(args.threads)
+    from . import problems, report
+    from .runner import Settings, run_problem
+
     s = Settings(mode="quick" if args.quick else "full",
                  repeats=args.repeats or (3 if args.quick else 7),
-                 budget=args.peer_budget or (0.5 if args.quick else 60.0),
-                 min_sample=0.005 if args.quick else 0.05)
+                 budget=args.peer_budget or (0.2 if args.quick else 60.0),
+                 min_sample=0.005 if args.quick else 0.05,
+                 threads=args.threads)
     names = [n.strip() for n in args.problems.split(",") if n.strip()] if args.problems else None
-    problems = select(names)
+    chosen = problems.select(names)
     t0 = time.perf_counter()
     info = report.machine_info()
-    report.print_header(info, s, [p.name for p in problems])
+    report.print_header(info, s, [p.name for p in chosen])
     results = []
-    for p in problems:
+    for p in chosen:
         r = run_problem(p, s)
         report.print_problem(r)
         results.append(r)

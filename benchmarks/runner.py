@@ -36,6 +36,7 @@ class Settings:
     repeats: int = 7            # timing pairs per ratio
     budget: float = 60.0        # a peer predicted to take longer per call runs at a smaller size
     min_sample: float = 0.05    # seconds one timing sample lasts at least (fast calls loop)
+    threads: int | None = None  # --threads: every tool limited to this many (None: defaults)
 
 
 @dataclass
