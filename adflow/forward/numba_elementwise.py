@@ -37,8 +37,6 @@ from .numba_dual import DualArrayType, DualType, new_dual, new_dual_array
 from .numba_tuples import tup_axpy, tup_scale
 
 # ``np.where``/``np.clip`` on two numbers give 0-d arrays in numba; a scalar dual needs a number.
-import os
-INLINE = os.environ.get("ADFLOW_INLINE", "never")
 _SCALAR_PRIMALS = {
     "where": register_jitable(lambda c, x, y: x if c else y),
     "clip": register_jitable(lambda x, lo, hi: min(max(x, lo), hi)),
@@ -195,7 +193,7 @@ def _register(function, name: str, params: tuple, choose) -> None:
     source = f"def typer({args}):\n    return choose(function, name, [{args}])\n"
     namespace = {"choose": choose, "function": function, "name": name}
     exec(source, namespace)
-    overload(function, inline=INLINE)(namespace["typer"])
+    overload(function)(namespace["typer"])
 
 
 # ----------------------------------------------------------------- operations with no derivative

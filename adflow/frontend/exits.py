@@ -65,9 +65,10 @@ class ExitRemover:
     def block(self, stmts, loops) -> list:
         out = []
         for k, stmt in enumerate(stmts):
+            exits = self.may_exit(stmt, loops)  # before self.stmt rewrites the jumps inside it
             out.extend(self.stmt(stmt, loops))
             rest = stmts[k + 1:]
-            if rest and self.may_exit(stmt, loops):
+            if rest and exits:
                 # Return at the very end of the function body needs no guard after it.
                 guard = gast.If(test=name(self.go_flag(loops)), body=self.block(rest, loops), orelse=[])
                 guard.lineno = rest[0].lineno

@@ -140,7 +140,14 @@ class AdjointWriter:
             return out
         if op.kind == O.CALL_USER:
             return self.helper_call(op, ln)
-        if op.kind in (O.INACTIVE, O.ALLOCATION):
+        if op.kind == O.ALLOCATION:
+            # Allocations read only shapes, except the fill value of full/full_like.
+            fill = op.args.get("p1") if op.prim in ("full", "full_like") else None
+            if fill is not None and self.is_active(fill):
+                raise self.error(op, f"{op.what} with a differentiated fill value",
+                                 hint="allocate with np.zeros and add the value: np.zeros(shape) + value")
+            return []
+        if op.kind == O.INACTIVE:
             if any(self.is_active(a) for a in op.args.values()):
                 raise self.error(op, f"{op.what} has no derivative with respect to its active arguments")
             return []

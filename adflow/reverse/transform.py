@@ -83,7 +83,7 @@ class ReverseTransform:
 
     # ------------------------------------------------------------------ entry
     def run(self) -> gast.FunctionDef:
-        body = list(self.fdef.body)
+        body = self.freeze_branch_tests(list(self.fdef.body))
         ret = body.pop()
         assert isinstance(ret, gast.Return)
         self.result = ret.value
@@ -126,6 +126,24 @@ class ReverseTransform:
         self.plan = TapePlanner(self.ops, reads, self.active, self.vartypes, body, loop_reads).run()
         self.recomputed = {id(s) for stmts in self.plan.recompute.values() for s in stmts}
         return self.assemble(body)
+
+    def freeze_branch_tests(self, stmts) -> list:
+        """``if c:`` whose branches reassign ``c`` tests a copy, so the reverse sweep replays the decision."""
+        out = []
+        for stmt in stmts:
+            if isinstance(stmt, gast.If):
+                stmt.body = self.freeze_branch_tests(stmt.body)
+                stmt.orelse = self.freeze_branch_tests(stmt.orelse)
+                from ..frontend.normalize import assigned_names
+                if stmt.test.id in assigned_names(stmt.body + stmt.orelse):
+                    taken = self.normalizer.fresh(stmt.test.id.lstrip("_") + "_taken")
+                    out.append(assign(taken, name(stmt.test.id), stmt.lineno))
+                    self.vartypes[taken] = self.vartypes.get(stmt.test.id, types.boolean)
+                    stmt.test = name(taken)
+            elif isinstance(stmt, (gast.For, gast.While)):
+                stmt.body = self.freeze_branch_tests(stmt.body)
+            out.append(stmt)
+        return out
 
     def check_aliasing(self, body):
         """In-place writes into a view or alias of another array would change two variables at once."""
