@@ -27,8 +27,9 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--repeats", type=int, default=None,
                     help="timing pairs per ratio (default 7, or 3 with --quick)")
     ap.add_argument("--peer-budget", type=float, default=None, metavar="SECONDS",
-                    help="a probed peer predicted to take longer per call runs at a smaller size "
-                         "and is scaled linearly (default 60, or 0.2 with --quick)")
+                    help="a slow peer (a Python loop) whose first call, warm-up and timed "
+                         "repeats would take longer than this in all runs at a smaller size and "
+                         "is scaled linearly (default 60, or 1 with --quick)")
     ap.add_argument("--threads", type=int, default=None,
                     help="limit every tool (numba, BLAS, PyTorch, JAX) to this many threads; "
                          "on a loaded shared machine --threads 1 gives steadier ratios, since "
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
 
     s = Settings(mode="quick" if args.quick else "full",
                  repeats=args.repeats or (3 if args.quick else 7),
-                 budget=args.peer_budget or (0.2 if args.quick else 60.0),
+                 budget=args.peer_budget or (1.0 if args.quick else 60.0),
                  min_sample=0.005 if args.quick else 0.05,
                  threads=args.threads)
     names = [n.strip() for n in args.problems.split(",") if n.strip()] if args.problems else None

@@ -30,8 +30,9 @@ class Column:
     """One way of computing the derivative: a tool and a style (e.g. JAX ``jit(jacrev)``).
 
     probe: the column may be far slower than the rest (a Python-level loop); the runner first
-        times it at the problem's probe size and, when the full size would exceed the peer
-        budget, runs it at a smaller size and scales the time linearly (and says so).
+        times it at the problem's probe size and, when at full size its first call, warm-up
+        and timed repeats together would take longer than the peer budget (60 s), runs it at a
+        smaller size and scales the time linearly (and says so).
     cap: ``cap(size) -> int``: never run with the problem's scale parameter above this
         (memory, e.g. a tape of 100,000 rows x 1,000 steps); the time is scaled linearly from
         the capped size.

@@ -71,6 +71,10 @@ def machine_info() -> dict:
         "git_commit": _git_commit(),
         "numba_threads": numba.config.NUMBA_NUM_THREADS,
     }
+    try:
+        info["numba_threading_layer"] = numba.threading_layer()
+    except ValueError:  # no parallel function has run yet
+        pass
     if "torch" in sys.modules:
         info["torch_threads"] = sys.modules["torch"].get_num_threads()
     blas_env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
@@ -84,7 +88,8 @@ def print_header(info: dict, s: Settings, names: list[str]) -> None:
     vers = ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v)
     missing = [k for k, v in info["versions"].items() if not v]
     print(f"adflow benchmarks, {info['date']}  ({s.mode} sizes, {s.repeats} timing pairs per "
-          f"ratio, peers over {s.budget:g} s per call run smaller and are scaled)")
+          f"ratio; a slow peer that would take over {s.budget:g} s in all runs smaller and is "
+          f"scaled)")
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['platform']}; threads: "
           + (f"{s.threads} per tool (--threads)" if s.threads else "each tool's default"))
     print(f"python {info['python']}; {vers}; adflow {info['adflow']} "

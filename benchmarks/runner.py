@@ -34,7 +34,7 @@ FD_TOL = 1e-4
 class Settings:
     mode: str = "full"          # "full" or "quick": which sizes
     repeats: int = 7            # timing pairs per ratio
-    budget: float = 60.0        # a peer predicted to take longer per call runs at a smaller size
+    budget: float = 60.0        # seconds a probed peer column may take in all, else it runs smaller
     min_sample: float = 0.05    # seconds one timing sample lasts at least (fast calls loop)
     threads: int | None = None  # --threads: every tool limited to this many (None: defaults)
 
@@ -154,12 +154,15 @@ def _prepare(problem: Problem, col: Column, size: dict, data: dict, s: Settings)
             probe = timing.first_call(lambda: col.build(probe_data))  # compiles / traces
             res.t_probe = timing.time_once(probe[1])
             res.probe_at = n_probe
-            predicted = res.t_probe * n / n_probe
-            if predicted > s.budget:
-                # Aim the reduced run at a tenth of the budget per call, so that its repeats
-                # stay affordable; never below the probe size.
-                n = max(n_probe, int(n_probe * (s.budget / 10) / res.t_probe))
-                res.scaled_why = f"predicted {timing.fmt_seconds(predicted)} per call"
+            # What the column would cost in all: first call, warm-up and the timed repeats
+            # (the adflow comparisons may time it again, which the margin below absorbs).
+            calls = s.repeats + 3
+            per_call = res.t_probe * n / n_probe
+            if per_call * calls > s.budget:
+                # Aim the reduced run at a third of the budget; never below the probe size.
+                n = max(n_probe, int(n_probe * s.budget / 3 / calls / res.t_probe))
+                res.scaled_why = (f"predicted {timing.fmt_seconds(per_call)} a call, "
+                                  f"{timing.fmt_seconds(per_call * calls)} in all")
         res.run_size = {**size, key: n}
         res.factor = n_full / n
         if probe is not None and n == n_probe:

@@ -6,10 +6,16 @@ all of A and then all of B would fold that drift into the ratio.  Instead every 
 from samples taken back to back (A, B, A, B, ...): each pair sees nearly the same machine state,
 and the median of the per-pair ratios throws away the pairs a burst of load landed on.
 
+Like ``timeit``, timed calls run with the cyclic garbage collector paused: its pauses grow with
+the number of objects *every* loaded library holds (torch and JAX hold many), which would
+charge tape-building tools for their neighbours' memory, not their own work.
+
 Everything here is plain ``time.perf_counter``; there is no dependence on the problems or tools.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import statistics
 import time
@@ -30,10 +36,22 @@ def first_call(build: Callable[[], Callable[[], Any]]) -> tuple[float, Callable[
     return time.perf_counter() - t0, fn, result
 
 
+@contextlib.contextmanager
+def no_gc():
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def time_once(fn: Callable[[], Any]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    with no_gc():
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
 
 
 def warm(fn: Callable[[], Any], calls: int = 2, enough: float = 0.2) -> float:
@@ -61,10 +79,11 @@ def inner_loops(seconds_per_call: float, min_sample: float) -> int:
 
 
 def _sample(fn: Callable[[], Any], number: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(number):
-        fn()
-    return (time.perf_counter() - t0) / number
+    with no_gc():
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        return (time.perf_counter() - t0) / number
 
 
 @dataclass
