@@ -47,21 +47,26 @@ class _Specializations:
         self.func = func
         self.target = target
         self.output_component = output_component
-        self._built = {}
-        self._lock = threading.Lock()
         self.last_source = None
 
     def get(self, args, wrt):
-        key = (_argtypes(args), tuple(wrt), _code_identity(self.func))
-        entry = self._built.get(key)
+        key = (_argtypes(args), tuple(wrt), _code_identity(self.func), self.target, self.output_component)
+        entry = _BUILDS.get(key)
         if entry is None:
-            with self._lock:
-                entry = self._built.get(key)
+            with _BUILD_LOCK:
+                entry = _BUILDS.get(key)
                 if entry is None:
                     entry = build_reverse(self.func, key[0], wrt, self.target, self.output_component)
-                    self._built[key] = entry
+                    # Keep the function alive with its entry: the key holds the id of its code object.
+                    _BUILDS[key] = entry + (self.func,)
         self.last_source = entry[1]
-        return entry
+        return entry[:3]
+
+
+# One build per (function code, argument types, wrt, target) in the whole process, shared by every
+# grad/vjp object made for it; numba's disk cache and adflow's type cache carry it across processes.
+_BUILDS: dict = {}
+_BUILD_LOCK = threading.RLock()
 
 
 def _code_identity(func):
