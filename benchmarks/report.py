@@ -23,14 +23,19 @@ PACKAGES = ("numpy", "numba", "scipy", "jax", "jaxlib", "torch", "autograd", "ma
 # --- machine information ------------------------------------------------------------------------
 
 def _cpu_model() -> str:
+    """The CPU's name, with family and model numbers when the name is as vague as "AMD EPYC"."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def _version(pkg: str) -> str | None:
@@ -48,14 +53,22 @@ def _adflow_version() -> str:
         return f"not importable ({type(exc).__name__})"
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     try:
         here = Path(__file__).resolve().parent
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here,
-                             capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or None
+        out = subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def _git_commit() -> str | None:
+    """HEAD, marked "+dirty" when adflow/ has uncommitted changes (what was measured is then
+    not exactly that commit)."""
+    head = _git("rev-parse", "--short", "HEAD")
+    if head and _git("status", "--porcelain", "--", "../adflow"):
+        head += "+dirty"
+    return head
 
 
 def machine_info() -> dict:
@@ -125,8 +138,9 @@ def print_problem(r: ProblemResult) -> None:
     fd = f"{r.fd_err:.1e}" if r.fd_err is not None else "-"
     print(f"   checked at {_size(r.check_size)}; hand-written vs finite differences: {fd}; "
           f"this problem took {r.wall_s:.1f} s in all")
+    print("   (x primal: median of paired ratios; noise: half their interquartile range)")
     w = max([len(c.label) for c in r.columns] + [len("numba primal")]) + 2
-    print(f"   {'column':<{w}}{'first call':>11}{'median':>11}{'x primal':>10}  check")
+    print(f"   {'column':<{w}}{'first call':>11}{'median':>11}{'x primal':>10}{'noise':>7}  check")
     print(f"   {'numba primal':<{w}}{fmt_seconds(r.primal_first_call_s):>11}"
           f"{fmt_seconds(r.primal_median_s):>11}{'1':>10}")
     footnotes = []
@@ -140,8 +154,9 @@ def print_problem(r: ProblemResult) -> None:
             footnotes.append(c)
             mark = f" [{len(footnotes)}]"
         ratio = _ratio(c.ratio) + ("~" if c.factor != 1.0 else "")
+        noise = f"±{100 * c.spread:.0f}%" if c.spread is not None else ""
         print(f"   {c.label:<{w}}{fmt_seconds(c.first_call_s):>11}{fmt_seconds(c.median_s):>11}"
-              f"{ratio:>10}  {_check_cell(c)}{mark}")
+              f"{ratio:>10}{noise:>7}  {_check_cell(c)}{mark}")
     for a in r.adflow_vs:
         print(f"   {a['adflow']} / {TOOL_NAMES[a['tool']]} ({a['vs']}): {_ratio(a['ratio'])}"
               + ("  (peer scaled)" if a["scaled"] else ""))
