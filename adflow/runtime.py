@@ -12,7 +12,7 @@ from numba.core.errors import TypingError as NumbaTypingError
 from numba.extending import overload, register_jitable
 
 __all__ = [
-    "push", "pop", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
+    "push", "pop", "grow", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
     "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
     "reshape_like", "reduce_sum", "ans_full", "zeros_like_float", "add_cotangent",
 ]
@@ -25,7 +25,7 @@ __all__ = [
 
 
 @register_jitable
-def _grow(stack):
+def grow(stack):
     bigger = np.empty(max(2 * stack.shape[0], 16), stack.dtype)
     bigger[: stack.shape[0]] = stack
     return bigger
@@ -35,7 +35,7 @@ def _grow(stack):
 def push(stack, top, value):
     """Push ``value``; returns the (possibly reallocated) stack and the new top."""
     if top == stack.shape[0]:
-        stack = _grow(stack)
+        stack = grow(stack)
     stack[top] = value
     return stack, top + 1
 

@@ -6,6 +6,7 @@ gets a new file and old compiled code is never picked up.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -40,11 +41,20 @@ def module_key(source: str, namespace: dict) -> str:
     return digest.hexdigest()[:20]
 
 
+@functools.lru_cache(maxsize=1)
+def runtime_fingerprint() -> str:
+    """Generated code calls adflow's runtime and forward modules: numba's cache must see their changes."""
+    from .. import __version__
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(root.glob("runtime.py")) + sorted((root / "forward").glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def load(stem: str, source: str, namespace: dict):
     """Import ``source`` as a module (written once to the cache folder) with ``namespace`` injected."""
-    from .. import __version__
-
-    key = module_key(source + __version__, namespace)
+    key = module_key(source + runtime_fingerprint(), namespace)
     path = cache_dir() / f"{stem}_{key}.py"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -164,7 +164,9 @@ def _array_impl(function, name: str, kinds: tuple, k: int):
 
 
 def _works_on_arrays(function) -> bool:
-    # math.sin(array) and max(array, array) mean something else (or nothing) in numba.
+    # math.sin(array) and max(array, array) mean something else (or nothing) in Python.
+    if function is builtins.abs:
+        return True
     return function not in vars(math).values() and function not in vars(builtins).values()
 
 
@@ -172,6 +174,8 @@ def _choose_elementwise(function, name: str, argtypes):
     kinds = tuple(kind_of(t) for t in argtypes)
     if None in kinds or not any(k in ("dual", "dual_array") for k in kinds):
         return None
+    if function in _INPLACE_SCALAR.values() and ("array" in kinds or "dual_array" in kinds):
+        return None  # in-place array updates are numba_arrays' (they must write, not rebind)
     k = common_k(argtypes)
     for param, kind in zip(formulas.signature(name).params, kinds):
         if kind in ("dual", "dual_array") and formulas.partial_function(name, param) is None:
@@ -179,7 +183,8 @@ def _choose_elementwise(function, name: str, argtypes):
     if "array" in kinds or "dual_array" in kinds:
         if not _works_on_arrays(function):
             return None
-        return _array_impl(function, name, kinds, k)
+        primal = np.abs if function is builtins.abs else function
+        return _array_impl(primal, name, kinds, k)
     return _scalar_impl(function, name, kinds)
 
 
@@ -217,6 +222,14 @@ _VALUE_ONLY_ARITY = {
 }
 
 
+# ``s += x`` types as operator.iadd, which numba does not fall back to ``+`` for.  On scalars an
+# in-place operator is the plain one (the variable is rebound).
+_INPLACE_SCALAR = {
+    "add": operator.iadd, "sub": operator.isub, "mul": operator.imul,
+    "truediv": operator.itruediv, "pow": operator.ipow, "mod": operator.imod,
+}
+
+
 def _identity_float(x):
     # float(d) keeps the tangents (the tangent rule of "float" is x_dot).
     if isinstance(x, DualType):
@@ -233,6 +246,9 @@ def register_all() -> None:
             params = tuple(f"a{i}" for i in range(_VALUE_ONLY_ARITY[name]))
             for function in formulas.functions_of(name):
                 _register(function, name, params, _choose_value_only)
+    for name, function in _INPLACE_SCALAR.items():
+        _register(function, name, formulas.signature(name).params, _choose_elementwise)
+    _register(operator.ifloordiv, "floordiv", ("a0", "a1"), _choose_value_only)
     overload(float)(_identity_float)
 
 

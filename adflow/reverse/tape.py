@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import gast
+from numba.core import types
 
 from ..frontend import ops as O
 from ..frontend.normalize import assigned_names
@@ -29,6 +30,7 @@ class TapePlan:
     push_element: set = field(default_factory=set)  # ids of in-place writes that push the old element
     push_index: set = field(default_factory=set)  # ids of loops whose variable is saved around them
     recompute: dict = field(default_factory=dict)  # id(loop) -> [statements recomputed per reverse iteration]
+    checkpoint: dict = field(default_factory=dict)  # id(loop) -> variables saved per iteration (body recomputed)
 
 
 def assignment_counts(body) -> dict:
@@ -71,6 +73,10 @@ class TapePlanner:
     def find_recomputable(self, stmts):
         for stmt in stmts:
             if isinstance(stmt, (gast.For, gast.While)):
+                carried = self.checkpointable(stmt)
+                if carried is not None:
+                    self.plan.checkpoint[id(stmt)] = carried
+                    continue
                 self.plan.recompute[id(stmt)] = self.recomputable(stmt)
                 self.find_recomputable(stmt.body)
             elif isinstance(stmt, gast.If):
@@ -120,6 +126,59 @@ class TapePlanner:
                 needed |= {n.id for n in gast.walk(stmt.value) if isinstance(n, gast.Name)}
         return list(reversed(kept))
 
+    def checkpointable(self, loop):
+        """The variables to save per iteration if this loop's reverse should recompute its whole body.
+
+        Saving the few values an iteration starts from (Lorenz: x, y, z) and recomputing the body in
+        the reverse iteration beats saving every intermediate, as long as the body is cheap scalar
+        code: no inner loops, no in-place writes, no helper calls, no array results, and every name
+        assigned once (so one recomputation reproduces every value the adjoints read).
+        Returns None when the loop does not qualify.
+        """
+        body = loop_body(loop)
+        inner = list(_statements_of(body))
+        counts: dict[str, int] = {}
+        for stmt in inner:
+            if isinstance(stmt, (gast.For, gast.While)):
+                return None
+            if isinstance(stmt, gast.Assign):
+                op = self.ops[id(stmt)]
+                if op.kind in (O.SETITEM, O.CALL_USER, O.ALLOCATION, O.UNKNOWN, O.TUPLE):
+                    return None
+                ty = self.vartypes.get(op.target)
+                if ty is None or isinstance(ty, (types.Array, types.BaseTuple)):
+                    return None
+                counts[op.target] = counts.get(op.target, 0) + 1
+        if any(n > 1 for n in counts.values()):
+            return None
+        if not any(self.reads.get(id(s)) for s in inner):
+            return None  # nothing in the body needs primal values: the general scheme saves nothing
+        # Carried: read in the body before the body assigns it.
+        carried, seen = [], set()
+        for stmt in inner:
+            if isinstance(stmt, gast.Assign):
+                for n in gast.walk(stmt.value):
+                    if isinstance(n, gast.Name) and n.id in counts and n.id not in seen and n.id not in carried:
+                        carried.append(n.id)
+                seen.add(stmt.targets[0].id)
+            elif isinstance(stmt, gast.If):
+                if stmt.test.id in counts and stmt.test.id not in seen and stmt.test.id not in carried:
+                    carried.append(stmt.test.id)
+        locals_ = set(counts) - set(carried)
+        index = loop.target.id if isinstance(loop, gast.For) else None
+        outside = self._reads_outside(loop)
+        if locals_ & outside or (locals_ & self._assigned_outside(loop)) or index in counts:
+            return None
+        return carried
+
+    def _assigned_outside(self, loop) -> set:
+        inside = {id(s) for s in _statements(loop)}
+        out = set()
+        for stmt in _statements_of(self.body):
+            if id(stmt) not in inside and isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+                out.add(stmt.targets[0].id)
+        return out
+
     def _reads_outside(self, loop) -> set:
         inside = {id(s) for s in _statements(loop)}
         out = set()
@@ -159,6 +218,14 @@ class TapePlanner:
 
     def loop(self, loop, exposed: set) -> set:
         index = loop.target.id if isinstance(loop, gast.For) else None
+        if id(loop) in self.plan.checkpoint:
+            # The reverse iteration restores its start values from the tape and recomputes the rest:
+            # it reads only what the body does not assign, and leaves nothing of its own exposed.
+            body = loop_body(loop)
+            assigned = assigned_names(body)
+            reads = {n.id for n in gast.walk(gast.Module(body=body, type_ignores=[]))
+                     if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+            return ((exposed | (reads - assigned) | self.loop_reads.get(id(loop), set())) - assigned) - {index}
         recomputed = self.plan.recompute.get(id(loop), [])
         recomputed_names = {s.targets[0].id for s in recomputed}
         invariant_reads = set()

@@ -125,6 +125,7 @@ class ReverseTransform:
                 reads[id(stmt)] = {stmt.test.id}
         self.plan = TapePlanner(self.ops, reads, self.active, self.vartypes, body, loop_reads).run()
         self.recomputed = {id(s) for stmts in self.plan.recompute.values() for s in stmts}
+        self.checkpointed_vars = {v for carried in self.plan.checkpoint.values() for v in carried}
         return self.assemble(body)
 
     def freeze_branch_tests(self, stmts) -> list:
@@ -209,7 +210,10 @@ class ReverseTransform:
                                                     args=[], keywords=[]), ln))
         declared = set(self.params)
         declarations = []
-        to_declare = sorted((set(self.pushed_vars) | self.active) - declared)
+        # Declared up front: what is pushed before its first assignment, and arrays whose adjoint
+        # starts as zeros shaped like them (scalar adjoints start as 0.0 and need no declaration).
+        arrays = {v for v in self.active if not isinstance(self.vartypes.get(v), types.Float)}
+        to_declare = sorted((set(self.pushed_vars) | arrays) - declared)
         for var in to_declare:
             ty = self.vartypes.get(var) or self.pushed_vars.get(var)
             if ty is not None:
@@ -293,7 +297,19 @@ class ReverseTransform:
                                              args=[value], keywords=[]))
             node.lineno = ln
             return node
-        return tuple_assign([tape, top], call("push", name(tape), name(top), value), ln)
+        # Written out rather than called: the array is rebound only when it grows, so numba does
+        # no reference counting per push (a call returning the array costs ~10x in tight loops).
+        full = gast.Compare(left=name(top), ops=[gast.Eq()], comparators=[
+            gast.Subscript(value=gast.Attribute(value=name(tape), attr="shape", ctx=gast.Load()), slice=const(0),
+                           ctx=gast.Load())])
+        grow = gast.If(test=full, body=[assign(tape, call("grow", name(tape)), ln)], orelse=[])
+        grow.lineno = ln
+        write = gast.Assign(targets=[gast.Subscript(value=name(tape), slice=name(top), ctx=gast.Store())],
+                            value=value, type_comment=None)
+        write.lineno = ln
+        bump = gast.AugAssign(target=store(top), op=gast.Add(), value=const(1))
+        bump.lineno = ln
+        return _Group([grow, write, bump])
 
     def pop_into(self, target_node, var, ln, tape=None, top=None, ty=None):
         tape, top = tape or self.tape_names(var)[0], top or self.tape_names(var)[1]
@@ -303,15 +319,31 @@ class ReverseTransform:
             node = gast.Assign(targets=[target_node], value=value, type_comment=None)
             node.lineno = ln
             return [node]
-        if isinstance(target_node, gast.Name):
-            return [tuple_assign([target_node.id, top], call("pop", name(tape), name(top)), ln)]
-        value = gast.Subscript(value=name(tape), slice=gast.BinOp(left=name(top), op=gast.Sub(), right=const(1)),
-                               ctx=gast.Load())
-        first = gast.Assign(targets=[target_node], value=value, type_comment=None)
+        first = gast.AugAssign(target=store(top), op=gast.Sub(), value=const(1))
         first.lineno = ln
-        second = gast.AugAssign(target=store(top), op=gast.Sub(), value=const(1))
+        second = gast.Assign(targets=[target_node], value=gast.Subscript(value=name(tape), slice=name(top),
+                                                                         ctx=gast.Load()), type_comment=None)
         second.lineno = ln
         return [first, second]
+
+    def peek(self, var, ln):
+        tape, top = self.tape_names(var)
+        ty = self.vartypes.get(var)
+        index = gast.BinOp(left=name(top), op=gast.Sub(), right=const(1))
+        if isinstance(ty, types.Array):
+            index = const(-1)
+        return assign(var, gast.Subscript(value=name(tape), slice=index, ctx=gast.Load()), ln)
+
+    def drop(self, var, ln):
+        tape, top = self.tape_names(var)
+        if isinstance(self.vartypes.get(var), types.Array):
+            node = gast.Expr(value=gast.Call(func=gast.Attribute(value=name(tape), attr="pop", ctx=gast.Load()),
+                                             args=[], keywords=[]))
+            node.lineno = ln
+            return node
+        node = gast.AugAssign(target=store(top), op=gast.Sub(), value=const(1))
+        node.lineno = ln
+        return node
 
     def forward_block(self, stmts) -> list:
         out = []
@@ -336,6 +368,13 @@ class ReverseTransform:
                 self.depth = getattr(self, "depth", 0) + 1
                 body = self.forward_block(stmt.body)
                 self.depth -= 1
+                carried = self.plan.checkpoint.get(id(stmt))
+                if carried:
+                    saves = []
+                    for var in carried:
+                        self.pushed_vars[var] = self.vartypes[var]
+                        saves.append(self.push(var, name(var), ln))
+                    body = [comment("save the values this iteration starts from", ln)] + _flatten(saves) + body
                 if info["counter"]:
                     out.append(assign(info["counter"], const(0), ln))
                     inc = gast.AugAssign(target=store(info["counter"]), op=gast.Add(), value=const(1))
@@ -352,7 +391,7 @@ class ReverseTransform:
                 out.append(stmt)
             else:
                 out.append(stmt)
-        return out
+        return _flatten(out)
 
     def push_element(self, op, ln):
         x = op.target
@@ -398,6 +437,8 @@ class ReverseTransform:
                 return out
             if id(stmt) in self.plan.push_value:
                 out.extend(self.pop_into(store(op.target), op.target, ln))
+            elif op.target in self.checkpointed_vars:
+                out.append(self.peek(op.target, ln))
             if op.target in self.active and self.needs_reset(op.target):
                 out.append(assign(self.bar(op.target), self.zero_of(op.target), ln))
             return out
@@ -428,6 +469,14 @@ class ReverseTransform:
         if not body:
             return []
         recompute = [copy.deepcopy(s) for s in self.plan.recompute.get(id(loop), [])]
+        carried = self.plan.checkpoint.get(id(loop))
+        if carried is not None:
+            # Restore the iteration's start values (peek), recompute the body, run its adjoint, then
+            # drop the saved values.
+            restore = [self.peek(var, ln) for var in carried]
+            recompute = ([comment("restore this iteration's start values and recompute it", ln)] + restore
+                         + [copy.deepcopy(s) for s in loop_body(loop)])
+            body = body + [self.drop(var, ln) for var in carried]
         out = []
         if info["counter"] and info["counter"] in self.pushed_vars:
             out.extend(self.pop_into(store(info["counter"]), info["counter"], ln, ty=types.int64))
@@ -451,6 +500,20 @@ class ReverseTransform:
         if id(loop) in self.plan.push_index:
             out.extend(self.pop_into(store(loop.target.id), loop.target.id, ln))
         return out
+
+
+class _Group(list):
+    """Several statements standing for one push; flattened where they are emitted."""
+
+
+def _flatten(stmts):
+    out = []
+    for stmt in stmts:
+        if isinstance(stmt, _Group):
+            out.extend(stmt)
+        else:
+            out.append(stmt)
+    return out
 
 
 def _minus(node, k):
