@@ -49,14 +49,15 @@ class _Specializations:
         self.output_component = output_component
         self.last_source = None
 
-    def get(self, args, wrt):
-        key = (_argtypes(args), tuple(wrt), _code_identity(self.func), self.target, self.output_component)
+    def get(self, args, wrt, driver=None, argtypes=None):
+        argtypes = _argtypes(args) if argtypes is None else argtypes
+        key = (argtypes, tuple(wrt), _code_identity(self.func), self.target, self.output_component, driver)
         entry = _BUILDS.get(key)
         if entry is None:
             with _BUILD_LOCK:
                 entry = _BUILDS.get(key)
                 if entry is None:
-                    entry = build_reverse(self.func, key[0], wrt, self.target, self.output_component)
+                    entry = build_reverse(self.func, argtypes, wrt, self.target, self.output_component, driver)
                     # Keep the function alive with its entry: the key holds the id of its code object.
                     _BUILDS[key] = entry + (self.func,)
         self.last_source = entry[1]
@@ -107,11 +108,14 @@ class GradFunction:
     ``.source_for(*args)`` the code for given example arguments.
     """
 
-    def __init__(self, func, wrt=0, target="cpu", has_aux=False, with_value=False):
+    def __init__(self, func, wrt=0, target="cpu", has_aux=False, with_value=False, batch=False):
         self.func = func
         self.wrt, self._single = _normalize_wrt(wrt)
         self.has_aux = has_aux
         self.with_value = with_value
+        self.batch = batch
+        if batch and (len(self.wrt) != 1 or has_aux or with_value):
+            raise ValueError("adflow: batch=True takes one wrt argument, without has_aux or value_and_grad")
         self._specs = _Specializations(func, target, 0 if has_aux else None)
         functools.update_wrapper(self, getattr(func, "py_func", func))
 
@@ -121,6 +125,8 @@ class GradFunction:
 
     def __call__(self, *args):
         args = _prepare_args(args)
+        if self.batch:
+            return self._batch(args)
         vjp_fn, _, _ = self._specs.get(args, self.wrt)
         value, grads = self._run(vjp_fn, args)
         grads = tuple(_cast_like(g, args[k]) for g, k in zip(grads, self.wrt))
@@ -130,6 +136,25 @@ class GradFunction:
         if self.has_aux:
             return out, value[1]
         return out
+
+    def _batch(self, args):
+        """Per-row gradients: row i is the gradient of f(X[i], ...), computed in one compiled prange loop."""
+        from .backends.drivers import batch_grad
+        k = self.wrt[0]
+        rows = args[k]
+        if not isinstance(rows, np.ndarray) or rows.ndim < 1 or rows.shape[0] == 0:
+            raise ShapeError(f"batch=True needs argument {k} to be an array of rows, got {getattr(rows, 'shape', rows)}")
+        rows = np.ascontiguousarray(rows)
+        args[k] = rows
+        one = list(args)
+        one[k] = rows[0]
+        argtypes = _argtypes(one)
+        driver, _, prepared = self._specs.get(one, self.wrt, driver=batch_grad, argtypes=argtypes)
+        if not isinstance(prepared.return_type, types.Float):
+            raise ShapeError(f"grad(batch=True) needs {self.__name__} to return a scalar per row, "
+                             f"but it returns {prepared.return_type}",
+                             hint="use adflow.jacobian(f, batch=True) for vector outputs")
+        return _cast_like(driver(*args), rows)
 
     def _run(self, vjp_fn, args):
         # The seed's type must match the result's; a float64 seed works for float32 results too.
@@ -150,14 +175,16 @@ class GradFunction:
         return self._specs.get(_prepare_args(args), self.wrt)[1]
 
 
-def grad(func=None, wrt=0, target="cpu", has_aux=False):
+def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
     """Gradient of a scalar-valued function, by reverse mode.
 
     Usable as ``adflow.grad(f)`` or as a bare decorator ``@adflow.grad``.  ``wrt`` picks the
     argument(s): an int gives one gradient, a tuple a tuple of gradients.  ``target`` is
     ``"cpu"`` (numba-compiled, the default), ``"python"`` (the generated code run as plain Python,
     for debugging) or ``"cuda"``.  With ``has_aux=True``, ``f`` returns ``(value, aux)`` and the
-    call returns ``(gradient, aux)``.
+    call returns ``(gradient, aux)``.  With ``batch=True``, ``f`` takes one row and the call takes
+    an array of rows: the result's row ``i`` is the gradient at row ``i`` (per-sample gradients,
+    computed in one compiled loop spread over the cores).
 
     >>> import numpy as np, adflow
     >>> def f(x):
@@ -169,8 +196,8 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False):
     array([2., 4.])
     """
     if func is None:
-        return lambda f: GradFunction(f, wrt, target, has_aux)
-    return GradFunction(func, wrt, target, has_aux)
+        return lambda f: GradFunction(f, wrt, target, has_aux, batch=batch)
+    return GradFunction(func, wrt, target, has_aux, batch=batch)
 
 
 def value_and_grad(func=None, wrt=0, target="cpu", has_aux=False):

@@ -23,6 +23,7 @@ Read it, step through it, but do not edit it: it is regenerated when the source 
 """
 import math
 import numpy as np
+from numba import prange
 from adflow.runtime import *
 
 '''
@@ -70,6 +71,7 @@ class ModuleBuilder:
         self.namespace = {}
         self.built = {}  # (id(func), argtypes, wrt) -> generated name
         self.in_progress = []
+        self.parallel = set()  # drivers whose loops numba spreads over cores
 
     def reverse(self, func, argtypes, wrt=None, is_helper=False, output_component=None, name=None):
         key = (id(func), tuple(argtypes), tuple(wrt) if wrt is not None else None, output_component)
@@ -140,19 +142,30 @@ class ModuleBuilder:
         names = [f.name for f, _ in self.functions]
         if self.target == "cpu":
             for fname in names:
-                setattr(module, fname, numba.njit(cache=True)(getattr(module, fname)))
+                parallel = fname in self.parallel
+                setattr(module, fname, numba.njit(cache=True, parallel=parallel)(getattr(module, fname)))
         elif self.target == "cuda":
             from .backends import cuda
             cuda.compile_module(module, names)
         return module, text, path
 
 
-def build_reverse(func, argtypes, wrt, target, output_component=None):
-    """Generate and load ``<f>_vjp`` for these argument types; returns (callable, source, prepared)."""
+def build_reverse(func, argtypes, wrt, target, output_component=None, driver=None):
+    """Generate and load ``<f>_vjp`` for these argument types; returns (callable, source, prepared).
+
+    ``driver`` (from :mod:`adflow.backends.drivers`) wraps the vjp in a compiled loop (per-row
+    gradients, reverse Jacobians): its argument types are then those of one call of the vjp.
+    """
     if target not in TARGETS:
         raise ValueError(f"adflow: unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     builder = ModuleBuilder(target)
     name, prepared = builder.reverse(func, argtypes, wrt, output_component=output_component)
     stem = prepared.fn.name if prepared is not None else func.__name__
+    if driver is not None:
+        params = [f"a{k}" for k in range(len(argtypes))] if prepared is None else prepared.fn.params
+        driven = driver(builder.unique(f"{stem}_{driver.__name__}"), name, params, wrt[0])
+        builder.functions.insert(0, (driven, f"compiled loop: {driver.__doc__.splitlines()[0]}"))
+        builder.parallel.add(driven.name)
+        name = driven.name
     module, text, path = builder.load(stem, stem)
     return getattr(module, name), text, prepared

@@ -1,0 +1,49 @@
+"""Compiled loops around generated derivatives: per-row gradients and reverse-mode Jacobians.
+
+Each driver is a few lines of Python source added to the generated module next to the function
+it calls, so numba compiles the loop (and spreads independent iterations over cores with
+``prange``) instead of Python calling the derivative once per row or output.
+"""
+from __future__ import annotations
+
+import gast
+
+_BATCH_GRAD = '''
+def {name}({params}):
+    rows = {x}.shape[0]
+    out = np.empty({x}.shape, np.float64)
+    for i in prange(rows):
+        out[i] = {vjp}({row_args}, 1.0)[1][0]
+    return out
+'''
+
+_JACOBIAN_REVERSE = '''
+def {name}({params}, out_shape):
+    # One reverse sweep per output: row j of the Jacobian is e_j^T J.
+    m = 1
+    for d in out_shape:
+        m *= d
+    jac = np.empty((m, {x}.size), np.float64)
+    for j in prange(m):
+        seed = np.zeros(m, np.float64)
+        seed[j] = 1.0
+        grad = {vjp}({params}, seed.reshape(out_shape))[1][0]
+        jac[j, :] = np.ascontiguousarray(grad).reshape({x}.size)
+    return jac
+'''
+
+
+def _parse(text):
+    return gast.parse(text).body[0]
+
+
+def batch_grad(name, vjp, params, wrt):
+    """``name(X, ...)``: row i of the result is the gradient of ``f(X[i], ...)`` w.r.t. ``X[i]``."""
+    x = params[wrt]
+    row_args = ", ".join(f"{p}[i]" if k == wrt else p for k, p in enumerate(params))
+    return _parse(_BATCH_GRAD.format(name=name, params=", ".join(params), x=x, vjp=vjp, row_args=row_args))
+
+
+def jacobian_reverse(name, vjp, params, wrt):
+    """``name(args..., out_shape)``: the (outputs x inputs) Jacobian, one compiled sweep per output row."""
+    return _parse(_JACOBIAN_REVERSE.format(name=name, params=", ".join(params), x=params[wrt], vjp=vjp))
