@@ -123,7 +123,7 @@ class JacobianFunction:
         self.plan = plan(rows.shape[1], int(np.prod(out_shape, dtype=int)), self.mode, self.chunk)
         if self.plan.mode == "forward":
             from .forward.api import forward_jacobian_rows
-            return forward_jacobian_rows(self.func, args, self.wrt, self.plan.chunk, self.target)
+            return forward_jacobian_rows(self.func, args, self.wrt, self.plan.chunk, self.target, out_shape)
         out = np.empty((rows.shape[0],) + tuple(out_shape) + rows.shape[1:])
         for i in range(rows.shape[0]):
             row_args = list(args)

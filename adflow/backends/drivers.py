@@ -47,3 +47,26 @@ def batch_grad(name, vjp, params, wrt):
 def jacobian_reverse(name, vjp, params, wrt):
     """``name(args..., out_shape)``: the (outputs x inputs) Jacobian, one compiled sweep per output row."""
     return _parse(_JACOBIAN_REVERSE.format(name=name, params=", ".join(params), x=params[wrt], vjp=vjp))
+
+
+_ROW_JACOBIAN = '''
+def {name}({params}, directions, out):
+    # Row i, pass p: seed the row with {chunk} input directions, read {chunk} columns of its Jacobian.
+    for i in prange({x}.shape[0]):
+        for p in range(directions.shape[0]):
+            {x}_row = seed({x}[i], directions[p], {chunk})
+            y = {fwd}({row_args})
+            t = tangents_of(y, {chunk})
+            start = p * {chunk}
+            stop = min(start + {chunk}, out.shape[2])
+            out[i, :, start:stop] = t.reshape(out.shape[1], {chunk})[:, :stop - start]
+    return out
+'''
+
+
+def row_jacobian(name, fwd, params, wrt, chunk):
+    """``name(X, ..., directions, out)``: per-row forward Jacobians ``out[i] = dY[i]/dX[i]``, rows over cores."""
+    x = params[wrt]
+    row_args = ", ".join(f"{x}_row" if k == wrt else p for k, p in enumerate(params))
+    return _parse(_ROW_JACOBIAN.format(name=name, params=", ".join(params), x=x, fwd=fwd, row_args=row_args,
+                                       chunk=chunk))

@@ -149,12 +149,6 @@ def _k(a):
 # ----------------------------------------------------------------------------------- indexing
 
 
-@overload(operator.getitem)
-def _getitem(a, idx):
-    if isinstance(a, DualArrayType):
-        return lambda a, idx: wrap(a.value[idx], a.tangents[tangent_index(idx)], a)
-
-
 def _is_element_index(idx, ndim: int) -> bool:
     if isinstance(idx, types.Integer):
         return ndim == 1
@@ -165,6 +159,46 @@ def _is_element_index(idx, ndim: int) -> bool:
     )
 
 
+@functools.cache
+def _element_access(ndim: int, k: int, store: bool):
+    """Get or set one element, written out for ``ndim`` and ``k`` (the hot path of user loops).
+
+    For a 2-D array with k=2 the getter is::
+
+        def impl(a, idx):
+            i0, i1 = idx
+            t = a.tangents
+            return new_dual(a.value[i0, i1], (t[i0, i1, 0], t[i0, i1, 1], ))
+
+    Spelling the element out avoids the slicing and helper calls of the general path, so it
+    compiles in a fraction of the time and leaves LLVM only scalar loads and stores.
+    """
+    unpack = "    i0 = idx\n" if ndim == 1 else f"    {', '.join(f'i{d}' for d in range(ndim))}, = idx\n"
+    at = ", ".join(f"i{d}" for d in range(ndim))
+    if store:
+        body = f"    a.value[{at}] = item.value\n    t = a.tangents\n    u = item.tangents\n"
+        body += "".join(f"    t[{at}, {j}] = u[{j}]\n" for j in range(k))
+        source = f"def impl(a, idx, item):\n{unpack}{body}"
+    else:
+        loads = "".join(f"t[{at}, {j}], " for j in range(k))
+        source = (
+            f"def impl(a, idx):\n{unpack}    t = a.tangents\n"
+            f"    return new_dual(a.value[{at}], ({loads}))\n"
+        )
+    namespace = {"new_dual": new_dual}
+    exec(compile(source, f"<adflow dual array element, ndim={ndim}, k={k}>", "exec"), namespace)
+    return namespace["impl"]
+
+
+@overload(operator.getitem)
+def _getitem(a, idx):
+    if not isinstance(a, DualArrayType):
+        return None
+    if _is_element_index(idx, a.ndim):
+        return _element_access(a.ndim, a.k, store=False)
+    return lambda a, idx: wrap(a.value[idx], a.tangents[tangent_index(idx)], a)
+
+
 @overload(operator.setitem)
 def _setitem(a, idx, item):
     if not isinstance(a, DualArrayType):
@@ -173,12 +207,7 @@ def _setitem(a, idx, item):
         raise TypingError(f"adflow: cannot store a dual with {item.k} directions into {a.k}")
     if _is_element_index(idx, a.ndim):
         if isinstance(item, DualType):
-
-            def set_element(a, idx, item):
-                a.value[idx] = item.value
-                tup_store(a.tangents[tangent_index(idx)], item.tangents)
-
-            return set_element
+            return _element_access(a.ndim, a.k, store=True)
         if isinstance(item, (types.Number, types.Boolean)):
 
             def set_element_number(a, idx, item):

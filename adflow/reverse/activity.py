@@ -45,13 +45,19 @@ def _edges(op):
     return [(op.target, n) for n in op.operand_names()]
 
 
-def find_active(ops, wrt_names, result_names, vartypes) -> set[str]:
+def dependency_edges(ops, vartypes) -> list:
     edges = []
     for op in ops:
         edges.extend(_edges(op))
         if op.kind == O.COPY and isinstance(op.args["x"], gast.Name) and \
                 isinstance(vartypes.get(op.target), types.Array):
             edges.append((op.args["x"].id, op.target))  # arrays alias: writes through one change both
+    return edges
+
+
+def find_varied(ops, wrt_names, vartypes, edges=None) -> set[str]:
+    """Float variables that depend on a differentiated input (what forward mode makes dual)."""
+    edges = dependency_edges(ops, vartypes) if edges is None else edges
 
     def is_float(v):
         return is_float_type(vartypes.get(v))
@@ -64,6 +70,17 @@ def find_active(ops, wrt_names, result_names, vartypes) -> set[str]:
             if source in varied and target not in varied and is_float(target):
                 varied.add(target)
                 changed = True
+    return varied
+
+
+def find_active(ops, wrt_names, result_names, vartypes) -> set[str]:
+    ops = list(ops)
+    edges = dependency_edges(ops, vartypes)
+
+    def is_float(v):
+        return is_float_type(vartypes.get(v))
+
+    varied = find_varied(ops, wrt_names, vartypes, edges)
     useful = {v for v in result_names if is_float(v)}
     changed = True
     while changed:

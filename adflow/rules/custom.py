@@ -78,6 +78,43 @@ class CustomRule:
         return vjp_name
 
 
+    def emit_forward(self, builder, argtypes, chunk) -> str:
+        """Write ``<name>_fwd(args...)`` applying the tangent rules to each of the ``chunk`` directions."""
+        from ..errors import NonDifferentiableError
+        from ..frontend.typeinfer import jitted
+        from ..reverse.activity import is_float_type
+
+        if self.jvp_rules is None:
+            raise NonDifferentiableError(f"{self.__name__} is a custom_jvp function without tangent rules",
+                                         hint=f"call {self.__name__}.defjvp(rule, ...) once after defining it")
+        base = self.__name__
+        fwd_name = builder.unique(f"{base}_fwd")
+        primal_name = f"{base}_primal"
+        target = builder.target
+        builder.namespace[primal_name] = self.primal if target == "python" else jitted(self.py_func)
+        n = len(argtypes)
+        values = ", ".join(f"v{k}" for k in range(n))
+        lines = [f"def {fwd_name}({', '.join(f'a{k}' for k in range(n))}):"]
+        lines += [f"    v{k} = value_of(a{k})" for k in range(n)]
+        lines += [f"    ans = {primal_name}({values})",
+                  f"    tangent = np.zeros(np.shape(ans) + ({chunk},))",
+                  f"    for j in range({chunk}):"]
+        terms = []
+        for k, ty in enumerate(argtypes):
+            rule = self.jvp_rules[k] if k < len(self.jvp_rules) else None
+            if rule is None or not is_float_type(ty):
+                continue
+            rname = f"{base}_jvp_rule{k}"
+            builder.namespace[rname] = rule if target == "python" else jitted(rule)
+            lines.append(f"        t{k} = tangents_of(a{k}, {chunk})")
+            terms.append(f"{rname}(t{k}[..., j], ans, {values})")
+        lines.append(f"        tangent[..., j] = {' + '.join(terms) if terms else '0.0'}")
+        lines.append(f"    return make_dual(ans, tangent, {chunk})")
+        fdef = gast.parse("\n".join(lines) + "\n").body[0]
+        builder.functions.append((fdef, f"user-defined tangent rules of {base}"))
+        return fwd_name
+
+
 def custom_vjp(primal):
     """Mark ``primal`` as having user-defined adjoint rules (see :meth:`CustomRule.defvjp`)."""
     return primal if isinstance(primal, CustomRule) else CustomRule(primal)
@@ -86,6 +123,10 @@ def custom_vjp(primal):
 def custom_jvp(primal):
     """Mark ``primal`` as having user-defined tangent rules (see :meth:`CustomRule.defjvp`)."""
     return primal if isinstance(primal, CustomRule) else CustomRule(primal)
+
+
+def custom_jvp_of(obj):
+    return obj if isinstance(obj, CustomRule) and obj.jvp_rules is not None else None
 
 
 def custom_vjp_of(obj):

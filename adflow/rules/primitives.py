@@ -151,3 +151,11 @@ binop_primitives = {
 }
 unaryop_primitives = {"USub": "neg", "UAdd": "pos", "Not": "not", "Invert": "invert"}
 compare_primitives = {"Eq": "eq", "NotEq": "ne", "Lt": "lt", "LtE": "le", "Gt": "gt", "GtE": "ge"}
+
+# Primitive names -> the NumPy function that computes them (forward mode calls these on duals,
+# since math.sin(dual) in plain Python would need a float).
+numpy_function_of: dict[str, str] = {}
+for _name, _prim in _np_names.items():
+    if hasattr(np, _name):
+        numpy_function_of.setdefault(_prim, _name)
+numpy_function_of["pow"] = "power"

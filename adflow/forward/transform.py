@@ -1,0 +1,135 @@
+"""Forward mode: run the user's normalised function on dual numbers.
+
+Dual numbers carry the derivatives through every operation by themselves (their overloads are
+generated from the tangent rules), so the transform only has to make room for them where the
+function creates floats of its own:
+
+* an allocation that will hold values depending on the differentiated inputs
+  (``np.zeros(n)``, ``np.empty_like(x)``, ``np.ones``, ``np.full``) becomes a dual allocation
+  (``dual_zeros(n, K)``) carrying ``K`` directions;
+* ``np.array([a, b, c])`` of such values is built element by element into a dual array;
+* calls to the user's helpers go to their forward versions (``helper_fwd``), transformed the same
+  way, and helpers with user tangent rules go to a wrapper that applies those rules.
+
+Everything else is the normalised function as it was, so ``.source`` reads like the user's code.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import gast
+
+from ..frontend import ops as O
+from ..frontend.normalize import assign, const, name
+from ..rules import primitives as P
+from ..reverse.activity import find_varied, statements
+
+
+def _call(func, *args):
+    return gast.Call(func=name(func), args=list(args), keywords=[])
+
+
+def _attr(value, attr):
+    return gast.Attribute(value=value, attr=attr, ctx=gast.Load())
+
+
+class ForwardTransform:
+    def __init__(self, fn, fdef, normalizer, vartypes, wrt, chunk, helper_fwd_name):
+        self.fn = fn
+        self.fdef = fdef
+        self.normalizer = normalizer
+        self.vartypes = vartypes
+        self.wrt = wrt
+        self.chunk = chunk
+        self.helper_fwd_name = helper_fwd_name
+
+    def run(self) -> gast.FunctionDef:
+        classifier = O.Classifier(self.fn, self.normalizer.helpers, self.normalizer.locals)
+        self.ops = {id(s): classifier.classify(s) for s in statements(self.fdef.body) if isinstance(s, gast.Assign)}
+        params = [a.id for a in self.fdef.args.args]
+        self.varied = find_varied(self.ops.values(), [params[k] for k in self.wrt], self.vartypes)
+        body = self.block(self.fdef.body)
+        fdef = gast.FunctionDef(name=f"{self.fdef.name}_fwd", args=copy.deepcopy(self.fdef.args), body=body,
+                                decorator_list=[], returns=None, type_comment=None, type_params=[])
+        fdef.lineno = self.fdef.lineno
+        return fdef
+
+    def block(self, stmts) -> list:
+        out = []
+        for stmt in stmts:
+            if isinstance(stmt, gast.Assign):
+                out.extend(self.assignment(stmt))
+            elif isinstance(stmt, gast.If):
+                new = copy.copy(stmt)
+                new.body, new.orelse = self.block(stmt.body) or [gast.Pass()], self.block(stmt.orelse)
+                out.append(new)
+            elif isinstance(stmt, (gast.For, gast.While)):
+                new = copy.copy(stmt)
+                new.body = self.block(stmt.body) or [gast.Pass()]
+                out.append(new)
+            else:
+                out.append(stmt)
+        return out
+
+    def assignment(self, stmt) -> list:
+        op = self.ops[id(stmt)]
+        ln = stmt.lineno
+        if op.kind == O.ALLOCATION and op.target in self.varied:
+            return [assign(op.target, self.dual_allocation(op, stmt.value), ln)]
+        if op.kind == O.PRIMITIVE and op.prim == "array" and op.target in self.varied:
+            items = list(op.args.values())
+            out = [assign(op.target, _call("dual_zeros", const(len(items)), const(self.chunk)), ln)]
+            for k, item in enumerate(items):
+                write = gast.Assign(targets=[gast.Subscript(value=name(op.target), slice=const(k), ctx=gast.Store())],
+                                    value=copy.deepcopy(item), type_comment=None)
+                write.lineno = ln
+                out.append(write)
+            return out
+        if op.kind == O.PRIMITIVE and isinstance(stmt.value, gast.Call) and self.is_math_call(stmt.value) \
+                and any(isinstance(a, gast.Name) and a.id in self.varied for a in op.args.values()):
+            # math.sin(dual) would ask the dual for a float: call NumPy's version, which duals overload.
+            new = copy.deepcopy(stmt)
+            new.value.func = _attr(name("np"), P.numpy_function_of[op.prim])
+            return [new]
+        if op.kind == O.CALL_USER:
+            args = list(op.args.values())
+            varied = [k for k, a in enumerate(args) if isinstance(a, gast.Name) and a.id in self.varied]
+            if varied:
+                argtypes = tuple(self.vartypes[a.id] if isinstance(a, gast.Name) else _const_type(a) for a in args)
+                new = copy.deepcopy(stmt)
+                new.value.func = name(self.helper_fwd_name(op.prim, argtypes, tuple(varied)))
+                return [new]
+        return [stmt]
+
+    def is_math_call(self, call) -> bool:
+        from ..frontend import namespace as ns
+        dotted = ns.dotted_name(call.func)
+        if dotted is None or dotted.split(".")[0] in self.normalizer.locals:
+            return False
+        root = self.fn.globals.get(dotted.split(".")[0])
+        return root is math or getattr(self.fn.globals.get(dotted), "__module__", None) == "math" or \
+            (dotted in self.fn.globals and getattr(self.fn.globals[dotted], "__self__", None) is math)
+
+    def dual_allocation(self, op, call):
+        """``np.zeros(shape)`` -> ``dual_zeros(shape, K)``, ``np.ones_like(x)`` -> ``dual_zeros(x.shape, K) + 1.0``..."""
+        args = call.args
+        if op.prim.endswith("_like"):
+            shape = _attr(copy.deepcopy(args[0]), "shape")
+        else:
+            shape = copy.deepcopy(args[0])
+        zeros = _call("dual_zeros", shape, const(self.chunk))
+        if op.prim in ("zeros", "empty", "zeros_like", "empty_like"):
+            return zeros
+        if op.prim in ("ones", "ones_like"):
+            return gast.BinOp(left=zeros, op=gast.Add(), right=const(1.0))
+        if op.prim in ("full", "full_like"):
+            return gast.BinOp(left=zeros, op=gast.Add(), right=copy.deepcopy(args[1]))
+        from ..errors import NonDifferentiableError
+        raise NonDifferentiableError(f"{op.what} cannot hold values that depend on the differentiated inputs",
+                                     self.fn.location(op.node), hint="allocate with np.zeros and fill it")
+
+
+def _const_type(node):
+    from numba import typeof
+    return typeof(node.value)
