@@ -84,6 +84,8 @@ def machine_info() -> dict:
         "git_commit": _git_commit(),
         "numba_threads": numba.config.NUMBA_NUM_THREADS,
     }
+    if hasattr(os, "getloadavg"):
+        info["load_average_1min"] = round(os.getloadavg()[0], 2)
     try:
         info["numba_threading_layer"] = numba.threading_layer()
     except ValueError:  # no parallel function has run yet
@@ -109,6 +111,11 @@ def print_header(info: dict, s: Settings, names: list[str]) -> None:
           f"(commit {info['git_commit']})")
     if missing:
         print(f"not installed: {', '.join(missing)}")
+    load = info.get("load_average_1min")
+    if load is not None and info["cores"] and load > 0.5 * info["cores"]:
+        print(f"!! load average {load:g} on {info['cores']} cores: other work is running, so "
+              "ratios will be noisy" + ("" if s.threads else "; --threads 1 keeps thread "
+                                        "pools from fighting over the cores"))
     print(f"problems: {', '.join(names)}")
     print()
 

@@ -82,6 +82,8 @@ def hand(d):
 
 
 def adflow_batch(d):
+    # batch=True maps the row function over the rows of the first argument (the one
+    # differentiated); the other arguments are shared by every row.
     g = adflow().grad(lorenz_loss, batch=True)
     a = _args(d)
     return lambda: g(*a)

@@ -110,6 +110,8 @@ def hand(d):
 
 
 def adflow_batch(d):
+    # batch=True maps the row function over the rows of X (the first argument); the weights
+    # are shared by every row.
     J = adflow().jacobian(mlp_row, batch=True)
     a = _args(d)
     return lambda: J(*a)
