@@ -30,6 +30,9 @@ def parse(argv=None) -> argparse.Namespace:
                     help="a slow peer (a Python loop) whose first call, warm-up and timed "
                          "repeats would take longer than this in all runs at a smaller size and "
                          "is scaled linearly (default 60, or 1 with --quick)")
+    ap.add_argument("--tools", default=None,
+                    help="comma-separated tools to run (default: all): adflow, jax, torch, "
+                         "autograd; the hand-written derivative always runs, as the reference")
     ap.add_argument("--threads", type=int, default=None,
                     help="limit every tool (numba, BLAS, PyTorch, JAX) to this many threads; "
                          "on a loaded shared machine --threads 1 gives steadier ratios, since "
@@ -60,7 +63,11 @@ def main(argv=None) -> int:
                  repeats=args.repeats or (3 if args.quick else 7),
                  budget=args.peer_budget or (1.0 if args.quick else 60.0),
                  min_sample=0.005 if args.quick else 0.05,
-                 threads=args.threads)
+                 threads=args.threads,
+                 tools=tuple(t.strip() for t in args.tools.split(",")) if args.tools else None)
+    unknown = set(s.tools or ()) - {"hand", "adflow", "jax", "torch", "autograd"}
+    if unknown:
+        raise SystemExit(f"unknown tool(s): {', '.join(sorted(unknown))}")
     names = [n.strip() for n in args.problems.split(",") if n.strip()] if args.problems else None
     chosen = problems.select(names)
     t0 = time.perf_counter()

@@ -37,6 +37,7 @@ class Settings:
     budget: float = 60.0        # seconds a probed peer column may take in all, else it runs smaller
     min_sample: float = 0.05    # seconds one timing sample lasts at least (fast calls loop)
     threads: int | None = None  # --threads: every tool limited to this many (None: defaults)
+    tools: tuple[str, ...] | None = None  # --tools: only these tools' columns (None: all)
 
 
 @dataclass
@@ -243,15 +244,18 @@ def run_problem(problem: Problem, s: Settings) -> ProblemResult:
     check_size = problem.check_sizes[s.mode] if problem.check_sizes else None
     out = ProblemResult(problem.name, problem.title, problem.derivative, size,
                         check_size or size, problem.scale_key, notes=list(problem.notes))
-    say(f"[{problem.name}] data {size}; building {len(problem.columns)} derivative columns")
+    say(f"[{problem.name}] data {size}; building the derivative columns")
     data = problem.make_data(size)
     out.primal_first_call_s, primal_fn, _ = timing.first_call(lambda: problem.primal(data))
 
-    cols = [_prepare(problem, col, size, data, s) for col in problem.columns]
+    # The hand-written derivative is the reference of every check: it always runs.
+    columns = [c for c in problem.columns if s.tools is None or c.tool in s.tools
+               or c.tool == "hand"]
+    cols = [_prepare(problem, col, size, data, s) for col in columns]
     out.columns = cols
     say(f"[{problem.name}] checking against the hand-written derivative"
         + (f" at {check_size}" if check_size else ""))
-    _check(problem, cols, problem.columns, size, data, check_size, out)
+    _check(problem, cols, columns, size, data, check_size, out)
 
     # Warm everything before the first timed sample.
     t_primal = timing.warm(primal_fn, 3)
