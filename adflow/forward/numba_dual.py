@@ -68,6 +68,9 @@ class DualArrayType(types.Type):
     slicing changes layouts in ways only numba's own typing knows.
     """
 
+    # Mutable: numba then lowers ``a += b`` with operator.iadd (writing into ``a``), not with +.
+    mutable = True
+
     def __init__(self, k: int, value_type: types.Array, tangent_type: types.Array):
         if value_type.dtype != types.float64 or tangent_type.dtype != types.float64:
             raise NotImplementedError("adflow: only float64 dual arrays are implemented")

@@ -16,13 +16,11 @@ Everything else is the normalised function as it was, so ``.source`` reads like 
 from __future__ import annotations
 
 import copy
-import math
 
 import gast
 
 from ..frontend import ops as O
 from ..frontend.normalize import assign, const, name
-from ..rules import primitives as P
 from ..reverse.activity import find_varied, statements
 
 
@@ -86,12 +84,10 @@ class ForwardTransform:
                 write.lineno = ln
                 out.append(write)
             return out
-        if op.kind == O.PRIMITIVE and isinstance(stmt.value, gast.Call) and self.is_math_call(stmt.value) \
+        if op.kind == O.PRIMITIVE and isinstance(stmt.value, gast.Call) \
+                and O.is_math_call(self.fn, stmt.value, self.normalizer.locals) \
                 and any(isinstance(a, gast.Name) and a.id in self.varied for a in op.args.values()):
-            # math.sin(dual) would ask the dual for a float: call NumPy's version, which duals overload.
-            new = copy.deepcopy(stmt)
-            new.value.func = _attr(name("np"), P.numpy_function_of[op.prim])
-            return [new]
+            return [O.numpy_call_for_duals(stmt, op)]
         if op.kind == O.CALL_USER:
             args = list(op.args.values())
             varied = [k for k, a in enumerate(args) if isinstance(a, gast.Name) and a.id in self.varied]
@@ -101,15 +97,6 @@ class ForwardTransform:
                 new.value.func = name(self.helper_fwd_name(op.prim, argtypes, tuple(varied)))
                 return [new]
         return [stmt]
-
-    def is_math_call(self, call) -> bool:
-        from ..frontend import namespace as ns
-        dotted = ns.dotted_name(call.func)
-        if dotted is None or dotted.split(".")[0] in self.normalizer.locals:
-            return False
-        root = self.fn.globals.get(dotted.split(".")[0])
-        return root is math or getattr(self.fn.globals.get(dotted), "__module__", None) == "math" or \
-            (dotted in self.fn.globals and getattr(self.fn.globals[dotted], "__self__", None) is math)
 
     def dual_allocation(self, op, call):
         """``np.zeros(shape)`` -> ``dual_zeros(shape, K)``, ``np.ones_like(x)`` -> ``dual_zeros(x.shape, K) + 1.0``..."""
