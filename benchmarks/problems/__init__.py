@@ -13,22 +13,21 @@ MODULES = ("rosenbrock", "lorenz", "rowwise_mlp", "wide_to_narrow", "narrow_to_w
            "sparse_pde", "lorenz_batch")
 
 
+def _problems(mod: str) -> list[Problem]:
+    return importlib.import_module(f"{__name__}.{mod}").PROBLEMS
+
+
 def select(names: list[str] | None) -> list[Problem]:
     """Problems by module name (all its variants) or by problem name, in the suite's order."""
     chosen: list[Problem] = []
-    known: set[str] = set()
     for mod in MODULES:
         # Problem names start with their module's name: import only modules that can match
         # (importing is cheap, but a smaller run should not depend on unrelated modules).
         if names is not None and not any(n.startswith(mod) for n in names):
             continue
-        probs = importlib.import_module(f"{__name__}.{mod}").PROBLEMS
-        known.add(mod)
-        known.update(p.name for p in probs)
-        for p in probs:
-            if names is None or mod in names or p.name in names:
-                chosen.append(p)
-    unknown = sorted(set(names or ()) - known)
+        chosen += [p for p in _problems(mod) if names is None or mod in names or p.name in names]
+    unknown = sorted(set(names or ()) - set(MODULES) - {p.name for p in chosen})
     if unknown:
-        raise SystemExit(f"unknown problem(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        known = sorted(set(MODULES) | {p.name for mod in MODULES for p in _problems(mod)})
+        raise SystemExit(f"unknown problem(s): {', '.join(unknown)}; known: {', '.join(known)}")
     return chosen

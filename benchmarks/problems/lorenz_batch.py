@@ -6,10 +6,10 @@ the asked derivative is every row's gradient with respect to its own initial sta
 (on CUDA this would be one thread per row).
 
 Peers keep a tape of every step for every row at once, which does not fit in memory at full
-size (~30 GB for PyTorch), so they run all rows for at most 50 steps (5 million row-steps) and are scaled linearly in
-steps.  Scaling in steps rather than rows is exact up to noise: every step does the same work,
-whereas per-operation overheads would make a few rows look far more expensive per row than
-many.
+size (~30 GB for PyTorch), so they run all rows for at most 50 steps (5 million row-steps) and
+are scaled linearly in steps.  Scaling in steps rather than rows is exact up to noise: every
+step does the same work, whereas per-operation overheads would make a few rows look far more
+expensive per row than many.
 """
 from __future__ import annotations
 

@@ -140,7 +140,8 @@ def _torch_row(th):
 def _torch_func(transform):
     def build(d):
         th = torch()
-        J = th.func.vmap(getattr(th.func, transform)(_torch_row(th)), in_dims=(0, None, None, None, None))
+        J = th.func.vmap(getattr(th.func, transform)(_torch_row(th)),
+                         in_dims=(0, None, None, None, None))
         a = [th.from_numpy(v) for v in _args(d)]
         return lambda: J(*a).numpy()
     return build
