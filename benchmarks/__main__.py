@@ -19,7 +19,9 @@ def parse(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true",
-                    help="small sizes, few repeats: a smoke run for CI (well under a minute)")
+                    help="small sizes, 3 pairs, each tool's main columns only (adflow's "
+                         "explicit mode= variants and value_and_grad are left to full runs): "
+                         "a smoke run for CI")
     ap.add_argument("--problems", default=None,
                     help="comma-separated problems or problem modules (default: all): rosenbrock "
                          "(both variants), rosenbrock_array, lorenz, rowwise_mlp, "

@@ -37,6 +37,9 @@ class Column:
         (memory, e.g. a tape of 100,000 rows x 1,000 steps); the time is scaled linearly from
         the capped size.
     note: a short remark printed under the table (why this column is built the way it is).
+    full_only: skipped by ``--quick``: a variant of another column of the same tool (adflow's
+        explicit ``mode=`` choices, ``value_and_grad``), whose first call compiles again and
+        would add most of the smoke run's time while testing little more.
     """
 
     label: str
@@ -45,6 +48,7 @@ class Column:
     probe: bool = False
     cap: Callable[[dict], int] | None = None
     note: str | None = None
+    full_only: bool = False
 
 
 @dataclass

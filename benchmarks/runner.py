@@ -249,8 +249,9 @@ def run_problem(problem: Problem, s: Settings) -> ProblemResult:
     out.primal_first_call_s, primal_fn, _ = timing.first_call(lambda: problem.primal(data))
 
     # The hand-written derivative is the reference of every check: it always runs.
-    columns = [c for c in problem.columns if s.tools is None or c.tool in s.tools
-               or c.tool == "hand"]
+    columns = [c for c in problem.columns
+               if (s.tools is None or c.tool in s.tools or c.tool == "hand")
+               and not (c.full_only and s.mode == "quick")]
     cols = [_prepare(problem, col, size, data, s) for col in columns]
     out.columns = cols
     say(f"[{problem.name}] checking against the hand-written derivative"

@@ -269,7 +269,8 @@ PROBLEMS = [Problem(
     columns=[
         Column("hand-written adjoint loop", "hand", hand),
         Column("adflow.grad(wrt=(0,1))", "adflow", adflow_grad),
-        Column("adflow.value_and_grad", "adflow", adflow_value_and_grad),
+        Column("adflow.value_and_grad", "adflow", adflow_value_and_grad,
+               full_only=True),
         Column("jax jit(grad) fori_loop", "jax", jax_grad),
         Column("torch eager loop", "torch", torch_eager, probe=True, note=_LOOP),
         Column("torch.func.grad loop", "torch", torch_func, probe=True, note=_LOOP),

@@ -148,7 +148,8 @@ PROBLEMS = [Problem(
     columns=[
         Column("hand-written 3-colour tangent sweep", "hand", hand),
         Column("adflow.jacobian(sparsity='auto')", "adflow", adflow_jacobian(sparsity="auto")),
-        Column("adflow.jacobian (dense)", "adflow", adflow_jacobian()),
+        Column("adflow.jacobian (dense)", "adflow", adflow_jacobian(),
+               full_only=True),
         Column("jax 3 colours by hand, vmap(jvp)", "jax", jax_coloured),
         *peer_columns(port, lambda d: (d["u"],), onehot_probe=True),
     ],
