@@ -268,17 +268,22 @@ def run_problem(problem: Problem, s: Settings) -> ProblemResult:
                 _failed(problem, c, exc)
     live = [c for c in cols if c.ok]
     for c in live:
-        ratio_n = c.run_size[problem.scale_key] / problem.probe[s.mode] if c.ok else 0
+        ratio_n = c.run_size[problem.scale_key] / problem.probe[s.mode]
         if c.t_probe and ratio_n >= 4:  # closer sizes give a meaningless exponent
             c.growth = math.log(c.t_call / c.t_probe) / math.log(ratio_n)
     say(f"[{problem.name}] timing {len(live)} columns against the primal, {s.repeats} pairs each")
     n_primal = timing.inner_loops(t_primal, s.min_sample)
     primal_samples: list[float] = []
     for c in live:
-        p = timing.paired(primal_fn, c.fn, s.repeats, n_primal,
-                          timing.inner_loops(c.t_call, s.min_sample))
+        try:
+            p = timing.paired(primal_fn, c.fn, s.repeats, n_primal,
+                              timing.inner_loops(c.t_call, s.min_sample))
+        except Exception as exc:  # noqa: BLE001
+            _failed(problem, c, exc)
+            continue
         primal_samples += p.a
         c.median_s, c.ratio, c.spread = p.median_b * c.factor, p.ratio * c.factor, p.spread
+    live = [c for c in live if c.ok]
     if primal_samples:
         out.primal_median_s = float(np.median(primal_samples))
     else:
@@ -291,8 +296,14 @@ def run_problem(problem: Problem, s: Settings) -> ProblemResult:
             b = _best(cols, tool)
             if b is None:
                 continue
-            p = timing.paired(b.fn, a.fn, s.repeats, timing.inner_loops(b.t_call, s.min_sample),
-                              timing.inner_loops(a.t_call, s.min_sample))
+            try:
+                p = timing.paired(b.fn, a.fn, s.repeats,
+                                  timing.inner_loops(b.t_call, s.min_sample),
+                                  timing.inner_loops(a.t_call, s.min_sample))
+            except Exception as exc:  # noqa: BLE001
+                loud(f"{problem.name}: timing {a.label} against {b.label} raised "
+                     f"{first_line(exc)}")
+                continue
             out.adflow_vs.append({"adflow": a.label, "tool": tool, "vs": b.label,
                                   "ratio": p.ratio / b.factor, "scaled": b.factor != 1.0})
     for c in cols:
