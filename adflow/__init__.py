@@ -9,12 +9,12 @@ __version__ = "0.1.0"
 from .errors import (AdflowError, NonDifferentiableError, ShapeError, SourceUnavailableError,  # noqa: E402
                      TypingError, UnsupportedSyntaxError)
 from .api import grad, value_and_grad, vjp  # noqa: E402
-from .jacobian import jacobian, plan  # noqa: E402
+from .jacobian import hessian, hvp, jacobian, plan  # noqa: E402
 from .forward.api import jvp  # noqa: E402
 from .rules.custom import custom_jvp, custom_vjp  # noqa: E402
 
 __all__ = [
-    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "plan", "custom_vjp", "custom_jvp",
+    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "plan", "custom_vjp", "custom_jvp",
     "AdflowError", "UnsupportedSyntaxError", "NonDifferentiableError", "ShapeError",
     "SourceUnavailableError", "TypingError",
 ]

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import prange
 from adflow.runtime import *
-from adflow.forward import dual_zeros, make_dual, seed, tangents_of, value_of
+from adflow.forward import dual_zeros, dual_zeros_like, make_dual, seed, tangents_of, value_of
 
 '''
 

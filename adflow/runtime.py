@@ -11,6 +11,9 @@ from numba import types
 from numba.core.errors import TypingError as NumbaTypingError
 from numba.extending import overload, register_jitable
 
+from .forward.helpers import dual_zeros, dual_zeros_like, is_dual, make_dual, tangents_of, value_of
+from .forward.numba_dual import DualArrayType, DualType
+
 __all__ = [
     "push", "pop", "grow", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
     "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
@@ -24,11 +27,33 @@ __all__ = [
 # compiled code.
 
 
-@register_jitable
 def grow(stack):
+    """A stack twice as large holding the same values (float arrays, or dual arrays for Hessians)."""
+    if is_dual(stack):
+        return make_dual(grow(stack.value), np.concatenate([stack.tangents, np.zeros_like(stack.tangents)]))
     bigger = np.empty(max(2 * stack.shape[0], 16), stack.dtype)
     bigger[: stack.shape[0]] = stack
     return bigger
+
+
+@overload(grow)
+def _grow_numba(stack):
+    if isinstance(stack, DualArrayType):
+        K = stack.k
+
+        def grow_duals(stack):
+            n = stack.value.shape[0]
+            bigger = dual_zeros(max(2 * n, 16), K)
+            bigger.value[:n] = stack.value
+            bigger.tangents[:n] = stack.tangents
+            return bigger
+        return grow_duals
+
+    def grow_floats(stack):
+        bigger = np.empty(max(2 * stack.shape[0], 16), stack.dtype)
+        bigger[: stack.shape[0]] = stack
+        return bigger
+    return grow_floats
 
 
 @register_jitable
@@ -59,6 +84,8 @@ def array_stack(like):
 
 def unbroadcast(g, x):
     """Sum ``g`` over the axes along which ``x`` was broadcast, giving ``x``'s shape."""
+    if is_dual(g) or is_dual(x):
+        return _unbroadcast_dual(g, x)
     if np.ndim(x) == 0:
         return np.sum(g)
     g = np.asarray(g)
@@ -73,8 +100,34 @@ def unbroadcast(g, x):
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
+def _unbroadcast_dual(g, x):
+    """Unbroadcasting is linear: apply it to the value and to each direction of the tangents."""
+    x_value = value_of(x)
+    if not is_dual(g):
+        return unbroadcast(g, x_value)
+    value = unbroadcast(value_of(g), x_value)
+    k = g.k
+    t = tangents_of(g)
+    directions = [unbroadcast(np.ascontiguousarray(t[..., j]), x_value) for j in range(k)]
+    return make_dual(value, np.stack([np.asarray(d) for d in directions], axis=-1))
+
+
 @overload(unbroadcast)
 def _unbroadcast_numba(g, x):
+    if isinstance(x, DualType):
+        if isinstance(g, DualArrayType):
+            return lambda g, x: np.sum(g)
+        return lambda g, x: g
+    if isinstance(x, DualArrayType):
+        if isinstance(g, DualArrayType):
+            def unbroadcast_duals(g, x):
+                if g.shape == x.shape:
+                    return g
+                return make_dual(unbroadcast(g.value, x.value), unbroadcast(g.tangents, x.tangents), x.k)
+            return unbroadcast_duals
+        if isinstance(g, DualType):
+            return lambda g, x: dual_zeros_like(x) + g
+        return lambda g, x: unbroadcast(g, x.value)
     if isinstance(x, types.Number):
         if isinstance(g, types.Array):
             return lambda g, x: g.sum()
@@ -112,6 +165,10 @@ def _unbroadcast_loop(g, x):
 
 def sum_adjoint(g, x, axis):
     """Spread the cotangent of ``sum(x, axis)`` back over ``x``'s shape."""
+    if is_dual(x) or is_dual(g):
+        if axis is not None:
+            raise NotImplementedError("adflow: second derivatives of reductions with axis= are not supported yet")
+        return dual_zeros_like(x) + g if is_dual(x) else np.zeros(np.shape(x)) + g
     if axis is None:
         return np.full(np.shape(x), g)
     return np.broadcast_to(np.expand_dims(g, axis), np.shape(x)).copy()
@@ -119,7 +176,12 @@ def sum_adjoint(g, x, axis):
 
 @overload(sum_adjoint)
 def _sum_adjoint_numba(g, x, axis):
-    if axis is None or isinstance(axis, (types.NoneType, types.Omitted)):
+    no_axis = axis is None or isinstance(axis, (types.NoneType, types.Omitted))
+    if isinstance(x, DualArrayType) and no_axis:
+        return lambda g, x, axis: dual_zeros_like(x) + g
+    if isinstance(x, DualArrayType):
+        raise NumbaTypingError("adflow: second derivatives of reductions with axis= are not supported yet")
+    if no_axis:
         return lambda g, x, axis: np.full(x.shape, g)
     nd = x.ndim
 
@@ -239,10 +301,28 @@ def dot_adjoint_b(g, a, b):
     return np.dot(a.T, g)
 
 
+def _ndim(ty) -> int:
+    if isinstance(ty, types.Array):
+        return ty.ndim
+    if isinstance(ty, DualArrayType):
+        return ty.value_type.ndim
+    return 0
+
+
 def _dot_adjoint_overload(which):
     def typer(g, a, b):
-        a_nd = a.ndim if isinstance(a, types.Array) else 0
-        b_nd = b.ndim if isinstance(b, types.Array) else 0
+        a_nd, b_nd = _ndim(a), _ndim(b)
+        if any(isinstance(t, DualArrayType) for t in (g, a, b)):
+            # Second derivatives: the same formulas on dual arrays (no contiguity copies needed).
+            table = {
+                "a": {(1, 1): lambda g, a, b: g * b, (2, 1): lambda g, a, b: np.outer(g, b),
+                      (1, 2): lambda g, a, b: np.dot(b, g), (2, 2): lambda g, a, b: np.dot(g, b.T)},
+                "b": {(1, 1): lambda g, a, b: g * a, (2, 1): lambda g, a, b: np.dot(a.T, g),
+                      (1, 2): lambda g, a, b: np.outer(a, g), (2, 2): lambda g, a, b: np.dot(a.T, g)},
+            }[which]
+            if (a_nd, b_nd) not in table:
+                raise NumbaTypingError(f"adflow: dot/matmul adjoint for {a_nd}-D and {b_nd}-D operands")
+            return table[(a_nd, b_nd)]
         if which == "a":
             table = {
                 (1, 1): lambda g, a, b: g * b,
@@ -285,6 +365,8 @@ def _solve_adjoint_a_numba(g, ans, a):
 
 def zeros_like_float(x):
     """A zero cotangent shaped like ``x``, in ``x``'s float type (float64 for integer input)."""
+    if is_dual(x):
+        return dual_zeros_like(x)
     if np.ndim(x) == 0:
         return 0.0
     dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
@@ -293,6 +375,8 @@ def zeros_like_float(x):
 
 @overload(zeros_like_float)
 def _zeros_like_float_numba(x):
+    if isinstance(x, (DualType, DualArrayType)):
+        return lambda x: dual_zeros_like(x)
     if isinstance(x, types.Number):
         return lambda x: 0.0
     if isinstance(x.dtype, types.Float):

@@ -92,10 +92,42 @@ def _tangent_buffer(ans, k):
     return lambda ans, k: np.zeros(k)
 
 
+def _loops(ndim: int, shape: str, body: str) -> str:
+    """Source of ``ndim`` nested loops ``i0, i1, ...`` over ``shape`` around ``body``."""
+    lines, indent = [], "    "
+    for d in range(ndim):
+        lines.append(f"{indent}for i{d} in range({shape}[{d}]):")
+        indent += "    "
+    return "\n".join(lines + [indent + body]) + "\n"
+
+
+@functools.cache
+def _direction_copy(ndim: int):
+    # An explicit copy loop: ``np.ascontiguousarray(t[..., j])`` costs seconds of compilation.
+    at = "".join(f"i{d}, " for d in range(ndim))
+    source = (
+        "def impl(x, j):\n    t = x.tangents\n    shape = x.value.shape\n"
+        "    out = np.empty(shape)\n" + _loops(ndim, "shape", f"out[{at}] = t[{at}j]")
+        + "    return out\n"
+    )
+    namespace = {"np": np}
+    exec(compile(source, f"<adflow tangent direction, ndim={ndim}>", "exec"), namespace)
+    return namespace["impl"]
+
+
+@functools.cache
+def _direction_store(ndim: int):
+    at = "".join(f"i{d}, " for d in range(ndim))
+    source = "def impl(t, j, v):\n    shape = v.shape\n" + _loops(ndim, "shape", f"t[{at}j] = v[{at}]")
+    namespace: dict = {}
+    exec(compile(source, f"<adflow store direction, ndim={ndim}>", "exec"), namespace)
+    return namespace["impl"]
+
+
 @overload(direction)
 def _direction(x, j):
     if isinstance(x, DualArrayType):
-        return lambda x, j: np.ascontiguousarray(x.tangents[..., j])
+        return _direction_copy(x.ndim)
     if isinstance(x, DualType):
         return lambda x, j: x.tangents[j]
 
@@ -108,11 +140,7 @@ def _store_direction(t, j, v):
             t[j] = v
 
         return store_number
-
-    def store_array(t, j, v):
-        t[..., j] = v
-
-    return store_array
+    return _direction_store(t.ndim - 1)
 
 
 # ----------------------------------------------------------------------------- shape and size

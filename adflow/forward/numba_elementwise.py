@@ -9,13 +9,15 @@ implementation from the partials.  For ``x * y`` with both scalar duals it is::
         x_v = x.value
         y_v = y.value
         ans = np.float64(primal(x_v, y_v))
-        t = tup_scale(x.tangents, np.float64(partial_x(x_v, y_v, ans)))
-        t = tup_axpy(t, np.float64(partial_y(x_v, y_v, ans)), y.tangents)
+        t = tup_scale(x.tangents, np.float64(y_v))      # the partial d(x*y)/dx = "y"
+        t = tup_axpy(t, np.float64(x_v), y.tangents)    # the partial d(x*y)/dy = "x"
         return new_dual(ans, t)
 
-and when an argument is an array (a dual array, or a float array meeting a scalar dual), the
-tangent is an array ``ans.shape + (k,)`` accumulated as ``partial[..., None] * arg_tangents``,
-with NumPy broadcasting.  The partials are the functions of :mod:`adflow.forward.formulas`.
+The partials' text comes from the table (:func:`adflow.forward.formulas.partial_expression`),
+spliced in with its variables renamed, so numba compiles no extra function for it.
+
+When an argument is an array (a dual array, or a float array meeting a scalar dual), the
+implementation loops over the broadcast shape and applies the scalar rule to each element.
 
 Operations with no derivative (comparisons, ``floor``, ``sign``, ``//``...) act on the values.
 """
@@ -111,6 +113,7 @@ def broadcast_dim(a, b):
 def _scalar_impl(function, name: str, kinds: tuple):
     params = formulas.signature(name).params
     values = ", ".join(f"{p}_v" for p in params)
+    rename = {p: f"{p}_v" for p in params}
     lines = [f"def impl({', '.join(params)}):"]
     lines += [f"    {p}_v = {p}.value" if k == "dual" else f"    {p}_v = {p}" for p, k in zip(params, kinds)]
     lines.append(f"    ans = np.float64(primal({values}))")
@@ -118,7 +121,7 @@ def _scalar_impl(function, name: str, kinds: tuple):
     for p, k in zip(params, kinds):
         if k != "dual":
             continue
-        partial = f"np.float64(partial_{p}({values}, ans))"
+        partial = f"np.float64({formulas.partial_expression(name, p, rename)})"
         if first:
             lines.append(f"    t = tup_scale({p}.tangents, {partial})")
             first = False
@@ -129,7 +132,6 @@ def _scalar_impl(function, name: str, kinds: tuple):
         "primal": _scalar_primal(function, name),
         "np": np, "tup_scale": tup_scale, "tup_axpy": tup_axpy, "new_dual": new_dual,
     }
-    namespace.update({f"partial_{p}": formulas.partial_function(name, p) for p in params})
     return _exec("\n".join(lines) + "\n", namespace, f"scalar dual {name}")
 
 

@@ -149,3 +149,25 @@ class Classifier:
         if prim == "reshape" and "shape" in args:
             statics["shape"] = args.pop("shape")
         return Op(PRIMITIVE, t, prim, args, statics, node=stmt, what=what)
+
+
+def is_math_call(fn, call, local_names) -> bool:
+    """Is ``call`` a call of a ``math`` function (``math.sin(x)``, or ``sin(x)`` after ``from math import sin``)?"""
+    import math
+    dotted = ns.dotted_name(call.func)
+    if dotted is None or dotted.split(".")[0] in local_names:
+        return False
+    root = fn.globals.get(dotted.split(".")[0])
+    if root is math:
+        return True
+    value = fn.globals.get(dotted)
+    return getattr(value, "__self__", None) is math
+
+
+def numpy_call_for_duals(stmt, op):
+    """``math.sin(a)`` as ``np.sin(a)``: in plain Python, math functions ask a dual for a float."""
+    import copy
+    new = copy.deepcopy(stmt)
+    new.value.func = gast.Attribute(value=gast.Name(id="np", ctx=gast.Load(), annotation=None, type_comment=None),
+                                    attr=P.numpy_function_of[op.prim], ctx=gast.Load())
+    return new

@@ -14,7 +14,8 @@ from ..frontend import ops as O
 
 
 def is_float_type(ty) -> bool:
-    if isinstance(ty, types.Float):
+    from ..forward.numba_dual import DualArrayType, DualType
+    if isinstance(ty, (types.Float, DualType, DualArrayType)):  # duals: second derivatives
         return True
     if isinstance(ty, types.Array):
         return isinstance(ty.dtype, types.Float)

@@ -90,8 +90,17 @@ def element_is_scalar(array_type, index) -> bool:
     parts = index.elts if isinstance(index, gast.Tuple) else [index]
     if any(isinstance(p, gast.Slice) for p in parts):
         return False
-    ndim = array_type.ndim if isinstance(array_type, types.Array) else 0
-    return len(parts) == ndim
+    return len(parts) == ndim_of(array_type)
+
+
+def ndim_of(ty) -> int:
+    """Dimensions of an array type (a float array, or a dual array when computing Hessians)."""
+    from ..forward.numba_dual import DualArrayType
+    if isinstance(ty, types.Array):
+        return ty.ndim
+    if isinstance(ty, DualArrayType):
+        return ty.value_type.ndim
+    return 0
 
 
 class AdjointWriter:
@@ -186,8 +195,7 @@ class AdjointWriter:
         return out
 
     def _may_broadcast(self, operand, target) -> bool:
-        a, t = self.vartypes.get(operand.id), self.vartypes.get(target)
-        return isinstance(a, types.Array) or isinstance(t, types.Array)
+        return ndim_of(self.vartypes.get(operand.id)) > 0 or ndim_of(self.vartypes.get(target)) > 0
 
     def helper_call(self, op, ln) -> list:
         active_args = [a for a in op.args.values() if self.is_active(a)]

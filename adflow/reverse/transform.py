@@ -24,6 +24,12 @@ from .tape import TapePlanner, assignment_counts, loop_body
 
 def dummy_value(ty):
     """A placeholder of numba type ``ty``: declares a variable before its first real value."""
+    from ..forward.numba_dual import DualArrayType, DualType
+    if isinstance(ty, DualType):
+        return gast.Call(func=name("dual_zeros_like"), args=[const(0.0), const(ty.k)], keywords=[])
+    if isinstance(ty, DualArrayType):
+        shape = gast.Tuple(elts=[const(0)] * ty.value_type.ndim, ctx=gast.Load())
+        return gast.Call(func=name("dual_zeros"), args=[shape, const(ty.k)], keywords=[])
     if isinstance(ty, types.Boolean):
         return const(False)
     if isinstance(ty, types.Integer):
@@ -97,6 +103,7 @@ class ReverseTransform:
                     hint="differentiate with respect to float arguments only (pass 1.0, not 1), or pick others with wrt=")
         classifier = O.Classifier(self.fn, self.normalizer.helpers, self.normalizer.locals)
         self.ops = {}
+        body = self.numpy_calls_for_duals(body, classifier)
         for stmt in statements(body):
             if isinstance(stmt, gast.Assign):
                 self.ops[id(stmt)] = classifier.classify(stmt)
@@ -127,6 +134,27 @@ class ReverseTransform:
         self.recomputed = {id(s) for stmts in self.plan.recompute.values() for s in stmts}
         self.checkpointed_vars = {v for carried in self.plan.checkpoint.values() for v in carried}
         return self.assemble(body)
+
+    def numpy_calls_for_duals(self, stmts, classifier) -> list:
+        """With dual inputs (Hessians), ``math.f(dual)`` calls become ``np.f``, as in forward mode."""
+        from ..forward.numba_dual import DualType
+        out = []
+        for stmt in stmts:
+            if isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Call) \
+                    and isinstance(stmt.targets[0], gast.Name) \
+                    and O.is_math_call(self.fn, stmt.value, self.normalizer.locals) \
+                    and any(isinstance(self.vartypes.get(a.id), DualType)
+                            for a in stmt.value.args if isinstance(a, gast.Name)):
+                op = classifier.classify(stmt)
+                if op.kind == O.PRIMITIVE:
+                    stmt = O.numpy_call_for_duals(stmt, op)
+            elif isinstance(stmt, gast.If):
+                stmt.body = self.numpy_calls_for_duals(stmt.body, classifier)
+                stmt.orelse = self.numpy_calls_for_duals(stmt.orelse, classifier)
+            elif isinstance(stmt, (gast.For, gast.While)):
+                stmt.body = self.numpy_calls_for_duals(stmt.body, classifier)
+            out.append(stmt)
+        return out
 
     def freeze_branch_tests(self, stmts) -> list:
         """``if c:`` whose branches reassign ``c`` tests a copy, so the reverse sweep replays the decision."""
@@ -204,7 +232,7 @@ class ReverseTransform:
         written_params = {self.ops[id(s)].target for s in statements(body)
                           if isinstance(s, gast.Assign) and self.ops[id(s)].kind == O.SETITEM}
         for p in self.params:
-            if p in written_params and isinstance(self.vartypes.get(p), types.Array):
+            if p in written_params and _is_array_value(self.vartypes.get(p)):
                 # Never mutate the caller's arrays: the function works on its own copy.
                 prologue.append(assign(p, gast.Call(func=gast.Attribute(value=name(p), attr="copy", ctx=gast.Load()),
                                                     args=[], keywords=[]), ln))
@@ -212,7 +240,7 @@ class ReverseTransform:
         declarations = []
         # Declared up front: what is pushed before its first assignment, and arrays whose adjoint
         # starts as zeros shaped like them (scalar adjoints start as 0.0 and need no declaration).
-        arrays = {v for v in self.active if not isinstance(self.vartypes.get(v), types.Float)}
+        arrays = {v for v in self.active if _is_array_like(self.vartypes.get(v))}
         to_declare = sorted((set(self.pushed_vars) | arrays) - declared)
         for var in to_declare:
             ty = self.vartypes.get(var) or self.pushed_vars.get(var)
@@ -270,13 +298,20 @@ class ReverseTransform:
 
     def zero_of(self, var):
         """A zero adjoint for ``var``: a literal for scalars, an array shaped like ``var`` otherwise."""
+        from ..forward.numba_dual import DualType
         ty = self.vartypes.get(var)
         if isinstance(ty, types.Float):
             return dummy_value(ty)
+        if isinstance(ty, DualType):
+            return const(0.0)  # numba promotes it to a dual where duals are added
         return call("zeros_like_float", name(var))
 
     def new_tape(self, var, ty, tape, top, ln, like=None):
-        if isinstance(ty, types.Array):
+        from ..forward.numba_dual import DualArrayType, DualType
+        if isinstance(ty, DualType):
+            return [assign(tape, gast.Call(func=name("dual_zeros"), args=[const(16), const(ty.k)], keywords=[]), ln),
+                    assign(top, const(0), ln)]
+        if isinstance(ty, (types.Array, DualArrayType)):
             return [assign(tape, call("array_stack", like if like is not None else name(var)), ln)]
         return [assign(tape, call_attr("np", "empty", const(16), dtype_node(_scalar_dtype(ty))), ln),
                 assign(top, const(0), ln)]
@@ -292,7 +327,7 @@ class ReverseTransform:
     def push(self, var, value, ln, tape=None, top=None, ty=None):
         tape, top = tape or self.tape_names(var)[0], top or self.tape_names(var)[1]
         ty = ty if ty is not None else self.vartypes.get(var)
-        if isinstance(ty, types.Array):
+        if _is_array_value(ty):
             node = gast.Expr(value=gast.Call(func=gast.Attribute(value=name(tape), attr="append", ctx=gast.Load()),
                                              args=[value], keywords=[]))
             node.lineno = ln
@@ -314,7 +349,7 @@ class ReverseTransform:
     def pop_into(self, target_node, var, ln, tape=None, top=None, ty=None):
         tape, top = tape or self.tape_names(var)[0], top or self.tape_names(var)[1]
         ty = ty if ty is not None else self.vartypes.get(var)
-        if isinstance(ty, types.Array):
+        if _is_array_value(ty):
             value = gast.Call(func=gast.Attribute(value=name(tape), attr="pop", ctx=gast.Load()), args=[], keywords=[])
             node = gast.Assign(targets=[target_node], value=value, type_comment=None)
             node.lineno = ln
@@ -330,13 +365,13 @@ class ReverseTransform:
         tape, top = self.tape_names(var)
         ty = self.vartypes.get(var)
         index = gast.BinOp(left=name(top), op=gast.Sub(), right=const(1))
-        if isinstance(ty, types.Array):
+        if _is_array_value(ty):
             index = const(-1)
         return assign(var, gast.Subscript(value=name(tape), slice=index, ctx=gast.Load()), ln)
 
     def drop(self, var, ln):
         tape, top = self.tape_names(var)
-        if isinstance(self.vartypes.get(var), types.Array):
+        if _is_array_value(self.vartypes.get(var)):
             node = gast.Expr(value=gast.Call(func=gast.Attribute(value=name(tape), attr="pop", ctx=gast.Load()),
                                              args=[], keywords=[]))
             node.lineno = ln
@@ -528,6 +563,17 @@ def _copy_if(stmt, body, orelse):
     node = gast.If(test=copy.deepcopy(stmt.test), body=body or [gast.Pass()], orelse=orelse)
     node.lineno = getattr(stmt, "lineno", None)
     return node
+
+
+def _is_array_value(ty) -> bool:
+    """Values pushed by reference onto a list stack: arrays (of floats, or of duals)."""
+    from .adjoint import ndim_of
+    return ndim_of(ty) > 0
+
+
+def _is_array_like(ty) -> bool:
+    from .adjoint import ndim_of
+    return ndim_of(ty) > 0 or isinstance(ty, types.BaseTuple)
 
 
 def _scalar_dtype(ty):

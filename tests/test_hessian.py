@@ -1,0 +1,63 @@
+"""Hessians and Hessian-vector products (forward-over-reverse) against differences of exact gradients."""
+import numpy as np
+import pytest
+
+import adflow
+
+import test_control_flow as CF
+
+A = np.array([[2.0, 0.5, 0.0], [0.5, 3.0, -1.0], [0.0, -1.0, 4.0]])
+
+
+def quadratic_form(x):
+    return 0.5 * np.dot(x, np.dot(A, x)) + np.sum(np.sin(x) * x)
+
+
+def rosenbrock(x):
+    s = 0.0
+    for i in range(x.shape[0] - 1):
+        s = s + 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+    return s
+
+
+def hessian_fd(f, args, eps=1e-5):
+    """Central differences of the (exact, reverse-mode) gradient."""
+    grad = adflow.grad(f, target="python")
+    x = args[0]
+    n = x.size
+    H = np.zeros((n, n))
+    for j in range(n):
+        d = np.zeros(n)
+        d[j] = eps
+        H[:, j] = (grad(x + d, *args[1:]) - grad(x - d, *args[1:])) / (2 * eps)
+    return H
+
+
+CASES = [
+    (quadratic_form, (np.array([0.3, -1.2, 0.8]),)),
+    (rosenbrock, (np.array([1.5, -0.5, 2.0, 0.3]),)),
+    (CF.continue_and_elif, (np.array([0.1, -0.9, 0.7, 0.3, 1.1, -0.2]),)),
+    (CF.lorenz, (np.array([10.0, 28.0, 8.0 / 3.0]), np.array([1.0, 1.0, 1.0]), 20)),
+    (CF.heat, (np.random.default_rng(2).standard_normal(6), 0.2, 3)),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c[0].__name__)
+def test_hessian_matches_gradient_differences(case):
+    f, args = case
+    H = adflow.hessian(f, target="python")(*args)
+    np.testing.assert_allclose(H, hessian_fd(f, args), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(H, H.T, rtol=1e-10, atol=1e-10)
+
+
+def test_quadratic_form_closed_form():
+    x = np.array([0.3, -1.2, 0.8])
+    H = adflow.hessian(quadratic_form, chunk=2, target="python")(x)
+    np.testing.assert_allclose(H, A + np.diag(2 * np.cos(x) - x * np.sin(x)), rtol=1e-12)
+
+
+def test_hvp_without_forming_the_hessian(target):
+    x = np.array([1.5, -0.5, 2.0, 0.3])
+    v = np.array([0.2, -1.0, 0.5, 3.0])
+    hv = adflow.hvp(rosenbrock, target=target)(x, v)
+    np.testing.assert_allclose(hv, hessian_fd(rosenbrock, (x,)) @ v, rtol=1e-6)
