@@ -195,6 +195,9 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
     >>> adflow.grad(f)(np.array([1.0, 2.0]))
     array([2., 4.])
     """
+    if target == "cuda":  # device functions and batched kernels: adflow/backends/cuda.py
+        from .backends import cuda
+        return cuda.grad(func, wrt, has_aux, batch)
     if func is None:
         return lambda f: GradFunction(f, wrt, target, has_aux, batch=batch)
     return GradFunction(func, wrt, target, has_aux, batch=batch)
@@ -208,6 +211,9 @@ def value_and_grad(func=None, wrt=0, target="cpu", has_aux=False):
     ...     return math.sin(x) * x
     >>> value, slope = adflow.value_and_grad(f)(1.0)
     """
+    if target == "cuda":
+        from .backends import cuda
+        return cuda.value_and_grad(func, wrt, has_aux)
     if func is None:
         return lambda f: GradFunction(f, wrt, target, has_aux, with_value=True)
     return GradFunction(func, wrt, target, has_aux, with_value=True)
@@ -241,6 +247,9 @@ def vjp(func, *args, wrt=None, target="cpu"):
     >>> pullback(np.array([1.0, 0.1]))
     (array([3. , 0.3]), array([12. ,  1.6]))
     """
+    if target == "cuda":
+        from .backends import cuda
+        return cuda.vjp(func, *args, wrt=wrt)
     args = _prepare_args(args)
     specs = _Specializations(func, target)
     if wrt is None:

@@ -43,6 +43,9 @@ class Plan:
     reverse_cost: float
 
     def __str__(self) -> str:
+        if self.mode == "forward (sparse)":
+            return (f"forward mode on the sparsity pattern: {int(self.forward_cost)} colours in {self.passes} "
+                    f"pass{'es' if self.passes != 1 else ''} ({self.inputs} inputs, {self.outputs} outputs)")
         return (f"{self.mode} mode, {self.passes} pass{'es' if self.passes != 1 else ''} "
                 f"({self.inputs} inputs, {self.outputs} outputs; estimated cost in evaluations of f: "
                 f"forward {self.forward_cost:.1f}, reverse {self.reverse_cost:.1f})")
@@ -65,9 +68,13 @@ def plan(inputs: int, outputs: int, mode: str = "auto", chunk: int | None = None
 class JacobianFunction:
     """``adflow.jacobian(f, ...)``: call it like ``f`` to get the Jacobian; ``.plan`` tells the mode chosen."""
 
-    def __init__(self, func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu"):
+    def __init__(self, func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sparsity=None):
         if not isinstance(wrt, int):
             raise ValueError("adflow: jacobian takes one argument to differentiate (wrt an int)")
+        if sparsity is not None and batch:
+            raise ValueError("adflow: batch=True and sparsity= do not combine")
+        self.sparsity = sparsity
+        self._patterns = {}  # (argument types, shape) -> (pattern, colours)
         self.func = func
         self.mode = mode
         self.wrt = wrt
@@ -86,12 +93,35 @@ class JacobianFunction:
             raise ShapeError(f"jacobian differentiates float arguments; argument {self.wrt} is {type(x).__name__}")
         if self.batch:
             return self._batched(args)
+        if self.sparsity is not None:
+            return self._sparse(args)
         out_shape = self._output_shape(args)
         self.plan = plan(int(np.size(x)), int(np.prod(out_shape, dtype=int)), self.mode, self.chunk)
         if self.plan.mode == "forward":
             from .forward.api import forward_jacobian
             return forward_jacobian(self.func, args, self.wrt, self.plan.chunk, self.target)
         return self._reverse_jacobian(args, out_shape)
+
+    def _sparse(self, args):
+        """A ``scipy.sparse.csr_array`` (outputs x inputs, flattened): one compressed pass per 32 colours."""
+        from . import sparsity as S
+        x = args[self.wrt]
+        key = (_argtypes(args), np.shape(x))
+        if key not in self._patterns:
+            if isinstance(self.sparsity, str):
+                if self.sparsity != "auto":
+                    raise ValueError(f"adflow: sparsity must be 'auto' or a pattern, not {self.sparsity!r}")
+                pattern = S.detect_pattern(self.func, args, self.wrt, self.target)
+            else:
+                m = int(np.prod(self._output_shape(args), dtype=int))
+                pattern = S.as_pattern(self.sparsity, m, int(np.size(x)))
+            self._patterns[key] = (pattern, S.color_columns(pattern))
+        pattern, colors = self._patterns[key]
+        n_colors = int(colors.max()) + 1 if colors.size else 0
+        self.plan = Plan("forward (sparse)", -(-n_colors // S.MAX_CHUNK), min(n_colors, S.MAX_CHUNK),
+                         pattern.shape[1], pattern.shape[0], float(n_colors), float("nan"))
+        self.colors = n_colors
+        return S.compressed_jacobian(self.func, args, self.wrt, pattern, colors, self.target)
 
     def _output_shape(self, args):
         from .api import _probe_cotangent
@@ -132,7 +162,7 @@ class JacobianFunction:
         return out
 
 
-def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu"):
+def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sparsity=None):
     """The Jacobian of ``func`` with respect to argument ``wrt``, shaped ``out.shape + in.shape``.
 
     ``mode="forward"`` seeds ``chunk`` input directions per pass (default: up to 12, as
@@ -140,7 +170,10 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu"):
     ``mode="auto"`` picks the cheaper from the sizes (see ``.plan`` after a call).  With
     ``batch=True``, ``func`` maps one row to one output row and the call takes a 2-D array ``X``:
     the result ``Z[i, j, k] = dY[i, j] / dX[i, k]`` is computed row by row, never as the
-    block-diagonal matrix.
+    block-diagonal matrix.  With ``sparsity="auto"`` the structural pattern is detected (at the
+    first call's point, per argument types and shape), the columns are coloured greedily and the
+    Jacobian comes from one forward pass per colour group, as a ``scipy.sparse.csr_array`` of
+    shape (outputs, inputs); ``sparsity=`` may also be a known pattern (boolean array or sparse).
 
     >>> import numpy as np, adflow
     >>> def f(x):
@@ -149,7 +182,10 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu"):
     >>> J.shape
     (2, 2)
     """
-    return JacobianFunction(func, mode, wrt, chunk, batch, target)
+    if target == "cuda":  # reverse sweeps inside CUDA threads: adflow/backends/cuda.py
+        from .backends import cuda
+        return cuda.jacobian(func, mode, wrt, chunk, batch)
+    return JacobianFunction(func, mode, wrt, chunk, batch, target, sparsity)
 
 
 class HessianFunction:

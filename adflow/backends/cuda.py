@@ -1297,7 +1297,37 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False):
     return CudaJacobianFunction(func, mode, wrt, chunk, batch)
 
 
-def jvp(*_args, **_kwargs):
-    raise NotImplementedError(f"adflow: jvp does not run with {_TARGET}: forward mode's dual arrays need numba's "
-                              f"runtime (NRT) on the device; use adflow.vjp / jacobian(..., target='cuda'), or "
-                              f"jvp on target='cpu'")
+def jvp(func, primals, tangents, wrt=None):
+    """``adflow.jvp(f, primals, tangents, target="cuda")``: ``J @ t`` from reverse sweeps on the device.
+
+    Dual numbers do not run on the device (see the module doc), so the product is assembled from
+    vector-Jacobian products: one sweep for a scalar output (``y_dot = sum_k <grad_k, t_k>``),
+    one per output ``j`` for an array output (``y_dot[j] = sum_k <e_j^T J_k, t_k>``).  Same
+    numbers as forward mode up to rounding; cost grows with the number of outputs.
+    """
+    args = _prepare(tuple(primals))
+    y, pullback = vjp(func, *args, wrt=wrt)
+    cuda = cuda_module()
+    if wrt is None:
+        from ..api import _is_float_type
+        wrt = tuple(k for k, a in enumerate(args) if _is_float_type(_numba_type(cuda, a)))
+    wrt = (wrt,) if isinstance(wrt, int) else tuple(wrt)
+    tangents = tuple(np.asarray(t, dtype=np.float64) for t in tangents)
+    if len(tangents) != len(wrt):
+        raise ShapeError(f"jvp got {len(tangents)} tangents for {len(wrt)} differentiated arguments")
+    for k, t in zip(wrt, tangents):
+        if t.shape != np.shape(args[k]):
+            raise ShapeError(f"the tangent for argument {k} has shape {t.shape} but the argument has shape "
+                             f"{np.shape(args[k])}", hint="pass one tangent shaped like each differentiated argument")
+
+    def dot(cotangents):
+        return float(sum(np.sum(np.asarray(g) * t) for g, t in zip(cotangents, tangents)))
+
+    if np.ndim(y) == 0:
+        return y, dot(pullback(1.0))
+    y_dot = np.empty(np.shape(y))
+    for j in range(y_dot.size):
+        seed = np.zeros(y_dot.size)
+        seed[j] = 1.0
+        y_dot.flat[j] = dot(pullback(seed.reshape(np.shape(y))))
+    return y, y_dot

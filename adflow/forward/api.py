@@ -55,6 +55,9 @@ def jvp(func, primals, tangents, wrt=None, target="cpu"):
     ...     return np.sin(x) * x[0]
     >>> y, y_dot = adflow.jvp(f, (np.array([1.0, 2.0]),), (np.array([1.0, 0.0]),))
     """
+    if target == "cuda":  # no duals on the device: from reverse sweeps, adflow/backends/cuda.py
+        from ..backends import cuda
+        return cuda.jvp(func, primals, tangents, wrt)
     primals = _prepare_args(tuple(primals))
     if wrt is None:
         wrt = _float_positions(primals)
