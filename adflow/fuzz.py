@@ -114,8 +114,12 @@ KNOWN_DEFECTS = {
     "neg_const_pow": "'(-0.75) ** 2' is emitted as '-0.75 ** 2' (test_power_of_negative_constant)",
     "returned_var_reassigned": "value_and_grad returns a stale value when the returned variable was "
                                "overwritten (test_value_when_returned_variable_is_overwritten)",
-    "self_slice_write": "'b[1:] = b[:-1] * a' gives a wrong derivative, 'b[0] = g(b); b[:2] = b[2:]' crashes "
-                        "(test_overlapping_slice_write, test_slice_write_after_element_write)",
+    "self_slice_write": "'b[1:] = b[:-1] * a' gives a wrong derivative (test_overlapping_slice_write)",
+    "slice_and_element_writes": "a slice write and an element write into an array whose old values the "
+                                "derivative needs crash (test_slice_write_then_element_write, "
+                                "test_element_write_then_slice_write)",
+    "rebind_iterated_array": "'for v in b: b = ...' iterates over the new b, unlike Python "
+                             "(test_for_over_array_that_is_rebound)",
     "array_reassign_after_write": "'b[i] = ...' then 'b = np.sin(b)' is refused as a write into a view "
                                   "(test_reassigned_array_is_not_a_view)",
     "nested_helpers": "a helper calling another helper fails numba typing (test_helper_calling_helper)",
@@ -294,22 +298,25 @@ class ProgramGenerator:
         return d.choice(options)
 
     def usable(self, kind):
-        """Arrays a statement of ``kind`` ("written" or "reassigned") may use."""
-        if "array_reassign_after_write" not in self.avoid:
-            return list(self.arrays)
-        return [a for a in self.arrays if self.locked.get(a, kind) == kind]
+        """Arrays a statement of ``kind`` ("elem", "slice" or "reassigned") may use."""
+        clash = set()
+        if "array_reassign_after_write" in self.avoid:
+            clash |= {("elem", "reassigned"), ("slice", "reassigned")}
+        if "slice_and_element_writes" in self.avoid:
+            clash |= {("elem", "slice")}
+        clash |= {(v, u) for u, v in clash}
+        return [a for a in self.arrays if not any((kind, used) in clash for used in self.locked.get(a, ()))]
 
     def lock(self, arr, kind):
-        if "array_reassign_after_write" in self.avoid:
-            self.locked.setdefault(arr, kind)
+        self.locked.setdefault(arr, set()).add(kind)
 
     def stmt_elem(self, indent, ctx):
         d = self.d
-        arrays = self.usable("written")
+        arrays = self.usable("elem")
         if not arrays:
             return self.stmt_input_write(indent, ctx)
         arr = d.choice(arrays)
-        self.lock(arr, "written")
+        self.lock(arr, "elem")
         idx = self.index(ctx)
         form = d.choice(["=", "+=", "*=", "damp"])
         if form == "=":
@@ -332,14 +339,17 @@ class ProgramGenerator:
             "{a} = {a} * np.cos({o}) * {c}",
             "{a}[:2] = {c} * {r}[2:] + 0.1 * {s}",
         ])
-        kind = "written" if "[" in form.split("=")[0] else "reassigned"
+        kind = "slice" if "[" in form.split("=")[0] else "reassigned"
         arrays = self.usable(kind)
         if not arrays:
             return self.stmt_scalar(indent, ctx)
         arr = d.choice(arrays)
         self.lock(arr, kind)
-        other = d.choice(self.arrays + ["x"])
-        source = "x" if "self_slice_write" in self.avoid else arr  # the array a slice write reads
+        others = self.arrays + ["x"]
+        if kind == "slice" and "self_slice_write" in self.avoid:
+            others = [o for o in others if o != arr]
+        other = d.choice(others)
+        source = "x" if kind == "slice" and "self_slice_write" in self.avoid else arr
         s = self.scalar_atom(ctx)
         self.emit(indent, form.format(a=arr, c=d.choice(COEFFS), o=other, s=s, r=source))
 
@@ -372,12 +382,14 @@ class ProgramGenerator:
     def stmt_for_array(self, indent, ctx):
         d = self.d
         v = self.fresh("v")
+        # Iterating over b and rebinding b inside the loop is a known defect; over x it cannot happen.
+        seqs = ["x"] if "rebind_iterated_array" in self.avoid else ["x", "b"]
         if d.boolean(0.5):
             i = self.fresh("i")
-            self.emit(indent, f"for {i}, {v} in enumerate({d.choice(['x', 'b'])}):")
+            self.emit(indent, f"for {i}, {v} in enumerate({d.choice(seqs)}):")
             loop = Loop(i, "range", v)
         else:
-            self.emit(indent, f"for {v} in {d.choice(['x', 'b'])}:")
+            self.emit(indent, f"for {v} in {d.choice(seqs)}:")
             loop = Loop(None, "array", v)
         self.body(indent + 1, self.child(ctx, loop))
 
@@ -602,17 +614,16 @@ class Loader:
 
 
 def _central(f, args, k, j, h):
-    plus, minus = list(args), list(args)
+    """Central difference in one coordinate; every call gets fresh copies (programs write into x)."""
+    x, a, n = args
     if k == 0:
-        xp, xm = args[0].copy(), args[0].copy()
-        step = h * max(1.0, abs(xp[j]))
+        step = h * max(1.0, abs(x[j]))
+        xp, xm = x.copy(), x.copy()
         xp[j] += step
         xm[j] -= step
-        plus[0], minus[0] = xp, xm
-    else:
-        step = h * max(1.0, abs(args[1]))
-        plus[1], minus[1] = args[1] + step, args[1] - step
-    return (f(*plus) - f(*minus)) / (2 * step)
+        return (f(xp, a, n) - f(xm, a, n)) / (2 * step)
+    step = h * max(1.0, abs(a))
+    return (f(x.copy(), a + step, n) - f(x.copy(), a - step, n)) / (2 * step)
 
 
 def _flat(grads):
@@ -697,6 +708,8 @@ def _forward_check(adflow, f, args, g, program, target):
 
     rng = np.random.default_rng(int(hashlib.sha1(program.source.encode()).hexdigest()[:8], 16))
     tx, ta = rng.standard_normal(N), float(rng.standard_normal())
+    args = (args[0].copy(),) + tuple(args[1:])
+    before = args[0].copy()
     try:
         _, y_dot = adflow.jvp(f, args, (tx, ta), wrt=(0, 1), target=target)
     except adflow.AdflowError as exc:
@@ -704,6 +717,8 @@ def _forward_check(adflow, f, args, g, program, target):
     except Exception as exc:  # noqa: BLE001
         raise Finding("forward-crash", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}",
                       program) from None
+    if not np.array_equal(args[0], before):
+        raise Finding("input-modified", f"jvp changed x from {before} to {args[0]}", program)
     tangent = np.concatenate([tx, [ta]])
     if not dot_product_test(y_dot, g, tangent, 1.0, rtol=1e-9):
         raise Finding("forward-reverse-disagree",

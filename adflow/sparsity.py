@@ -1,0 +1,104 @@
+"""Sparse Jacobians: detect the pattern, colour the columns, compress the forward passes.
+
+**Detection** runs forward mode with NaN tangents.  NaN survives every product and sum (``0 *
+NaN`` is NaN), so an output's tangent is NaN exactly where some chain of operations connects it
+to that input, whatever the partial derivatives' values at this point: the *structural* pattern
+(a superset where a formula itself divides by zero).  Branches are those taken at the given
+point; pass ``sparsity=`` explicitly if another point could take branches that add entries.
+
+**Colouring**: two columns may share a forward pass when no row has entries in both (greedy,
+largest-degree first).  A tridiagonal pattern needs 3 colours, whatever ``n``.
+
+**Compression**: one forward pass with one direction per colour gives ``J S``; every nonzero of
+``J`` is read back from the column of its colour.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import ShapeError
+
+DETECTION_CHUNK = 16
+MAX_CHUNK = 32
+
+
+def detect_pattern(func, args, wrt, target, chunk=DETECTION_CHUNK):
+    """Boolean CSR pattern (outputs x inputs, flattened) of ``func``'s Jacobian at ``args``."""
+    from .forward.api import _build, _outputs
+    from .forward.helpers import seed
+    from .api import _argtypes
+
+    fwd, _, _ = _build(func, _argtypes(args), (wrt,), chunk, target)
+    x = args[wrt]
+    shape, n = np.shape(x), int(np.size(x))
+    rows, cols = [], []
+    for start in range(0, n, chunk):
+        count = min(chunk, n - start)
+        dirs = np.zeros((n, chunk))
+        dirs[np.arange(start, start + count), np.arange(count)] = np.nan
+        call = list(args)
+        call[wrt] = seed(x, dirs.reshape(shape + (chunk,))) if shape else seed(float(x), dirs[0])
+        _, t = _outputs(fwd(*call), chunk)
+        hit = np.isnan(t.reshape(-1, chunk)[:, :count])
+        r, c = np.nonzero(hit)
+        rows.append(r)
+        cols.append(c + start)
+    m = int(np.prod(np.shape(t)[:-1], dtype=int))
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    return sp.csr_array((np.ones(rows.size, dtype=bool), (rows, cols)), shape=(m, n))
+
+
+def as_pattern(pattern, m, n):
+    """A user's pattern (dense boolean array or scipy sparse) as boolean CSR, checked against the shape."""
+    pattern = sp.csr_array(pattern, dtype=bool) if sp.issparse(pattern) else sp.csr_array(np.asarray(pattern, bool))
+    if pattern.shape != (m, n):
+        raise ShapeError(f"the sparsity pattern has shape {pattern.shape}, but the Jacobian is {(m, n)}")
+    return pattern
+
+
+def color_columns(pattern) -> np.ndarray:
+    """Greedy colouring of the column intersection graph: columns sharing a row get different colours."""
+    pattern = sp.csc_array(pattern, dtype=bool)
+    csr = sp.csr_array(pattern)
+    n = pattern.shape[1]
+    degree = np.diff(pattern.indptr)
+    colors = np.full(n, -1, dtype=np.int64)
+    for j in np.argsort(-degree, kind="stable"):
+        rows = pattern.indices[pattern.indptr[j]:pattern.indptr[j + 1]]
+        taken = set()
+        for r in rows:
+            neighbours = csr.indices[csr.indptr[r]:csr.indptr[r + 1]]
+            taken.update(colors[neighbours][colors[neighbours] >= 0].tolist())
+        color = 0
+        while color in taken:
+            color += 1
+        colors[j] = color
+    return colors
+
+
+def compressed_jacobian(func, args, wrt, pattern, colors, target):
+    """``J`` as CSR from one forward pass carrying one direction per colour."""
+    from .forward.api import _build, _outputs
+    from .forward.helpers import seed
+    from .api import _argtypes
+
+    x = args[wrt]
+    shape, n = np.shape(x), int(np.size(x))
+    n_colors = int(colors.max()) + 1 if n else 1
+    # Many colours (a dense pattern) go in several passes of at most MAX_CHUNK directions.
+    k = min(n_colors, MAX_CHUNK)
+    fwd, _, _ = _build(func, _argtypes(args), (wrt,), k, target)
+    blocks = []
+    for first in range(0, n_colors, k):
+        seeds = np.zeros((n, k))
+        in_block = (colors >= first) & (colors < first + k)
+        seeds[np.nonzero(in_block)[0], colors[in_block] - first] = 1.0
+        call = list(args)
+        call[wrt] = seed(x, seeds.reshape(shape + (k,))) if shape else seed(float(x), seeds[0])
+        _, t = _outputs(fwd(*call), k)
+        blocks.append(t.reshape(-1, k)[:, :min(k, n_colors - first)])
+    compressed = np.concatenate(blocks, axis=1)
+    coo = sp.coo_array(pattern)
+    values = compressed[coo.row, colors[coo.col]]
+    return sp.csr_array((values, (coo.row, coo.col)), shape=pattern.shape)

@@ -1,0 +1,112 @@
+"""Jacobians in every mode, the auto plan, row-wise (batched) and sparse Jacobians."""
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import adflow
+from adflow.testing import numerical_jacobian
+
+B = np.random.default_rng(5).standard_normal((2000, 8))
+A = np.random.default_rng(6).standard_normal((8, 2000))
+
+
+def narrow_to_wide(x):
+    return np.dot(B, np.tanh(x)) + np.sin(np.dot(B, x))
+
+
+def wide_to_narrow(x):
+    return np.dot(A, np.sin(x)) * (1.0 + np.sum(np.cos(x)) / x.shape[0])
+
+
+def looped(x, c):
+    y = np.zeros(3)
+    for i in range(3):
+        acc = 0.0
+        for j in range(x.shape[0]):
+            if x[j] * (i + 1) > c:
+                acc = acc + math.sin(x[j] * (i + 1))
+            else:
+                acc = acc - x[j] ** 2 * c
+        y[i] = acc
+    return y
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse", "auto"])
+def test_modes_agree_with_finite_differences(mode, target):
+    x = np.array([0.3, -0.8, 1.1, 0.05])
+    J = adflow.jacobian(looped, mode=mode, target=target)(x, 0.2)
+    np.testing.assert_allclose(J, numerical_jacobian(lambda v: looped(v, 0.2), x), rtol=1e-6, atol=1e-8)
+
+
+def test_auto_picks_the_cheaper_mode():
+    jf = adflow.jacobian(narrow_to_wide, target="python")
+    J = jf(np.linspace(-1, 1, 8))
+    assert jf.plan.mode == "forward" and J.shape == (2000, 8)
+    jr = adflow.jacobian(wide_to_narrow, target="python")
+    J2 = jr(np.linspace(-1, 1, 2000))
+    assert jr.plan.mode == "reverse" and J2.shape == (8, 2000)
+    assert "reverse mode, 8 passes" in str(jr.plan)
+    x = np.linspace(-1, 1, 2000)
+    np.testing.assert_allclose(J2[:, :5], numerical_jacobian(wide_to_narrow, x)[:, :5], rtol=1e-5, atol=1e-8)
+
+
+def mlp_row(x, W1, b1, W2, b2):
+    return np.tanh(np.dot(W2, np.tanh(np.dot(W1, x) + b1)) + b2)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_batched_jacobian_equals_per_row_loop(mode, target):
+    rng = np.random.default_rng(0)
+    W1, b1 = rng.standard_normal((6, 4)), rng.standard_normal(6)
+    W2, b2 = rng.standard_normal((3, 6)), rng.standard_normal(3)
+    X = rng.standard_normal((5, 4))
+    Z = adflow.jacobian(mlp_row, mode=mode, batch=True, target=target)(X, W1, b1, W2, b2)
+    assert Z.shape == (5, 3, 4)
+    for i in range(5):
+        ref = numerical_jacobian(lambda v: mlp_row(v, W1, b1, W2, b2), X[i])
+        np.testing.assert_allclose(Z[i], ref, rtol=1e-6, atol=1e-9)
+
+
+def per_sample_loss(w, target_value):
+    return (np.sum(w * w) - target_value) ** 2
+
+
+def test_per_sample_gradients(target):
+    W = np.random.default_rng(1).standard_normal((6, 3))
+    G = adflow.grad(per_sample_loss, batch=True, target=target)(W, 0.5)
+    for i in range(6):
+        np.testing.assert_allclose(G[i], 4 * (np.sum(W[i] ** 2) - 0.5) * W[i], rtol=1e-12)
+
+
+def bratu(u):
+    n = u.shape[0]
+    h = 1.0 / (n + 1)
+    F = np.zeros(n)
+    for i in range(n):
+        left = u[i - 1] if i > 0 else 0.0
+        right = u[i + 1] if i < n - 1 else 0.0
+        F[i] = left - 2.0 * u[i] + right + h * h * math.exp(u[i])
+    return F
+
+
+def test_sparse_tridiagonal_needs_three_colours(target):
+    u = np.random.default_rng(0).standard_normal(50)
+    jf = adflow.jacobian(bratu, sparsity="auto", target=target)
+    J = jf(u)
+    assert sp.issparse(J) and jf.colors == 3 and J.nnz == 3 * 50 - 2
+    np.testing.assert_allclose(J.toarray(), adflow.jacobian(bratu, mode="forward", target=target)(u), rtol=1e-14)
+    assert "3 colours in 1 pass" in str(jf.plan)
+
+
+def test_sparse_with_a_given_pattern():
+    u = np.random.default_rng(1).standard_normal(20)
+    pattern = sp.diags([1.0, 1.0, 1.0], [-1, 0, 1], shape=(20, 20))
+    J = adflow.jacobian(bratu, sparsity=pattern, target="python")(u)
+    np.testing.assert_allclose(J.toarray(), numerical_jacobian(bratu, u), rtol=1e-6, atol=1e-9)
+
+
+def test_sparse_pattern_shape_is_checked():
+    with pytest.raises(adflow.ShapeError, match="pattern"):
+        adflow.jacobian(bratu, sparsity=np.ones((3, 3), bool), target="python")(np.ones(5))
