@@ -169,7 +169,7 @@ class HypothesisDrawer:
 CONSTANTS = ["0.5", "1.5", "-0.75", "0.25", "2.0", "-1.25", "0.3"]
 COEFFS = ["0.5", "-0.5", "0.9", "0.25", "-0.7"]
 BOUNDED = ["math.sin({})", "math.tanh({})", "math.cos({})", "math.atan({})", "fz_rat({})",
-           "math.exp(-0.5 * ({0}) * ({0}))"]
+           "math.exp(-0.5 * ({}) ** 2)"]
 THRESHOLDS = ["0.0", "0.25", "-0.3", "0.5", "0.1"]
 
 
@@ -190,7 +190,7 @@ class Context:
 class ProgramGenerator:
     """Writes one random function ``def <name>(x, a, n)`` returning a float."""
 
-    def __init__(self, drawer, name="prog", max_statements=4, avoid=frozenset()):
+    def __init__(self, drawer, name="prog", max_statements=4, avoid=frozenset(), budget=8, depth=2):
         self.d = drawer
         self.avoid = frozenset(avoid)
         unknown = self.avoid - set(KNOWN_DEFECTS)
@@ -203,7 +203,8 @@ class ProgramGenerator:
         self.scalars = ["s0", "s1"]
         self.arrays = ["b"]
         self.counter = 0
-        self.budget = 14  # statements in all, so programs stay small (numba compile time)
+        self.budget = budget  # statements in all, so programs stay small (typing and compile time)
+        self.depth = depth  # of expressions outside loops (inside loops one less)
 
     # ------------------------------------------------------------------ entry
     def generate(self) -> str:
@@ -263,11 +264,11 @@ class ProgramGenerator:
         if ctx.loops:
             # Inside loops an update must not blow up over the iterations: damp or bound it.
             form = d.choice(["{v} = {T}", "{v} = {c} * {v} + {T}", "{v} = {c} * {v} + {c2} * {E}"])
-            e_inner = self.expr(2, ctx)
+            e_inner = self.expr(self.depth - 1, ctx)
             text = form.format(v=var, T=self.bounded(e_inner), c=d.choice(COEFFS), c2=d.choice(["0.1", "0.2"]),
                                E=self.bounded(self.expr(1, ctx)))
         else:
-            value = self.expr(3, ctx)
+            value = self.expr(self.depth, ctx)
             if value == var and "self_assign" in self.avoid:
                 value = f"0.5 * {var}"
             text = f"{var} = {value}"
@@ -277,7 +278,7 @@ class ProgramGenerator:
         d = self.d
         var = d.choice(self.scalars)
         op = d.choice(["+=", "-=", "*="])
-        value = self.bounded(self.expr(2, ctx))
+        value = self.bounded(self.expr(self.depth - 1, ctx))
         if op != "*=":
             value = f"{d.choice(COEFFS)} * {value}"
         self.emit(indent, f"{var} {op} {value}")
@@ -320,14 +321,14 @@ class ProgramGenerator:
         idx = self.index(ctx)
         form = d.choice(["=", "+=", "*=", "damp"])
         if form == "=":
-            value = self.bounded(self.expr(2, ctx)) if ctx.loops else self.expr(2, ctx)
+            value = self.bounded(self.expr(self.depth - 1, ctx)) if ctx.loops else self.expr(self.depth, ctx)
             self.emit(indent, f"{arr}[{idx}] = {value}")
         elif form == "+=":
-            self.emit(indent, f"{arr}[{idx}] += {d.choice(COEFFS)} * {self.bounded(self.expr(2, ctx))}")
+            self.emit(indent, f"{arr}[{idx}] += {d.choice(COEFFS)} * {self.bounded(self.expr(self.depth - 1, ctx))}")
         elif form == "*=":
-            self.emit(indent, f"{arr}[{idx}] *= {self.bounded(self.expr(2, ctx))}")
+            self.emit(indent, f"{arr}[{idx}] *= {self.bounded(self.expr(self.depth - 1, ctx))}")
         else:
-            self.emit(indent, f"{arr}[{idx}] = {d.choice(COEFFS)} * {arr}[{idx}] + {self.bounded(self.expr(2, ctx))}")
+            self.emit(indent, f"{arr}[{idx}] = {d.choice(COEFFS)} * {arr}[{idx}] + {self.bounded(self.expr(self.depth - 1, ctx))}")
 
     def stmt_array(self, indent, ctx):
         d = self.d
@@ -485,9 +486,9 @@ class ProgramGenerator:
             return f"({e()}) {op} ({e()})"
         if form == "unary":
             pattern = d.choice(["-({})", "math.sin({})", "math.cos({})", "math.tanh({})", "math.atan({})",
-                                "math.log(1.0 + ({0}) * ({0}))", "math.sqrt(1.0 + ({0}) * ({0}))",
-                                "abs({})", "np.sin({})", "math.exp(-({0}) * ({0}))", "math.log1p(({0}) * ({0}))",
-                                "math.hypot({0}, 0.5)"])
+                                "math.log(1.0 + ({}) ** 2)", "math.sqrt(1.0 + ({}) ** 2)",
+                                "abs({})", "np.sin({})", "math.exp(-({}) ** 2)", "math.log1p(({}) ** 2)",
+                                "math.hypot({}, 0.5)"])
             return pattern.format(e())
         if form == "helper":
             helpers = ["fz_soft({})", "fz_mix({}, {})", "fz_rat({})", "fz_branchy({})", "fz_loop({}, 2)"]

@@ -58,6 +58,10 @@ class Prepared:
             self.namespace[hname] = _primal_of(obj) if target == "python" else jitted(_primal_of(obj))
 
 
+def expr_source_of(fdef) -> str:
+    return emit.function_source(fdef)[0]
+
+
 def _primal_of(obj):
     from .rules.custom import primal_of
     return primal_of(obj)
@@ -204,7 +208,8 @@ def build_reverse(func, argtypes, wrt, target, output_component=None, driver=Non
         params = [f"a{k}" for k in range(len(argtypes))] if prepared is None else prepared.fn.params
         driven = driver(builder.unique(f"{stem}_{driver.__name__}"), name, params, wrt[0])
         builder.functions.insert(0, (driven, f"compiled loop: {driver.__doc__.splitlines()[0]}"))
-        builder.parallel.add(driven.name)
+        if "prange" in expr_source_of(driven):
+            builder.parallel.add(driven.name)
         name = driven.name
     module, text, path = builder.load(stem, stem)
     return getattr(module, name), text, prepared

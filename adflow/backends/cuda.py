@@ -367,6 +367,9 @@ class TapeSizer:
             test, dt = self.ev(node.test, env)
             v, dv = self.ev(node.body if test else node.orelse, env)
             return v, dt or dv
+        if isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and node.func.attr == "copy" \
+                and not node.args:
+            return self.ev(node.func.value, env)
         if isinstance(node, gast.Call) and isinstance(node.func, gast.Name) and not node.keywords:
             fn = {"len": None, "min": min, "max": max, "abs": abs, "int": int, "float": float, "bool": bool}
             if node.func.id in fn:

@@ -24,7 +24,7 @@ def {name}({params}, out_shape):
     for d in out_shape:
         m *= d
     jac = np.empty((m, {x}.size), np.float64)
-    for j in prange(m):
+    for j in range(m):
         seed = np.zeros(m, np.float64)
         seed[j] = 1.0
         grad = {vjp}({params}, seed.reshape(out_shape))[1][0]
@@ -45,7 +45,11 @@ def batch_grad(name, vjp, params, wrt):
 
 
 def jacobian_reverse(name, vjp, params, wrt):
-    """``name(args..., out_shape)``: the (outputs x inputs) Jacobian, one compiled sweep per output row."""
+    """``name(args..., out_shape)``: the (outputs x inputs) Jacobian, one compiled sweep per output row.
+
+    A plain loop, not prange: a few sweeps of a small function lose more to waking threads
+    (badly so on a loaded 2-core machine) than they gain.
+    """
     return _parse(_JACOBIAN_REVERSE.format(name=name, params=", ".join(params), x=params[wrt], vjp=vjp))
 
 
