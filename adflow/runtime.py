@@ -11,13 +11,14 @@ from numba import types
 from numba.core.errors import TypingError as NumbaTypingError
 from numba.extending import overload, register_jitable
 
-from .forward.helpers import dual_zeros, dual_zeros_like, is_dual, make_dual, tangents_of, value_of
+from .forward.helpers import dual_zeros, dual_zeros_like, is_dual, make_dual, seed, tangents_of, value_of
 from .forward.numba_dual import DualArrayType, DualType
 
 __all__ = [
     "push", "pop", "grow", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
     "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
-    "reshape_like", "reduce_sum", "ans_full", "zeros_like_float", "add_cotangent",
+    "reshape_like", "reduce_sum", "ans_full", "zeros_like_float", "add_cotangent", "seed_directions",
+    "output_tangents",
 ]
 
 
@@ -400,3 +401,38 @@ def _add_cotangent_numba(bar, v):
             return bar + v
         return impl
     return lambda bar, v: bar + v
+
+
+# --------------------------------------------------------------------------- forward-mode drivers
+
+
+def seed_directions(x, seeds, k):
+    """``x`` as a dual whose k tangents are the columns of ``seeds`` (shape (x.size, k))."""
+    if np.ndim(x) == 0:
+        return seed(float(x), seeds[0], k)
+    return seed(x, seeds.reshape(np.shape(x) + (k,)), k)
+
+
+@overload(seed_directions)
+def _seed_directions_numba(x, seeds, k):
+    if isinstance(x, types.Number):
+        return lambda x, seeds, k: seed(x, np.ascontiguousarray(seeds[0]), k)
+    return lambda x, seeds, k: seed(x, np.ascontiguousarray(seeds).reshape(x.shape + (k,)), k)
+
+
+def output_tangents(y, k):
+    """(value, tangents as an (outputs, k) array) of a result that may not depend on the inputs."""
+    if is_dual(y):
+        return value_of(y), np.asarray(tangents_of(y)).reshape(-1, k)
+    return y, np.zeros((max(np.size(y), 1), k))
+
+
+@overload(output_tangents)
+def _output_tangents_numba(y, k):
+    if isinstance(y, DualArrayType):
+        return lambda y, k: (y.value, np.ascontiguousarray(y.tangents).reshape(y.value.size, k))
+    if isinstance(y, DualType):
+        return lambda y, k: (y.value, tangents_of(y).reshape(1, k))
+    if isinstance(y, types.Array):
+        return lambda y, k: (y, np.zeros((y.size, k)))
+    return lambda y, k: (y, np.zeros((1, k)))

@@ -25,26 +25,20 @@ MAX_CHUNK = 32
 
 def detect_pattern(func, args, wrt, target, chunk=DETECTION_CHUNK):
     """Boolean CSR pattern (outputs x inputs, flattened) of ``func``'s Jacobian at ``args``."""
-    from .forward.api import _build, _outputs
-    from .forward.helpers import seed
-    from .api import _argtypes
+    from .forward.api import forward_pass
 
-    fwd, _, _ = _build(func, _argtypes(args), (wrt,), chunk, target)
     x = args[wrt]
-    shape, n = np.shape(x), int(np.size(x))
+    n = int(np.size(x))
     rows, cols = [], []
     for start in range(0, n, chunk):
         count = min(chunk, n - start)
         dirs = np.zeros((n, chunk))
         dirs[np.arange(start, start + count), np.arange(count)] = np.nan
-        call = list(args)
-        call[wrt] = seed(x, dirs.reshape(shape + (chunk,))) if shape else seed(float(x), dirs[0])
-        _, t = _outputs(fwd(*call), chunk)
-        hit = np.isnan(t.reshape(-1, chunk)[:, :count])
-        r, c = np.nonzero(hit)
+        _, t = forward_pass(func, args, wrt, dirs, chunk, target)
+        r, c = np.nonzero(np.isnan(t[:, :count]))
         rows.append(r)
         cols.append(c + start)
-    m = int(np.prod(np.shape(t)[:-1], dtype=int))
+    m = t.shape[0]
     rows, cols = np.concatenate(rows), np.concatenate(cols)
     return sp.csr_array((np.ones(rows.size, dtype=bool), (rows, cols)), shape=(m, n))
 
@@ -79,26 +73,21 @@ def color_columns(pattern) -> np.ndarray:
 
 def compressed_jacobian(func, args, wrt, pattern, colors, target):
     """``J`` as CSR from one forward pass carrying one direction per colour."""
-    from .forward.api import _build, _outputs
-    from .forward.helpers import seed
-    from .api import _argtypes
+    from .forward.api import forward_pass
 
     x = args[wrt]
     shape, n = np.shape(x), int(np.size(x))
     n_colors = int(colors.max()) + 1 if n else 1
     # Many colours (a dense pattern) go in several passes of at most MAX_CHUNK directions.
     k = min(n_colors, MAX_CHUNK)
-    fwd, _, _ = _build(func, _argtypes(args), (wrt,), k, target)
     blocks = []
     for first in range(0, n_colors, k):
         seeds = np.zeros((n, k))
         in_block = (colors >= first) & (colors < first + k)
         seeds[np.nonzero(in_block)[0], colors[in_block] - first] = 1.0
-        call = list(args)
-        call[wrt] = seed(x, seeds.reshape(shape + (k,))) if shape else seed(float(x), seeds[0])
-        _, t = _outputs(fwd(*call), k)
-        blocks.append(t.reshape(-1, k)[:, :min(k, n_colors - first)])
-    compressed = np.concatenate(blocks, axis=1)
+        _, t = forward_pass(func, args, wrt, seeds, k, target)
+        blocks.append(t[:, :min(k, n_colors - first)])
+    compressed = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
     coo = sp.coo_array(pattern)
     values = compressed[coo.row, colors[coo.col]]
     return sp.csr_array((values, (coo.row, coo.col)), shape=pattern.shape)

@@ -449,6 +449,11 @@ class DeviceAdapter:
         if self.is_helper and (self.result or self.grad_outs):
             raise self.error(f"helper {self.fn.name} takes or returns arrays; helpers on the device take and "
                              f"return numbers only", self.fn.tree, hint="inline the helper into the caller")
+        for stmt in body:  # an argument written in place is copied first: an allocation
+            if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name) and \
+                    stmt.targets[0].id in self.params and isinstance(stmt.value, gast.Call) and \
+                    _dotted(stmt.value.func) == f"{stmt.targets[0].id}.copy":
+                self.rewrite(stmt, True)
         self.sizer = TapeSizer(self.original, [r.var for r in self.regions.values() if r.kind == "tape"],
                                self.result, self.fn)
         self.place_regions(example_env)
@@ -460,7 +465,7 @@ class DeviceAdapter:
         prologue = []
         for region in self.regions.values():
             prologue.append(assign(region.var, self.region_value(region), self.fdef.lineno))
-        self.fdef.body = self.place_prologue(new_body, prologue)
+        self.fdef.body = self.keep_value(self.place_prologue(new_body, prologue), result_node)
         self.fdef.args.args += [gast.Name(id=e, ctx=gast.Param(), annotation=None, type_comment=None) for e in extra]
         self.fdef.name = self.original.name
         self.check(self.fdef.body)
@@ -534,6 +539,18 @@ class DeviceAdapter:
         lo = _sub(self.layout, const(region.slot))
         hi = _sub(self.layout, const(region.slot + 1))
         return _sub(self.scratch, gast.Slice(lower=lo, upper=hi, step=None))
+
+    def keep_value(self, body, result_node):
+        """Return the value the forward sweep ends with: the reverse sweep may restore its variable."""
+        if self.result or not isinstance(result_node, gast.Name):
+            return body
+        for k, stmt in enumerate(body):
+            if getattr(stmt, "adflow_comment", False) and stmt.value.value == "reverse sweep":
+                keep = self.fresh(f"{result_node.id.lstrip('_')}_value")
+                body.insert(k, assign(keep, name(result_node.id), stmt.lineno))
+                body[-1].value.elts[0] = name(keep)
+                break
+        return body
 
     def place_prologue(self, body, prologue):
         # after the declarations the vjp starts with (first comment: "forward sweep")

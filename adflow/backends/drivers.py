@@ -74,3 +74,19 @@ def row_jacobian(name, fwd, params, wrt, chunk):
     row_args = ", ".join(f"{x}_row" if k == wrt else p for k, p in enumerate(params))
     return _parse(_ROW_JACOBIAN.format(name=name, params=", ".join(params), x=x, fwd=fwd, row_args=row_args,
                                        chunk=chunk))
+
+
+_FORWARD_TANGENTS = '''
+def {name}({params}, seeds):
+    # One forward pass: {x} carries the {chunk} directions in the columns of seeds.
+    y = {fwd}({seeded_args})
+    return output_tangents(y, {chunk})
+'''
+
+
+def forward_tangents(name, fwd, params, wrt, chunk):
+    """``name(args..., seeds)``: (value, J @ seeds) from one forward pass; duals never reach Python."""
+    x = params[wrt]
+    seeded = ", ".join(f"seed_directions({x}, seeds, {chunk})" if k == wrt else p for k, p in enumerate(params))
+    return _parse(_FORWARD_TANGENTS.format(name=name, params=", ".join(params), x=x, fwd=fwd,
+                                           seeded_args=seeded, chunk=chunk))

@@ -65,16 +65,28 @@ def jvp(func, primals, tangents, wrt=None, target="cpu"):
     tangents = tuple(tangents)
     if len(tangents) != len(wrt):
         raise ShapeError(f"jvp got {len(tangents)} tangents for {len(wrt)} differentiated arguments")
+    for k, t in zip(wrt, tangents):
+        if np.shape(t) != np.shape(primals[k]):
+            raise ShapeError(f"the tangent for argument {k} has shape {np.shape(t)} but the argument has shape "
+                             f"{np.shape(primals[k])}", hint="pass one tangent shaped like each differentiated argument")
+    if len(wrt) == 1:
+        # The common case runs through a compiled driver: no Python dual objects cross into numba.
+        value, t = forward_pass(func, primals, wrt[0], np.asarray(tangents[0], np.float64).reshape(-1, 1), 1, target)
+        return value, (t[:, 0].reshape(np.shape(value)) if np.ndim(value) else float(t[0, 0]))
     fwd, _, _ = _build(func, _argtypes(primals), wrt, 1, target)
     args = list(primals)
     for k, t in zip(wrt, tangents):
         t = np.asarray(t, dtype=np.float64)
-        if t.shape != np.shape(primals[k]):
-            raise ShapeError(f"the tangent for argument {k} has shape {t.shape} but the argument has shape "
-                             f"{np.shape(primals[k])}", hint="pass one tangent shaped like each differentiated argument")
         args[k] = seed(primals[k], t[..., None]) if np.ndim(primals[k]) else seed(float(primals[k]), float(t))
     value, y_tangents = _outputs(fwd(*args), 1)
     return value, (y_tangents[..., 0] if np.ndim(value) else float(y_tangents[0]))
+
+
+def forward_pass(func, args, wrt, seeds, chunk, target):
+    """(value, tangents (outputs, chunk)) of one compiled forward pass seeded with ``seeds`` (n, chunk)."""
+    from ..backends.drivers import forward_tangents
+    driver, _, _ = _build(func, _argtypes(args), (wrt,), chunk, target, driver=forward_tangents)
+    return driver(*args, seeds)
 
 
 def _directions(n, chunk, start):
@@ -86,19 +98,16 @@ def _directions(n, chunk, start):
 
 def forward_jacobian(func, args, wrt, chunk, target):
     """Jacobian by ``ceil(n / chunk)`` forward passes, each seeding ``chunk`` input directions."""
-    fwd, _, _ = _build(func, _argtypes(args), (wrt,), chunk, target)
     x = args[wrt]
     shape = np.shape(x)
     n = int(np.size(x))
     columns, out_shape = [], None
     for start in range(0, n, chunk):
         dirs, count = _directions(n, chunk, start)
-        call = list(args)
-        call[wrt] = seed(x, dirs.reshape(shape + (chunk,))) if shape else seed(float(x), dirs[0])
-        value, t = _outputs(fwd(*call), chunk)
+        value, t = forward_pass(func, args, wrt, dirs, chunk, target)
         out_shape = np.shape(value)
-        columns.append(t.reshape(-1, chunk)[:, :count])
-    jac = np.concatenate(columns, axis=1)
+        columns.append(t[:, :count])
+    jac = columns[0] if len(columns) == 1 else np.concatenate(columns, axis=1)
     return jac.reshape(out_shape + shape)
 
 
