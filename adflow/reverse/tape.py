@@ -73,11 +73,12 @@ class TapePlanner:
     def find_recomputable(self, stmts):
         for stmt in stmts:
             if isinstance(stmt, (gast.For, gast.While)):
+                recomputed = self.recomputable(stmt)
                 carried = self.checkpointable(stmt)
-                if carried is not None:
+                if carried is not None and self.would_push(stmt, recomputed):
                     self.plan.checkpoint[id(stmt)] = carried
                     continue
-                self.plan.recompute[id(stmt)] = self.recomputable(stmt)
+                self.plan.recompute[id(stmt)] = recomputed
                 self.find_recomputable(stmt.body)
             elif isinstance(stmt, gast.If):
                 self.find_recomputable(stmt.body)
@@ -125,6 +126,16 @@ class TapePlanner:
                 kept.append(stmt)
                 needed |= {n.id for n in gast.walk(stmt.value) if isinstance(n, gast.Name)}
         return list(reversed(kept))
+
+    def would_push(self, loop, recomputed) -> bool:
+        """Does the body assign a value its adjoints read that recomputation alone cannot restore?"""
+        body = loop_body(loop)
+        assigned = assigned_names(body)
+        restored = {s.targets[0].id for s in recomputed}
+        needed = set()
+        for stmt in _statements_of(body):
+            needed |= self.reads.get(id(stmt), set())
+        return bool((needed & assigned) - restored)
 
     def checkpointable(self, loop):
         """The variables to save per iteration if this loop's reverse should recompute its whole body.
