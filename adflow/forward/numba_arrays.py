@@ -284,30 +284,6 @@ _register_like(np.empty_like, np.empty_like)
 _register_like(np.ones_like, np.ones_like)
 
 
-# ----------------------------------------------------------- in-place arithmetic on dual arrays
-
-
-def _register_inplace(inplace, binary):
-    @overload(inplace)
-    def _inplace(a, b):
-        if isinstance(a, DualArrayType) and kind_of(b) is not None:
-
-            def impl(a, b):
-                result = binary(a, b)
-                a.value[...] = result.value
-                a.tangents[...] = result.tangents
-                return a
-
-            return impl
-
-
-for _inplace, _binary in [
-    (operator.iadd, operator.add), (operator.isub, operator.sub),
-    (operator.imul, operator.mul), (operator.itruediv, operator.truediv),
-]:
-    _register_inplace(_inplace, _binary)
-
-
 # --------------------------------------------------- non-elementwise primitives from tangent rules
 
 

@@ -140,7 +140,7 @@ def _ndim(ty) -> int:
 
 
 @functools.cache
-def _array_impl(function, name: str, ndims: tuple, k: int):
+def _array_impl(function, name: str, ndims: tuple, k: int, in_place: bool = False):
     """Nested loops over the broadcast shape, applying the scalar-dual rule to each element.
 
     For ``np.sin`` of a 2-D dual array this generates::
@@ -157,7 +157,8 @@ def _array_impl(function, name: str, ndims: tuple, k: int):
 
     (``min(i, length - 1)`` is NumPy broadcasting: an axis of length 1 is reused.)  Explicit loops
     compile several times faster in numba than array expressions or ``np.broadcast_to``, make no
-    temporaries, and the derivative is the scalar rule's.
+    temporaries, and the derivative is the scalar rule's.  ``in_place`` (``a += b``) writes into
+    the first argument instead of a new array.
     """
     params = formulas.signature(name).params
     n = max(ndims)
@@ -170,7 +171,12 @@ def _array_impl(function, name: str, ndims: tuple, k: int):
             expr = f"broadcast_dim({expr}, {other})"
         lines.append(f"    d{axis} = {expr}")
     shape = "(" + "".join(f"d{axis}, " for axis in range(n)) + ")"
-    lines.append(f"    out = dual_empty({shape}, {k})")
+    if in_place:
+        lines.append(f"    if {shape} != {params[0]}_s:")
+        lines.append("        raise ValueError('non-broadcastable output operand')")
+        lines.append(f"    out = {params[0]}")
+    else:
+        lines.append(f"    out = dual_empty({shape}, {k})")
     indent = "    "
     for axis in range(n):
         lines.append(f"{indent}for i{axis} in range(d{axis}):")
@@ -205,16 +211,21 @@ def _choose_elementwise(function, name: str, argtypes):
     kinds = tuple(kind_of(t) for t in argtypes)
     if None in kinds or not any(k in ("dual", "dual_array") for k in kinds):
         return None
-    if function in _INPLACE_SCALAR.values() and ("array" in kinds or "dual_array" in kinds):
-        return None  # in-place array updates are numba_arrays' (they must write, not rebind)
+    in_place = function in _INPLACE_SCALAR.values()
+    if in_place and kinds[0] == "array":
+        return None  # a float array cannot receive a dual
     k = common_k(argtypes)
     for param, kind in zip(formulas.signature(name).params, kinds):
         if kind in ("dual", "dual_array") and formulas.partial_function(name, param) is None:
             raise TypingError(f"adflow: {name} has no derivative with respect to {param}")
+    ndims = tuple(_ndim(t) for t in argtypes)
+    if in_place and kinds[0] == "dual_array":
+        # ``a += b`` on a dual array writes into ``a``, element by element, with the plain ``+``.
+        return _array_impl(formulas.OPERATORS[name], name, ndims, k, in_place=True)
     if "array" in kinds or "dual_array" in kinds:
         if not _works_on_arrays(function):
             return None
-        return _array_impl(function, name, tuple(_ndim(t) for t in argtypes), k)
+        return _array_impl(function, name, ndims, k)
     return _scalar_impl(function, name, kinds)
 
 
@@ -253,7 +264,7 @@ _VALUE_ONLY_ARITY = {
 
 
 # ``s += x`` types as operator.iadd, which numba does not fall back to ``+`` for.  On scalars an
-# in-place operator is the plain one (the variable is rebound).
+# in-place operator is the plain one (the variable is rebound); on a dual array it writes into it.
 _INPLACE_SCALAR = {
     "add": operator.iadd, "sub": operator.isub, "mul": operator.imul,
     "truediv": operator.itruediv, "pow": operator.ipow, "mod": operator.imod,
