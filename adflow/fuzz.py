@@ -123,8 +123,9 @@ KNOWN_DEFECTS = {
     "array_reassign_after_write": "'b[i] = ...' then 'b = np.sin(b)' is refused as a write into a view "
                                   "(test_reassigned_array_is_not_a_view)",
     "nested_helpers": "a helper calling another helper fails numba typing (test_helper_calling_helper)",
-    "const_condition": "an 'if' on a constant comparison inside a loop crashes with KeyError "
-                       "(test_constant_condition_in_loop)",
+    "const_condition": "an 'if' numba can fold (a constant comparison, or a test on a variable assigned "
+                       "a constant once) crashes with KeyError '_cond' or an untyped '_result' "
+                       "(test_constant_condition_in_loop, test_condition_on_constant_variable)",
 }
 
 # --------------------------------------------------------------------------- drawing choices
@@ -218,7 +219,7 @@ class ProgramGenerator:
             self.emit(1, f"c = {d.choice(['np.ones(n) * a', 'np.cos(x)', 'x * x'])}")
         if d.boolean(0.3):
             self.scalars.append("s2")
-            self.emit(1, "s2 = 0.0")
+            self.emit(1, "s2 = 0.0" if const else "s2 = 0.1 * x[1]")
         count = d.integer(1, self.max_statements)
         for _ in range(count):
             self.statement(1, Context())
@@ -454,7 +455,13 @@ class ProgramGenerator:
 
     # ------------------------------------------------------------------ expressions
     def bounded(self, e):
-        return self.d.choice(BOUNDED).format(e)
+        return self.pow_safe(self.d.choice(BOUNDED), e)
+
+    def pow_safe(self, pattern, e):
+        """``pattern.format(e)``; with neg_const_pow avoided, no constant is raised to a power."""
+        if "**" in pattern and "neg_const_pow" in self.avoid and not _has_variable(e):
+            e = f"({e}) * a"
+        return pattern.format(e)
 
     def scalar_atom(self, ctx):
         d = self.d
@@ -489,7 +496,7 @@ class ProgramGenerator:
                                 "math.log(1.0 + ({}) ** 2)", "math.sqrt(1.0 + ({}) ** 2)",
                                 "abs({})", "np.sin({})", "math.exp(-({}) ** 2)", "math.log1p(({}) ** 2)",
                                 "math.hypot({}, 0.5)"])
-            return pattern.format(e())
+            return self.pow_safe(pattern, e())
         if form == "helper":
             helpers = ["fz_soft({})", "fz_mix({}, {})", "fz_rat({})", "fz_branchy({})", "fz_loop({}, 2)"]
             if "nested_helpers" not in self.avoid:

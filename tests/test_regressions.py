@@ -1,0 +1,375 @@
+"""Minimal programs for the defects the fuzzer (adflow/fuzz.py) found, one test each.
+
+Each was shrunk by hand from a generated program (the seed of ``python -m adflow.fuzz --check SEED
+--all`` is in the docstring).  A test marked xfail(strict=True) pins a defect that is still there:
+it starts passing - and so fails as XPASS - the day the defect is fixed; then remove the mark and
+the matching entry of ``adflow.fuzz.KNOWN_DEFECTS`` so the fuzzer generates the construct again.
+
+The defects live in the transform, not in code generation, so one target ("python", no compile)
+reproduces them; the comments say what target="cpu" does.
+"""
+import math
+
+import numpy as np
+import pytest
+
+import adflow
+
+
+def central(f, args, k, eps=1e-6):
+    """Central differences of scalar ``f`` in argument ``k``; every call gets fresh copies of arrays."""
+    def call(value):
+        a = [np.array(v, copy=True) if isinstance(v, np.ndarray) else v for v in args]
+        a[k] = value
+        return f(*a)
+    base = np.array(args[k], dtype=float)
+    if base.ndim == 0:
+        h = eps * max(1.0, abs(float(base)))
+        return (call(float(base) + h) - call(float(base) - h)) / (2 * h)
+    out = np.zeros_like(base)
+    for j in np.ndindex(base.shape):
+        h = eps * max(1.0, abs(base[j]))
+        plus, minus = base.copy(), base.copy()
+        plus[j] += h
+        minus[j] -= h
+        out[j] = (call(plus) - call(minus)) / (2 * h)
+    return out
+
+
+def check(f, *args, wrt=None, target="python", rtol=1e-6):
+    """value_and_grad of f equals f's own value and central differences, and leaves its inputs alone."""
+    wrt = tuple(k for k, a in enumerate(args) if not isinstance(a, int)) if wrt is None else wrt
+    copies = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args]
+    value, grads = adflow.value_and_grad(f, wrt=wrt, target=target)(*args)
+    for a, c in zip(args, copies):
+        np.testing.assert_array_equal(a, c, err_msg="an input was modified")
+    expected_value = f(*[np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args])
+    assert value == pytest.approx(expected_value, rel=1e-12), "value_and_grad returned a wrong value"
+    for g, k in zip(grads, wrt):
+        np.testing.assert_allclose(g, central(f, args, k), rtol=rtol, atol=1e-8,
+                                   err_msg=f"wrong derivative with respect to argument {k}")
+
+
+X = np.array([0.3, -0.4, 0.5, 0.7])
+
+
+# ====================================================================== silently wrong numbers
+def self_assignment(x):
+    s = x * 2.0
+    s = s
+    return s
+
+
+@pytest.mark.xfail(strict=True, reason="'s = s' zeroes the derivative of s: grad is 0.0, not 2.0 (both targets); "
+                                       "fuzz seed 41", raises=AssertionError)
+def test_self_assignment_keeps_derivative():
+    check(self_assignment, 1.0)
+
+
+def power_of_negative_constant(x):
+    return x * (-0.75) ** 2.0
+
+
+def power_of_negative_constant_int(x):
+    y = (-0.5) ** 2
+    return x * y
+
+
+@pytest.mark.xfail(strict=True, reason="constant folding emits (-0.75) ** 2.0 as -0.75 ** 2.0, which Python reads "
+                                       "as -(0.75 ** 2): value -0.39375 instead of 0.39375 and gradient -0.5625 "
+                                       "instead of 0.5625 (both targets); fuzz seed 139", raises=AssertionError)
+@pytest.mark.parametrize("f", [power_of_negative_constant, power_of_negative_constant_int])
+def test_power_of_negative_constant(f):
+    check(f, 0.7)
+
+
+def overwritten_straight_line(x):
+    s = x * 1.0
+    s = s * x
+    return s
+
+
+def overwritten_in_branch(x):
+    s = x * 1.0
+    if x > 0.5:
+        s = s * x
+    return s
+
+
+def overwritten_in_loop(x):
+    s = x * 1.0
+    for i in range(2):
+        s = s * x
+    return s
+
+
+@pytest.mark.xfail(strict=True, reason="value_and_grad (and vjp's y) return the returned variable as the reverse "
+                                       "sweep restored it, not the function's result: 0.7 instead of 0.49 for "
+                                       "s = x; s = s * x, and uninitialised memory (e.g. 6.9e-310) when s was "
+                                       "overwritten in a loop; the gradient is right (both targets)", raises=AssertionError)
+@pytest.mark.parametrize("f", [overwritten_straight_line, overwritten_in_branch, overwritten_in_loop])
+def test_value_when_returned_variable_is_overwritten(f):
+    check(f, 0.7)
+
+
+def vjp_value_of_overwritten(x):
+    s = x * 1.0
+    s = s * x
+    return s
+
+
+@pytest.mark.xfail(strict=True, reason="vjp returns the stale y as value_and_grad does (same defect)",
+                   raises=AssertionError)
+def test_vjp_value_when_returned_variable_is_overwritten():
+    x = np.array([0.7, 2.0])
+    y, _ = adflow.vjp(vjp_value_of_overwritten, x, target="python")
+    np.testing.assert_allclose(y, x * x)
+
+
+def overlapping_slice_write(x, a):
+    b = x * 2.0
+    b[1:] = b[:-1] * a
+    return np.sum(b * b)
+
+
+def overlapping_slice_write_then_element(x, a):
+    b = x * 2.0
+    b[1:] = b[:-1] * a
+    b[3] = a
+    return np.sum(b * b)
+
+
+@pytest.mark.xfail(strict=True, reason="b[1:] = b[:-1] * a: the derivative with respect to a reads b[:-1] after "
+                                       "the write changed it (overlap): -1.0624 instead of 3.2 at x=[.3,-.4,.5,.7], "
+                                       "a=.8 (x's part is right); fuzz seed 194", raises=AssertionError)
+@pytest.mark.parametrize("f", [overlapping_slice_write, overlapping_slice_write_then_element])
+def test_overlapping_slice_write(f):
+    check(f, X, 0.8)
+
+
+def for_over_array_that_is_rebound(x):
+    b = x * 1.0
+    s = 0.0
+    for v in b:
+        b = b * 2.0
+        s = s + v
+    return s
+
+
+@pytest.mark.xfail(strict=True, reason="'for v in b' is lowered to indexing b each iteration, so rebinding b in the "
+                                       "body changes what is iterated (Python and numba iterate the original array): "
+                                       "value 7.1 instead of 1.1, gradient [1, 2, 4, 8] instead of [1, 1, 1, 1] "
+                                       "(both targets); fuzz seed 125", raises=AssertionError)
+def test_for_over_array_that_is_rebound():
+    check(for_over_array_that_is_rebound, X)
+
+
+def returns_vector(x):
+    return x * 2.0
+
+
+@pytest.mark.xfail(strict=True, reason="has_aux=True with f returning a 2-element array is not refused: it reads "
+                                       "the array as (value, aux) and returns gradient [2., 2.] (the first output's gradient would be [2., 0.]) and aux 4.0",
+                   raises=pytest.fail.Exception)
+def test_has_aux_with_array_output_is_refused():
+    with pytest.raises(adflow.ShapeError):
+        adflow.grad(returns_vector, has_aux=True, target="python")(np.array([1.0, 2.0]))
+
+
+# ====================================================================== crashes (raw exceptions from generated code)
+def slice_write_then_element_write(x):
+    b = x * 2.0
+    s = np.sum(np.sin(b))
+    b[1:] = x[:-1] * 0.5
+    b[0] += x[1]
+    return s + np.sum(b * b)
+
+
+@pytest.mark.xfail(strict=True, reason="an array whose old values the derivative needs, written by a slice and then "
+                                       "by an element: the generated code calls _b_saved.append on an ndarray "
+                                       "(raw AttributeError; target='cpu' raises numba's TypingError); fuzz seed 1",
+                   raises=AttributeError)
+def test_slice_write_then_element_write():
+    check(slice_write_then_element_write, X)
+
+
+def element_write_then_slice_write(x, a):
+    b = x * 2.0
+    b[0] = np.sum(b * b)
+    b[:2] = b[2:] * a
+    return np.sum(b * b)
+
+
+@pytest.mark.xfail(strict=True, reason="b[0] = g(b) then b[:2] = b[2:] * a: the generated code reads _b_saved_top "
+                                       "before assigning it (raw UnboundLocalError; target='cpu' raises numba's "
+                                       "NotDefinedError); fuzz seed 147", raises=UnboundLocalError)
+def test_element_write_then_slice_write():
+    check(element_write_then_slice_write, X, 0.8)
+
+
+def constant_condition_in_loop(x):
+    s = 0.0
+    for i in range(3):
+        if 0.25 >= 0.0:
+            s = s + x[i] * x[i]
+        elif x[i] > 5.0:
+            break
+    return s
+
+
+@pytest.mark.xfail(strict=True, reason="numba prunes the constant test, so its temporary has no type: raw KeyError "
+                                       "'_cond3' from reverse/transform.py forward_block; fuzz seed 176", raises=KeyError)
+def test_constant_condition_in_loop():
+    check(constant_condition_in_loop, X)
+
+
+def condition_on_constant_variable(x):
+    s0 = 0.5
+    s1 = np.sum(x) * 0.5
+    for i in range(3):
+        if s0 >= 0.1:
+            continue
+        if s1 <= 0.25:
+            continue
+    return s0 + s1
+
+
+@pytest.mark.xfail(strict=True, reason="a test on a variable assigned a constant once is folded by numba like a "
+                                       "constant test: raw KeyError '_cond2' for the test numba found unreachable (or, "
+                                       "with a return inside a pruned branch, a TypingError about an untyped "
+                                       "'_result'); fuzz seeds 1209, 1156", raises=KeyError)
+def test_condition_on_constant_variable():
+    check(condition_on_constant_variable, X)
+
+
+def pair_output(x):
+    return x * 2.0, x[0] * 3.0
+
+
+@pytest.mark.xfail(strict=True, reason="vjp of a function returning (array, float) on target='python': the probe "
+                                       "cotangent np.zeros((0,)) is added to a (2,) adjoint, raw ValueError "
+                                       "'operands could not be broadcast' (target='cpu' works)", raises=ValueError)
+def test_vjp_of_tuple_output_with_an_array():
+    y, pullback = adflow.vjp(pair_output, np.array([1.0, 2.0]), target="python")
+    (g,) = pullback((np.ones(2), 1.0))
+    np.testing.assert_allclose(g, [5.0, 2.0])
+
+
+# ====================================================================== valid programs refused
+def reassigned_after_element_write(x):
+    b = x * 2.0
+    b[1] = b[1] * 3.0
+    b = np.sin(b)
+    return np.sum(b)
+
+
+def helper_double(v):
+    return v * 2.0
+
+
+def reassigned_from_helper_after_write(x):
+    b = x * 2.0
+    b[1] = b[1] * 3.0
+    b = helper_double(b)
+    return np.sum(b)
+
+
+@pytest.mark.xfail(strict=True, reason="an array written in place and later rebound to a new array (b = np.sin(b)) "
+                                       "is refused: \"in-place write into 'b', which is a view of another array\" "
+                                       "(the normalised 'b = _tmp' is taken for an alias); fuzz seed 80",
+                   raises=adflow.NonDifferentiableError)
+@pytest.mark.parametrize("f", [reassigned_after_element_write, reassigned_from_helper_after_write])
+def test_reassigned_array_is_not_a_view(f):
+    check(f, X)
+
+
+def inner_helper(u):
+    return u * u
+
+
+def outer_helper(u):
+    return inner_helper(u) + 1.0
+
+
+def calls_nested_helpers(x):
+    return outer_helper(x) * 2.0
+
+
+@pytest.mark.xfail(strict=True, reason="a helper that calls another helper fails numba typing: \"Untyped global name "
+                                       "'inner_helper': Cannot determine Numba type of <class 'function'>\" "
+                                       "(helpers are jitted for typing without their own helpers); fuzz seed 33",
+                   raises=adflow.TypingError)
+def test_helper_calling_helper():
+    check(calls_nested_helpers, 0.7)
+
+
+# ====================================================================== what already holds (kept as regressions)
+def slice_write_from_other_array(x, a):
+    b = x * 2.0
+    b[1:] = x[:-1] * a
+    b[3] = a
+    return np.sum(b * b)
+
+
+def element_then_slice_without_reading(x, a):
+    b = x * 2.0
+    b[0] = a
+    b[:2] = b[2:] * a
+    return np.sum(b * b)
+
+
+def while_with_and(x):
+    s = 0.0
+    k = 0
+    while k < 2 and x[1] < 1.0:
+        k = k + 1
+        s = s + x[k] * x[k]
+    return s
+
+
+def odd_power_of_negative_constant(x):
+    return x * (-2.0) ** 3
+
+
+def input_written_then_used(x, a):
+    b = x * a
+    x[1] = 0.5 * a
+    return np.sum(b * b) + x[1] * x[2]
+
+
+@pytest.mark.parametrize("f, args", [
+    (slice_write_from_other_array, (X, 0.8)),
+    (element_then_slice_without_reading, (X, 0.8)),
+    (while_with_and, (X,)),
+    (odd_power_of_negative_constant, (0.7,)),
+    (input_written_then_used, (X, 0.8)),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_neighbours_of_the_defects_are_right(f, args):
+    check(f, *args)
+
+
+def test_forward_mode_with_input_writes():
+    # The fuzzer first reported forward and reverse disagreeing here; the culprit was a finite-difference
+    # reference that reused the (written-into) input array between calls.  Both modes are right.
+    if not hasattr(adflow, "jvp"):
+        pytest.skip("no forward mode")
+    x, a = X.copy(), 0.8
+    tx, ta = np.array([0.1, 0.2, -0.3, 0.4]), 0.5
+    _, y_dot = adflow.jvp(input_written_then_used, (x, a), (tx, ta), target="python")
+    np.testing.assert_array_equal(x, X)
+    h = 1e-6
+    fd = (input_written_then_used(X + h * tx, a + h * ta) - input_written_then_used(X - h * tx, a - h * ta)) / (2 * h)
+    assert y_dot == pytest.approx(fd, rel=1e-6)
+    gx, ga = adflow.grad(input_written_then_used, wrt=(0, 1), target="python")(x, a)
+    assert float(gx @ tx + ga * ta) == pytest.approx(y_dot, rel=1e-10)
+
+
+def test_math_log_of_constant_is_fine():
+    # A neighbour of the power defect: folding math.log1p of a positive constant is right.
+    def_value = adflow.value_and_grad(lambda_free, target="python")(0.3)
+    assert def_value[0] == pytest.approx(lambda_free(0.3))
+    assert def_value[1] == pytest.approx(math.log1p(0.25))
+
+
+def lambda_free(x):
+    return x * math.log1p(0.25)
