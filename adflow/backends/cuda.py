@@ -810,7 +810,8 @@ class DeviceFunction:
         a = self.adapter
         parts = list(a.params) + [a.cotangent] + ([a.result_out] if a.result else []) + \
             [g for _, g, _ in a.grad_outs] + [a.scratch, a.layout]
-        return f"{self.name}({', '.join(parts)}) -> (value, ({', '.join(a.params[k] + '_bar' for k in a.wrt)}))"
+        grads = ", ".join(a.params[k] + "_bar" for k in a.wrt) + ("," if len(a.wrt) == 1 else "")
+        return f"{self.name}({', '.join(parts)}) -> (value, ({grads}))"
 
     def layout(self, *args):
         """Offsets of this call's tapes in the scratch buffer (int64; the last one is its size)."""
