@@ -247,24 +247,61 @@ def _setitem(a, idx, item):
     if isinstance(item, DualArrayType):
 
         def set_slice(a, idx, item):
-            a.value[idx] = item.value
-            a.tangents[tangent_index(idx)] = item.tangents
+            assign(a.value[idx], item.value)
+            assign(a.tangents[tangent_index(idx)], item.tangents)
 
         return set_slice
     if isinstance(item, DualType):
 
         def set_slice_dual(a, idx, item):
-            a.value[idx] = item.value
-            a.tangents[tangent_index(idx)] = np.array(item.tangents)
+            assign(a.value[idx], item.value)
+            assign(a.tangents[tangent_index(idx)], np.array(item.tangents))
 
         return set_slice_dual
     if isinstance(item, (types.Array, types.Number, types.Boolean)):
 
         def set_slice_constant(a, idx, item):
-            a.value[idx] = item
-            a.tangents[tangent_index(idx)] = 0.0
+            assign(a.value[idx], item)
+            assign(a.tangents[tangent_index(idx)], 0.0)
 
         return set_slice_constant
+
+
+def assign(dst, src):
+    """``dst[...] = src`` with NumPy broadcasting, for a view ``dst`` (jitted code only)."""
+    raise NotImplementedError("jitted code only")
+
+
+@functools.cache
+def _assign_impl(dst_ndim: int, src_ndim: int):
+    # Nested loops rather than numba's slice assignment, whose general machinery (including the
+    # formatting of its error messages) takes seconds to compile.
+    offset = dst_ndim - src_ndim
+    lines = ["def impl(dst, src):", "    d = dst.shape"]
+    if src_ndim:
+        lines.append("    s = src.shape")
+        for axis in range(src_ndim):
+            lines.append(f"    if s[{axis}] != 1 and s[{axis}] != d[{axis + offset}]:")
+            lines.append("        raise ValueError('could not broadcast input array into the slice')")
+        index = ", ".join(f"min(i{axis + offset}, s[{axis}] - 1)" for axis in range(src_ndim))
+        value = f"src[{index}]"
+    else:
+        value = "src"
+    at = "".join(f"i{axis}, " for axis in range(dst_ndim))
+    source = "\n".join(lines) + "\n" + _loops(dst_ndim, "d", f"dst[{at}] = {value}")
+    namespace: dict = {}
+    exec(compile(source, f"<adflow assign {src_ndim}-d into {dst_ndim}-d>", "exec"), namespace)
+    return namespace["impl"]
+
+
+@overload(assign)
+def _assign(dst, src):
+    if not isinstance(dst, types.Array):
+        return None
+    src_ndim = src.ndim if isinstance(src, types.Array) else 0
+    if src_ndim > dst.ndim:
+        raise TypingError("adflow: cannot assign an array into a slice with fewer dimensions")
+    return _assign_impl(dst.ndim, src_ndim)
 
 
 # ------------------------------------------------------------------ allocations like a dual array
