@@ -258,7 +258,7 @@ def test_errors_are_explicit():
         np.add.reduce(DualArray(np.ones(2), np.ones((2, 1))))
 
 
-@pytest.mark.parametrize("module", [dual_module, helpers, sample_points])
+@pytest.mark.parametrize("module", [fwd, dual_module, helpers, sample_points])
 def test_docstring_examples_run(module):
     failures, _ = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert failures == 0

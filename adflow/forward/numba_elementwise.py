@@ -258,7 +258,7 @@ def _choose_value_only(function, name: str, argtypes):
 
 _VALUE_ONLY_ARITY = {
     "floor": 1, "ceil": 1, "trunc": 1, "rint": 1, "sign": 1, "isnan": 1, "isinf": 1,
-    "isfinite": 1, "argmax": 1, "argmin": 1, "int": 1, "bool": 1,
+    "isfinite": 1, "argmax": 1, "argmin": 1, "int": 1, "bool": 1, "round": 1,
     "floordiv": 2, "eq": 2, "ne": 2, "lt": 2, "le": 2, "gt": 2, "ge": 2,
 }
 
