@@ -39,7 +39,7 @@ from . import formulas
 from .helpers import value_of
 from .numba_dual import DualArrayType, DualType, new_dual, new_dual_array
 from .numba_elementwise import common_k, kind_of
-from .numba_tuples import tup_from_row, tup_store, tup_zeros
+from .numba_tuples import tup_from_row, tup_zeros
 
 # ---------------------------------------------------------------------------- small jitted helpers
 # Stubs whose bodies are the overloads below; they exist for jitted code only.
@@ -359,8 +359,15 @@ def _rule_impl(function, name: str, kinds: tuple, static_given: tuple, k: int):
     return namespace["impl"]
 
 
+def _passive_kind(ty):
+    # Non-array parameters such as reshape's ``shape`` (an integer or a tuple of integers).
+    if isinstance(ty, types.BaseTuple) and all(isinstance(t, types.Integer) for t in ty):
+        return "number"
+    return kind_of(ty)
+
+
 def _choose_rule(function, name: str, argtypes, statictypes):
-    kinds = tuple(kind_of(t) for t in argtypes)
+    kinds = tuple(_passive_kind(t) for t in argtypes)
     if "dual_array" not in kinds or None in kinds:
         return None
     static_given = []
@@ -394,7 +401,7 @@ def _rule_typer(function, name: str):
 # Primitives of arrays that numba's own NumPy supports, so their primal runs in jitted code.
 _NUMBA_ARRAY_RULES = (
     "sum", "mean", "prod", "amax", "amin", "dot", "matmul", "outer", "trace", "transpose",
-    "inv", "solve", "det", "ravel", "cumsum", "copy",
+    "inv", "solve", "det", "ravel", "cumsum", "copy", "reshape",
 )
 
 
