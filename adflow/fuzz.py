@@ -211,8 +211,11 @@ class ProgramGenerator:
     def generate(self) -> str:
         d = self.d
         self.emit(0, f"def {self.name}(x, a, n):")
-        self.emit(1, f"s0 = {d.choice(['0.5', 'a', 'a * x[0]', 'math.sin(a) + x[1]'])}")
-        self.emit(1, f"s1 = {d.choice(['x[0] * a', '0.25', 'np.sum(x) * 0.5', 'fz_soft(a)'])}")
+        # numba folds a test on a variable assigned a constant once (s0 = 0.5; if s0 > 0.1) like a
+        # constant test: with const_condition avoided, the variables start from the arguments.
+        const = "const_condition" not in self.avoid
+        self.emit(1, f"s0 = {d.choice(['0.5' if const else '0.5 * a', 'a', 'a * x[0]', 'math.sin(a) + x[1]'])}")
+        self.emit(1, f"s1 = {d.choice(['x[0] * a', '0.25' if const else '0.25 + x[2]', 'np.sum(x) * 0.5', 'fz_soft(a)'])}")
         self.emit(1, f"b = {d.choice(['x.copy()', 'np.zeros(n)', 'x * a', 'np.sin(x) + 0.5'])}")
         if d.boolean(0.3):
             self.arrays.append("c")
