@@ -5,6 +5,10 @@ into a compiled adjoint loop; SciPy only needs a callable that returns the gradi
 
     scipy.optimize.minimize(fun, x0, jac=adflow.grad(rosenbrock), method="L-BFGS-B")
 
+or one callable returning both, from one forward and one reverse sweep:
+
+    scipy.optimize.minimize(adflow.value_and_grad(rosenbrock), x0, jac=True, method="L-BFGS-B")
+
 Run:  python examples/rosenbrock_lbfgs.py          (n = 500)
       python examples/rosenbrock_lbfgs.py --fast   (n = 20, what tests/test_examples.py runs)
 """
@@ -50,6 +54,13 @@ def main(fast=False):
     print(f"  {res.nit} iterations, {res.nfev} evaluations of f and of its gradient, {elapsed:.2f} s")
     print(f"  f(x*) = {res.fun:.3e}, max |x* - 1| = {np.max(np.abs(res.x - 1.0)):.2e}")
     assert res.success and np.allclose(res.x, 1.0, atol=1e-4), res
+
+    # The same with one call per iteration: value_and_grad shares the forward sweep, jac=True.
+    res2 = scipy.optimize.minimize(adflow.value_and_grad(rosenbrock), x0, jac=True, method="L-BFGS-B",
+                                   options={"maxiter": 20000, "gtol": 1e-9, "ftol": 1e-15})
+    print(f"  with jac=True and adflow.value_and_grad(rosenbrock): {res2.nit} iterations, "
+          f"max |x* - 1| = {np.max(np.abs(res2.x - 1.0)):.2e}")
+    assert res2.success and np.allclose(res2.x, 1.0, atol=1e-4), res2
 
     if fast:  # without a gradient SciPy differences f: n + 1 evaluations per gradient
         res3 = scipy.optimize.minimize(fun, x0, method="L-BFGS-B")
