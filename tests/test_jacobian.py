@@ -110,3 +110,19 @@ def test_sparse_with_a_given_pattern():
 def test_sparse_pattern_shape_is_checked():
     with pytest.raises(adflow.ShapeError, match="pattern"):
         adflow.jacobian(bratu, sparsity=np.ones((3, 3), bool), target="python")(np.ones(5))
+
+
+def lorenz_state(u, p, T):
+    x, y, z = u[0], u[1], u[2]
+    for _ in range(T):
+        x, y, z = x + 0.01 * p[0] * (y - x), y + 0.01 * (x * (p[1] - z) - y), z + 0.01 * (x * y - p[2] * z)
+    return np.array([x, y, z])
+
+
+def test_batched_jacobian_with_an_argument_named_like_a_driver_local():
+    # The compiled row loop once used `p` as its pass counter and overwrote the user's argument `p`.
+    U = np.random.default_rng(0).standard_normal((4, 3))
+    p = np.array([10.0, 28.0, 8.0 / 3.0])
+    fwd = adflow.jacobian(lorenz_state, batch=True, mode="forward")(U, p, 5)
+    rev = adflow.jacobian(lorenz_state, batch=True, mode="reverse", target="python")(U, p, 5)
+    np.testing.assert_allclose(fwd, rev, rtol=1e-12, atol=1e-14)

@@ -10,26 +10,26 @@ import gast
 
 _BATCH_GRAD = '''
 def {name}({params}):
-    rows = {x}.shape[0]
-    out = np.empty({x}.shape, np.float64)
-    for i in prange(rows):
-        out[i] = {vjp}({row_args}, 1.0)[1][0]
-    return out
+    _rows = {x}.shape[0]
+    _out = np.empty({x}.shape, np.float64)
+    for _i in prange(_rows):
+        _out[_i] = {vjp}({row_args}, 1.0)[1][0]
+    return _out
 '''
 
 _JACOBIAN_REVERSE = '''
-def {name}({params}, out_shape):
+def {name}({params}, _out_shape):
     # One reverse sweep per output: row j of the Jacobian is e_j^T J.
-    m = 1
-    for d in out_shape:
-        m *= d
-    jac = np.empty((m, {x}.size), np.float64)
-    for j in range(m):
-        seed = np.zeros(m, np.float64)
-        seed[j] = 1.0
-        grad = {vjp}({params}, seed.reshape(out_shape))[1][0]
-        jac[j, :] = np.ascontiguousarray(grad).reshape({x}.size)
-    return jac
+    _m = 1
+    for _d in _out_shape:
+        _m *= _d
+    _jac = np.empty((_m, {x}.size), np.float64)
+    for _j in range(_m):
+        _seed = np.zeros(_m, np.float64)
+        _seed[_j] = 1.0
+        _grad = {vjp}({params}, _seed.reshape(_out_shape))[1][0]
+        _jac[_j, :] = np.ascontiguousarray(_grad).reshape({x}.size)
+    return _jac
 '''
 
 
@@ -40,7 +40,7 @@ def _parse(text):
 def batch_grad(name, vjp, params, wrt):
     """``name(X, ...)``: row i of the result is the gradient of ``f(X[i], ...)`` w.r.t. ``X[i]``."""
     x = params[wrt]
-    row_args = ", ".join(f"{p}[i]" if k == wrt else p for k, p in enumerate(params))
+    row_args = ", ".join(f"{p}[_i]" if k == wrt else p for k, p in enumerate(params))
     return _parse(_BATCH_GRAD.format(name=name, params=", ".join(params), x=x, vjp=vjp, row_args=row_args))
 
 
@@ -54,39 +54,39 @@ def jacobian_reverse(name, vjp, params, wrt):
 
 
 _ROW_JACOBIAN = '''
-def {name}({params}, directions, out):
+def {name}({params}, _directions, _out):
     # Row i, pass p: seed the row with {chunk} input directions, read {chunk} columns of its Jacobian.
-    for i in prange({x}.shape[0]):
-        for p in range(directions.shape[0]):
-            {x}_row = seed({x}[i], directions[p], {chunk})
-            y = {fwd}({row_args})
-            t = tangents_of(y, {chunk})
-            start = p * {chunk}
-            stop = min(start + {chunk}, out.shape[2])
-            out[i, :, start:stop] = t.reshape(out.shape[1], {chunk})[:, :stop - start]
-    return out
+    for _i in prange({x}.shape[0]):
+        for _p in range(_directions.shape[0]):
+            _{x}_row = seed({x}[_i], _directions[_p], {chunk})
+            _y = {fwd}({row_args})
+            _t = tangents_of(_y, {chunk})
+            _start = _p * {chunk}
+            _stop = min(_start + {chunk}, _out.shape[2])
+            _out[_i, :, _start:_stop] = _t.reshape(_out.shape[1], {chunk})[:, :_stop - _start]
+    return _out
 '''
 
 
 def row_jacobian(name, fwd, params, wrt, chunk):
     """``name(X, ..., directions, out)``: per-row forward Jacobians ``out[i] = dY[i]/dX[i]``, rows over cores."""
     x = params[wrt]
-    row_args = ", ".join(f"{x}_row" if k == wrt else p for k, p in enumerate(params))
+    row_args = ", ".join(f"_{x}_row" if k == wrt else p for k, p in enumerate(params))
     return _parse(_ROW_JACOBIAN.format(name=name, params=", ".join(params), x=x, fwd=fwd, row_args=row_args,
                                        chunk=chunk))
 
 
 _FORWARD_TANGENTS = '''
-def {name}({params}, seeds):
-    # One forward pass: {x} carries the {chunk} directions in the columns of seeds.
-    y = {fwd}({seeded_args})
-    return output_tangents(y, {chunk})
+def {name}({params}, _seeds):
+    # One forward pass: {x} carries the {chunk} directions in the columns of _seeds.
+    _y = {fwd}({seeded_args})
+    return output_tangents(_y, {chunk})
 '''
 
 
 def forward_tangents(name, fwd, params, wrt, chunk):
     """``name(args..., seeds)``: (value, J @ seeds) from one forward pass; duals never reach Python."""
     x = params[wrt]
-    seeded = ", ".join(f"seed_directions({x}, seeds, {chunk})" if k == wrt else p for k, p in enumerate(params))
+    seeded = ", ".join(f"seed_directions({x}, _seeds, {chunk})" if k == wrt else p for k, p in enumerate(params))
     return _parse(_FORWARD_TANGENTS.format(name=name, params=", ".join(params), x=x, fwd=fwd,
                                            seeded_args=seeded, chunk=chunk))
