@@ -60,8 +60,7 @@ def self_assignment(x):
     return s
 
 
-@pytest.mark.xfail(strict=True, reason="'s = s' zeroes the derivative of s: grad is 0.0, not 2.0 (both targets); "
-                                       "fuzz seed 41", raises=AssertionError)
+# fixed; kept as a regression test
 def test_self_assignment_keeps_derivative():
     check(self_assignment, 1.0)
 
@@ -75,9 +74,7 @@ def power_of_negative_constant_int(x):
     return x * y
 
 
-@pytest.mark.xfail(strict=True, reason="constant folding emits (-0.75) ** 2.0 as -0.75 ** 2.0, which Python reads "
-                                       "as -(0.75 ** 2): value -0.39375 instead of 0.39375 and gradient -0.5625 "
-                                       "instead of 0.5625 (both targets); fuzz seed 139", raises=AssertionError)
+# fixed; kept as a regression test
 @pytest.mark.parametrize("f", [power_of_negative_constant, power_of_negative_constant_int])
 def test_power_of_negative_constant(f):
     check(f, 0.7)
@@ -103,10 +100,7 @@ def overwritten_in_loop(x):
     return s
 
 
-@pytest.mark.xfail(strict=True, reason="value_and_grad (and vjp's y) return the returned variable as the reverse "
-                                       "sweep restored it, not the function's result: 0.7 instead of 0.49 for "
-                                       "s = x; s = s * x, and uninitialised memory (e.g. 6.9e-310) when s was "
-                                       "overwritten in a loop; the gradient is right (both targets)", raises=AssertionError)
+# fixed; kept as a regression test
 @pytest.mark.parametrize("f", [overwritten_straight_line, overwritten_in_branch, overwritten_in_loop])
 def test_value_when_returned_variable_is_overwritten(f):
     check(f, 0.7)
@@ -118,8 +112,7 @@ def vjp_value_of_overwritten(x):
     return s
 
 
-@pytest.mark.xfail(strict=True, reason="vjp returns the stale y as value_and_grad does (same defect)",
-                   raises=AssertionError)
+# fixed; kept as a regression test
 def test_vjp_value_when_returned_variable_is_overwritten():
     x = np.array([0.7, 2.0])
     y, _ = adflow.vjp(vjp_value_of_overwritten, x, target="python")

@@ -174,6 +174,8 @@ class Normalizer:
         if isinstance(target, gast.Name):
             self.locals.add(target.id)
             op = self.op(value, out, target.id)
+            if isinstance(op, gast.Name) and op.id == target.id:
+                return  # `s = s` changes nothing (and its adjoint would restart s_bar at zero)
             if not is_atom(op) and target.id in atom_names(op):
                 # v = f(v, ...): the adjoint needs the old v, so compute into a temporary first.
                 tmp = self.fresh(target.id)
@@ -317,6 +319,12 @@ class Normalizer:
         if isinstance(e, gast.BinOp):
             left = self.atom(e.left, out, hint)
             right = self.atom(e.right, out, hint)
+            if isinstance(e.op, gast.Pow) and isinstance(left, gast.Constant) and \
+                    isinstance(left.value, (int, float)) and left.value < 0:
+                # A folded negative base prints as -0.75 ** 2, which Python reads as -(0.75 ** 2).
+                tmp = self.fresh(hint)
+                out.append(assign(tmp, left, self.lineno))
+                left = name(tmp)
             return gast.BinOp(left=left, op=e.op, right=right)
         if isinstance(e, gast.UnaryOp):
             if isinstance(e.op, gast.USub) and isinstance(e.operand, gast.Constant) \

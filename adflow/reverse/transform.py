@@ -285,7 +285,10 @@ class ReverseTransform:
                 inits.append(assign(out_bar, call("add_cotangent", name(out_bar), name(seed)), ln))
 
         grads = gast.Tuple(elts=[name(self.bar(p)) for p in wrt_names], ctx=gast.Load())
-        ret = gast.Return(value=gast.Tuple(elts=[copy.deepcopy(self.result), grads], ctx=gast.Load()))
+        # The reverse sweep restores overwritten variables: keep the result as the forward sweep left it.
+        value = self.normalizer.fresh("value")
+        forward.append(assign(value, copy.deepcopy(self.result), ln))
+        ret = gast.Return(value=gast.Tuple(elts=[name(value), grads], ctx=gast.Load()))
         ret.lineno = ln
         new_body = (prologue + declarations + tapes + [comment("forward sweep", ln)] + forward
                     + [comment("reverse sweep", ln)] + inits + reverse + [ret])
