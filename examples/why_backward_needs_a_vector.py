@@ -4,7 +4,9 @@ Reverse mode computes a *vector-Jacobian product* ``v^T J``: for a scalar output
 you get the gradient, but for a vector output ``y`` you must say how to weight its components,
 which is what PyTorch's ``y.backward(v)`` / ``grad_outputs=v`` asks for.  adflow makes it
 explicit: ``y, pullback = adflow.vjp(f, *args)`` and then ``pullback(v)``.  ``v^T J`` is the
-gradient of the scalar ``sum(v * f(x))``, and the generated code shows exactly that.
+gradient of the scalar ``sum(v * f(x))``, and the generated code (printed at the end:
+``pullback.source``, ``adflow.grad(f).source`` after a call, or ``.source_for(*args)``) shows
+exactly that.
 
 Forward mode computes a *Jacobian-vector product* ``J t`` instead (``adflow.jvp``); the full
 Jacobian (``adflow.jacobian``) holds all of them: ``v^T J`` and ``J t`` are its contractions.
@@ -57,7 +59,8 @@ def main(fast=False, print_code=True):
     show("v^T dy/db  (= 4 b v)", gb, [1.2, 16.0, 2e-3])
     show("v^T dy/dc  (= v / c)", gc, [1 / 60, 1 / 7, 1.25e-5])
     # The same numbers as the gradient of the scalar sum(v * y):
-    same = adflow.grad(weighted_a, wrt=(0, 1, 2))(a, b, c, v)
+    weighted_grad = adflow.grad(weighted_a, wrt=(0, 1, 2))
+    same = weighted_grad(a, b, c, v)
     for g, h in zip((ga, gb, gc), same):
         np.testing.assert_allclose(g, h, rtol=1e-14)
     # ... and as a contraction of the full Jacobian (3 x 3, diagonal here): v^T J.
@@ -93,8 +96,10 @@ def main(fast=False, print_code=True):
         print("\nThe generated reverse-mode code of example 1 (pullback.source):")
         _, pullback = adflow.vjp(classic_a, a, b, c)
         print(pullback.source)
-        print("and of the weighted sum (adflow.grad(weighted_a).source_for(a, b, c, v)), reverse sweep:")
-        text = adflow.grad(weighted_a, wrt=(0, 1, 2)).source_for(a, b, c, v)
+        print("and of the weighted sum sum(v * y) (weighted_grad.source, after the call above):")
+        text = weighted_grad.source
+        # .source_for(*args) gives the code for example arguments without a call first
+        assert text == adflow.grad(weighted_a, wrt=(0, 1, 2)).source_for(a, b, c, v)
         print(text[text.index("def weighted_a_vjp"):])
     return gx
 
