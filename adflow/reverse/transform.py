@@ -286,9 +286,13 @@ class ReverseTransform:
 
         grads = gast.Tuple(elts=[name(self.bar(p)) for p in wrt_names], ctx=gast.Load())
         # The reverse sweep restores overwritten variables: keep the result as the forward sweep left it.
-        value = self.normalizer.fresh("value")
-        forward.append(assign(value, copy.deepcopy(self.result), ln))
-        ret = gast.Return(value=gast.Tuple(elts=[name(value), grads], ctx=gast.Load()))
+        result = copy.deepcopy(self.result)
+        if isinstance(self.result, gast.Name) and (self.result.id in self.pushed_vars
+                                                   or self.result.id in self.checkpointed_vars):
+            value = self.normalizer.fresh("value")
+            forward.append(assign(value, copy.deepcopy(self.result), ln))
+            result = name(value)
+        ret = gast.Return(value=gast.Tuple(elts=[result, grads], ctx=gast.Load()))
         ret.lineno = ln
         new_body = (prologue + declarations + tapes + [comment("forward sweep", ln)] + forward
                     + [comment("reverse sweep", ln)] + inits + reverse + [ret])
