@@ -275,6 +275,8 @@ class ProgramGenerator:
             value = self.expr(self.depth, ctx)
             if value == var and "self_assign" in self.avoid:
                 value = f"0.5 * {var}"
+            if "const_condition" in self.avoid and not _has_variable(value):
+                value = f"({value}) + 0.1 * a"  # 's0 = -0.75; ...; if s0 > 0.5:' is folded too
             text = f"{var} = {value}"
         self.emit(indent, text)
 
