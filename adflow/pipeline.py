@@ -226,7 +226,8 @@ def build_forward(func, argtypes, wrt, chunk, target, driver=None):
         params = [f"a{k}" for k in range(len(argtypes))] if prepared is None else prepared.fn.params
         driven = driver(builder.unique(f"{stem}_{driver.__name__}"), name, params, wrt[0], chunk)
         builder.functions.insert(0, (driven, f"compiled loop: {driver.__doc__.splitlines()[0]}"))
-        builder.parallel.add(driven.name)
+        if "prange" in expr_source_of(driven):
+            builder.parallel.add(driven.name)
         name = driven.name
     module, text, path = builder.load(f"{stem}_fwd", stem)
     return getattr(module, name), text, prepared
