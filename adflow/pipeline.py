@@ -78,15 +78,27 @@ class ModuleBuilder:
         self.in_progress = []
         self.parallel = set()  # drivers whose loops numba spreads over cores
 
-    def reverse(self, func, argtypes, wrt=None, is_helper=False, output_component=None, name=None):
-        key = (id(func), tuple(argtypes), tuple(wrt) if wrt is not None else None, output_component)
-        if key in self.built:
-            return self.built[key], None
+    def enter(self, func):
+        """Start transforming ``func``; a function met again while in progress is recursion."""
         if any(f is func for f in self.in_progress):
             fn = source.load(func)
             raise UnsupportedSyntaxError(f"{fn.name} calls itself (recursion)", fn.location(fn.tree),
                                          hint="write the recursion as a loop")
         self.in_progress.append(func)
+
+    def add_driver(self, driver, stem, target_name, params, *options):
+        """Wrap ``target_name`` in a compiled loop from :mod:`adflow.backends.drivers`; returns its name."""
+        driven = driver(self.unique(f"{stem}_{driver.__name__}"), target_name, params, *options)
+        self.functions.insert(0, (driven, f"compiled loop: {driver.__doc__.splitlines()[0]}"))
+        if "prange" in expr_source_of(driven):
+            self.parallel.add(driven.name)
+        return driven.name
+
+    def reverse(self, func, argtypes, wrt=None, is_helper=False, output_component=None, name=None):
+        key = (id(func), tuple(argtypes), tuple(wrt) if wrt is not None else None, output_component)
+        if key in self.built:
+            return self.built[key], None
+        self.enter(func)
         try:
             from .rules.custom import custom_vjp_of
             custom = custom_vjp_of(func)
@@ -116,11 +128,7 @@ class ModuleBuilder:
         key = ("forward", id(func), tuple(argtypes), tuple(wrt), chunk)
         if key in self.built:
             return self.built[key], None
-        if any(f is func for f in self.in_progress):
-            fn = source.load(func)
-            raise UnsupportedSyntaxError(f"{fn.name} calls itself (recursion)", fn.location(fn.tree),
-                                         hint="write the recursion as a loop")
-        self.in_progress.append(func)
+        self.enter(func)
         try:
             custom = custom_jvp_of(func)
             if custom is not None:
@@ -193,6 +201,11 @@ class ModuleBuilder:
         return module, text, path
 
 
+def _params(prepared, argtypes):
+    """Parameter names for a driver (custom-rule functions have no parsed source: a0, a1...)."""
+    return [f"a{k}" for k in range(len(argtypes))] if prepared is None else prepared.fn.params
+
+
 def build_reverse(func, argtypes, wrt, target, output_component=None, driver=None):
     """Generate and load ``<f>_vjp`` for these argument types; returns (callable, source, prepared).
 
@@ -205,12 +218,7 @@ def build_reverse(func, argtypes, wrt, target, output_component=None, driver=Non
     name, prepared = builder.reverse(func, argtypes, wrt, output_component=output_component)
     stem = prepared.fn.name if prepared is not None else func.__name__
     if driver is not None:
-        params = [f"a{k}" for k in range(len(argtypes))] if prepared is None else prepared.fn.params
-        driven = driver(builder.unique(f"{stem}_{driver.__name__}"), name, params, wrt[0])
-        builder.functions.insert(0, (driven, f"compiled loop: {driver.__doc__.splitlines()[0]}"))
-        if "prange" in expr_source_of(driven):
-            builder.parallel.add(driven.name)
-        name = driven.name
+        name = builder.add_driver(driver, stem, name, _params(prepared, argtypes), wrt[0])
     module, text, path = builder.load(stem, stem)
     return getattr(module, name), text, prepared
 
@@ -223,11 +231,6 @@ def build_forward(func, argtypes, wrt, chunk, target, driver=None):
     name, prepared = builder.forward(func, argtypes, wrt, chunk)
     stem = prepared.fn.name if prepared is not None else func.__name__
     if driver is not None:
-        params = [f"a{k}" for k in range(len(argtypes))] if prepared is None else prepared.fn.params
-        driven = driver(builder.unique(f"{stem}_{driver.__name__}"), name, params, wrt[0], chunk)
-        builder.functions.insert(0, (driven, f"compiled loop: {driver.__doc__.splitlines()[0]}"))
-        if "prange" in expr_source_of(driven):
-            builder.parallel.add(driven.name)
-        name = driven.name
+        name = builder.add_driver(driver, stem, name, _params(prepared, argtypes), wrt[0], chunk)
     module, text, path = builder.load(f"{stem}_fwd", stem)
     return getattr(module, name), text, prepared
