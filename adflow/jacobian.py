@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba.core import types
 
-from .api import _argtypes, _cast_like, _prepare_args, _Specializations
+from .api import _argtypes, _cast_like, _cheap_key, _prepare_args, _Specializations
 from .errors import ShapeError
 
 # Relative costs used by the plan, in units of one evaluation of f.  A reverse sweep runs the
@@ -74,8 +74,7 @@ class JacobianFunction:
         if sparsity is not None and batch:
             raise ValueError("adflow: batch=True and sparsity= do not combine")
         self.sparsity = sparsity
-        self._patterns = {}  # (argument types, shape) -> (pattern, colours)
-        self._shapes = {}  # (argument keys and shapes) -> output shape
+        self._runs = {}  # (argument keys, shapes) -> _Run: plan, pattern and driver chosen once
         self.func = func
         self.mode = mode
         self.wrt = wrt
@@ -92,64 +91,77 @@ class JacobianFunction:
         x = args[self.wrt]
         if not isinstance(x, (np.ndarray, float, np.floating)):
             raise ShapeError(f"jacobian differentiates float arguments; argument {self.wrt} is {type(x).__name__}")
+        # Repeated calls with the same argument types and shapes reuse the plan, the compiled
+        # driver and the seed directions: only the compiled call is left.
+        keys = tuple(_cheap_key(a) for a in args)
+        key = (keys, tuple(np.shape(a) for a in args)) if None not in keys else None
+        run = self._runs.get(key) if key is not None else None
+        if run is None:
+            run = self._prepare(args)
+            if key is not None:
+                self._runs[key] = run
+        self.plan = run.plan
+        return run(args)
+
+    @property
+    def colors(self):
+        """Colours of the last sparse Jacobian (the number of compressed directions)."""
+        return int(self.plan.forward_cost) if self.plan is not None and self.plan.mode == "forward (sparse)" else None
+
+    def _prepare(self, args):
+        """A callable computing the Jacobian for arguments of these types and shapes."""
         if self.batch:
             return self._batched(args)
         if self.sparsity is not None:
             return self._sparse(args)
+        x = args[self.wrt]
         out_shape = self._output_shape(args)
-        self.plan = plan(int(np.size(x)), int(np.prod(out_shape, dtype=int)), self.mode, self.chunk)
-        if self.plan.mode == "forward":
+        the_plan = plan(int(np.size(x)), int(np.prod(out_shape, dtype=int)), self.mode, self.chunk)
+        if the_plan.mode == "forward":
             from .forward.api import forward_jacobian
-            return forward_jacobian(self.func, args, self.wrt, self.plan.chunk, self.target)
-        return self._reverse_jacobian(args, out_shape)
+            return _Run(the_plan, forward_jacobian(self.func, args, self.wrt, the_plan.chunk, self.target, out_shape))
+        return _Run(the_plan, self._reverse_jacobian(args, out_shape))
 
     def _sparse(self, args):
         """A ``scipy.sparse.csr_array`` (outputs x inputs, flattened): one compressed pass per 32 colours."""
         from . import sparsity as S
         x = args[self.wrt]
-        key = (_argtypes(args), np.shape(x))
-        if key not in self._patterns:
-            if isinstance(self.sparsity, str):
-                if self.sparsity != "auto":
-                    raise ValueError(f"adflow: sparsity must be 'auto' or a pattern, not {self.sparsity!r}")
-                pattern = S.detect_pattern(self.func, args, self.wrt, self.target)
-            else:
-                m = int(np.prod(self._output_shape(args), dtype=int))
-                pattern = S.as_pattern(self.sparsity, m, int(np.size(x)))
-            self._patterns[key] = (pattern, S.color_columns(pattern))
-        pattern, colors = self._patterns[key]
+        if isinstance(self.sparsity, str):
+            if self.sparsity != "auto":
+                raise ValueError(f"adflow: sparsity must be 'auto' or a pattern, not {self.sparsity!r}")
+            pattern = S.detect_pattern(self.func, args, self.wrt, self.target)
+        else:
+            m = int(np.prod(self._output_shape(args), dtype=int))
+            pattern = S.as_pattern(self.sparsity, m, int(np.size(x)))
+        colors = S.color_columns(pattern)
         n_colors = int(colors.max()) + 1 if colors.size else 0
-        self.plan = Plan("forward (sparse)", -(-n_colors // S.MAX_CHUNK), min(n_colors, S.MAX_CHUNK),
-                         pattern.shape[1], pattern.shape[0], float(n_colors), float("nan"))
-        self.colors = n_colors
-        return S.compressed_jacobian(self.func, args, self.wrt, pattern, colors, self.target)
+        the_plan = Plan("forward (sparse)", -(-n_colors // S.MAX_CHUNK), min(n_colors, S.MAX_CHUNK),
+                        pattern.shape[1], pattern.shape[0], float(n_colors), float("nan"))
+        return _Run(the_plan, lambda args: S.compressed_jacobian(self.func, args, self.wrt, pattern, colors,
+                                                                 self.target))
 
     def _output_shape(self, args):
-        """The output's shape (cached per argument types and shapes): one run of the primal."""
-        from .api import _cheap_key
-        key = tuple((_cheap_key(a), np.shape(a)) for a in args)
-        shape = self._shapes.get(key)
-        if shape is None:
-            from .frontend.typeinfer import jitted
-            from .rules.custom import primal_of
-            primal = primal_of(self.func)
-            primal = getattr(primal, "py_func", primal)
-            y = (primal if self.target == "python" else jitted(primal))(*args)
-            if isinstance(y, tuple):
-                raise ShapeError("jacobian needs a function returning one array or number, not a tuple")
-            shape = self._shapes[key] = np.shape(y)
-        return shape
+        """The output's shape: one run of the primal."""
+        from .frontend.typeinfer import jitted
+        from .rules.custom import primal_of
+        primal = primal_of(self.func)
+        primal = getattr(primal, "py_func", primal)
+        y = (primal if self.target == "python" else jitted(primal))(*args)
+        if isinstance(y, tuple):
+            raise ShapeError("jacobian needs a function returning one array or number, not a tuple")
+        return np.shape(y)
 
     def _reverse_jacobian(self, args, out_shape):
+        """A callable: the Jacobian from one compiled reverse sweep per output (a gradient if scalar)."""
         from .backends.drivers import jacobian_reverse
-        x = args[self.wrt]
+        wrt = self.wrt
+        x_shape = np.shape(args[wrt])
         if out_shape == ():  # a scalar output: the Jacobian is the gradient
-            vjp_fn, _, _ = self._reverse.get(args, (self.wrt,))
-            return _cast_like(vjp_fn(*args, 1.0)[1][0], x)
-        argtypes = _argtypes(args) + (_argtypes([out_shape])[0],)
-        driver, _, _ = self._reverse.get(args, (self.wrt,), driver=jacobian_reverse, argtypes=_argtypes(args))
-        jac = driver(*args, tuple(out_shape))
-        return jac.reshape(tuple(out_shape) + np.shape(x))
+            vjp_fn, _, _ = self._reverse.get(args, (wrt,))
+            return lambda args: _cast_like(vjp_fn(*args, 1.0)[1][0], args[wrt])
+        driver, _, _ = self._reverse.get(args, (wrt,), driver=jacobian_reverse, argtypes=_argtypes(args))
+        out_shape = tuple(out_shape)
+        return lambda args: driver(*args, out_shape).reshape(out_shape + x_shape)
 
     def _batched(self, args):
         rows = args[self.wrt]
@@ -158,16 +170,36 @@ class JacobianFunction:
         one = list(args)
         one[self.wrt] = np.ascontiguousarray(rows[0])
         out_shape = self._output_shape(one)
-        self.plan = plan(rows.shape[1], int(np.prod(out_shape, dtype=int)), self.mode, self.chunk)
-        if self.plan.mode == "forward":
+        the_plan = plan(rows.shape[1], int(np.prod(out_shape, dtype=int)), self.mode, self.chunk)
+        if the_plan.mode == "forward":
             from .forward.api import forward_jacobian_rows
-            return forward_jacobian_rows(self.func, args, self.wrt, self.plan.chunk, self.target, out_shape)
-        out = np.empty((rows.shape[0],) + tuple(out_shape) + rows.shape[1:])
-        for i in range(rows.shape[0]):
+            return _Run(the_plan, forward_jacobian_rows(self.func, args, self.wrt, the_plan.chunk, self.target,
+                                                        out_shape))
+        row_jacobian = self._reverse_jacobian(one, out_shape)
+
+        def rows_by_reverse(args):
+            rows = args[self.wrt]
+            out = np.empty((rows.shape[0],) + tuple(out_shape) + rows.shape[1:])
             row_args = list(args)
-            row_args[self.wrt] = np.ascontiguousarray(rows[i])
-            out[i] = self._reverse_jacobian(row_args, out_shape)
-        return out
+            for i in range(rows.shape[0]):
+                row_args[self.wrt] = np.ascontiguousarray(rows[i])
+                out[i] = row_jacobian(row_args)
+            return out
+
+        return _Run(the_plan, rows_by_reverse)
+
+
+class _Run:
+    """A prepared Jacobian computation: its plan and the call that carries it out."""
+
+    __slots__ = ("plan", "_call")
+
+    def __init__(self, the_plan, call):
+        self.plan = the_plan
+        self._call = call
+
+    def __call__(self, args):
+        return self._call(args)
 
 
 def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sparsity=None):

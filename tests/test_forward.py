@@ -52,6 +52,26 @@ def test_tangent_rules_arrays(f, rng):
     np.testing.assert_allclose(J, jacobian_fd(f, (x,), 0), rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("name", ["dot", "matmul"])
+@pytest.mark.parametrize("shapes", [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((2, 3), (3, 4))],
+                         ids=lambda s: f"{s[0]}x{s[1]}")
+def test_chunk_tangent_rules_equal_the_one_direction_rules(name, shapes, rng):
+    # The whole-chunk forms (one matrix product for k directions) against the one-direction rule
+    # applied to each direction, in Python and inside numba.
+    import numba
+    from adflow.forward import formulas
+    a, b = rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1])
+    ans = np.dot(a, b)
+    for param, arg in (("a", a), ("b", b)):
+        x_dot = rng.standard_normal(arg.shape + (3,))
+        one = formulas.tangent_function(name, param)
+        want = np.stack([np.asarray(one(a, b, x_dot[..., j], ans)) for j in range(3)], axis=-1)
+        chunk = formulas.chunk_tangent_function(name, param)
+        np.testing.assert_allclose(chunk(a, b, x_dot, ans), want, rtol=1e-13, atol=1e-14)
+        compiled = numba.njit(lambda a, b, x_dot, ans: chunk(a, b, x_dot, ans))
+        np.testing.assert_allclose(compiled(a, b, x_dot, ans), want, rtol=1e-13, atol=1e-14)
+
+
 def test_tangent_rules_linear_algebra(rng):
     a = rng.standard_normal((3, 3)) + 3 * np.eye(3)
     b = rng.standard_normal(3)

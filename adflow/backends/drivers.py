@@ -84,6 +84,28 @@ def {name}({params}, _seeds):
 '''
 
 
+_FORWARD_JACOBIAN = '''
+def {name}({params}, _directions, _out):
+    # Pass p seeds {x} with {chunk} input directions and fills {chunk} columns of the Jacobian.
+    for _p in range(_directions.shape[0]):
+        _y = {fwd}({seeded_args})
+        _t = output_tangents(_y, {chunk})[1]
+        _start = _p * {chunk}
+        _stop = min(_start + {chunk}, _out.shape[1])
+        _out[:, _start:_stop] = _t[:, :_stop - _start]
+    return _out
+'''
+
+
+def forward_jacobian(name, fwd, params, wrt, chunk):
+    """``name(args..., directions, out)``: the (outputs x inputs) Jacobian, all passes in one compiled loop."""
+    x = params[wrt]
+    seeded = ", ".join(f"seed_directions({x}, _directions[_p], {chunk})" if k == wrt else p
+                       for k, p in enumerate(params))
+    return _parse(_FORWARD_JACOBIAN.format(name=name, params=", ".join(params), x=x, fwd=fwd,
+                                           seeded_args=seeded, chunk=chunk))
+
+
 def forward_tangents(name, fwd, params, wrt, chunk):
     """``name(args..., seeds)``: (value, J @ seeds) from one forward pass; duals never reach Python."""
     x = params[wrt]

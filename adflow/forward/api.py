@@ -89,41 +89,46 @@ def forward_pass(func, args, wrt, seeds, chunk, target):
     return driver(*args, seeds)
 
 
-def _directions(n, chunk, start):
-    dirs = np.zeros((n, chunk))
-    count = min(chunk, n - start)
-    dirs[np.arange(start, start + count), np.arange(count)] = 1.0
-    return dirs, count
+def _directions(n, chunk):
+    """Seeds of the passes, shape (passes, n, chunk): pass p carries the unit vectors of inputs p*chunk..."""
+    passes = -(-n // chunk)
+    dirs = np.zeros((passes, n, chunk))
+    inputs = np.arange(n)
+    dirs[inputs // chunk, inputs, inputs % chunk] = 1.0
+    return dirs
 
 
-def forward_jacobian(func, args, wrt, chunk, target):
-    """Jacobian by ``ceil(n / chunk)`` forward passes, each seeding ``chunk`` input directions."""
+def forward_jacobian(func, args, wrt, chunk, target, out_shape):
+    """A callable ``run(args)``: the Jacobian by ``ceil(n / chunk)`` forward passes in one compiled loop."""
+    from ..backends.drivers import forward_jacobian as driver_source
     x = args[wrt]
-    shape = np.shape(x)
-    n = int(np.size(x))
-    columns, out_shape = [], None
-    for start in range(0, n, chunk):
-        dirs, count = _directions(n, chunk, start)
-        value, t = forward_pass(func, args, wrt, dirs, chunk, target)
-        out_shape = np.shape(value)
-        columns.append(t[:, :count])
-    jac = columns[0] if len(columns) == 1 else np.concatenate(columns, axis=1)
-    return jac.reshape(out_shape + shape)
+    shape, n = np.shape(x), int(np.size(x))
+    driver, _, _ = _build(func, _argtypes(args), (wrt,), chunk, target, driver=driver_source)
+    directions = _directions(n, chunk)
+    out_shape = tuple(out_shape)
+    m = max(int(np.prod(out_shape, dtype=int)), 1)
+
+    def run(args):
+        return driver(*args, directions, np.empty((m, n))).reshape(out_shape + shape)
+
+    return run
 
 
 def forward_jacobian_rows(func, args, wrt, chunk, target, out_shape):
-    """Row-wise Jacobians ``Z[i] = dY[i]/dX[i]`` in one compiled loop over rows (spread over cores)."""
+    """A callable ``run(args)``: row-wise Jacobians ``Z[i] = dY[i]/dX[i]`` in one compiled loop over rows
+    (spread over cores)."""
     from ..backends.drivers import row_jacobian
-    rows = np.ascontiguousarray(args[wrt])
     one = list(args)
-    one[wrt] = rows[0]
+    one[wrt] = np.ascontiguousarray(args[wrt][0])
     driver, _, _ = _build(func, _argtypes(one), (wrt,), chunk, target, driver=row_jacobian)
-    d_in = rows.shape[1]
-    passes = -(-d_in // chunk)
-    directions = np.stack([_directions(d_in, chunk, p * chunk)[0] for p in range(passes)])
+    d_in = args[wrt].shape[1]
+    directions = _directions(d_in, chunk)
     m = int(np.prod(out_shape, dtype=int))
-    out = np.empty((rows.shape[0], m, d_in))
-    call = list(args)
-    call[wrt] = rows
-    driver(*call, directions, out)
-    return out.reshape((rows.shape[0],) + tuple(out_shape) + (d_in,))
+
+    def run(args):
+        call = list(args)
+        rows = call[wrt] = np.ascontiguousarray(args[wrt])
+        out = driver(*call, directions, np.empty((rows.shape[0], m, d_in)))
+        return out.reshape((rows.shape[0],) + tuple(out_shape) + (d_in,))
+
+    return run

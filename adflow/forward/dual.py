@@ -421,6 +421,9 @@ def apply_primitive(name: str, *args, **kwargs):
             # Vectorised over the k directions: the partial gets a trailing axis of length 1.
             p = np.asarray(partial(*values, ans), dtype=np.float64)
             total += p[..., None] * arg.tangents
+        elif formulas.chunk_tangent_function(name, param) is not None and all(
+                np.ndim(v) for v in values):
+            total += formulas.chunk_tangent_function(name, param)(*values, arg.tangents, ans, *static.values())
         elif formulas.has_tangent_rule(name):
             rule = formulas.tangent_function(name, param)
             if rule is None:

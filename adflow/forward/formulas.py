@@ -27,7 +27,7 @@ from numba.extending import register_jitable
 
 from adflow.rules.partials import elementwise_partials
 from adflow.rules.primitives import Signature, primitive_of_object, signatures, zero_derivative
-from adflow.rules.tangents import tangent_rules
+from adflow.rules.tangents import chunk_tangent_rules, tangent_rules
 
 from . import rule_helpers
 
@@ -52,6 +52,8 @@ RULE_NAMESPACE = {
     "ans_full": rule_helpers.ans_full,
     "extremum_tangent": rule_helpers.extremum_tangent,
     "reshape_like": rule_helpers.reshape_like,
+    "chunk_matmul_left": rule_helpers.chunk_matmul_left,
+    "chunk_matmul_right": rule_helpers.chunk_matmul_right,
 }
 
 
@@ -174,3 +176,16 @@ def tangent_function(name: str, arg: str):
     sig = signatures[name]
     params = sig.params + (f"{arg}_dot", "ans") + tuple(sig.static)
     return _compile("tangent", name, params, expression)
+
+
+@functools.cache
+def chunk_tangent_function(name: str, arg: str):
+    """All k directions' tangent terms of ``arg`` in one call, as ``f(*params, arg_dot, ans, *static)``
+    where ``arg_dot`` has a trailing axis of k directions; ``None`` where the table has no chunk form."""
+    name = canonical(name)
+    expression = chunk_tangent_rules.get(name, {}).get(arg)
+    if expression is None:
+        return None
+    sig = signatures[name]
+    params = sig.params + (f"{arg}_dot", "ans") + tuple(sig.static)
+    return _compile("chunk_tangent", name, params, expression)

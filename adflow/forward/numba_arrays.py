@@ -329,7 +329,7 @@ def _is_none(ty) -> bool:
 
 
 @functools.cache
-def _rule_impl(function, name: str, kinds: tuple, static_given: tuple, k: int):
+def _rule_impl(function, name: str, kinds: tuple, static_given: tuple, k: int, chunked: bool):
     sig = formulas.signature(name)
     params, static = sig.params, tuple(sig.static)
     header = ", ".join(params + tuple(f"{s}=None" for s in static))
@@ -339,6 +339,15 @@ def _rule_impl(function, name: str, kinds: tuple, static_given: tuple, k: int):
     lines = [f"def impl({header}):"]
     lines += [f"    {p}_v = value_of({p})" for p in params]
     lines.append(f"    ans = primal({values}{', ' + primal_static if primal_static else ''})")
+    if chunked:
+        # All k directions in one call per argument (a matrix product on the tangent arrays).
+        terms = [f"chunk_{p}({values}, {p}.tangents, ans{', ' + static_args if static else ''})"
+                 for p, kind in zip(params, kinds) if kind == "dual_array"]
+        lines.append(f"    return wrap(ans, {' + '.join(terms)}, {k})")
+        namespace = {"primal": function, "value_of": value_of, "wrap": wrap}
+        namespace.update({f"chunk_{p}": formulas.chunk_tangent_function(name, p) for p in params})
+        exec(compile("\n".join(lines) + "\n", f"<adflow dual chunk rule {name}>", "exec"), namespace)
+        return namespace["impl"]
     lines.append(f"    t = tangent_buffer(ans, {k})")
     lines.append(f"    for j in range({k}):")
     first = True
@@ -381,7 +390,13 @@ def _choose_rule(function, name: str, argtypes, statictypes):
     for param, kind in zip(formulas.signature(name).params, kinds):
         if kind in ("dual", "dual_array") and formulas.tangent_function(name, param) is None:
             raise TypingError(f"adflow: {name} has no tangent rule for {param}")
-    return _rule_impl(function, name, kinds, tuple(static_given), common_k(argtypes))
+    # The chunk form applies when every dual is an array and the other operands float arrays.
+    chunked = all(
+        formulas.chunk_tangent_function(name, param) is not None
+        if kind == "dual_array" else kind == "array" and isinstance(ty.dtype, types.Float)
+        for param, kind, ty in zip(formulas.signature(name).params, kinds, argtypes)
+    )
+    return _rule_impl(function, name, kinds, tuple(static_given), common_k(argtypes), chunked)
 
 
 def _rule_typer(function, name: str):

@@ -34,8 +34,8 @@ from numba.core.errors import TypingError
 from numba.extending import overload, register_jitable
 
 from . import formulas
-from .helpers import dual_empty, value_of
-from .numba_dual import DualArrayType, DualType, new_dual
+from .helpers import value_of
+from .numba_dual import DualArrayType, DualType, new_dual, new_dual_array
 from .numba_tuples import tup_axpy, tup_scale
 
 # ``np.where``/``np.clip`` on two numbers give 0-d arrays in numba; a scalar dual needs a number.
@@ -149,7 +149,7 @@ def _array_impl(function, name: str, ndims: tuple, k: int, in_place: bool = Fals
             x_s = shape_of(x)
             d0 = x_s[0]
             d1 = x_s[1]
-            out = dual_empty((d0, d1), 3)
+            out = new_dual_array(np.empty((d0, d1)), np.empty((d0, d1, 3)), 3)
             for i0 in range(d0):
                 for i1 in range(d1):
                     out[i0, i1] = function(x[min(i0, x_s[0] - 1), min(i1, x_s[1] - 1)])
@@ -176,7 +176,8 @@ def _array_impl(function, name: str, ndims: tuple, k: int, in_place: bool = Fals
         lines.append("        raise ValueError('non-broadcastable output operand')")
         lines.append(f"    out = {params[0]}")
     else:
-        lines.append(f"    out = dual_empty({shape}, {k})")
+        # Every element is written below: neither values nor tangents need zeroing.
+        lines.append(f"    out = new_dual_array(np.empty({shape}), np.empty({shape[:-1]}{k},)), {k})")
     indent = "    "
     for axis in range(n):
         lines.append(f"{indent}for i{axis} in range(d{axis}):")
@@ -195,7 +196,7 @@ def _array_impl(function, name: str, ndims: tuple, k: int, in_place: bool = Fals
     lines.append("    return out")
     namespace = {
         "function": function, "shape_of": shape_of, "broadcast_dim": broadcast_dim,
-        "dual_empty": dual_empty,
+        "new_dual_array": new_dual_array, "np": np,
     }
     return _exec("\n".join(lines) + "\n", namespace, f"dual array {name}")
 

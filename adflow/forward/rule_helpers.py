@@ -54,6 +54,20 @@ def reshape_like(x_dot, ans):
     return np.reshape(x_dot, np.shape(ans))
 
 
+# Chunk helpers: the tangent carries a trailing axis of k directions (1-D or 2-D operands).
+
+
+def chunk_matmul_right(a, b_dot):
+    """``a @ b_dot[..., j]`` for every direction j, stacked on a trailing axis."""
+    return np.tensordot(a, b_dot, axes=(np.ndim(a) - 1, 0))
+
+
+def chunk_matmul_left(a_dot, b):
+    """``a_dot[..., j] @ b`` for every direction j, stacked on a trailing axis."""
+    contracted = np.tensordot(a_dot, b, axes=(np.ndim(a_dot) - 2, 0))
+    return np.moveaxis(contracted, np.ndim(a_dot) - 2, -1)
+
+
 # ----------------------------------------------------------------------------------- numba side
 
 
@@ -104,3 +118,55 @@ def _reshape_like_numba(x_dot, ans):
     if isinstance(ans, types.Array):
         return lambda x_dot, ans: np.ascontiguousarray(x_dot).reshape(ans.shape)
     return lambda x_dot, ans: np.ascontiguousarray(x_dot).reshape(())[()]
+
+
+@overload(chunk_matmul_right)
+def _chunk_matmul_right_numba(a, b_dot):
+    if a.ndim not in (1, 2) or b_dot.ndim not in (2, 3):
+        raise errors.TypingError("adflow: matrix products of dual arrays take 1-D or 2-D operands")
+    if b_dot.ndim == 2:                       # b is a vector: the directions form a matrix
+        return lambda a, b_dot: np.dot(a, np.ascontiguousarray(b_dot))
+    if a.ndim == 1:                           # (n,) @ (n, p, k): flatten p and k into columns
+
+        def vector_matrix(a, b_dot):
+            n, p, k = b_dot.shape
+            return np.dot(a, np.ascontiguousarray(b_dot).reshape((n, p * k))).reshape((p, k))
+
+        return vector_matrix
+
+    def matrix_matrix(a, b_dot):
+        n, p, k = b_dot.shape
+        return np.dot(a, np.ascontiguousarray(b_dot).reshape((n, p * k))).reshape((a.shape[0], p, k))
+
+    return matrix_matrix
+
+
+@overload(chunk_matmul_left)
+def _chunk_matmul_left_numba(a_dot, b):
+    if a_dot.ndim not in (2, 3) or b.ndim not in (1, 2):
+        raise errors.TypingError("adflow: matrix products of dual arrays take 1-D or 2-D operands")
+    if a_dot.ndim == 2:                       # a is a vector: sum over its axis, k stays last
+        if b.ndim == 1:
+            return lambda a_dot, b: np.dot(b, np.ascontiguousarray(a_dot))
+        return lambda a_dot, b: np.dot(np.ascontiguousarray(b.T), np.ascontiguousarray(a_dot))
+
+    if b.ndim == 1:
+
+        def rows_vector(a_dot, b):            # (m, n, k) @ (n,): one small product per row
+            m, n, k = a_dot.shape
+            out = np.empty((m, k))
+            for i in range(m):
+                out[i] = np.dot(b, np.ascontiguousarray(a_dot[i]))
+            return out
+
+        return rows_vector
+
+    def rows(a_dot, b):                       # (m, n, k) @ (n, p)
+        m, n, k = a_dot.shape
+        bt = np.ascontiguousarray(b.T)
+        out = np.empty((m, b.shape[1], k))
+        for i in range(m):
+            out[i] = np.dot(bt, np.ascontiguousarray(a_dot[i]))
+        return out
+
+    return rows

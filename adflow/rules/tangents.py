@@ -46,3 +46,12 @@ tangent_rules.update(
         "float": {"x": "x_dot"},
     }
 )
+
+# Whole-chunk forms of linear rules: here ``<arg>_dot`` carries a trailing axis of k directions
+# (shape ``arg.shape + (k,)``) and the rule returns all k tangent terms at once (shape
+# ``ans.shape + (k,)``).  A matrix product then costs one BLAS call instead of k calls on
+# strided copies.  Primitives without an entry apply their one-direction rule to each direction.
+chunk_tangent_rules: dict[str, dict[str, str]] = {
+    "dot": {"a": "chunk_matmul_left(a_dot, b)", "b": "chunk_matmul_right(a, b_dot)"},
+    "matmul": {"a": "chunk_matmul_left(a_dot, b)", "b": "chunk_matmul_right(a, b_dot)"},
+}
