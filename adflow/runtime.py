@@ -364,10 +364,16 @@ def _solve_adjoint_a_numba(g, ans, a):
                                      np.ascontiguousarray(ans.T))
 
 
-def zeros_like_float(x):
-    """A zero cotangent shaped like ``x``, in ``x``'s float type (float64 for integer input)."""
+def zeros_like_float(x, like=None):
+    """A zero cotangent shaped like ``x``, in ``x``'s float type (float64 for integer input).
+
+    ``like`` is the cotangent the reverse sweep was seeded with: when it is a dual carrying k
+    cotangents (vector mode: k rows of a Jacobian in one sweep), the zeros are duals too.
+    """
     if is_dual(x):
         return dual_zeros_like(x)
+    if like is not None and is_dual(like):
+        return dual_zeros_like(x, like.k) if np.ndim(x) else make_dual(0.0, np.zeros(like.k), like.k)
     if np.ndim(x) == 0:
         return 0.0
     dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
@@ -375,14 +381,19 @@ def zeros_like_float(x):
 
 
 @overload(zeros_like_float)
-def _zeros_like_float_numba(x):
+def _zeros_like_float_numba(x, like=None):
     if isinstance(x, (DualType, DualArrayType)):
-        return lambda x: dual_zeros_like(x)
+        return lambda x, like=None: dual_zeros_like(x)
+    if isinstance(like, (DualType, DualArrayType)):
+        k = like.k
+        if isinstance(x, types.Number):
+            return lambda x, like=None: make_dual(0.0, np.zeros(k), k)
+        return lambda x, like=None: dual_zeros(x.shape, k)
     if isinstance(x, types.Number):
-        return lambda x: 0.0
+        return lambda x, like=None: 0.0
     if isinstance(x.dtype, types.Float):
-        return lambda x: np.zeros(x.shape, x.dtype)
-    return lambda x: np.zeros(x.shape, np.float64)
+        return lambda x, like=None: np.zeros(x.shape, x.dtype)
+    return lambda x, like=None: np.zeros(x.shape, np.float64)
 
 
 def add_cotangent(bar, v):

@@ -108,6 +108,11 @@ class ReverseTransform:
             if isinstance(stmt, gast.Assign):
                 self.ops[id(stmt)] = classifier.classify(stmt)
         result_names = [self.result.id] if isinstance(self.result, gast.Name) else []
+        # The cotangent parameter.  Zero adjoints are allocated like it, so that a dual cotangent
+        # carrying k output directions (vector mode) makes every adjoint a dual: k rows of the
+        # Jacobian from one sweep.
+        self.seed = self.normalizer.fresh(f"{self.result.id}_cotangent" if isinstance(self.result, gast.Name)
+                                          else "cotangent")
         self.active = find_active(self.ops.values(), wrt_names, result_names, self.vartypes)
         self.writer = AdjointWriter(self.fn, self.active, self.vartypes, self.bar, self.helper_vjp_name)
         self.check_aliasing(body)
@@ -252,8 +257,7 @@ class ReverseTransform:
         for var, (ty, tape, top) in self.element_tapes.items():
             tapes.extend(self.new_tape(var, ty, tape, top, ln, like=self.element_dummy(var)))
 
-        seed = self.normalizer.fresh(f"{self.result.id}_cotangent" if isinstance(self.result, gast.Name)
-                                     else "cotangent")
+        seed = self.seed
         inits = []
         for var in sorted(self.active):
             ty = self.vartypes.get(var)
@@ -262,7 +266,8 @@ class ReverseTransform:
                     if is_float_type(t):
                         inits.append(assign(self.bar(var, k), call("zeros_like_float",
                                                                    gast.Subscript(value=name(var), slice=const(k),
-                                                                                  ctx=gast.Load())), ln))
+                                                                                  ctx=gast.Load()),
+                                                                   name(seed)), ln))
             else:
                 inits.append(assign(self.bar(var), self.zero_of(var), ln))
         wrt_names = [self.params[k] for k in self.wrt]
@@ -311,7 +316,7 @@ class ReverseTransform:
             return dummy_value(ty)
         if isinstance(ty, DualType):
             return const(0.0)  # numba promotes it to a dual where duals are added
-        return call("zeros_like_float", name(var))
+        return call("zeros_like_float", name(var), name(self.seed))
 
     def new_tape(self, var, ty, tape, top, ln, like=None):
         from ..forward.numba_dual import DualArrayType, DualType
