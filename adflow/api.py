@@ -2,23 +2,41 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 
 import numba
 import numpy as np
 from numba.core import types
 
-from .errors import NonDifferentiableError, ShapeError
-from .pipeline import TARGETS, build_reverse
+from .errors import ArgumentError, NonDifferentiableError, ShapeError
+from .pipeline import TARGETS, build_reverse, check_wrt_range
 
 
-def _normalize_wrt(wrt):
-    if isinstance(wrt, int):
-        return (wrt,), True
-    wrt = tuple(wrt)
-    if not wrt or not all(isinstance(k, int) for k in wrt):
-        raise ValueError("adflow: wrt must be an int or a non-empty tuple of ints")
-    return wrt, False
+def _is_index(k):
+    return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+
+
+def _normalize_wrt(wrt, nargs=None, fname="f"):
+    """``(indices, single)`` for ``wrt`` given as an int or a tuple of ints (below ``nargs`` if given)."""
+    if _is_index(wrt):
+        ks, single = (int(wrt),), True
+    else:
+        try:
+            ks = tuple(wrt)
+        except TypeError:
+            ks = ()
+        single = False
+        if not ks or not all(_is_index(k) for k in ks):
+            raise ArgumentError(f"wrt must be an int or a non-empty tuple of ints, not {wrt!r}",
+                                hint="wrt=0 differentiates with respect to the first argument, wrt=(0, 1) the first two")
+        ks = tuple(int(k) for k in ks)
+    if any(k < 0 for k in ks) or len(set(ks)) != len(ks):
+        raise ArgumentError(f"wrt={wrt!r}: each argument index must be non-negative and appear once",
+                            hint="count arguments from 0, left to right")
+    if nargs is not None:
+        check_wrt_range(ks, nargs, fname)
+    return ks, single
 
 
 def _prepare_args(args):
@@ -45,20 +63,37 @@ def _cheap_key(a):
 _TYPES_BY_KEY: dict = {}
 
 
-def _argtypes(args):
-    """numba types of the arguments; cached by a cheap key (numba.typeof costs ~20 us per array)."""
+def _argtypes(args, func=None):
+    """numba types of the arguments; cached by a cheap key (numba.typeof costs ~20 us per array).
+
+    ``func`` names the parameter of an argument numba cannot type.
+    """
     keys = tuple(_cheap_key(a) for a in args)
     if None not in keys:
         cached = _TYPES_BY_KEY.get(keys)
         if cached is not None:
             return cached
-    try:
-        result = tuple(numba.typeof(a) for a in args)
-    except ValueError as exc:
-        raise NonDifferentiableError(f"cannot pass {exc}: adflow takes numbers and NumPy arrays") from None
+    result = tuple(_typeof(a, k, func) for k, a in enumerate(args))
     if None not in keys:
         _TYPES_BY_KEY[keys] = result
     return result
+
+
+def _typeof(arg, k, func):
+    try:
+        return numba.typeof(arg)
+    except ValueError:
+        pass
+    name = getattr(func, "__name__", "the function")
+    try:
+        params = list(inspect.signature(func).parameters)
+        which = f"'{params[k]}' (argument {k})"
+    except (TypeError, ValueError, IndexError):
+        which = f"argument {k}"
+    raise NonDifferentiableError(f"cannot pass {which} of {name}, of type '{type(arg).__name__}': adflow "
+                                 "takes numbers and NumPy arrays",
+                                 hint="pass arrays (or tuples of numbers) and numbers; "
+                                      "unpack containers into separate arguments") from None
 
 
 class _Specializations:
@@ -66,7 +101,7 @@ class _Specializations:
 
     def __init__(self, func, target, output_component=None):
         if target not in TARGETS:
-            raise ValueError(f"adflow: unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+            raise ArgumentError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
         self.func = func
         self.target = target
         self.output_component = output_component
@@ -81,7 +116,7 @@ class _Specializations:
             if entry is not None:
                 self.last_source = entry[1]
                 return entry[:3]
-        argtypes = _argtypes(args) if argtypes is None else argtypes
+        argtypes = _argtypes(args, self.func) if argtypes is None else argtypes
         key = (argtypes, tuple(wrt), _code_identity(self.func), self.target, self.output_component, driver)
         entry = _BUILDS.get(key)
         if entry is None:
@@ -125,6 +160,17 @@ def _check_scalar(value, fname, has_aux):
         + ("" if not has_aux else "; with has_aux=True return (scalar, aux)"))
 
 
+def _check_aux_pair(result, fname):
+    """has_aux=True needs a 2-tuple result; ``result`` is its numba type or, at run time, the value."""
+    if isinstance(result, (tuple, types.BaseTuple)) and len(result) == 2:
+        return
+    what = type(result).__name__ if isinstance(result, (float, np.ndarray)) else str(result)
+    if isinstance(result, np.ndarray) or isinstance(result, types.Array):
+        what = f"an array ({result})" if isinstance(result, types.Array) else f"an array of shape {result.shape}"
+    raise ShapeError(f"has_aux=True needs {fname} to return a pair (value, aux), but it returns {what}",
+                     hint="return (value, aux) with a scalar value, or drop has_aux=True")
+
+
 def _cast_like(grad, arg):
     """Derivatives keep the input's float type."""
     if isinstance(arg, np.ndarray):
@@ -148,7 +194,7 @@ class GradFunction:
         self.with_value = with_value
         self.batch = batch
         if batch and (len(self.wrt) != 1 or has_aux or with_value):
-            raise ValueError("adflow: batch=True takes one wrt argument, without has_aux or value_and_grad")
+            raise ArgumentError("batch=True takes one wrt argument, without has_aux or value_and_grad")
         self._specs = _Specializations(func, target, 0 if has_aux else None)
         functools.update_wrapper(self, getattr(func, "py_func", func))
 
@@ -160,7 +206,9 @@ class GradFunction:
         args = _prepare_args(args)
         if self.batch:
             return self._batch(args)
-        vjp_fn, _, _ = self._specs.get(args, self.wrt)
+        vjp_fn, _, prepared = self._specs.get(args, self.wrt)
+        if self.has_aux and prepared is not None:
+            _check_aux_pair(prepared.return_type, self.__name__)
         value, grads = self._run(vjp_fn, args)
         grads = tuple(_cast_like(g, args[k]) for g, k in zip(grads, self.wrt))
         out = grads[0] if self._single else grads
@@ -192,6 +240,8 @@ class GradFunction:
     def _run(self, vjp_fn, args):
         # The seed's type must match the result's; a float64 seed works for float32 results too.
         value, grads = vjp_fn(*args, 1.0)
+        if self.has_aux:
+            _check_aux_pair(value, self.__name__)
         primary = value[0] if self.has_aux else value
         _check_scalar(primary, self.__name__, self.has_aux)
         return value, grads
@@ -288,11 +338,10 @@ def vjp(func, *args, wrt=None, target="cpu"):
     if wrt is None:
         types_ = _argtypes(args)
         wrt = tuple(k for k, t in enumerate(types_) if _is_float_type(t))
-    wrt, single = _normalize_wrt(wrt)
-    vjp_fn, _, _ = specs.get(args, wrt)
-    _, _, prepared = specs.get(args, wrt)
-    y, _ = vjp_fn(*args, _probe_cotangent(prepared.return_type))
     fname = getattr(func, "__name__", "f")
+    wrt, single = _normalize_wrt(wrt, len(args), fname)
+    vjp_fn, _, prepared = specs.get(args, wrt)
+    y, _ = vjp_fn(*args, _probe_cotangent(prepared.return_type))
 
     def pullback(v):
         v = _same_structure(v, y, fname)

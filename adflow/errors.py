@@ -61,6 +61,10 @@ class NonDifferentiableError(AdflowError):
     """A call or operation has no derivative rule (or is not differentiable for these inputs)."""
 
 
+class ArgumentError(AdflowError, ValueError):
+    """An option or argument of an adflow call is invalid: ``wrt`` out of range, an unknown target..."""
+
+
 class ShapeError(AdflowError, ValueError):
     """A cotangent, tangent or argument has a shape that does not fit."""
 

@@ -5,10 +5,12 @@ compile.  Helpers the function calls go through the same pipeline and land in th
 """
 from __future__ import annotations
 
+import inspect
+
 import numba
 
 from .backends import emit, modules
-from .errors import UnsupportedSyntaxError
+from .errors import ArgumentError, SourceLocation, UnsupportedSyntaxError
 from .frontend import fence, source
 from .frontend.exits import remove_early_exits
 from .frontend.normalize import normalize
@@ -35,7 +37,7 @@ class Prepared:
 
     def __init__(self, func, argtypes, target):
         self.fn = source.load(func)
-        fence.check(self.fn)
+        fence.check_program(self.fn)
         fdef, self.normalizer = normalize(self.fn)
         self.fdef = remove_early_exits(fdef, self.normalizer.fresh)
         self.primal_source, self.user_lines = emit.function_source(self.fdef)
@@ -206,6 +208,32 @@ def _params(prepared, argtypes):
     return [f"a{k}" for k in range(len(argtypes))] if prepared is None else prepared.fn.params
 
 
+def check_call(func, argtypes, wrt):
+    """Refuse a call with the wrong number of arguments, or a ``wrt`` index past the last one."""
+    py = source.python_function(func)
+    code = py.__code__
+    n = len(argtypes)
+    varargs = code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)  # the fence names those
+    if not varargs and n != code.co_argcount:
+        fence.check_program(source.load(func))  # unsupported syntax is the more useful message
+        most = code.co_argcount
+        # numba types the function for the arguments given: defaults are not filled in.
+        raise ArgumentError(
+            f"{py.__name__} takes {most} argument{'s' if most != 1 else ''} but was called with {n}",
+            SourceLocation(code.co_filename, code.co_firstlineno, py.__name__),
+            hint="pass every parameter positionally, in order, including those with defaults")
+    check_wrt_range(wrt, n, py.__name__)
+
+
+def check_wrt_range(wrt, nargs, fname):
+    for k in wrt:
+        if k >= nargs:
+            raise ArgumentError(
+                f"wrt={k} is out of range: {fname} is called with {nargs} argument{'s' if nargs != 1 else ''} "
+                f"(indices 0 to {nargs - 1})",
+                hint="wrt counts the positional arguments from 0")
+
+
 def build_reverse(func, argtypes, wrt, target, output_component=None, driver=None):
     """Generate and load ``<f>_vjp`` for these argument types; returns (callable, source, prepared).
 
@@ -213,7 +241,8 @@ def build_reverse(func, argtypes, wrt, target, output_component=None, driver=Non
     gradients, reverse Jacobians): its argument types are then those of one call of the vjp.
     """
     if target not in TARGETS:
-        raise ValueError(f"adflow: unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+        raise ArgumentError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    check_call(func, argtypes, wrt)
     builder = ModuleBuilder(target)
     name, prepared = builder.reverse(func, argtypes, wrt, output_component=output_component)
     stem = prepared.fn.name if prepared is not None else func.__name__
@@ -226,7 +255,8 @@ def build_reverse(func, argtypes, wrt, target, output_component=None, driver=Non
 def build_forward(func, argtypes, wrt, chunk, target, driver=None):
     """Generate and load ``<f>_fwd`` for these (float) argument types; returns (callable, source, prepared)."""
     if target not in TARGETS:
-        raise ValueError(f"adflow: unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+        raise ArgumentError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    check_call(func, argtypes, wrt)
     builder = ModuleBuilder(target)
     name, prepared = builder.forward(func, argtypes, wrt, chunk)
     stem = prepared.fn.name if prepared is not None else func.__name__

@@ -244,12 +244,19 @@ def test_syntax_errors_are_target_independent():
            "'with' block", uses_with, "with open", "context manager")
 
 
-@pytest.mark.xfail(strict=True, reason="a helper is typed by numba before the fence sees it: a 'try' in a helper "
-                                       "gives numba's \"No implementation of function Function(<intrinsic "
-                                       "exception_match>)\" at the caller's line, not \"a 'try' block\" at the "
-                                       "helper's line")
-def test_unsupported_syntax_inside_a_helper_points_at_the_helper():
-    expect(grad_py(calls_helper_with_try, 1.0), adflow.UnsupportedSyntaxError, "'try' block",
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_unsupported_syntax_inside_a_helper_points_at_the_helper(target):
+    # Helpers are fenced before numba types their caller (which types the helpers too).
+    expect(lambda: adflow.grad(calls_helper_with_try, target=target)(1.0), adflow.UnsupportedSyntaxError,
+           "'try' block", uses_try, "try:", "exception")
+
+
+def calls_calls_helper_with_try(x):
+    return calls_helper_with_try(x) + 1.0
+
+
+def test_unsupported_syntax_two_helpers_down():
+    expect(grad_py(calls_calls_helper_with_try, 1.0), adflow.UnsupportedSyntaxError, "'try' block",
            uses_try, "try:", "exception")
 
 
@@ -274,18 +281,30 @@ def pong(x, n):
     return ping(x * 2.0, n) * 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="recursion is reported as numba's \"Untyped global name 'recursive': Cannot "
-                                       "determine Numba type of <class 'function'>\" (a TypingError), not as "
-                                       "recursion; pipeline.py's recursion check only runs after typing succeeded")
-def test_direct_recursion_is_named():
-    expect(grad_py(recursive, 1.0, 3), adflow.UnsupportedSyntaxError, "recursion", recursive,
-           "return recursive(", "loop")
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_direct_recursion_is_named(target):
+    expect(lambda: adflow.grad(recursive, target=target)(1.0, 3), adflow.UnsupportedSyntaxError,
+           ("recursive calls itself", "recursion"), recursive, "return recursive(", "loop")
 
 
-@pytest.mark.xfail(strict=True, reason="mutual recursion is reported as numba's \"Untyped global name 'pong'\" "
-                                       "TypingError, not as recursion")
 def test_mutual_recursion_is_named():
-    expect(grad_py(ping, 1.0, 3), adflow.UnsupportedSyntaxError, "recursion", ping, "return pong(", "loop")
+    expect(grad_py(ping, 1.0, 3), adflow.UnsupportedSyntaxError,
+           ("ping calls itself through pong", "ping -> pong -> ping"), ping, "return pong(", "loop")
+
+
+def calls_ping(x):
+    return ping(x, 3) + 1.0
+
+
+def test_recursion_below_the_differentiated_function():
+    # The cycle is reported where it starts, not at the caller that leads into it.
+    expect(grad_py(calls_ping, 1.0), adflow.UnsupportedSyntaxError, "ping -> pong -> ping", ping,
+           "return pong(", "loop")
+
+
+def test_recursion_in_forward_mode():
+    expect(lambda: adflow.jvp(recursive, (1.0, 3), (1.0,), wrt=0, target="python"), adflow.UnsupportedSyntaxError,
+           "recursion", recursive, "return recursive(", "loop")
 
 
 def test_recursion_is_at_least_an_adflow_error_at_the_right_line():
@@ -435,20 +454,26 @@ def test_grad_of_non_scalar_suggests_vjp_and_jacobian():
     assert "jacobian" in err.hint
 
 
-@pytest.mark.xfail(strict=True, reason="has_aux=True on a function returning a plain float fails with a raw "
-                                       "TypeError \"'float' object is not subscriptable\" from api.py instead of "
-                                       "saying that has_aux needs f to return (value, aux)")
-def test_has_aux_without_a_pair_is_explained():
-    expect(lambda: adflow.grad(scaled, has_aux=True, target="python")(2.0, 3.0), adflow.ShapeError,
-           ("has_aux", "aux"))
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_has_aux_without_a_pair_is_explained(target):
+    expect(lambda: adflow.grad(scaled, has_aux=True, target=target)(2.0, 3.0), adflow.ShapeError,
+           ("has_aux=True needs scaled to return a pair (value, aux)", "float64"), hint="drop has_aux")
 
 
-@pytest.mark.xfail(strict=True, reason="has_aux=True on a function returning an array (not a (value, aux) tuple) is "
-                                       "not refused: for x*2.0 at [1., 2.] it returns gradient [2., 2.] and aux 4.0, "
-                                       "reading the array as (value, aux) - a silently wrong result")
-def test_has_aux_with_an_array_output_is_refused():
-    expect(lambda: adflow.grad(vector_out, has_aux=True, target="python")(np.array([1.0, 2.0])),
-           adflow.ShapeError, "aux")
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_has_aux_with_an_array_output_is_refused(target):
+    # Not read as (value, aux): that gave gradient [2., 2.] and aux 4.0 for this function.
+    expect(lambda: adflow.grad(vector_out, has_aux=True, target=target)(np.array([1.0, 2.0])),
+           adflow.ShapeError, ("has_aux=True needs vector_out to return a pair", "an array"), hint="(value, aux)")
+
+
+def triple_out(x):
+    return x * 2.0, x, x
+
+
+def test_has_aux_with_a_triple_is_refused():
+    expect(lambda: adflow.value_and_grad(triple_out, has_aux=True, target="python")(1.0), adflow.ShapeError,
+           ("has_aux=True needs triple_out to return a pair", "Tuple"))
 
 
 def test_vjp_cotangent_shape_names_both_shapes():
@@ -479,17 +504,39 @@ def two_args(x, y):
     return x * y
 
 
-@pytest.mark.xfail(strict=True, reason="wrt=5 for a 2-argument function raises a raw IndexError "
-                                       "('list index out of range') from the transform")
 def test_wrt_out_of_range():
-    expect(lambda: adflow.grad(two_args, wrt=5, target="python")(1.0, 2.0), (ValueError, adflow.AdflowError),
-           ("wrt", "5", "2"))
+    err = expect(lambda: adflow.grad(two_args, wrt=5, target="python")(1.0, 2.0), ValueError,
+                 ("wrt=5 is out of range", "two_args is called with 2 arguments"), hint="from 0")
+    assert isinstance(err, adflow.AdflowError)
+    expect(lambda: adflow.grad(two_args, wrt=(0, 2), target="python")(1.0, 2.0), ValueError, "wrt=2 is out of range")
+    expect(lambda: adflow.vjp(two_args, 1.0, 2.0, wrt=2, target="python"), ValueError, "wrt=2 is out of range")
+    expect(lambda: adflow.jvp(two_args, (1.0, 2.0), (1.0,), wrt=3, target="python"), ValueError,
+           "wrt=3 is out of range")
 
 
-@pytest.mark.xfail(strict=True, reason="wrt=1.5 raises a raw TypeError \"'float' object is not iterable\" "
-                                       "from api._normalize_wrt instead of its own 'wrt must be an int' message")
-def test_wrt_not_an_int():
-    expect(lambda: adflow.grad(two_args, wrt=1.5, target="python"), (ValueError, TypeError), "wrt must be")
+@pytest.mark.parametrize("wrt", [1.5, "0", None, (0, 1.0), True])
+def test_wrt_not_an_int(wrt):
+    err = expect(lambda: adflow.grad(two_args, wrt=wrt, target="python"), ValueError,
+                 ("wrt must be", repr(wrt)), hint="wrt=0")
+    assert isinstance(err, adflow.AdflowError)
+
+
+@pytest.mark.parametrize("wrt", [-1, (0, 0)])
+def test_wrt_negative_or_repeated(wrt):
+    expect(lambda: adflow.grad(two_args, wrt=wrt, target="python"), ValueError,
+           (f"wrt={wrt!r}", "non-negative and appear once"), hint="from 0")
+
+
+@pytest.mark.parametrize("args, says", [((1.0,), "called with 1"), ((1.0, 2.0, 3.0), "called with 3")])
+def test_wrong_number_of_arguments(args, says):
+    expect(lambda: adflow.grad(two_args, target="python")(*args), ValueError, ("two_args takes 2 arguments", says),
+           two_args, "def two_args", "positionally")
+
+
+def test_default_arguments_must_be_passed():
+    expect(lambda: adflow.grad(uses_default, target="python")(3.0), ValueError, "uses_default takes 2 arguments",
+           uses_default, "def uses_default", "including those with defaults")
+    assert adflow.grad(uses_default, target="python")(3.0, 2.0) == 2.0
 
 
 def test_wrt_empty_tuple():
@@ -500,11 +547,11 @@ def test_unknown_target_lists_the_choices():
     expect(lambda: adflow.grad(two_args, target="gpu")(1.0, 2.0), ValueError, ("'gpu'", "python", "cpu"))
 
 
-@pytest.mark.xfail(strict=True, reason="passing a dict prints numba's message with ANSI escapes (\\x1b[1m) and "
-                                       "does not say which argument was wrong")
 def test_argument_of_unsupported_type_is_named():
     expect(lambda: adflow.grad(two_args, wrt=0, target="python")(1.0, {"a": 1}), adflow.NonDifferentiableError,
-           ("dict", "'y'"))
+           ("'y' (argument 1) of two_args", "of type 'dict'"), hint="unpack")
+    expect(lambda: adflow.vjp(two_args, object(), 1.0, wrt=1, target="python"), adflow.NonDifferentiableError,
+           ("'x' (argument 0) of two_args", "of type 'object'"))
 
 
 def test_argument_of_unsupported_type_is_an_adflow_error():
@@ -512,16 +559,26 @@ def test_argument_of_unsupported_type_is_an_adflow_error():
         adflow.grad(two_args, wrt=0, target="python")(1.0, {"a": 1})
 
 
+def uses_default(x, scale=2.0):
+    return x * scale
+
+
 def no_return(x):
     y = x * 2.0  # noqa: F841
 
 
-@pytest.mark.xfail(strict=True, reason="a function without 'return' gives numba's \"NameError: name '_result1' "
-                                       "is not defined\" (an internal name, no location) instead of the "
-                                       "normaliser's 'a function without a return value'")
 def test_function_without_return():
     expect(grad_py(no_return, 1.0), adflow.UnsupportedSyntaxError, "return value", no_return, "def no_return",
            "return")
+
+
+def calls_no_return(x):
+    return no_return(x) * 2.0
+
+
+def test_helper_without_return():
+    expect(grad_py(calls_no_return, 1.0), adflow.UnsupportedSyntaxError, "no_return has no 'return'", no_return,
+           "def no_return", "return")
 
 
 # ====================================================================== source that cannot be read

@@ -61,7 +61,7 @@ def jvp(func, primals, tangents, wrt=None, target="cpu"):
     primals = _prepare_args(tuple(primals))
     if wrt is None:
         wrt = _float_positions(primals)
-    wrt, _ = _normalize_wrt(wrt)
+    wrt, _ = _normalize_wrt(wrt, len(primals), getattr(func, "__name__", "f"))
     tangents = tuple(tangents)
     if len(tangents) != len(wrt):
         raise ShapeError(f"jvp got {len(tangents)} tangents for {len(wrt)} differentiated arguments")

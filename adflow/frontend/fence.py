@@ -7,6 +7,8 @@ from __future__ import annotations
 import gast
 
 from ..errors import UnsupportedSyntaxError
+from . import namespace as ns
+from . import source
 
 _REJECTED = {
     gast.With: ("a 'with' block", "move the context manager outside the differentiated function"),
@@ -57,6 +59,60 @@ def check(fn) -> None:
     for stmt in tree.body:
         for node in gast.walk(stmt):
             _check_node(fn, node)
+    if not any(isinstance(node, gast.Return) for stmt in tree.body for node in gast.walk(stmt)):
+        raise UnsupportedSyntaxError(f"a function without a return value: {fn.name} has no 'return'",
+                                     fn.location(tree), hint="return the value to differentiate")
+
+
+def check_program(fn) -> None:
+    """Fence ``fn`` and every user helper it reaches through calls; refuse recursion.
+
+    This runs before numba types anything: numba types the helpers while it types their caller, so
+    a 'try' in a helper would otherwise surface as numba's message at the caller's line, and
+    recursion as numba's "Untyped global name".
+    """
+    done: set[int] = set()
+
+    def visit(fn, path):  # path: (function, its call to the next function) from the top down to fn
+        check(fn)
+        for call, callee in _helper_calls(fn):
+            py = source.python_function(callee)
+            chain = path + [(fn, call)]
+            for k, (caller, _) in enumerate(chain):
+                if caller.py_func is py:
+                    raise _recursion(chain[k:])
+            if id(py) not in done:
+                visit(source.load(callee), chain)
+        done.add(id(fn.py_func))
+
+    visit(fn, [])
+
+
+def _helper_calls(fn):
+    """``(call node, user function)`` for each call in ``fn`` that adflow transforms as a helper.
+
+    Functions with custom rules are left out: their bodies are not differentiated in every mode.
+    """
+    from ..rules.custom import CustomRule
+    from .normalize import assigned_names
+    local_names = set(fn.params) | assigned_names(fn.tree.body)
+    for stmt in fn.tree.body:
+        for node in gast.walk(stmt):
+            if isinstance(node, gast.Call):
+                resolved = ns.resolve(fn, node.func, local_names)
+                if (resolved is not None and resolved.kind == ns.USER_FUNCTION
+                        and not isinstance(resolved.value, CustomRule)):
+                    yield node, resolved.value
+
+
+def _recursion(cycle):
+    """The error for ``cycle``: (function, its call to the next one), ending with a call to the first."""
+    first, call = cycle[0]
+    names = [f.name for f, _ in cycle] + [first.name]
+    how = "calls itself" if len(cycle) == 1 else f"calls itself through {' -> '.join(names[1:-1])}"
+    return UnsupportedSyntaxError(
+        f"{first.name} {how} (recursion: {' -> '.join(names)}), which adflow cannot differentiate",
+        first.location(call), hint="write the recursion as a loop")
 
 
 def _check_node(fn, node) -> None:
