@@ -164,9 +164,12 @@ def _check_aux_pair(result, fname):
     """has_aux=True needs a 2-tuple result; ``result`` is its numba type or, at run time, the value."""
     if isinstance(result, (tuple, types.BaseTuple)) and len(result) == 2:
         return
-    what = type(result).__name__ if isinstance(result, (float, np.ndarray)) else str(result)
-    if isinstance(result, np.ndarray) or isinstance(result, types.Array):
-        what = f"an array ({result})" if isinstance(result, types.Array) else f"an array of shape {result.shape}"
+    if isinstance(result, types.Array):
+        what = f"an array ({result})"
+    elif isinstance(result, np.ndarray):
+        what = f"an array of shape {result.shape}"
+    else:
+        what = str(result) if isinstance(result, types.Type) else type(result).__name__
     raise ShapeError(f"has_aux=True needs {fname} to return a pair (value, aux), but it returns {what}",
                      hint="return (value, aux) with a scalar value, or drop has_aux=True")
 
@@ -339,7 +342,7 @@ def vjp(func, *args, wrt=None, target="cpu"):
         types_ = _argtypes(args)
         wrt = tuple(k for k, t in enumerate(types_) if _is_float_type(t))
     fname = getattr(func, "__name__", "f")
-    wrt, single = _normalize_wrt(wrt, len(args), fname)
+    wrt, _ = _normalize_wrt(wrt, len(args), fname)
     vjp_fn, _, prepared = specs.get(args, wrt)
     y, _ = vjp_fn(*args, _probe_cotangent(prepared.return_type))
 

@@ -670,3 +670,57 @@ def test_every_error_class_is_an_adflow_error():
                 adflow.SourceUnavailableError, adflow.TypingError):
         assert issubclass(cls, adflow.AdflowError)
     assert issubclass(adflow.ShapeError, ValueError)
+
+
+# ====================================================================== custom rules: only an explicit None means zero
+def scaled_primal(x, c):
+    return c * x
+
+
+def rule_without_return(g, ans, x, c):
+    y = g * c  # noqa: F841
+
+
+def rule_returning_none(g, ans, x, c):
+    if g > 0.0:
+        return None
+    return None
+
+
+@pytest.mark.parametrize("rule", [rule_without_return, rule_returning_none])
+def test_custom_rule_returning_nothing(rule):
+    def define():
+        adflow.custom_vjp(scaled_primal).defvjp(rule, None)
+    expect(define, adflow.NonDifferentiableError, ("defvjp rule for argument 0 of scaled_primal", "returns no value"),
+           rule, f"def {rule.__name__}", "pass None instead")
+
+
+def test_custom_rule_count_must_match_the_arguments():
+    rule = lambda g, ans, x, c: g * c  # noqa: E731
+    err = expect(lambda: adflow.custom_vjp(scaled_primal).defvjp(rule), ValueError,
+                 "scaled_primal takes 2 arguments but defvjp was given 1 rule", hint="None for an argument")
+    assert err.location.lineno == line_of(test_custom_rule_count_must_match_the_arguments, ".defvjp(rule)")
+    expect(lambda: adflow.custom_jvp(scaled_primal).defjvp(None, None, None), ValueError,
+           "scaled_primal takes 2 arguments but defjvp was given 3 rules")
+
+
+def test_custom_rule_that_is_not_a_function():
+    expect(lambda: adflow.custom_vjp(scaled_primal).defvjp(2.0, None), ValueError,
+           ("defvjp rule for argument 0", "float, not a function"), hint="None for no derivative")
+
+
+@adflow.custom_vjp
+def rule_none_for_c(x, c):
+    return c * x
+
+
+rule_none_for_c.defvjp(lambda g, ans, x, c: g * c, None)
+
+
+def uses_rule_none_for_c(x, c):
+    return rule_none_for_c(x, c) * 2.0
+
+
+def test_custom_rule_none_is_a_documented_zero():
+    # docs/custom-rules.md: None marks an argument without a derivative, its cotangent is zero.
+    assert adflow.grad(uses_rule_none_for_c, wrt=(0, 1), target="python")(1.5, 2.0) == (4.0, 0.0)

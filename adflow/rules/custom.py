@@ -11,14 +11,20 @@ Each rule maps the result's cotangent ``g`` (plus ``ans`` and the arguments) to 
 cotangent, exactly like an entry of :mod:`adflow.rules.adjoints`.  Rules must be functions numba
 can compile (they run inside the generated code).  Forward mode uses ``defjvp`` rules, which map
 ``(x_dot, ans, x, c)`` to the result's tangent term of that argument.
+
+``None`` in place of a rule is the one way to say "no derivative": that argument's contribution is
+zero.  Anything else that would silently give zero is refused: fewer rules than arguments, or a
+rule function that returns nothing.
 """
 from __future__ import annotations
 
 import functools
+import inspect
+import sys
 
 import gast
 
-from ..frontend.normalize import name
+from ..errors import AdflowError, ArgumentError, NonDifferentiableError, SourceLocation
 
 
 class CustomRule:
@@ -34,13 +40,66 @@ class CustomRule:
         return self.primal(*args)
 
     def defvjp(self, *rules):
-        """One rule per positional argument (``None`` for arguments without a derivative)."""
-        self.vjp_rules = rules
+        """Set the adjoint rules: one per positional argument, ``None`` for an argument without a derivative.
+
+        The rule for argument ``k`` takes ``(g, ans, *args)`` (``g`` the result's cotangent, ``ans``
+        the result) and returns argument ``k``'s cotangent, shaped like it.  A ``None`` rule makes
+        that cotangent zero.  Returns the function, so the rules can follow its definition.
+
+        >>> import numpy as np, adflow
+        >>> @adflow.custom_vjp
+        ... def softclip(x, c):
+        ...     return c * np.tanh(x / c)
+        >>> softclip = softclip.defvjp(lambda g, ans, x, c: g * (1.0 - (ans / c) ** 2), None)
+        """
+        self.vjp_rules = self._checked(rules, "defvjp", "(g, ans, *args)")
         return self
 
     def defjvp(self, *rules):
-        self.jvp_rules = rules
+        """Set the tangent rules: one per positional argument, ``None`` for an argument without a derivative.
+
+        The rule for argument ``k`` takes ``(x_dot, ans, *args)`` (``x_dot`` the tangent of argument
+        ``k`` in one direction, shaped like it) and returns that argument's term of the result's
+        tangent; the terms of all arguments are added.  A ``None`` rule contributes no term (zero).
+        Returns the function.
+
+        >>> import adflow
+        >>> @adflow.custom_jvp
+        ... def cube(x):
+        ...     return x * x * x
+        >>> cube = cube.defjvp(lambda x_dot, ans, x: 3.0 * x * x * x_dot)
+        >>> adflow.jvp(cube, (2.0,), (1.0,), target="python")
+        (8.0, 12.0)
+        """
+        self.jvp_rules = self._checked(rules, "defjvp", "(x_dot, ans, *args)")
         return self
+
+    def _checked(self, rules, method, takes):
+        """``rules``, after refusing what would silently give a zero derivative."""
+        caller = sys._getframe(2)
+        where = SourceLocation(caller.f_code.co_filename, caller.f_lineno)
+        code = getattr(self.py_func, "__code__", None)
+        fixed = code is not None and not code.co_flags & inspect.CO_VARARGS
+        nargs = code.co_argcount if fixed else len(rules)
+        if len(rules) != nargs:
+            raise ArgumentError(
+                f"{self.__name__} takes {nargs} argument{'s' if nargs != 1 else ''} but {method} was given "
+                f"{len(rules)} rule{'s' if len(rules) != 1 else ''}", where,
+                hint="give one rule per argument, in order, and None for an argument without a derivative")
+        for k, rule in enumerate(rules):
+            if rule is not None and not callable(rule):
+                raise ArgumentError(f"the {method} rule for argument {k} of {self.__name__} is a "
+                                    f"{type(rule).__name__}, not a function", where,
+                                    hint=f"pass a function of {takes}, or None for no derivative")
+            if rule is not None:
+                _check_returns_value(rule, method, k, self.__name__)
+        return rules
+
+    def _rule(self, rules, k, method):
+        if k >= len(rules):  # a *args function called with more arguments than it has rules
+            raise NonDifferentiableError(f"{self.__name__} is called with argument {k} but {method} gave it "
+                                         f"{len(rules)} rules", hint="give one rule per argument, None for none")
+        return rules[k]
 
     @property
     def py_func(self):
@@ -48,7 +107,6 @@ class CustomRule:
 
     def emit(self, builder, argtypes) -> str:
         """Write ``<name>_vjp(args..., g)`` calling the rules into the builder's module."""
-        from ..errors import NonDifferentiableError
         from ..frontend.typeinfer import jitted
         from ..reverse.activity import is_float_type
 
@@ -58,12 +116,12 @@ class CustomRule:
         params = [f"a{k}" for k in range(len(argtypes))]
         base = self.__name__
         vjp_name = builder.unique(f"{base}_vjp")
-        primal_name, rule_names = f"{base}_primal", []
+        primal_name = f"{base}_primal"
         target = builder.target
         builder.namespace[primal_name] = self.primal if target == "python" else jitted(self.py_func)
         grads = []
         for k, ty in enumerate(argtypes):
-            rule = self.vjp_rules[k] if k < len(self.vjp_rules) else None
+            rule = self._rule(self.vjp_rules, k, "defvjp")
             if rule is None or not is_float_type(ty):
                 grads.append(f"zeros_like_float(a{k})")
                 continue
@@ -80,7 +138,6 @@ class CustomRule:
 
     def emit_forward(self, builder, argtypes, chunk) -> str:
         """Write ``<name>_fwd(args...)`` applying the tangent rules to each of the ``chunk`` directions."""
-        from ..errors import NonDifferentiableError
         from ..frontend.typeinfer import jitted
         from ..reverse.activity import is_float_type
 
@@ -101,7 +158,7 @@ class CustomRule:
                   f"    for j in range({chunk}):"]
         terms = []
         for k, ty in enumerate(argtypes):
-            rule = self.jvp_rules[k] if k < len(self.jvp_rules) else None
+            rule = self._rule(self.jvp_rules, k, "defjvp")
             if rule is None or not is_float_type(ty):
                 continue
             rname = f"{base}_jvp_rule{k}"
@@ -113,6 +170,24 @@ class CustomRule:
         fdef = gast.parse("\n".join(lines) + "\n").body[0]
         builder.functions.append((fdef, f"user-defined tangent rules of {base}"))
         return fwd_name
+
+
+def _check_returns_value(rule, method, k, fname):
+    """Refuse a rule function that returns nothing (its None would be a silent zero, or a numba error)."""
+    from ..frontend import source
+    py = getattr(rule, "py_func", rule)
+    if not inspect.isfunction(py) or py.__name__ == "<lambda>":
+        return  # a lambda returns its expression; builtins and callables are numba's to type
+    try:
+        fn = source.load(py)
+    except AdflowError:  # no readable source: numba reports what it finds when it compiles the rule
+        return
+    returns = [n for n in gast.walk(fn.tree) if isinstance(n, gast.Return)]
+    if not any(r.value is not None and not (isinstance(r.value, gast.Constant) and r.value.value is None)
+               for r in returns):
+        raise NonDifferentiableError(
+            f"the {method} rule for argument {k} of {fname}, {fn.name}, returns no value", fn.location(fn.tree),
+            hint="return the derivative; to mean 'no derivative', pass None instead of the rule")
 
 
 def custom_vjp(primal):
