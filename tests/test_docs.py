@@ -74,3 +74,12 @@ def test_docstrings_become_markdown():
     assert "``grad``" in once and "```pycon\n>>> f(1.0)\n2.0\n```" in once
     assert "Messages read:\n\n```text\nadflow: x\n  hint: y\n```" in once
     assert rest.convert(once) == once  # griffe may call the extension twice on one docstring
+
+
+@pytest.mark.parametrize("module", ["adflow.api", "adflow.forward.api", "adflow.jacobian", "adflow.rules.custom"])
+def test_docstring_examples_run(module):
+    # The API reference renders these docstrings: their examples must run and print what they show.
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted and not result.failed, f"{result.failed} docstring examples of {module} failed"

@@ -205,7 +205,8 @@ def _works_on_arrays(function) -> bool:
     # math.sin(array) and max(array, array) mean something else (or nothing) in Python.
     if function is builtins.abs:
         return True
-    return function not in vars(math).values() and function not in vars(builtins).values()
+    # By identity: `in` compares with ==, and builtins._ holds the REPL's last result (often an array).
+    return not any(function is v for v in (*vars(math).values(), *vars(builtins).values()))
 
 
 def _choose_elementwise(function, name: str, argtypes):
