@@ -368,7 +368,9 @@ def vjp(func, *args, wrt=None, target="cpu"):
     fname = getattr(func, "__name__", "f")
     wrt, _ = _normalize_wrt(wrt, len(args), fname)
     vjp_fn, _, prepared = specs.get(args, wrt)
-    y, _ = vjp_fn(*args, _probe_cotangent(prepared.return_type))
+    # A function with custom rules has no inferred types: its primal, run once, gives the output's.
+    out_type = prepared.return_type if prepared is not None else numba.typeof(func(*args))
+    y, _ = vjp_fn(*args, _probe_cotangent(out_type))
 
     def pullback(v):
         v = _same_structure(v, y, fname)

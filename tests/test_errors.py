@@ -572,6 +572,44 @@ def test_function_without_return():
            "return")
 
 
+def returns_on_one_branch(x):
+    if x > 0.0:
+        return x * 2.0
+
+
+def returns_in_a_loop(x):
+    for i in range(3):
+        if x > float(i):
+            return x * 2.0
+
+
+def returns_on_every_path(x):
+    if x > 0.0:
+        return x * 2.0
+    elif x < -1.0:
+        return x * 3.0
+    else:
+        for i in range(2):
+            x = x * 0.5
+    while True:
+        if x > 1.0:
+            return x
+        x = x + 1.0
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+@pytest.mark.parametrize("func, marker", [(returns_on_one_branch, "if x > 0.0"),
+                                          (returns_in_a_loop, "for i in range(3)")])
+def test_function_that_can_fall_off_its_end(func, marker, target):
+    # Python returns None there; the cpu target gave a gradient of 0.0 at x = -1.0, silently.
+    expect(lambda: adflow.grad(func, target=target)(-1.0), adflow.UnsupportedSyntaxError,
+           f"{func.__name__} can reach its end without returning a value", func, marker, "else")
+
+
+def test_every_path_returning_is_accepted():
+    assert adflow.grad(returns_on_every_path, target="python")(-0.5) == 0.25  # x * 0.25 + 2.0
+
+
 def calls_no_return(x):
     return no_return(x) * 2.0
 
@@ -719,6 +757,13 @@ rule_none_for_c.defvjp(lambda g, ans, x, c: g * c, None)
 
 def uses_rule_none_for_c(x, c):
     return rule_none_for_c(x, c) * 2.0
+
+
+def test_vjp_of_a_function_with_custom_rules():
+    y, pullback = adflow.vjp(rule_none_for_c, np.array([1.0, 2.0]), 3.0, target="python")
+    assert np.array_equal(y, [3.0, 6.0])
+    grads = pullback(np.array([1.0, 1.0]))
+    assert np.array_equal(grads[0], [3.0, 3.0]) and grads[1] == 0.0
 
 
 def test_custom_rule_none_is_a_documented_zero():

@@ -62,6 +62,35 @@ def check(fn) -> None:
     if not any(isinstance(node, gast.Return) for stmt in tree.body for node in gast.walk(stmt)):
         raise UnsupportedSyntaxError(f"a function without a return value: {fn.name} has no 'return'",
                                      fn.location(tree), hint="return the value to differentiate")
+    if not _always_exits(tree.body):
+        # Python would return None there; numba's Optional result made that a silent zero derivative.
+        last = tree.body[-1]
+        raise UnsupportedSyntaxError(
+            f"{fn.name} can reach its end without returning a value", fn.location(last),
+            hint="end every path with a return (make the last branch an 'else', or add a final return)")
+
+
+def _always_exits(stmts) -> bool:
+    """Whether running ``stmts`` surely ends in a return or raise (never falls through to what follows)."""
+    for stmt in stmts:
+        if isinstance(stmt, (gast.Return, gast.Raise)):
+            return True
+        if isinstance(stmt, gast.If) and _always_exits(stmt.body) and _always_exits(stmt.orelse):
+            return True
+        if (isinstance(stmt, gast.While) and isinstance(stmt.test, gast.Constant) and stmt.test.value
+                and not _breaks(stmt.body)):
+            return True
+    return False
+
+
+def _breaks(stmts) -> bool:
+    """Whether a ``break`` in ``stmts`` leaves the loop they are the body of (not a nested one)."""
+    for stmt in stmts:
+        if isinstance(stmt, gast.Break):
+            return True
+        if isinstance(stmt, gast.If) and (_breaks(stmt.body) or _breaks(stmt.orelse)):
+            return True
+    return False
 
 
 def check_program(fn) -> None:
