@@ -10,7 +10,7 @@ import inspect
 import numba
 
 from .backends import emit, modules
-from .errors import ArgumentError, SourceLocation, UnsupportedSyntaxError
+from .errors import ArgumentError, SourceLocation, TypingError, UnsupportedSyntaxError
 from .frontend import fence, source
 from .frontend.exits import remove_early_exits
 from .frontend.normalize import normalize
@@ -37,7 +37,8 @@ class Prepared:
 
     def __init__(self, func, argtypes, target):
         self.fn = source.load(func)
-        fence.check_program(self.fn)
+        fence.check(self.fn)
+        fence.check_helpers(self.fn)
         fdef, self.normalizer = normalize(self.fn)
         self.fdef = remove_early_exits(fdef, self.normalizer.fresh)
         self.primal_source, self.user_lines = emit.function_source(self.fdef)
@@ -53,8 +54,13 @@ class Prepared:
         else:
             code = compile(self.primal_source, f"<adflow-normalized:{self.fn.name}>", "exec")
             exec(code, typing_namespace)
-            self.vartypes, self.return_type = infer_types(typing_namespace[self.fdef.name], argtypes,
-                                                          self.user_lines, self.fn.filename, self.fn.name)
+            try:
+                self.vartypes, self.return_type = infer_types(typing_namespace[self.fdef.name], argtypes,
+                                                              self.user_lines, self.fn.filename, self.fn.name)
+            except TypingError:
+                # numba typed the helpers with this function: one outside the subset is the better message.
+                fence.check_helpers(self.fn, strict=True)
+                raise
             store_types(key, (self.vartypes, self.return_type))
         for hname, obj in self.normalizer.helpers.items():
             self.namespace[hname] = _primal_of(obj) if target == "python" else jitted(_primal_of(obj))
@@ -215,7 +221,7 @@ def check_call(func, argtypes, wrt):
     n = len(argtypes)
     varargs = code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)  # the fence names those
     if not varargs and n != code.co_argcount:
-        fence.check_program(source.load(func))  # unsupported syntax is the more useful message
+        fence.check(source.load(func))  # unsupported syntax is the more useful message
         most = code.co_argcount
         # numba types the function for the arguments given: defaults are not filled in.
         raise ArgumentError(

@@ -251,6 +251,20 @@ def test_unsupported_syntax_inside_a_helper_points_at_the_helper(target):
            "'try' block", uses_try, "try:", "exception")
 
 
+def count_positive(n):
+    return len([i for i in range(n) if i > 0])
+
+
+def scales_by_a_count(x, n):
+    return x * float(count_positive(n))
+
+
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_helper_outside_the_subset_without_derivatives_is_fine(target):
+    # count_positive only sees an integer: numba runs it as written, adflow never transforms it.
+    assert adflow.grad(scales_by_a_count, target=target)(1.5, 3) == 2.0
+
+
 def calls_calls_helper_with_try(x):
     return calls_helper_with_try(x) + 1.0
 

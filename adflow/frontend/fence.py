@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gast
 
-from ..errors import UnsupportedSyntaxError
+from ..errors import AdflowError, UnsupportedSyntaxError
 from . import namespace as ns
 from . import source
 
@@ -93,45 +93,63 @@ def _breaks(stmts) -> bool:
     return False
 
 
-def check_program(fn) -> None:
-    """Fence ``fn`` and every user helper it reaches through calls; refuse recursion.
+def check_helpers(fn, strict=False) -> None:
+    """Refuse recursion among ``fn`` and the user helpers it reaches through calls.
 
-    This runs before numba types anything: numba types the helpers while it types their caller, so
-    a 'try' in a helper would otherwise surface as numba's message at the caller's line, and
-    recursion as numba's "Untyped global name".
+    This runs before numba types ``fn``, which types the helpers with it: recursion would otherwise
+    surface as numba's "Untyped global name".  Helpers are only walked, not fenced: one called
+    without derivatives runs as numba compiles it and need not fit adflow's subset.  With
+    ``strict`` (the pipeline asks for it when numba cannot type ``fn``) each helper is fenced and
+    must be readable, so that a helper outside the subset (a 'try', no 'return') explains numba's
+    error at the helper's own line.
     """
     done: set[int] = set()
 
     def visit(fn, path):  # path: (function, its call to the next function) from the top down to fn
-        check(fn)
-        for call, callee in _helper_calls(fn):
+        for call, callee in _helper_calls(fn, strict):
             py = source.python_function(callee)
             chain = path + [(fn, call)]
             for k, (caller, _) in enumerate(chain):
                 if caller.py_func is py:
                     raise _recursion(chain[k:])
-            if id(py) not in done:
-                visit(source.load(callee), chain)
+            if id(py) in done:
+                continue
+            try:
+                helper = source.load(callee)
+                if strict:
+                    check(helper)
+            except AdflowError:
+                if strict:
+                    raise
+                continue  # numba compiles it as it is; adflow reports it if it must transform it
+            visit(helper, chain)
         done.add(id(fn.py_func))
 
     visit(fn, [])
 
 
-def _helper_calls(fn):
+def _helper_calls(fn, strict):
     """``(call node, user function)`` for each call in ``fn`` that adflow transforms as a helper.
 
     Functions with custom rules are left out: their bodies are not differentiated in every mode.
+    Names that do not resolve are left to the normaliser's message unless ``strict``.
     """
     from ..rules.custom import CustomRule
     from .normalize import assigned_names
     local_names = set(fn.params) | assigned_names(fn.tree.body)
     for stmt in fn.tree.body:
         for node in gast.walk(stmt):
-            if isinstance(node, gast.Call):
+            if not isinstance(node, gast.Call):
+                continue
+            try:
                 resolved = ns.resolve(fn, node.func, local_names)
-                if (resolved is not None and resolved.kind == ns.USER_FUNCTION
-                        and not isinstance(resolved.value, CustomRule)):
-                    yield node, resolved.value
+            except AdflowError:
+                if strict:
+                    raise
+                continue
+            if (resolved is not None and resolved.kind == ns.USER_FUNCTION
+                    and not isinstance(resolved.value, CustomRule)):
+                yield node, resolved.value
 
 
 def _recursion(cycle):
