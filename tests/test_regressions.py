@@ -9,6 +9,7 @@ The defects live in the transform, not in code generation, so one target ("pytho
 reproduces them; the comments say what target="cpu" does.
 """
 import math
+import re
 
 import numpy as np
 import pytest
@@ -132,9 +133,7 @@ def overlapping_slice_write_then_element(x, a):
     return np.sum(b * b)
 
 
-@pytest.mark.xfail(strict=True, reason="b[1:] = b[:-1] * a: the derivative with respect to a reads b[:-1] after "
-                                       "the write changed it (overlap): -1.0624 instead of 3.2 at x=[.3,-.4,.5,.7], "
-                                       "a=.8 (x's part is right); fuzz seed 194", raises=AssertionError)
+# fixed; kept as a regression test
 @pytest.mark.parametrize("f", [overlapping_slice_write, overlapping_slice_write_then_element])
 def test_overlapping_slice_write(f):
     check(f, X, 0.8)
@@ -168,6 +167,65 @@ def test_has_aux_with_array_output_is_refused(target):
         adflow.grad(returns_vector, has_aux=True, target=target)(np.array([1.0, 2.0]))
 
 
+def rebound_to_tanh_then_written(x):
+    b = x * 2.0
+    b = np.tanh(b)  # the adjoint of tanh reads its result, which the write below changes
+    b[0] = 3.0 * x[1]
+    return np.sum(b * b)
+
+
+def view_in_loop_then_base_written(x):
+    b = x * 2.0
+    s = 0.0
+    for i in range(3):
+        v = b[1:]
+        s = s + np.sum(v * v)
+        b[i] = 3.0 * s * x[i]
+    return s + np.sum(b)
+
+
+# found while fixing the overlapping slice write: adjoints that read a view of an array written later
+@pytest.mark.parametrize("f", [rebound_to_tanh_then_written, view_in_loop_then_base_written])
+def test_view_read_by_an_adjoint_then_base_written(f):
+    check(f, X)
+
+
+def returns_array_written_in_place(x):
+    b = x * 2.0
+    c = b * b
+    b[0] = c[1]
+    return b
+
+
+def test_vjp_value_of_an_array_the_reverse_sweep_restores():
+    # It used to return b with b[0] written back to its old value by the reverse sweep, silently.
+    y, _ = adflow.vjp(returns_array_written_in_place, X, target="python")
+    np.testing.assert_array_equal(y, returns_array_written_in_place(X.copy()))
+
+
+def alias_read_after_write(x):
+    b = x * 2.0
+    c = b
+    b[0] = 3.0 * x[1]
+    return np.sum(c * c)
+
+
+def view_read_after_base_written(x):
+    b = x * 2.0
+    v = b[1:]
+    b[1] = 3.0 * x[0]
+    return np.sum(v * v)
+
+
+@pytest.mark.parametrize("f, line", [(alias_read_after_write, "b[0] = 3.0 * x[1]"),
+                                     (view_read_after_base_written, "b[1] = 3.0 * x[0]")])
+def test_write_seen_through_another_name_is_refused(f, line):
+    # The derivative of c (or v) missed the write into b: [-4.8, -3.2, 4, 5.6] instead of [0, -10.4, 4, 5.6].
+    with pytest.raises(adflow.NonDifferentiableError, match=r"(?s)in-place write into 'b', which shares memory "
+                                                            r"with '[cv]'.*test_regressions.py:\d+.*" + re.escape(line)):
+        adflow.grad(f, target="python")(X)
+
+
 # ====================================================================== crashes (raw exceptions from generated code)
 def slice_write_then_element_write(x):
     b = x * 2.0
@@ -177,10 +235,7 @@ def slice_write_then_element_write(x):
     return s + np.sum(b * b)
 
 
-@pytest.mark.xfail(strict=True, reason="an array whose old values the derivative needs, written by a slice and then "
-                                       "by an element: the generated code calls _b_saved.append on an ndarray "
-                                       "(raw AttributeError; target='cpu' raises numba's TypingError); fuzz seed 1",
-                   raises=AttributeError)
+# fixed; kept as a regression test
 def test_slice_write_then_element_write():
     check(slice_write_then_element_write, X)
 
@@ -192,9 +247,7 @@ def element_write_then_slice_write(x, a):
     return np.sum(b * b)
 
 
-@pytest.mark.xfail(strict=True, reason="b[0] = g(b) then b[:2] = b[2:] * a: the generated code reads _b_saved_top "
-                                       "before assigning it (raw UnboundLocalError; target='cpu' raises numba's "
-                                       "NotDefinedError); fuzz seed 147", raises=UnboundLocalError)
+# fixed; kept as a regression test
 def test_element_write_then_slice_write():
     check(element_write_then_slice_write, X, 0.8)
 
@@ -266,10 +319,7 @@ def reassigned_from_helper_after_write(x):
     return np.sum(b)
 
 
-@pytest.mark.xfail(strict=True, reason="an array written in place and later rebound to a new array (b = np.sin(b)) "
-                                       "is refused: \"in-place write into 'b', which is a view of another array\" "
-                                       "(the normalised 'b = _tmp' is taken for an alias); fuzz seed 80",
-                   raises=adflow.NonDifferentiableError)
+# fixed; kept as a regression test
 @pytest.mark.parametrize("f", [reassigned_after_element_write, reassigned_from_helper_after_write])
 def test_reassigned_array_is_not_a_view(f):
     check(f, X)

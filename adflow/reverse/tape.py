@@ -8,6 +8,9 @@ reverse sweep *pops* it back after that assignment's adjoint.  Two analyses keep
 * **exposure** (a forward may-analysis over the structured code): a variable is *exposed* once a
   statement's adjoint has read it and until it is reassigned; only assignments to exposed
   variables push.  Values assigned once, or never read by an adjoint, are never saved.
+* **aliasing**: a view (``v = b[1:]``, ``v = b``, ``b.T``) shares memory with its base, so an
+  adjoint that reads one reads the other: an in-place write into ``b`` after an adjoint read ``v``
+  saves the overwritten part (``b[1:] = b[:-1] * a`` reads ``b[:-1]`` through a temporary view).
 * **recomputation**: in a loop body, an assignment whose operands do not change inside the loop
   (loop-invariant values, the loop index, and other such assignments) is recomputed at the top
   of each reverse iteration instead of being pushed every iteration, as a hand-written adjoint
@@ -41,6 +44,65 @@ def assignment_counts(body) -> dict:
     return counts
 
 
+def alias_groups(ops, vartypes) -> dict:
+    """``{array variable: the variables that may share its memory}``, flow-insensitively.
+
+    Views (slices, ``.T``, reshapes, ``np.asarray``) and plain assignments of arrays share memory
+    with their base; over-approximating only costs extra saves.
+    """
+    parent: dict = {}
+
+    def root(v):
+        while parent.setdefault(v, v) != v:
+            v = parent[v]
+        return v
+
+    for op in ops:
+        source = op.args.get("x")
+        if not (isinstance(source, gast.Name) and isinstance(vartypes.get(op.target), types.Array)
+                and isinstance(vartypes.get(source.id), types.Array)):
+            continue
+        if op.kind in (O.COPY, O.GETITEM) or (op.kind == O.PRIMITIVE and (
+                op.prim in ("transpose", "reshape", "ravel") or (op.prim == "copy" and op.what.endswith("asarray")))):
+            parent[root(op.target)] = root(source.id)
+    groups: dict = {}
+    for v in parent:
+        groups.setdefault(root(v), set()).add(v)
+    return {v: frozenset(groups[root(v)]) for v in parent}
+
+
+def live_after(body) -> dict:
+    """``{id(statement): the names some later statement may read before reassigning them}``."""
+    out: dict = {}
+
+    def loads(node):
+        return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+
+    def block(stmts, live):
+        for stmt in reversed(stmts):
+            out[id(stmt)] = set(live)
+            if isinstance(stmt, gast.Assign):
+                target = stmt.targets[0]
+                live = (live - {target.id} if isinstance(target, gast.Name) else live | loads(target)) \
+                    | loads(stmt.value)
+            elif isinstance(stmt, gast.If):
+                live = block(stmt.body, live) | block(stmt.orelse, live) | {stmt.test.id}
+            elif isinstance(stmt, (gast.For, gast.While)):
+                head = set(live) | loads(stmt.iter if isinstance(stmt, gast.For) else stmt.test)
+                while True:  # the body's end flows back to the loop's head
+                    new = head | block(stmt.body, head)
+                    if new == head:
+                        break
+                    head = new
+                live = head
+            else:
+                live = live | loads(stmt)
+        return live
+
+    block(body, set())
+    return out
+
+
 def _is_exit_test(stmt) -> bool:
     return isinstance(stmt, gast.If) and len(stmt.body) == 1 and isinstance(stmt.body[0], gast.Break)
 
@@ -54,8 +116,9 @@ def loop_body(loop):
 
 
 class TapePlanner:
-    def __init__(self, ops, reads, active, vartypes, body, loop_reads):
+    def __init__(self, ops, reads, active, vartypes, body, loop_reads, aliases):
         self.ops = ops  # id(stmt) -> Op
+        self.aliases = aliases  # from alias_groups
         self.reads = reads  # id(stmt) -> names its adjoint reads (primal values)
         self.loop_reads = loop_reads  # id(loop) -> names the reversed loop header reads
         self.active = active
@@ -207,7 +270,9 @@ class TapePlanner:
         for stmt in stmts:
             if isinstance(stmt, gast.Assign):
                 op = self.ops[id(stmt)]
-                reads = self.reads.get(id(stmt), set())
+                reads = set()
+                for v in self.reads.get(id(stmt), ()):
+                    reads |= self.aliases.get(v, {v})  # reading a view reads its base, and back
                 if op.kind == O.SETITEM:
                     exposed |= reads
                     if op.target in exposed:

@@ -19,7 +19,7 @@ from ..frontend.normalize import assign, const, name, store
 from ..backends.emit import comment
 from .activity import find_active, is_float_type, statements
 from .adjoint import AdjointWriter, call, names_read
-from .tape import TapePlanner, assignment_counts, loop_body
+from .tape import TapePlanner, alias_groups, assignment_counts, live_after, loop_body
 
 
 def dummy_value(ty):
@@ -115,6 +115,7 @@ class ReverseTransform:
                                           else "cotangent")
         self.active = find_active(self.ops.values(), wrt_names, result_names, self.vartypes)
         self.writer = AdjointWriter(self.fn, self.active, self.vartypes, self.bar, self.helper_vjp_name)
+        self.aliases = alias_groups(self.ops.values(), self.vartypes)
         self.check_aliasing(body)
         # Adjoint statements of every assignment, and what they read of the primal.
         self.adjoints, reads = {}, {}
@@ -135,7 +136,7 @@ class ReverseTransform:
                 loop_reads[id(stmt)] = info["reads"]
             elif isinstance(stmt, gast.If):
                 reads[id(stmt)] = {stmt.test.id}
-        self.plan = TapePlanner(self.ops, reads, self.active, self.vartypes, body, loop_reads).run()
+        self.plan = TapePlanner(self.ops, reads, self.active, self.vartypes, body, loop_reads, self.aliases).run()
         self.recomputed = {id(s) for stmts in self.plan.recompute.values() for s in stmts}
         self.checkpointed_vars = {v for carried in self.plan.checkpoint.values() for v in carried}
         return self.assemble(body)
@@ -180,24 +181,25 @@ class ReverseTransform:
         return out
 
     def check_aliasing(self, body):
-        """In-place writes into a view or alias of another array would change two variables at once."""
-        owners = {}
+        """An in-place write into an array another live variable shares memory with changes both.
+
+        Refused where that other variable is read later (or is the caller's array): its derivative
+        would miss the write.  A view nothing reads after the write is fine: the adjoints that read it
+        see the overwritten part restored from the tape (``b[1:] = b[:-1] * a``; and ``b = np.sin(b)``,
+        which is ``_b1 = np.sin(b); b = _b1``).
+        """
+        aliases, live = self.aliases, live_after(body)
         for stmt in statements(body):
             if isinstance(stmt, gast.Assign):
                 op = self.ops[id(stmt)]
-                if op.kind in (O.COPY, O.GETITEM) and isinstance(self.vartypes.get(op.target), types.Array) \
-                        and isinstance(op.args.get("x"), gast.Name):
-                    owners[op.target] = op
-                if op.kind == O.PRIMITIVE and op.prim in ("transpose", "reshape", "ravel") and \
-                        isinstance(self.vartypes.get(op.target), types.Array):
-                    owners[op.target] = op
-        for stmt in statements(body):
-            if isinstance(stmt, gast.Assign):
-                op = self.ops[id(stmt)]
-                if op.kind == O.SETITEM and op.target in owners and (op.target in self.active or
-                                                                     owners[op.target].args["x"].id in self.active):
+                if op.kind != O.SETITEM:
+                    continue
+                others = {v for v in aliases.get(op.target, frozenset()) - {op.target}
+                          if v in live[id(stmt)] or v in self.params}
+                if others and (op.target in self.active or others & self.active):
+                    other = min(others, key=lambda v: (v.startswith("_"), v))  # a user name if any
                     raise NonDifferentiableError(
-                        f"in-place write into '{op.target}', which is a view of another array",
+                        f"in-place write into '{op.target}', which shares memory with '{other}' (a view or alias)",
                         self.fn.location(stmt),
                         hint=f"make it an independent array first, e.g. {op.target} = ....copy()")
         if self.is_helper:
@@ -254,8 +256,8 @@ class ReverseTransform:
         tapes = []
         for var, ty in self.pushed_vars.items():
             tapes.extend(self.new_tape(var, ty, f"_{var.lstrip('_')}_tape", f"_{var.lstrip('_')}_top", ln))
-        for var, (ty, tape, top) in self.element_tapes.items():
-            tapes.extend(self.new_tape(var, ty, tape, top, ln, like=self.element_dummy(var)))
+        for (var, ty), (tape, top) in self.element_tapes.items():
+            tapes.extend(self.new_tape(var, ty, tape, top, ln, like=dummy_value(ty)))
 
         seed = self.seed
         inits = []
@@ -292,11 +294,19 @@ class ReverseTransform:
         grads = gast.Tuple(elts=[name(self.bar(p)) for p in wrt_names], ctx=gast.Load())
         # The reverse sweep restores overwritten variables: keep the result as the forward sweep left it.
         result = copy.deepcopy(self.result)
-        if isinstance(self.result, gast.Name) and (self.result.id in self.pushed_vars
-                                                   or self.result.id in self.checkpointed_vars):
-            value = self.normalizer.fresh("value")
-            forward.append(assign(value, copy.deepcopy(self.result), ln))
-            result = name(value)
+        if isinstance(self.result, gast.Name):
+            restored_in_place = {var for var, _ in self.element_tapes}
+            if restored_in_place & self.aliases.get(self.result.id, {self.result.id}):
+                # The reverse sweep writes old values back into this array: return a copy.
+                value = self.normalizer.fresh("value")
+                forward.append(assign(value, gast.Call(func=gast.Attribute(value=copy.deepcopy(self.result),
+                                                                           attr="copy", ctx=gast.Load()),
+                                                       args=[], keywords=[]), ln))
+                result = name(value)
+            elif self.result.id in self.pushed_vars or self.result.id in self.checkpointed_vars:
+                value = self.normalizer.fresh("value")
+                forward.append(assign(value, copy.deepcopy(self.result), ln))
+                result = name(value)
         ret = gast.Return(value=gast.Tuple(elts=[result, grads], ctx=gast.Load()))
         ret.lineno = ln
         new_body = (prologue + declarations + tapes + [comment("forward sweep", ln)] + forward
@@ -327,10 +337,6 @@ class ReverseTransform:
             return [assign(tape, call("array_stack", like if like is not None else name(var)), ln)]
         return [assign(tape, call_attr("np", "empty", const(16), dtype_node(_scalar_dtype(ty))), ln),
                 assign(top, const(0), ln)]
-
-    def element_dummy(self, var):
-        ty, _, _ = self.element_tapes[var]
-        return dummy_value(ty)
 
     # ------------------------------------------------------------------ forward sweep
     def tape_names(self, var):
@@ -440,19 +446,29 @@ class ReverseTransform:
                 out.append(stmt)
         return _flatten(out)
 
-    def push_element(self, op, ln):
-        x = op.target
-        index = op.statics["index"]
+    def element_tape(self, op):
+        """The tape saving what ``x[index] = v`` overwrites: one per array and kind of part.
+
+        Elements and sub-arrays of one array go on separate tapes (a scalar stack, a list of arrays).
+        """
         from .adjoint import element_is_scalar
+        x, index = op.target, op.statics["index"]
         xtype = self.vartypes[x]
-        scalar = element_is_scalar(xtype, index)
-        ety = xtype.dtype if scalar else types.Array(xtype.dtype, _slice_ndim(xtype, index), "C")
-        tape, top = f"_{x.lstrip('_')}_saved", f"_{x.lstrip('_')}_saved_top"
-        self.element_tapes[x] = (ety, tape, top)
-        element = gast.Subscript(value=name(x), slice=copy.deepcopy(index), ctx=gast.Load())
-        if not scalar:
+        if element_is_scalar(xtype, index):
+            ety, suffix = xtype.dtype, "saved"
+        else:
+            ndim = _slice_ndim(xtype, index)
+            ety, suffix = types.Array(xtype.dtype, ndim, "C"), "slices" if ndim == 1 else f"slices{ndim}d"
+        tape = f"_{x.lstrip('_')}_{suffix}"
+        self.element_tapes[(x, ety)] = (tape, f"{tape}_top")
+        return ety, tape, f"{tape}_top"
+
+    def push_element(self, op, ln):
+        ety, tape, top = self.element_tape(op)
+        element = gast.Subscript(value=name(op.target), slice=copy.deepcopy(op.statics["index"]), ctx=gast.Load())
+        if _is_array_value(ety):
             element = gast.Call(func=gast.Attribute(value=element, attr="copy", ctx=gast.Load()), args=[], keywords=[])
-        return self.push(x, element, ln, tape, top, ety)
+        return self.push(op.target, element, ln, tape, top, ety)
 
     # ------------------------------------------------------------------ reverse sweep
     def reverse_block(self, stmts) -> list:
@@ -477,7 +493,7 @@ class ReverseTransform:
             out = list(self.adjoints.get(id(stmt), []))
             if op.kind == O.SETITEM:
                 if id(stmt) in self.plan.push_element:
-                    ety, tape, top = self.element_tapes[op.target]
+                    ety, tape, top = self.element_tape(op)
                     target = gast.Subscript(value=name(op.target), slice=copy.deepcopy(op.statics["index"]),
                                             ctx=gast.Store())
                     out.extend(self.pop_into(target, op.target, ln, tape, top, ety))
