@@ -148,12 +148,36 @@ def for_over_array_that_is_rebound(x):
     return s
 
 
-@pytest.mark.xfail(strict=True, reason="'for v in b' is lowered to indexing b each iteration, so rebinding b in the "
-                                       "body changes what is iterated (Python and numba iterate the original array): "
-                                       "value 7.1 instead of 1.1, gradient [1, 2, 4, 8] instead of [1, 1, 1, 1] "
-                                       "(both targets); fuzz seed 125", raises=AssertionError)
-def test_for_over_array_that_is_rebound():
-    check(for_over_array_that_is_rebound, X)
+def enumerate_over_array_that_is_rebound(x):
+    b = x * 1.0
+    s = 0.0
+    for i, v in enumerate(b):
+        b = np.sin(b) + v
+        s = s + v * b[i]
+    return s + np.sum(b)
+
+
+# fixed (value 7.1 instead of 1.1, gradient [1, 2, 4, 8] instead of [1, 1, 1, 1]); kept as a regression test
+@pytest.mark.parametrize("f", [for_over_array_that_is_rebound, enumerate_over_array_that_is_rebound])
+def test_for_over_array_that_is_rebound(f):
+    check(f, X)
+
+
+def for_over_array_rebound_and_written(x):
+    b = x * 1.0
+    s = 0.0
+    for v in b:
+        b[0] = 2.0 * v
+        b = b * 2.0
+        s = s + v
+    return s
+
+
+def test_for_over_array_rebound_and_written_is_refused():
+    # The loop sees the writes into the first b only: refused rather than guessed.
+    with pytest.raises(adflow.UnsupportedSyntaxError, match=r"(?s)a for loop over 'b' that both rebinds 'b' and "
+                                                            r"writes into it.*test_regressions.py:\d+.*for v in b:"):
+        adflow.grad(for_over_array_rebound_and_written, target="python")(X)
 
 
 def returns_vector(x):

@@ -222,7 +222,7 @@ class Normalizer:
         body_prefix: list = []
         if not isinstance(it, gast.Call):
             # for v in arr:  ->  for _k in range(len(arr)): v = arr[_k]
-            arr = self.atom(it, out, "seq")
+            arr = self.sequence(it, s, out, ln)
             index = self.fresh("k")
             bounds = self.range_bounds([self.len_of(arr, out, ln)], out, ln, s)
             self.assign_to(s.target, gast.Subscript(value=arr, slice=name(index), ctx=gast.Load()),
@@ -240,7 +240,7 @@ class Normalizer:
                 if not (isinstance(s.target, gast.Tuple) and len(s.target.elts) == 2
                         and isinstance(s.target.elts[0], gast.Name)):
                     raise self.error("use 'for i, v in enumerate(seq)'", s)
-                arr = self.atom(it.args[0], out, "seq")
+                arr = self.sequence(it.args[0], s, out, ln)
                 target = s.target.elts[0].id
                 bounds = self.range_bounds([self.len_of(arr, out, ln)], out, ln, s)
                 self.assign_to(s.target.elts[1], gast.Subscript(value=arr, slice=name(target), ctx=gast.Load()),
@@ -248,7 +248,7 @@ class Normalizer:
             elif obj is zip:
                 if not (isinstance(s.target, gast.Tuple) and len(s.target.elts) == len(it.args)):
                     raise self.error("unpack zip() into as many loop variables as sequences", s)
-                arrays = [self.atom(a, out, "seq") for a in it.args]
+                arrays = [self.sequence(a, s, out, ln) for a in it.args]
                 lengths = [self.len_of(a, out, ln) for a in arrays]
                 n = lengths[0]
                 for other in lengths[1:]:
@@ -281,6 +281,23 @@ class Normalizer:
         loop.lineno = ln
         out.append(loop)
         return out
+
+    def sequence(self, e, loop, out, ln):
+        """The array a for loop iterates over, as an atom that the loop body does not rebind.
+
+        Python iterates over the object the loop started with: ``for v in b: b = 2.0 * b`` still
+        walks the first ``b`` (which would change under ``v = b[_k]`` once ``b`` is rebound).
+        """
+        arr = self.atom(e, out, "seq")
+        if isinstance(arr, gast.Name) and arr.id in assigned_names(loop.body):
+            if arr.id in _written_in_place(loop.body):
+                # The loop would see the writes into the first array and not those into later ones.
+                raise self.error(f"a for loop over '{arr.id}' that both rebinds '{arr.id}' and writes into it", loop,
+                                 hint=f"loop over a copy ('for v in {arr.id}.copy():') or over range(len({arr.id}))")
+            tmp = self.fresh(arr.id)
+            out.append(assign(tmp, arr, ln))
+            arr = name(tmp)
+        return arr
 
     def len_of(self, arr, out, ln):
         tmp = self.fresh("n")
@@ -470,6 +487,17 @@ class Normalizer:
         if isinstance(idx, gast.Tuple):
             return gast.Tuple(elts=[self.index(x, out, hint) for x in idx.elts], ctx=gast.Load())
         return self.atom(idx, out, "i")
+
+
+def _written_in_place(stmts) -> set[str]:
+    """Arrays that ``x[i] = ...`` or ``x[i] += ...`` writes into."""
+    out = set()
+    for stmt in stmts:
+        for node in gast.walk(stmt):
+            targets = node.targets if isinstance(node, gast.Assign) else [node.target] \
+                if isinstance(node, gast.AugAssign) else []
+            out |= {t.value.id for t in targets if isinstance(t, gast.Subscript) and isinstance(t.value, gast.Name)}
+    return out
 
 
 def _as_load(target):
