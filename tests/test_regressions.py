@@ -361,12 +361,10 @@ def calls_nested_helpers(x):
     return outer_helper(x) * 2.0
 
 
-@pytest.mark.xfail(strict=True, reason="a helper that calls another helper fails numba typing: \"Untyped global name "
-                                       "'inner_helper': Cannot determine Numba type of <class 'function'>\" "
-                                       "(helpers are jitted for typing without their own helpers); fuzz seed 33",
-                   raises=adflow.TypingError)
-def test_helper_calling_helper():
-    check(calls_nested_helpers, 0.7)
+# fixed: numba was given the helper without its own helpers compiled; kept as a regression test
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_helper_calling_helper(target):
+    check(calls_nested_helpers, 0.7, target=target)
 
 
 # ====================================================================== what already holds (kept as regressions)

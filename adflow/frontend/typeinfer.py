@@ -10,6 +10,7 @@ import hashlib
 import inspect
 import pickle
 import re
+import types as pytypes
 
 import numba
 from numba.core import compiler, errors as numba_errors, typed_passes, types
@@ -26,16 +27,38 @@ class _TypeOnlyPipeline(compiler.CompilerBase):
         return [pm]
 
 
-_jitted_helpers: dict[int, object] = {}
+_jitted_helpers: dict = {}
 
 
 def jitted(func):
-    """A numba dispatcher for a user helper (one per function object, so it compiles once)."""
+    """A numba dispatcher for a user helper (one per function object and callees, so it compiles once).
+
+    numba calls only compiled functions, so the user functions the helper itself calls are replaced
+    by their dispatchers in a copy of its globals (the key has their identities: rebinding one
+    makes a new dispatcher).
+    """
+    from ..rules.custom import CustomRule
+    from .namespace import is_user_function
     if isinstance(func, numba.core.dispatcher.Dispatcher):
         return func
-    key = id(func)
+    callees = {}
+    for name in func.__code__.co_names:
+        value = func.__globals__.get(name)
+        if isinstance(value, CustomRule) or (inspect.isfunction(value) and is_user_function(value)):
+            callees[name] = value
+    key = (id(func), tuple((n, id(v)) for n, v in sorted(callees.items())))
     if key not in _jitted_helpers:
-        _jitted_helpers[key] = (numba.njit(func), func)
+        if not callees:
+            _jitted_helpers[key] = (numba.njit(func), func)
+        else:
+            namespace = dict(func.__globals__)
+            clone = pytypes.FunctionType(func.__code__, namespace, func.__name__, func.__defaults__,
+                                         func.__closure__)
+            clone.__qualname__, clone.__module__ = func.__qualname__, func.__module__
+            # Registered before its callees are: numba compiles lazily, so mutual calls find it.
+            _jitted_helpers[key] = (numba.njit(clone), func, callees)
+            for name, value in callees.items():
+                namespace[name] = jitted(value.primal if isinstance(value, CustomRule) else value)
     return _jitted_helpers[key][0]
 
 
