@@ -14,7 +14,7 @@ from .errors import ArgumentError, SourceLocation, TypingError, UnsupportedSynta
 from .frontend import fence, source
 from .frontend.exits import remove_early_exits
 from .frontend.normalize import normalize
-from .frontend.typeinfer import infer_types, jitted, load_types, store_types, type_cache_key
+from .frontend.typeinfer import NoPruneCompiler, infer_types, jitted, load_types, store_types, type_cache_key
 from .reverse.transform import ReverseTransform
 
 TARGETS = ("python", "cpu", "cuda")
@@ -202,7 +202,8 @@ class ModuleBuilder:
         if self.target == "cpu":
             for fname in names:
                 parallel = fname in self.parallel
-                setattr(module, fname, numba.njit(cache=True, parallel=parallel)(getattr(module, fname)))
+                setattr(module, fname, numba.njit(cache=True, parallel=parallel,
+                                                  pipeline_class=NoPruneCompiler)(getattr(module, fname)))
         elif self.target == "cuda":
             from .backends import cuda
             cuda.compile_module(module, names)

@@ -286,10 +286,6 @@ def constant_condition_in_loop(x):
     return s
 
 
-@pytest.mark.xfail(strict=True, reason="numba prunes the constant test, so its temporary has no type: raw KeyError "
-                                       "'_cond3' from reverse/transform.py forward_block; fuzz seed 176", raises=KeyError)
-def test_constant_condition_in_loop():
-    check(constant_condition_in_loop, X)
 
 
 def condition_on_constant_variable(x):
@@ -303,12 +299,49 @@ def condition_on_constant_variable(x):
     return s0 + s1
 
 
-@pytest.mark.xfail(strict=True, reason="a test on a variable assigned a constant once is folded by numba like a "
-                                       "constant test: raw KeyError '_cond2' for the test numba found unreachable (or, "
-                                       "with a return inside a pruned branch, a TypingError about an untyped "
-                                       "'_result'); fuzz seeds 1209, 1156", raises=KeyError)
-def test_condition_on_constant_variable():
-    check(condition_on_constant_variable, X)
+def return_in_branch_always_taken(x):
+    s0 = 0.5
+    s1 = np.sum(x)
+    for i in range(3):
+        if s0 >= 0.1:
+            return s1 * s0
+        s1 = s1 * x[i]
+    return s1
+
+
+def return_in_branch_never_taken(x):
+    s0 = 0.5
+    s1 = np.sum(x)
+    for i in range(3):
+        if s0 < 0.1:
+            return s1 * s0
+        s1 = s1 * x[i]
+    return s1
+
+
+def constant_tests_in_while(x):
+    s = 0.0
+    k = 0
+    while k < 2 and 0.5 > 0.25:
+        k = k + 1
+        s = s + x[k] * x[k]
+        if 1.0 < 0.5:
+            break
+    return s
+
+
+# fixed (raw KeyError '_cond3' from the transform, or numba's typing errors on target='cpu' and in forward
+# mode): numba no longer drops the branches it can decide, neither when typing nor when compiling
+@pytest.mark.parametrize("f", [constant_condition_in_loop, condition_on_constant_variable,
+                               return_in_branch_always_taken, return_in_branch_never_taken, constant_tests_in_while],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_condition_numba_can_decide(f, target):
+    check(f, X, target=target)
+    if hasattr(adflow, "jvp"):
+        t = np.array([0.1, 0.2, -0.3, 0.4])
+        _, y_dot = adflow.jvp(f, (X,), (t,), target=target)
+        assert y_dot == pytest.approx(float(central(f, (X,), 0) @ t), rel=1e-6)
 
 
 def pair_output(x):

@@ -13,16 +13,42 @@ import re
 import types as pytypes
 
 import numba
-from numba.core import compiler, errors as numba_errors, typed_passes, types
+from numba.core import compiler, errors as numba_errors, typed_passes, types, untyped_passes
 from numba.core.registry import cpu_target
 
 from ..errors import SourceLocation, TypingError
 
 
+def _without_pruning(pm):
+    pm.passes = [p for p in pm.passes if p[0] is not untyped_passes.DeadBranchPrune]
+    return pm
+
+
 class _TypeOnlyPipeline(compiler.CompilerBase):
+    """numba's untyped passes and type inference, without dead branch pruning.
+
+    numba drops a branch it can decide (``if 0.25 >= 0.0:``, or a test on a variable assigned a
+    constant once), and with it the types of the branch's variables and test; the transforms still
+    write code for both sides, so they need those types.
+    """
+
     def define_pipelines(self):
-        pm = compiler.DefaultPassBuilder.define_untyped_pipeline(self.state)
+        pm = _without_pruning(compiler.DefaultPassBuilder.define_untyped_pipeline(self.state))
         pm.add_pass(typed_passes.NopythonTypeInference, "nopython frontend")
+        pm.finalize()
+        return [pm]
+
+
+class NoPruneCompiler(compiler.CompilerBase):
+    """numba's nopython pipeline without dead branch pruning, for generated code (``pipeline_class=``).
+
+    Pruning a decided branch of generated code can leave a variable defined on no path (a result
+    set only in that branch, a tape's top): numba then fails with an internal typing error.  The
+    branch is typed like the rest, as the type-only pipeline types it.
+    """
+
+    def define_pipelines(self):
+        pm = _without_pruning(compiler.DefaultPassBuilder.define_nopython_pipeline(self.state))
         pm.finalize()
         return [pm]
 
@@ -153,12 +179,15 @@ def _code_fingerprint(func, digest, seen):
             _code_fingerprint(value, digest, seen)
 
 
+_PIPELINE = "no-dead-branch-prune"  # what _TypeOnlyPipeline runs: types cached by another are not reused
+
+
 def type_cache_key(source, argtypes, namespace, helpers) -> str:
     import numpy as np
 
     from .. import __version__
     digest = hashlib.sha256()
-    digest.update(f"{__version__}|{numba.__version__}|{source}|{argtypes!r}".encode())
+    digest.update(f"{__version__}|{numba.__version__}|{_PIPELINE}|{source}|{argtypes!r}".encode())
     for key in sorted(namespace):
         value = namespace[key]
         digest.update(key.encode())
