@@ -13,7 +13,7 @@ import linecache
 import gast
 from numba.core import types
 
-from ..errors import NonDifferentiableError
+from ..errors import NonDifferentiableError, TypingError
 from ..frontend import ops as O
 from ..frontend.normalize import assign, const, name, store
 from ..backends.emit import comment
@@ -101,6 +101,12 @@ class ReverseTransform:
                     f"argument '{p}' of {self.fn.name} is {self.vartypes.get(p)}, not a float or float array",
                     self.fn.location(self.fdef),
                     hint="differentiate with respect to float arguments only (pass 1.0, not 1), or pick others with wrt=")
+        for stmt in statements(body):
+            target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
+            if isinstance(target, gast.Name) and target.id not in self.vartypes:
+                raise TypingError(f"numba gave no type to '{target.id}', so adflow cannot write its derivative",
+                                  self.fn.location(stmt),
+                                  hint="numba may have found this line unreachable; remove the dead code")
         classifier = O.Classifier(self.fn, self.normalizer.helpers, self.normalizer.locals)
         self.ops = {}
         body = self.numpy_calls_for_duals(body, classifier)
