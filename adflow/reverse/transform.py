@@ -284,15 +284,16 @@ class ReverseTransform:
                 inits.append(assign(self.bar(p), self.zero_of(p), ln))
         if isinstance(self.result, gast.Name) and self.result.id in self.active:
             rty = self.vartypes.get(self.result.id)
+            # add_cotangent: an empty cotangent (the probe run of vjp, which wants the value) adds nothing.
             if isinstance(rty, types.BaseTuple) and self.output_component is not None:
-                from .adjoint import accumulate
-                inits.append(accumulate(self.bar(self.result.id, self.output_component), name(seed), ln))
+                out_bar = self.bar(self.result.id, self.output_component)
+                inits.append(assign(out_bar, call("add_cotangent", name(out_bar), name(seed)), ln))
             elif isinstance(rty, types.BaseTuple):
                 for k, t in enumerate(rty.types):
                     if is_float_type(t):
-                        from .adjoint import accumulate
-                        inits.append(accumulate(self.bar(self.result.id, k),
-                                                gast.Subscript(value=name(seed), slice=const(k), ctx=gast.Load()), ln))
+                        out_bar = self.bar(self.result.id, k)
+                        part = gast.Subscript(value=name(seed), slice=const(k), ctx=gast.Load())
+                        inits.append(assign(out_bar, call("add_cotangent", name(out_bar), part), ln))
             else:
                 out_bar = self.bar(self.result.id)
                 inits.append(assign(out_bar, call("add_cotangent", name(out_bar), name(seed)), ln))
