@@ -61,6 +61,23 @@ class _Simplify(gast.NodeTransformer):
         return node
 
 
+class _NumpyArithmetic(gast.NodeTransformer):
+    """``a / b`` and ``a ** b`` as ``np.true_divide(a, b)`` and ``np.power(a, b)``.
+
+    On Python floats (and in numba's default error model) ``0.5 / 0.0`` and ``0.0 ** -0.5`` raise
+    ZeroDivisionError; a derivative that is infinite where its function is finite (sqrt, log and
+    arcsin at the edge of their domain) is ``inf``, as it is for arrays.
+    """
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        func = {gast.Div: "true_divide", gast.Pow: "power"}.get(type(node.op))
+        if func is None:
+            return node
+        return gast.Call(func=gast.Attribute(value=name("np"), attr=func, ctx=gast.Load()),
+                         args=[node.left, node.right], keywords=[])
+
+
 def simplify(tree):
     return _Simplify().visit(tree)
 
@@ -189,10 +206,16 @@ class AdjointWriter:
                 raise self.error(op, f"no derivative rule for {op.what} with respect to its argument '{param}'",
                                  hint="register one with adflow.custom_vjp, or rewrite with supported operations")
             value = instantiate(rules[param], mapping)
+            if self._all_scalar(op):
+                value = _NumpyArithmetic().visit(value)
             if sig is not None and sig.elementwise and self._may_broadcast(operand, op.target):
                 value = call("unbroadcast", value, copy.deepcopy(operand))
             out.append(accumulate(self.bar(operand.id), value, ln))
         return out
+
+    def _all_scalar(self, op) -> bool:
+        names = [op.target] + [a.id for a in op.args.values() if isinstance(a, gast.Name)]
+        return all(isinstance(self.vartypes.get(v), types.Float) for v in names)
 
     def _may_broadcast(self, operand, target) -> bool:
         return ndim_of(self.vartypes.get(operand.id)) > 0 or ndim_of(self.vartypes.get(target)) > 0
