@@ -1,11 +1,12 @@
 """Full Jacobians that choose their mode, row-wise (batched) Jacobians, sparse Jacobians, Hessians.
 
 ``jacobian(f)(x)`` has shape ``out.shape + x.shape``.  Forward mode pushes ``k`` input
-directions per pass (``ceil(n / k)`` passes); reverse mode pulls one output direction per
-compiled sweep (``m`` sweeps).  ``mode="auto"`` compares the two costs (:func:`plan`).
+directions per pass (``ceil(n / k)`` passes); reverse mode pulls ``k`` output directions per
+compiled sweep (``ceil(m / k)`` sweeps; the cotangent is a dual carrying them: vector mode).  ``mode="auto"`` compares the two costs (:func:`plan`).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -15,11 +16,12 @@ from numba.core import types
 from .api import _argtypes, _cast_like, _cheap_key, _prepare_args, _Specializations
 from .errors import ShapeError
 
-# Relative costs used by the plan, in units of one evaluation of f.  A reverse sweep runs the
-# forward sweep, a recomputation and the adjoint; a forward pass with k directions does the value
-# and k tangents, each roughly as cheap as the value (measured on the benchmark problems).
-REVERSE_SWEEP_COST = 3.0
+# Relative costs used by the plan, in units of one evaluation of f.  A forward pass with k
+# directions computes the value and k tangents; a reverse sweep with k cotangents (vector mode)
+# runs the forward sweep once and the adjoint sweep on k-wide duals.  Measured roughly on the
+# benchmark problems; only their ratio matters, and only near the break-even point.
 TANGENT_COST = 0.6
+ADJOINT_COST = 2.0
 
 
 def default_chunk(n: int) -> int:
@@ -46,23 +48,32 @@ class Plan:
         if self.mode == "forward (sparse)":
             return (f"forward mode on the sparsity pattern: {int(self.forward_cost)} colours in {self.passes} "
                     f"pass{'es' if self.passes != 1 else ''} ({self.inputs} inputs, {self.outputs} outputs)")
-        return (f"{self.mode} mode, {self.passes} pass{'es' if self.passes != 1 else ''} "
+        carried = "input" if self.mode == "forward" else "output"
+        return (f"{self.mode} mode, {self.passes} pass{'es' if self.passes != 1 else ''} of {self.chunk} "
+                f"{carried} direction{'s' if self.chunk != 1 else ''} "
                 f"({self.inputs} inputs, {self.outputs} outputs; estimated cost in evaluations of f: "
                 f"forward {self.forward_cost:.1f}, reverse {self.reverse_cost:.1f})")
 
 
 def plan(inputs: int, outputs: int, mode: str = "auto", chunk: int | None = None) -> Plan:
-    """The cheaper of ``ceil(n/k)`` forward passes and ``m`` reverse sweeps (or the mode asked for)."""
-    k = chunk or default_chunk(inputs)
-    forward_passes = math.ceil(inputs / k)
-    forward_cost = forward_passes * (1.0 + TANGENT_COST * k)
-    reverse_cost = outputs * REVERSE_SWEEP_COST
+    """The cheaper of ``ceil(n/k)`` forward passes and ``ceil(m/k)`` reverse sweeps (or the mode asked for).
+
+    Each forward pass pushes k input directions, each reverse sweep pulls k output directions
+    (``chunk``, else ForwardDiff's rule of thumb from the number of inputs or outputs).
+    """
+    k_forward = chunk or default_chunk(inputs)
+    k_reverse = chunk or default_chunk(outputs)
+    forward_passes = math.ceil(inputs / k_forward)
+    reverse_passes = math.ceil(outputs / k_reverse)
+    forward_cost = forward_passes * (1.0 + TANGENT_COST * k_forward)
+    reverse_cost = reverse_passes * (1.0 + ADJOINT_COST * k_reverse)
     if mode == "auto":
         mode = "forward" if forward_cost <= reverse_cost else "reverse"
-    if mode not in ("forward", "reverse"):
-        raise ValueError(f"adflow: mode must be 'auto', 'forward' or 'reverse', not {mode!r}")
-    passes = forward_passes if mode == "forward" else outputs
-    return Plan(mode, passes, k, inputs, outputs, forward_cost, reverse_cost)
+    if mode == "forward":
+        return Plan(mode, forward_passes, k_forward, inputs, outputs, forward_cost, reverse_cost)
+    if mode == "reverse":
+        return Plan(mode, reverse_passes, k_reverse, inputs, outputs, forward_cost, reverse_cost)
+    raise ValueError(f"adflow: mode must be 'auto', 'forward' or 'reverse', not {mode!r}")
 
 
 class JacobianFunction:
@@ -120,7 +131,7 @@ class JacobianFunction:
         if the_plan.mode == "forward":
             from .forward.api import forward_jacobian
             return _Run(the_plan, forward_jacobian(self.func, args, self.wrt, the_plan.chunk, self.target, out_shape))
-        return _Run(the_plan, self._reverse_jacobian(args, out_shape))
+        return self._reverse_jacobian(args, out_shape, the_plan)
 
     def _sparse(self, args):
         """A ``scipy.sparse.csr_array`` (outputs x inputs, flattened): one compressed pass per 32 colours."""
@@ -151,17 +162,36 @@ class JacobianFunction:
             raise ShapeError("jacobian needs a function returning one array or number, not a tuple")
         return np.shape(y)
 
-    def _reverse_jacobian(self, args, out_shape):
-        """A callable: the Jacobian from one compiled reverse sweep per output (a gradient if scalar)."""
-        from .backends.drivers import jacobian_reverse
+    def _reverse_jacobian(self, args, out_shape, the_plan):
+        """A ``_Run``: the Jacobian from reverse sweeps, each pulling ``chunk`` output directions at once
+        (the cotangent is a dual carrying them: vector mode); a gradient when the output is scalar."""
+        from .backends.drivers import jacobian_reverse, jacobian_reverse_chunked
         wrt = self.wrt
         x_shape = np.shape(args[wrt])
         if out_shape == ():  # a scalar output: the Jacobian is the gradient
             vjp_fn, _, _ = self._reverse.get(args, (wrt,))
-            return lambda args: _cast_like(vjp_fn(*args, 1.0)[1][0], args[wrt])
-        driver, _, _ = self._reverse.get(args, (wrt,), driver=jacobian_reverse, argtypes=_argtypes(args))
+            return _Run(the_plan, lambda args: _cast_like(vjp_fn(*args, 1.0)[1][0], args[wrt]))
         out_shape = tuple(out_shape)
-        return lambda args: driver(*args, out_shape).reshape(out_shape + x_shape)
+        m, n = int(np.prod(out_shape, dtype=int)), int(np.prod(x_shape, dtype=int))
+        k = the_plan.chunk
+        if k > 1 and isinstance(args[wrt], np.ndarray):
+            from numba.core.errors import TypingError
+            from .forward.api import _directions
+            driver, _, _ = self._reverse.get(args, (wrt,), driver=jacobian_reverse_chunked(k),
+                                             argtypes=_argtypes(args))
+            seeds = _directions(m, k)
+
+            def vector_mode(args):
+                return driver(*args, out_shape, seeds, np.empty((m, n))).reshape(out_shape + x_shape)
+
+            try:  # the first call compiles (and its result is returned by the caller)
+                return _Run(the_plan, vector_mode, first=vector_mode(args))
+            except TypingError:
+                # An operation without a dual-cotangent form (reductions with axis=): fall back
+                # to one sweep per output, which needs nothing beyond plain reverse mode.
+                the_plan = dataclasses.replace(the_plan, passes=m, chunk=1)
+        driver, _, _ = self._reverse.get(args, (wrt,), driver=jacobian_reverse, argtypes=_argtypes(args))
+        return _Run(the_plan, lambda args: driver(*args, out_shape).reshape(out_shape + x_shape))
 
     def _batched(self, args):
         rows = args[self.wrt]
@@ -175,7 +205,8 @@ class JacobianFunction:
             from .forward.api import forward_jacobian_rows
             return _Run(the_plan, forward_jacobian_rows(self.func, args, self.wrt, the_plan.chunk, self.target,
                                                         out_shape))
-        row_jacobian = self._reverse_jacobian(one, out_shape)
+        row_run = self._reverse_jacobian(one, out_shape, the_plan)
+        row_jacobian = row_run._call
 
         def rows_by_reverse(args):
             rows = args[self.wrt]
@@ -186,27 +217,33 @@ class JacobianFunction:
                 out[i] = row_jacobian(row_args)
             return out
 
-        return _Run(the_plan, rows_by_reverse)
+        return _Run(row_run.plan, rows_by_reverse)
 
 
 class _Run:
-    """A prepared Jacobian computation: its plan and the call that carries it out."""
+    """A prepared Jacobian computation: its plan and the call that carries it out.
 
-    __slots__ = ("plan", "_call")
+    ``first`` is the result of a call already made while preparing (the one that compiled the
+    driver); it is handed out once instead of computing it again.
+    """
 
-    def __init__(self, the_plan, call):
+    __slots__ = ("plan", "_call", "_first")
+
+    def __init__(self, the_plan, call, first=None):
         self.plan = the_plan
         self._call = call
+        self._first = first
 
     def __call__(self, args):
-        return self._call(args)
+        first, self._first = self._first, None
+        return first if first is not None else self._call(args)
 
 
 def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sparsity=None):
     """The Jacobian of ``func`` with respect to argument ``wrt``, shaped ``out.shape + in.shape``.
 
     ``mode="forward"`` seeds ``chunk`` input directions per pass (default: up to 12, as
-    ForwardDiff.jl does); ``mode="reverse"`` runs one compiled reverse sweep per output;
+    ForwardDiff.jl does); ``mode="reverse"`` pulls ``chunk`` outputs through each compiled reverse sweep;
     ``mode="auto"`` picks the cheaper from the sizes (see ``.plan`` after a call).  With
     ``batch=True``, ``func`` maps one row to one output row and the call takes a 2-D array ``X``:
     the result ``Z[i, j, k] = dY[i, j] / dX[i, k]`` is computed row by row, never as the

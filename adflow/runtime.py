@@ -130,11 +130,23 @@ def _unbroadcast_numba(g, x):
             return lambda g, x: dual_zeros_like(x) + g
         return lambda g, x: unbroadcast(g, x.value)
     if isinstance(x, types.Number):
-        if isinstance(g, types.Array):
-            return lambda g, x: g.sum()
+        if isinstance(g, (types.Array, DualArrayType)):
+            return lambda g, x: np.sum(g)
         return lambda g, x: g
     if not isinstance(x, types.Array):
         raise NumbaTypingError("unbroadcast: cannot reduce a cotangent to a non-array")
+    # A dual cotangent (vector mode) meeting a float array: reduce it as a dual shaped like x.
+    if isinstance(g, DualType):
+        k = g.k
+        return lambda g, x: dual_zeros(x.shape, k) + g
+    if isinstance(g, DualArrayType):
+        k = g.k
+
+        def unbroadcast_dual_cotangent(g, x):
+            if g.shape == x.shape:
+                return g
+            return unbroadcast(g, dual_zeros(x.shape, k))
+        return unbroadcast_dual_cotangent
     if isinstance(g, types.Number):
         return lambda g, x: np.full(x.shape, g)
     if g.ndim == x.ndim:
@@ -180,8 +192,11 @@ def _sum_adjoint_numba(g, x, axis):
     no_axis = axis is None or isinstance(axis, (types.NoneType, types.Omitted))
     if isinstance(x, DualArrayType) and no_axis:
         return lambda g, x, axis: dual_zeros_like(x) + g
-    if isinstance(x, DualArrayType):
-        raise NumbaTypingError("adflow: second derivatives of reductions with axis= are not supported yet")
+    if isinstance(g, DualType) and no_axis:  # a dual cotangent (vector mode) of a float sum
+        k = g.k
+        return lambda g, x, axis: dual_zeros(x.shape, k) + g
+    if isinstance(x, DualArrayType) or isinstance(g, (DualType, DualArrayType)):
+        raise NumbaTypingError("adflow: duals through reductions with axis= are not supported yet")
     if no_axis:
         return lambda g, x, axis: np.full(x.shape, g)
     nd = x.ndim

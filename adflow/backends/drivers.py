@@ -6,6 +6,8 @@ it calls, so numba compiles the loop (and spreads independent iterations over co
 """
 from __future__ import annotations
 
+import functools
+
 import gast
 
 _BATCH_GRAD = '''
@@ -51,6 +53,33 @@ def jacobian_reverse(name, vjp, params, wrt):
     (badly so on a loaded 2-core machine) than they gain.
     """
     return _parse(_JACOBIAN_REVERSE.format(name=name, params=", ".join(params), x=params[wrt], vjp=vjp))
+
+
+_JACOBIAN_REVERSE_CHUNKED = '''
+def {name}({params}, _out_shape, _seeds, _out):
+    # Pass p seeds the sweep with a dual cotangent carrying {chunk} output directions, so every
+    # adjoint is a dual and {x}'s carries {chunk} rows of the Jacobian (vector mode).
+    for _p in range(_seeds.shape[0]):
+        _cotangent = make_dual(np.zeros(_out_shape), _seeds[_p].reshape(_out_shape + ({chunk},)), {chunk})
+        _rows = tangents_of({vjp}({params}, _cotangent)[1][0], {chunk})
+        _start = _p * {chunk}
+        _stop = min(_start + {chunk}, _out.shape[0])
+        _out[_start:_stop, :] = np.ascontiguousarray(_rows).reshape(_out.shape[1], {chunk}).T[:_stop - _start]
+    return _out
+'''
+
+
+@functools.cache
+def jacobian_reverse_chunked(chunk):
+    """The driver maker for ``name(args..., out_shape, seeds, out)``: the (outputs x inputs) Jacobian,
+    ``chunk`` rows per compiled sweep.  One maker per chunk size (build caches key on it)."""
+    def driver(name, vjp, params, wrt):
+        return _parse(_JACOBIAN_REVERSE_CHUNKED.format(name=name, params=", ".join(params), x=params[wrt],
+                                                       vjp=vjp, chunk=chunk))
+    driver.__name__ = f"jacobian_reverse_chunked_{chunk}"
+    driver.__doc__ = (f"``name(args..., out_shape, seeds, out)``: the (outputs x inputs) Jacobian, {chunk} rows "
+                      f"per reverse sweep (a dual cotangent carries {chunk} output directions).")
+    return driver
 
 
 _ROW_JACOBIAN = '''
