@@ -178,6 +178,12 @@ def _unbroadcast_loop(g, x):
 
 def sum_adjoint(g, x, axis):
     """Spread the cotangent of ``sum(x, axis)`` back over ``x``'s shape."""
+    if is_dual(g) and not is_dual(x) and axis is not None:
+        # A dual cotangent (vector mode): spread the value and each direction alike.
+        axis = axis % np.ndim(x)
+        value = sum_adjoint(value_of(g), x, axis)
+        tangents = np.broadcast_to(np.expand_dims(tangents_of(g), axis), np.shape(x) + (g.k,)).copy()
+        return make_dual(value, tangents, g.k)
     if is_dual(x) or is_dual(g):
         if axis is not None:
             raise NotImplementedError("adflow: second derivatives of reductions with axis= are not supported yet")
