@@ -299,13 +299,11 @@ class HessianFunction:
         x = args[self.wrt]
         shape, n = np.shape(x), int(np.size(x))
         k = self.chunk or default_chunk(n)
+        from .forward.api import _directions
         columns = []
-        for start in range(0, n, k):
-            dirs = np.zeros((n, k))
-            count = min(k, n - start)
-            dirs[np.arange(start, start + count), np.arange(count)] = 1.0
+        for p, dirs in enumerate(_directions(n, k)):
             _, t = self._gradient_tangents(args, dirs.reshape(shape + (k,)), k)
-            columns.append(t.reshape(n, k)[:, :count])
+            columns.append(t.reshape(n, k)[:, :min(k, n - p * k)])
         return np.concatenate(columns, axis=1).reshape(shape + shape)
 
     def hvp(self, *args_and_vector):
