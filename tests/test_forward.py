@@ -56,20 +56,42 @@ def test_tangent_rules_arrays(f, rng):
 @pytest.mark.parametrize("shapes", [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((2, 3), (3, 4))],
                          ids=lambda s: f"{s[0]}x{s[1]}")
 def test_chunk_tangent_rules_equal_the_one_direction_rules(name, shapes, rng):
-    # The whole-chunk forms (one matrix product for k directions) against the one-direction rule
-    # applied to each direction, in Python and inside numba.
+    # The whole-chunk forms (one matrix product for k directions, or a gather when each direction
+    # is nonzero in one element, as seeds are) against the one-direction rule applied to each
+    # direction, in Python and inside numba.
     import numba
     from adflow.forward import formulas
-    a, b = rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1])
-    ans = np.dot(a, b)
-    for param, arg in (("a", a), ("b", b)):
-        x_dot = rng.standard_normal(arg.shape + (3,))
-        one = formulas.tangent_function(name, param)
-        want = np.stack([np.asarray(one(a, b, x_dot[..., j], ans)) for j in range(3)], axis=-1)
+    for param in ("a", "b"):
         chunk = formulas.chunk_tangent_function(name, param)
-        np.testing.assert_allclose(chunk(a, b, x_dot, ans), want, rtol=1e-13, atol=1e-14)
         compiled = numba.njit(lambda a, b, x_dot, ans: chunk(a, b, x_dot, ans))
-        np.testing.assert_allclose(compiled(a, b, x_dot, ans), want, rtol=1e-13, atol=1e-14)
+        one = formulas.tangent_function(name, param)
+        for structure in ("dense", "unit", "unit_with_zero_direction", "seeds", "last_seeds", "non_contiguous"):
+            a, b = rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1])
+            if structure == "non_contiguous":
+                a = np.asfortranarray(a) if a.ndim == 2 else a
+                b = np.asfortranarray(b) if b.ndim == 2 else b
+            ans = np.dot(a, b)
+            arg = a if param == "a" else b
+            x_dot = rng.standard_normal(arg.shape + (3,))
+            if structure.startswith("unit"):
+                # Direction j is nonzero in one element only (a scaled seed); in the second
+                # variant the last direction is all zero, as in the last pass of a forward Jacobian.
+                x_dot = np.zeros(arg.shape + (3,))
+                flat = x_dot.reshape(-1, 3)
+                for j, position in enumerate(rng.permutation(arg.size)[:3]):
+                    flat[position, j] = rng.uniform(0.5, 2.0)
+                if structure == "unit_with_zero_direction":
+                    flat[:, 2] = 0.0
+            if structure.endswith("seeds"):
+                # Forward-Jacobian seeds: consecutive elements, and the last pass runs out of them.
+                x_dot = np.zeros(arg.shape + (3,))
+                flat = x_dot.reshape(-1, 3)
+                first = arg.size - 2 if structure == "last_seeds" else 0
+                for j in range(min(3, arg.size - first)):
+                    flat[first + j, j] = rng.uniform(0.5, 2.0)
+            want = np.stack([np.asarray(one(a, b, x_dot[..., j], ans)) for j in range(3)], axis=-1)
+            np.testing.assert_allclose(chunk(a, b, x_dot, ans), want, rtol=1e-13, atol=1e-14, err_msg=structure)
+            np.testing.assert_allclose(compiled(a, b, x_dot, ans), want, rtol=1e-13, atol=1e-14, err_msg=structure)
 
 
 def test_tangent_rules_linear_algebra(rng):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba.core import errors, types
-from numba.extending import overload
+from numba.extending import overload, register_jitable
 
 
 def _is_none(ty) -> bool:
@@ -55,17 +55,64 @@ def reshape_like(x_dot, ans):
 
 
 # Chunk helpers: the tangent carries a trailing axis of k directions (1-D or 2-D operands).
+#
+# A forward Jacobian seeds unit vectors, and elementwise steps only rescale them, so the tangents
+# of the input (and of tanh(x), x * c...) are nonzero in at most one element per direction.  A
+# matrix product with such tangents is a gather of k scaled columns (or rows) of the other
+# operand: m*k multiplications instead of a BLAS product of m*n*k.  Both helpers look for that
+# structure first (a scan that stops at the first direction with two nonzeros) and otherwise
+# multiply.  The gather writes exact zeros where the product would add 0 * a[i, r] terms.
+
+
+def unit_directions(t_dot):
+    """``(positions, scales)`` when each direction (trailing axis) of ``t_dot`` is nonzero in at most
+    one element (flat position, or -1 for an all-zero direction), else ``None``."""
+    flat = np.reshape(t_dot, (-1, np.shape(t_dot)[-1]))
+    nonzero = flat != 0
+    if (nonzero.sum(axis=0) > 1).any():
+        return None
+    positions = np.where(nonzero.any(axis=0), nonzero.argmax(axis=0), -1)
+    scales = np.where(positions >= 0, flat[np.maximum(positions, 0), np.arange(flat.shape[1])], 0.0)
+    return positions, scales
+
+
+def _as_matrix(a, vector_is_row):
+    # A 1-D operand as a 1-row (or 1-column) matrix, so one gather serves every combination.
+    if np.ndim(a) == 2:
+        return a
+    return np.reshape(a, (1, -1)) if vector_is_row else np.reshape(a, (-1, 1))
 
 
 def chunk_matmul_right(a, b_dot):
     """``a @ b_dot[..., j]`` for every direction j, stacked on a trailing axis."""
-    return np.tensordot(a, b_dot, axes=(np.ndim(a) - 1, 0))
+    unit = unit_directions(b_dot)
+    if unit is None:
+        return np.tensordot(a, b_dot, axes=(np.ndim(a) - 1, 0))
+    a2 = _as_matrix(a, vector_is_row=True)                 # (m, n)
+    p = 1 if np.ndim(b_dot) == 2 else np.shape(b_dot)[1]   # b is (n,) or (n, p)
+    out = np.zeros((a2.shape[0], p, np.shape(b_dot)[-1]))
+    for j, (position, scale) in enumerate(zip(*unit)):
+        if position >= 0:
+            r, c = divmod(position, p)
+            out[:, c, j] = a2[:, r] * scale
+    return np.reshape(out, np.shape(a)[:-1] + np.shape(b_dot)[1:])
 
 
 def chunk_matmul_left(a_dot, b):
     """``a_dot[..., j] @ b`` for every direction j, stacked on a trailing axis."""
-    contracted = np.tensordot(a_dot, b, axes=(np.ndim(a_dot) - 2, 0))
-    return np.moveaxis(contracted, np.ndim(a_dot) - 2, -1)
+    unit = unit_directions(a_dot)
+    if unit is None:
+        contracted = np.tensordot(a_dot, b, axes=(np.ndim(a_dot) - 2, 0))
+        return np.moveaxis(contracted, np.ndim(a_dot) - 2, -1)
+    b2 = _as_matrix(b, vector_is_row=False)                # (n, p)
+    n = b2.shape[0]
+    m = 1 if np.ndim(a_dot) == 2 else np.shape(a_dot)[0]   # a is (n,) or (m, n)
+    out = np.zeros((m, b2.shape[1], np.shape(a_dot)[-1]))
+    for j, (position, scale) in enumerate(zip(*unit)):
+        if position >= 0:
+            i, r = divmod(position, n)
+            out[i, :, j] = scale * b2[r, :]
+    return np.reshape(out, np.shape(a_dot)[:-2] + np.shape(b)[1:] + np.shape(a_dot)[-1:])
 
 
 # ----------------------------------------------------------------------------------- numba side
@@ -120,53 +167,174 @@ def _reshape_like_numba(x_dot, ans):
     return lambda x_dot, ans: np.ascontiguousarray(x_dot).reshape(())[()]
 
 
+@register_jitable
+def _unit_directions(flat):
+    """Numba form of :func:`unit_directions` for a contiguous (elements, k) array: (found, positions, scales)."""
+    k = flat.shape[1]
+    positions = np.full(k, -1, np.int64)
+    scales = np.zeros(k)
+    for j in range(k):
+        for f in range(flat.shape[0]):
+            v = flat[f, j]
+            if v != 0.0:
+                if positions[j] >= 0:
+                    return False, positions, scales
+                positions[j] = f
+                scales[j] = v
+    return True, positions, scales
+
+
+def matrix_entry(a, i, r):
+    """``a[i, r]``, or ``a[r]`` for a 1-D ``a`` (a vector is one row, or one column, of a matrix)."""
+    return a[i, r] if np.ndim(a) == 2 else a[r]
+
+
+@overload(matrix_entry)
+def _matrix_entry_numba(a, i, r):
+    if a.ndim == 2:
+        return lambda a, i, r: a[i, r]
+    return lambda a, i, r: a[r]
+
+
+@register_jitable
+def _consecutive_run(positions):
+    """kk when directions 0..kk-1 sit at consecutive positions and the rest are all zero, else -1.
+
+    That is how forward-Jacobian seeds look (pass p seeds inputs p*k, p*k+1, ...), and it turns the
+    gather below into contiguous slices, which vectorise."""
+    kk = 0
+    while kk < positions.shape[0] and positions[kk] >= 0:
+        if positions[kk] != positions[0] + kk:
+            return -1
+        kk += 1
+    for j in range(kk, positions.shape[0]):
+        if positions[j] >= 0:
+            return -1
+    return kk
+
+
+def matrix_row(a, i):
+    """``a[i]``, or ``a`` itself for a 1-D ``a`` (a vector is a one-row matrix)."""
+    return a[i] if np.ndim(a) == 2 else a
+
+
+@overload(matrix_row)
+def _matrix_row_numba(a, i):
+    if a.ndim == 2:
+        return lambda a, i: a[i]
+    return lambda a, i: a
+
+
+@register_jitable
+def _gather_right(a, t, positions, scales):
+    # out[i, c, j] = a[i, r] * scale_j, where direction j of b is nonzero only at b[r, c].
+    n, k = t.shape[0], t.shape[-1]
+    p = t.size // (n * k)           # 1 when b is a vector
+    m = a.size // a.shape[-1]       # 1 when a is a vector
+    run = _consecutive_run(positions) if p == 1 else -1
+    if run > 0:                     # a[i, r0:r0 + run] scaled: contiguous
+        out = np.empty((m, p, k))
+        flat = out.reshape((m, k))
+        r0 = positions[0]
+        for i in range(m):
+            a_i = matrix_row(a, i)[r0:r0 + run]
+            for j in range(run):
+                flat[i, j] = a_i[j] * scales[j]
+            for j in range(run, k):
+                flat[i, j] = 0.0
+        return out
+    out = np.zeros((m, p, k))
+    flat = out.reshape((m, p * k))
+    for j in range(k):
+        if positions[j] >= 0:
+            r, c = divmod(positions[j], p)
+            for i in range(m):
+                flat[i, c * k + j] = matrix_entry(a, i, r) * scales[j]
+    return out
+
+
+@register_jitable
+def _gather_left(t, b, positions, scales):
+    # out[i, c, j] = scale_j * b[r, c], where direction j of a is nonzero only at a[i, r].
+    n, k = b.shape[0], t.shape[-1]
+    p = b.size // n                 # 1 when b is a vector
+    m = t.size // (n * k)           # 1 when a is a vector
+    out = np.zeros((m, p, k))
+    for j in range(k):
+        if positions[j] >= 0:
+            i, r = divmod(positions[j], n)
+            for c in range(p):
+                out[i, c, j] = scales[j] * matrix_entry(b.T, c, r)   # b[r, c], or b[r]
+    return out
+
+
 @overload(chunk_matmul_right)
 def _chunk_matmul_right_numba(a, b_dot):
     if a.ndim not in (1, 2) or b_dot.ndim not in (2, 3):
         raise errors.TypingError("adflow: matrix products of dual arrays take 1-D or 2-D operands")
+    a_rows = a.ndim == 2
+    gather = _gather_right
     if b_dot.ndim == 2:                       # b is a vector: the directions form a matrix
-        return lambda a, b_dot: np.dot(a, np.ascontiguousarray(b_dot))
-    if a.ndim == 1:                           # (n,) @ (n, p, k): flatten p and k into columns
 
-        def vector_matrix(a, b_dot):
-            n, p, k = b_dot.shape
-            return np.dot(a, np.ascontiguousarray(b_dot).reshape((n, p * k))).reshape((p, k))
+        def vector_directions(a, b_dot):
+            t = np.ascontiguousarray(b_dot)
+            unit, positions, scales = _unit_directions(t)
+            if not unit:
+                return np.dot(a, t)
+            out = gather(a, t, positions, scales)
+            return out.reshape(out.shape[0], t.shape[1]) if a_rows else out.reshape(t.shape[1])
 
-        return vector_matrix
+        return vector_directions
 
-    def matrix_matrix(a, b_dot):
+    def matrix_directions(a, b_dot):          # (n, p, k): flatten p and k into columns
         n, p, k = b_dot.shape
-        return np.dot(a, np.ascontiguousarray(b_dot).reshape((n, p * k))).reshape((a.shape[0], p, k))
+        t = np.ascontiguousarray(b_dot)
+        unit, positions, scales = _unit_directions(t.reshape((n * p, k)))
+        if unit:
+            out = gather(a, t, positions, scales)
+            return out if a_rows else out.reshape((p, k))
+        product = np.dot(a, t.reshape((n, p * k)))
+        return product.reshape((a.shape[0], p, k)) if a_rows else product.reshape((p, k))
 
-    return matrix_matrix
+    return matrix_directions
 
 
 @overload(chunk_matmul_left)
 def _chunk_matmul_left_numba(a_dot, b):
     if a_dot.ndim not in (2, 3) or b.ndim not in (1, 2):
         raise errors.TypingError("adflow: matrix products of dual arrays take 1-D or 2-D operands")
+    b_columns = b.ndim == 2
+    gather = _gather_left
     if a_dot.ndim == 2:                       # a is a vector: sum over its axis, k stays last
-        if b.ndim == 1:
-            return lambda a_dot, b: np.dot(b, np.ascontiguousarray(a_dot))
-        return lambda a_dot, b: np.dot(np.ascontiguousarray(b.T), np.ascontiguousarray(a_dot))
 
-    if b.ndim == 1:
+        def vector_directions(a_dot, b):
+            t = np.ascontiguousarray(a_dot)
+            unit, positions, scales = _unit_directions(t)
+            if unit:
+                out = gather(t, b, positions, scales)
+                return out.reshape(out.shape[1], t.shape[1]) if b_columns else out.reshape(t.shape[1])
+            if b_columns:
+                return np.dot(np.ascontiguousarray(b.T), t)
+            return np.dot(b, t)
 
-        def rows_vector(a_dot, b):            # (m, n, k) @ (n,): one small product per row
-            m, n, k = a_dot.shape
-            out = np.empty((m, k))
-            for i in range(m):
-                out[i] = np.dot(b, np.ascontiguousarray(a_dot[i]))
-            return out
+        return vector_directions
 
-        return rows_vector
-
-    def rows(a_dot, b):                       # (m, n, k) @ (n, p)
+    def matrix_directions(a_dot, b):          # (m, n, k) @ (n,) or (n, p): one small product per row
         m, n, k = a_dot.shape
-        bt = np.ascontiguousarray(b.T)
-        out = np.empty((m, b.shape[1], k))
+        t = np.ascontiguousarray(a_dot)
+        unit, positions, scales = _unit_directions(t.reshape((m * n, k)))
+        if unit:
+            out = gather(t, b, positions, scales)
+            return out if b_columns else out.reshape((m, k))
+        if b_columns:
+            bt = np.ascontiguousarray(b.T)
+            out = np.empty((m, b.shape[1], k))
+            for i in range(m):
+                out[i] = np.dot(bt, t[i])
+            return out
+        out = np.empty((m, k))
         for i in range(m):
-            out[i] = np.dot(bt, np.ascontiguousarray(a_dot[i]))
+            out[i] = np.dot(b, t[i])
         return out
 
-    return rows
+    return matrix_directions
