@@ -14,7 +14,7 @@ import numpy as np
 from numba.core import types
 
 from .api import _argtypes, _cast_like, _cheap_key, _prepare_args, _Specializations
-from .errors import ShapeError
+from .errors import ArgumentError, ShapeError
 
 # Relative costs used by the plan, in units of one evaluation of f.  A forward pass with k
 # directions computes the value and k tangents; a reverse sweep with k cotangents (vector mode)
@@ -59,8 +59,17 @@ def plan(inputs: int, outputs: int, mode: str = "auto", chunk: int | None = None
     """The cheaper of ``ceil(n/k)`` forward passes and ``ceil(m/k)`` reverse sweeps (or the mode asked for).
 
     Each forward pass pushes k input directions, each reverse sweep pulls k output directions
-    (``chunk``, else ForwardDiff's rule of thumb from the number of inputs or outputs).
+    (``chunk``, else ForwardDiff's rule of thumb from the number of inputs or outputs).  This is
+    what ``jacobian(f)`` decides at its first call; ask it here without building anything.
+
+    >>> import adflow
+    >>> p = adflow.plan(1000, 3)  # many inputs, few outputs: one reverse sweep pulls all 3 outputs
+    >>> p.mode, p.passes, p.chunk
+    ('reverse', 1, 3)
+    >>> adflow.plan(1000, 3, mode="forward").passes  # 12 input directions per pass: ceil(1000 / 12)
+    84
     """
+    _check_mode(mode)
     k_forward = chunk or default_chunk(inputs)
     k_reverse = chunk or default_chunk(outputs)
     forward_passes = math.ceil(inputs / k_forward)
@@ -71,19 +80,42 @@ def plan(inputs: int, outputs: int, mode: str = "auto", chunk: int | None = None
         mode = "forward" if forward_cost <= reverse_cost else "reverse"
     if mode == "forward":
         return Plan(mode, forward_passes, k_forward, inputs, outputs, forward_cost, reverse_cost)
-    if mode == "reverse":
-        return Plan(mode, reverse_passes, k_reverse, inputs, outputs, forward_cost, reverse_cost)
-    raise ValueError(f"adflow: mode must be 'auto', 'forward' or 'reverse', not {mode!r}")
+    return Plan(mode, reverse_passes, k_reverse, inputs, outputs, forward_cost, reverse_cost)
+
+
+def _check_mode(mode):
+    if mode not in ("auto", "forward", "reverse"):
+        raise ArgumentError(f"mode must be 'auto', 'forward' or 'reverse', not {mode!r}",
+                            hint="'auto' picks the cheaper of the two from the sizes")
 
 
 class JacobianFunction:
-    """``adflow.jacobian(f, ...)``: call it like ``f`` to get the Jacobian; ``.plan`` tells the mode chosen."""
+    """``adflow.jacobian(f, ...)``: call it like ``f`` to get the Jacobian; ``.plan`` tells the mode chosen.
+
+    ``.plan`` is ``None`` before the first call, then the :class:`Plan` of the last call.
+
+    >>> import numpy as np, adflow
+    >>> def f(x):
+    ...     return np.sin(x) * x[0]
+    >>> jac = adflow.jacobian(f)
+    >>> J = jac(np.array([1.0, 2.0, 3.0]))
+    >>> jac.plan.mode, jac.plan.passes, jac.plan.chunk  # 3 inputs: one forward pass of 3 directions
+    ('forward', 1, 3)
+    """
 
     def __init__(self, func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sparsity=None):
         if not isinstance(wrt, int):
-            raise ValueError("adflow: jacobian takes one argument to differentiate (wrt an int)")
+            raise ArgumentError(f"jacobian takes one argument to differentiate (wrt an int), not {wrt!r}",
+                                hint="differentiate one argument at a time: one Jacobian per wrt")
         if sparsity is not None and batch:
-            raise ValueError("adflow: batch=True and sparsity= do not combine")
+            raise ArgumentError("batch=True and sparsity= do not combine",
+                                hint="a batched Jacobian is already computed row by row; drop sparsity=")
+        # Options are checked here, not at the first call: a typo fails where it is written.
+        _check_mode(mode)
+        if isinstance(sparsity, str) and sparsity != "auto":
+            raise ArgumentError(f"sparsity must be 'auto' or a pattern, not {sparsity!r}",
+                                hint="pass 'auto', a boolean array or a scipy.sparse matrix of shape "
+                                     "(outputs, inputs)")
         self.sparsity = sparsity
         self._runs = {}  # (argument keys, shapes) -> _Run: plan, pattern and driver chosen once
         self.func = func
@@ -137,9 +169,7 @@ class JacobianFunction:
         """A ``scipy.sparse.csr_array`` (outputs x inputs, flattened): one compressed pass per 32 colours."""
         from . import sparsity as S
         x = args[self.wrt]
-        if isinstance(self.sparsity, str):
-            if self.sparsity != "auto":
-                raise ValueError(f"adflow: sparsity must be 'auto' or a pattern, not {self.sparsity!r}")
+        if isinstance(self.sparsity, str):  # 'auto', checked when the Jacobian was made
             pattern = S.detect_pattern(self.func, args, self.wrt, self.target)
         else:
             m = int(np.prod(self._output_shape(args), dtype=int))
@@ -270,7 +300,8 @@ class HessianFunction:
 
     def __init__(self, func, wrt=0, chunk=None, target="cpu"):
         if not isinstance(wrt, int):
-            raise ValueError("adflow: hessian takes one argument to differentiate (wrt an int)")
+            raise ArgumentError(f"hessian takes one argument to differentiate (wrt an int), not {wrt!r}",
+                                hint="the Hessian is with respect to one argument; pass wrt=0, wrt=1, ...")
         self.func, self.wrt, self.chunk, self.target = func, wrt, chunk, target
         self._specs = _Specializations(func, target)
         self.__name__ = getattr(func, "__name__", "f")

@@ -45,7 +45,7 @@ import numba
 import numpy as np
 from numba.core import types
 
-from ..errors import AdflowError, ShapeError, SourceLocation, UnsupportedSyntaxError
+from ..errors import AdflowError, ArgumentError, ShapeError, SourceLocation, UnsupportedSyntaxError
 from ..frontend.normalize import assign, const, name, store
 from .emit import comment
 
@@ -1054,13 +1054,14 @@ class CudaGradFunction:
     def __init__(self, func, wrt=0, has_aux=False, batch=False, with_value=False):
         from ..api import _normalize_wrt
         if has_aux:
-            raise ValueError(f"adflow: has_aux is not supported with {_TARGET}")
+            raise ArgumentError(f"has_aux is not supported with {_TARGET}",
+                                hint="drop has_aux=True (return the value alone), or use target='cpu'")
         self.func = func
         self.wrt, self._single = _normalize_wrt(wrt)
         self.batch = batch
         self.with_value = with_value
         if batch and (len(self.wrt) != 1 or with_value):
-            raise ValueError("adflow: batch=True takes one wrt argument, without value_and_grad")
+            raise ArgumentError("batch=True takes one wrt argument, without value_and_grad")
         self.target = "cuda"
         self._last = None
         self.__name__ = getattr(func, "__name__", "f")
@@ -1244,9 +1245,11 @@ class CudaJacobianFunction:
 
     def __init__(self, func, mode="auto", wrt=0, chunk=None, batch=False):
         if not isinstance(wrt, int):
-            raise ValueError("adflow: jacobian takes one argument to differentiate (wrt an int)")
+            raise ArgumentError(f"jacobian takes one argument to differentiate (wrt an int), not {wrt!r}",
+                                hint="differentiate one argument at a time: one Jacobian per wrt")
         if mode not in ("auto", "reverse", "forward"):
-            raise ValueError(f"adflow: mode must be 'auto', 'forward' or 'reverse', not {mode!r}")
+            raise ArgumentError(f"mode must be 'auto', 'forward' or 'reverse', not {mode!r}",
+                                hint="'auto' picks the cheaper of the two from the sizes")
         if mode == "forward":
             raise NotImplementedError(f"adflow: forward-mode Jacobians do not run with {_TARGET} (dual arrays need "
                                       f"numba's runtime on the device); use mode='reverse' or 'auto'")

@@ -191,12 +191,36 @@ def _check_returns_value(rule, method, k, fname):
 
 
 def custom_vjp(primal):
-    """Mark ``primal`` as having user-defined adjoint rules (see :meth:`CustomRule.defvjp`)."""
+    """Mark ``primal`` as having user-defined adjoint rules (see :meth:`CustomRule.defvjp`).
+
+    Reverse mode then calls the rules instead of differentiating the body, in ``primal`` itself
+    and wherever a differentiated function calls it.
+
+    >>> import numpy as np, adflow
+    >>> @adflow.custom_vjp
+    ... def softplus(x):
+    ...     return np.log1p(np.exp(x))
+    >>> softplus = softplus.defvjp(lambda g, ans, x: g / (1.0 + np.exp(-x)))
+    >>> adflow.grad(softplus, target="python")(0.0)  # the rule: sigmoid(0)
+    0.5
+    """
     return primal if isinstance(primal, CustomRule) else CustomRule(primal)
 
 
 def custom_jvp(primal):
-    """Mark ``primal`` as having user-defined tangent rules (see :meth:`CustomRule.defjvp`)."""
+    """Mark ``primal`` as having user-defined tangent rules (see :meth:`CustomRule.defjvp`).
+
+    Forward mode (``jvp``, forward Jacobians) then calls the rules instead of differentiating the
+    body; one function may have both kinds of rules.
+
+    >>> import numpy as np, adflow
+    >>> @adflow.custom_jvp
+    ... def softplus(x):
+    ...     return np.log1p(np.exp(x))
+    >>> softplus = softplus.defjvp(lambda x_dot, ans, x: x_dot / (1.0 + np.exp(-x)))
+    >>> adflow.jvp(softplus, (0.0,), (2.0,), target="python")  # (log 2, 2 * sigmoid(0))
+    (0.6931471805599453, 1.0)
+    """
     return primal if isinstance(primal, CustomRule) else CustomRule(primal)
 
 
