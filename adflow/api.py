@@ -8,9 +8,10 @@ import threading
 import numba
 import numpy as np
 from numba.core import types
+from numba.core.errors import NumbaError
 
 from .errors import ArgumentError, NonDifferentiableError, ShapeError
-from .pipeline import TARGETS, build_reverse, check_wrt_range
+from .pipeline import TARGETS, build_reverse, call_compiled, check_wrt_range, compile_error
 
 
 def _is_index(k):
@@ -238,11 +239,14 @@ class GradFunction:
             raise ShapeError(f"grad(batch=True) needs {self.__name__} to return a scalar per row, "
                              f"but it returns {prepared.return_type}",
                              hint="use adflow.jacobian(f, batch=True) for vector outputs")
-        return _cast_like(driver(*args), rows)
+        return _cast_like(call_compiled(driver, *args), rows)
 
     def _run(self, vjp_fn, args):
         # The seed's type must match the result's; a float64 seed works for float32 results too.
-        value, grads = vjp_fn(*args, 1.0)
+        try:
+            value, grads = vjp_fn(*args, 1.0)
+        except NumbaError as exc:  # the first call compiles: numba's refusal, pointed at the user's line
+            raise compile_error(vjp_fn, exc) from exc
         if self.has_aux:
             _check_aux_pair(value, self.__name__)
         primary = value[0] if self.has_aux else value
@@ -370,11 +374,11 @@ def vjp(func, *args, wrt=None, target="cpu"):
     vjp_fn, _, prepared = specs.get(args, wrt)
     # A function with custom rules has no inferred types: its primal, run once, gives the output's.
     out_type = prepared.return_type if prepared is not None else numba.typeof(func(*args))
-    y, _ = vjp_fn(*args, _probe_cotangent(out_type))
+    y, _ = call_compiled(vjp_fn, *args, _probe_cotangent(out_type))
 
     def pullback(v):
         v = _same_structure(v, y, fname)
-        _, grads = vjp_fn(*args, v)
+        _, grads = call_compiled(vjp_fn, *args, v)
         return tuple(_cast_like(g, args[k]) for g, k in zip(grads, wrt))
 
     pullback.source = specs.last_source

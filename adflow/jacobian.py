@@ -15,6 +15,7 @@ from numba.core import types
 
 from .api import _argtypes, _cast_like, _cheap_key, _prepare_args, _Specializations
 from .errors import ArgumentError, ShapeError
+from .pipeline import call_compiled
 
 # Relative costs used by the plan, in units of one evaluation of f.  A forward pass with k
 # directions computes the value and k tangents; a reverse sweep with k cotangents (vector mode)
@@ -200,7 +201,7 @@ class JacobianFunction:
         x_shape = np.shape(args[wrt])
         if out_shape == ():  # a scalar output: the Jacobian is the gradient
             vjp_fn, _, _ = self._reverse.get(args, (wrt,))
-            return _Run(the_plan, lambda args: _cast_like(vjp_fn(*args, 1.0)[1][0], args[wrt]))
+            return _Run(the_plan, lambda args: _cast_like(call_compiled(vjp_fn, *args, 1.0)[1][0], args[wrt]))
         out_shape = tuple(out_shape)
         m, n = int(np.prod(out_shape, dtype=int)), int(np.prod(x_shape, dtype=int))
         k = the_plan.chunk
@@ -221,7 +222,7 @@ class JacobianFunction:
                 # to one sweep per output, which needs nothing beyond plain reverse mode.
                 the_plan = dataclasses.replace(the_plan, passes=m, chunk=1)
         driver, _, _ = self._reverse.get(args, (wrt,), driver=jacobian_reverse, argtypes=_argtypes(args))
-        return _Run(the_plan, lambda args: driver(*args, out_shape).reshape(out_shape + x_shape))
+        return _Run(the_plan, lambda args: call_compiled(driver, *args, out_shape).reshape(out_shape + x_shape))
 
     def _batched(self, args):
         rows = args[self.wrt]
@@ -313,7 +314,7 @@ class HessianFunction:
         call = list(args)
         call[self.wrt] = seed(x, directions) if np.ndim(x) else seed(float(x), directions.reshape(k))
         vjp_fn, _, prepared = self._specs.get(call, (self.wrt,))
-        value, grads = vjp_fn(*call, 1.0)
+        value, grads = call_compiled(vjp_fn, *call, 1.0)
         if np.ndim(value_of(value)) != 0:
             raise ShapeError(f"hessian needs {self.__name__} to return a scalar, "
                              f"but it returned shape {np.shape(value_of(value))}",

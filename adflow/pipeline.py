@@ -6,15 +6,19 @@ compile.  Helpers the function calls go through the same pipeline and land in th
 from __future__ import annotations
 
 import inspect
+import os
+import re
 
 import numba
+from numba.core.errors import NumbaError
 
 from .backends import emit, modules
 from .errors import ArgumentError, SourceLocation, TypingError, UnsupportedSyntaxError
 from .frontend import fence, source
 from .frontend.exits import remove_early_exits
 from .frontend.normalize import normalize
-from .frontend.typeinfer import NoPruneCompiler, infer_types, jitted, load_types, store_types, type_cache_key
+from .frontend.typeinfer import (NoPruneCompiler, clean_message, infer_types, jitted, load_types, store_types,
+                                 type_cache_key)
 from .reverse.transform import ReverseTransform
 
 TARGETS = ("python", "cpu", "cuda")
@@ -85,6 +89,8 @@ class ModuleBuilder:
         self.built = {}  # (id(func), argtypes, wrt) -> generated name
         self.in_progress = []
         self.parallel = set()  # drivers whose loops numba spreads over cores
+        self.origins = {}  # generated name -> the user function (UserFunction) it was generated from
+        self.top = None  # the function the module is built for (what a compile error names)
 
     def enter(self, func):
         """Start transforming ``func``; a function met again while in progress is recursion."""
@@ -92,6 +98,8 @@ class ModuleBuilder:
             fn = source.load(func)
             raise UnsupportedSyntaxError(f"{fn.name} calls itself (recursion)", fn.location(fn.tree),
                                          hint="write the recursion as a loop")
+        if self.top is None:
+            self.top = func
         self.in_progress.append(func)
 
     def add_driver(self, driver, stem, target_name, params, *options):
@@ -121,6 +129,7 @@ class ModuleBuilder:
             vjp = ReverseTransform(prepared.fn, prepared.fdef, prepared.normalizer, prepared.vartypes, list(wrt),
                                    self.helper_vjp_name(prepared), is_helper, output_component).run()
             vjp.name = self.unique(name or vjp.name)
+            self.origins[vjp.name] = prepared.fn
             self.add_namespace(prepared)
             where = f"{prepared.fn.name} ({prepared.fn.filename}:{prepared.fn.tree.lineno})"
             self.functions.append((vjp, f"reverse mode of {where}"))
@@ -147,6 +156,7 @@ class ModuleBuilder:
             fwd = ForwardTransform(prepared.fn, prepared.fdef, prepared.normalizer, prepared.vartypes, list(wrt),
                                    chunk, self.helper_fwd_name(prepared, chunk)).run()
             fwd.name = self.unique(name or fwd.name)
+            self.origins[fwd.name] = prepared.fn
             self.add_namespace(prepared)
             where = f"{prepared.fn.name} ({prepared.fn.filename}:{prepared.fn.tree.lineno})"
             self.functions.append((fwd, f"forward mode of {where}: runs on dual numbers carrying {chunk} "
@@ -187,17 +197,31 @@ class ModuleBuilder:
             self.namespace[key] = value
 
     def source(self, what) -> tuple[str, list]:
+        emitter, _ = self._emit(what)
+        return emitter.source, emitter.user_lines
+
+    def _emit(self, what):
+        """The module's emitter, and for each of its lines the user's line it stands for (or None)."""
         from . import __version__
         emitter = emit.Emitter()
         for line in _HEADER.format(version=__version__, what=what).splitlines():
             emitter.line(line)
+        locations = [None] * len(emitter.lines)  # the header
         for fdef, header in reversed(self.functions):  # callers after callees reads top-down
+            start = len(emitter.lines)
             emitter.function(fdef, header_comment=header)
-        return emitter.source, emitter.user_lines
+            fn = self.origins.get(fdef.name)  # None for drivers and custom rules: no user lines
+            locations += [SourceLocation(fn.filename, n, fn.name) if fn is not None and n else None
+                          for n in emitter.user_lines[start:]]
+        return emitter, locations
 
     def load(self, stem, what):
-        text, _ = self.source(what)
+        emitter, locations = self._emit(what)
+        text = emitter.source
         module, path = modules.load(stem, text, self.namespace)
+        # What compile_error needs to point numba's complaints about a generated line at the user's line.
+        module._ADFLOW_LOCATIONS = locations
+        module._ADFLOW_FUNCTION = _location_of(self.top) if self.top is not None else None
         names = [f.name for f, _ in self.functions]
         if self.target == "cpu":
             for fname in names:
@@ -208,6 +232,59 @@ class ModuleBuilder:
             from .backends import cuda
             cuda.compile_module(module, names)
         return module, text, path
+
+
+def _location_of(func):
+    py = getattr(func, "py_func", func)
+    code = getattr(py, "__code__", None)
+    return SourceLocation(code.co_filename, code.co_firstlineno, py.__name__) if code is not None else None
+
+
+def compile_error(compiled, exc):
+    """The adflow error for numba's refusal (``exc``) to compile ``compiled``, a function of a generated module.
+
+    It names the user's function and the user's line that the failing generated line stands for,
+    with numba's message; ``raise ... from exc`` keeps numba's full report as the cause.
+    """
+    namespace = getattr(getattr(compiled, "py_func", compiled), "__globals__", None) or {}
+    top = namespace.get("_ADFLOW_FUNCTION")
+    text = str(exc)
+    location = _generated_line_location(text, namespace) or top
+    name = top.function if top is not None else getattr(compiled, "__name__", "the function")
+    path = namespace.get("__file__")
+    return TypingError(
+        f"numba cannot compile the derivative of {name} for these argument types: {_numba_summary(text)}",
+        location,
+        hint="this operation has no compiled derivative for these types: rewrite the line, or give the "
+             "function a rule with adflow.custom_vjp; numba's full message is the cause above"
+             + (f"; the generated code is {path}" if path else ""))
+
+
+def _generated_line_location(text, namespace):
+    """The user's line behind the first line of the generated module that numba's message points at."""
+    path, locations = namespace.get("__file__"), namespace.get("_ADFLOW_LOCATIONS")
+    if not path or not locations:
+        return None
+    stem = os.path.basename(path)
+    # numba names the innermost failing line first: in a helper's derivative, the helper's line.
+    for match in re.finditer(r'File "([^"]+)", line (\d+)', text):
+        k = int(match.group(2)) - 1
+        if os.path.basename(match.group(1)) == stem and 0 <= k < len(locations) and locations[k] is not None:
+            return locations[k]
+    return None
+
+
+def _numba_summary(text):
+    ours = re.search(r"adflow: ([^\n\x1b]+)", text)  # adflow's runtime refuses in its own words
+    return ours.group(1).strip() if ours else clean_message(text)
+
+
+def call_compiled(compiled, *args):
+    """``compiled(*args)``, with numba's refusal to compile it turned into :func:`compile_error`'s error."""
+    try:
+        return compiled(*args)
+    except NumbaError as exc:
+        raise compile_error(compiled, exc) from exc
 
 
 def _params(prepared, argtypes):

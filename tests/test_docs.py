@@ -53,7 +53,7 @@ def test_the_plans_quoted_in_concepts():
 def test_performance_hook_renders_results_or_placeholder(tmp_path):
     perf = load_file(HOOKS / "performance.py", "adflow_docs_hook_performance")
     assert "python -m benchmarks" in perf.results_markdown(tmp_path)  # no results: how to make them
-    results = tmp_path / "benchmarks" / "results"
+    results = tmp_path / "docs" / "benchmarks"
     results.mkdir(parents=True)
     (results / "latest.json").write_text(
         '{"machine": {"cpu": "test cpu", "cores": 2}, "settings": {"mode": "quick"}, "problems": ['
@@ -65,6 +65,22 @@ def test_performance_hook_renders_results_or_placeholder(tmp_path):
     assert "test cpu" in text and "| adflow.grad | 2.00 s | 35 µs | 3.5 |" in text and "not installed" in text
     (results / "latest.json").write_text("{ not json")
     assert "could not be read" in perf.results_markdown(tmp_path)
+
+
+def test_publish_rewrites_only_the_readme_section():
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks import publish
+    finally:
+        sys.path.remove(str(ROOT))
+    data = {"machine": {"cpu": "test cpu", "cores": 2, "date": "2026-11-23"}, "settings": {"mode": "full", "repeats": 7},
+            "problems": [{"name": "lorenz", "columns": [{"tool": "adflow", "status": "ok", "ratio": 2.5, "factor": 1.0},
+                                                        {"tool": "jax", "status": "ok", "ratio": 40.0, "factor": 1.0}]}]}
+    text = f"intro\n{publish.START}\nold table\n{publish.END}\noutro\n"
+    new = publish.replace_section(text, publish.readme_section(data))
+    assert new.startswith("intro\n") and new.endswith("\noutro\n") and "old table" not in new
+    assert "| lorenz | 2.5 | 40 |" in new and "test cpu" in new and "2026-11-23" in new
+    assert publish.START in (ROOT / "README.md").read_text()  # the README has the section to replace
 
 
 def test_docstrings_become_markdown():

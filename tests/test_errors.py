@@ -10,6 +10,7 @@ import inspect
 import math
 import os
 
+import numba
 import numpy as np
 import pytest
 
@@ -415,6 +416,46 @@ def uses_undefined_name(x):
 def test_undefined_name():
     expect(grad_py(uses_undefined_name, 1.0), adflow.UnsupportedSyntaxError, "'not_defined_anywhere'",
            uses_undefined_name, "not_defined_anywhere", "define it")
+
+
+# ====================================================================== derivatives numba cannot compile
+# The primal types, so the front end accepts it; the generated derivative does not compile (the
+# adjoint of sum(axis=) handles up to 3 dimensions).  numba finds that at the first call.
+def sums_axis_of_4d(x):
+    s = np.sum(x, axis=0)
+    return np.sum(s)
+
+
+def helper_sums_axis_of_4d(v):
+    s = np.sum(v, axis=1)
+    return np.sum(s)
+
+
+def calls_helper_summing_4d(x):
+    return helper_sums_axis_of_4d(x) * 2.0
+
+
+X4 = np.ones((2, 2, 2, 2))
+DERIVATIVE_CALLS = {
+    "grad": lambda f: adflow.grad(f)(X4),
+    "value_and_grad": lambda f: adflow.value_and_grad(f)(X4),
+    "vjp": lambda f: adflow.vjp(f, X4),
+}
+
+
+@pytest.mark.parametrize("call", DERIVATIVE_CALLS)
+def test_derivative_numba_cannot_compile_names_the_users_line(call):
+    err = expect(lambda: DERIVATIVE_CALLS[call](sums_axis_of_4d), adflow.TypingError,
+                 ("numba cannot compile the derivative of sums_axis_of_4d", "up to 3 dimensions"),
+                 sums_axis_of_4d, "s = np.sum(x, axis=0)", "custom_vjp")
+    assert isinstance(err.__cause__, numba.core.errors.TypingError), "numba's full message is the cause"
+
+
+def test_derivative_numba_cannot_compile_in_a_helper_points_at_the_helper():
+    err = expect(lambda: adflow.grad(calls_helper_summing_4d)(X4), adflow.TypingError,
+                 "numba cannot compile the derivative of calls_helper_summing_4d",
+                 helper_sums_axis_of_4d, "s = np.sum(v, axis=1)", "custom_vjp")
+    assert err.location.function == "helper_sums_axis_of_4d"
 
 
 # ====================================================================== integer and boolean wrt (JAX's allow_int)

@@ -131,7 +131,7 @@ def _unify_by_name(typemap, typingctx) -> dict:
 
 def _user_error(exc, user_lines, filename, fname):
     text = str(exc)
-    first = _clean(text)
+    first = clean_message(text)
     lineno = None
     match = re.search(r'File "<adflow[^"]*>", line (\d+)', text)
     if match:
@@ -147,7 +147,8 @@ def _user_error(exc, user_lines, filename, fname):
     )
 
 
-def _clean(text: str) -> str:
+def clean_message(text: str) -> str:
+    """The first informative line of a numba error message, without its colour codes."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", text)
     for line in text.splitlines():
         line = line.strip()

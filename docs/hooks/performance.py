@@ -1,135 +1,52 @@
-"""mkdocs hook: fill docs/performance.md with the tables of benchmarks/results/latest.json.
+"""mkdocs hook: fill docs/performance.md with the tables of the published benchmark results.
 
-``python -m benchmarks`` writes that file; when it is missing (or unreadable), the page says how
-to produce it instead.  The marker ``<!-- benchmark-results -->`` in the page is replaced.
+``python -m benchmarks`` writes ``benchmarks/results/latest.json``; ``python -m benchmarks.publish``
+copies it to ``docs/benchmarks/latest.json`` (committed, so every build shows the same figures)
+and updates the README.  When no snapshot is published (or it is unreadable), the page says how
+to produce one.  The marker ``<!-- benchmark-results -->`` in the page is replaced.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
-import math
 from pathlib import Path
 
 MARKER = "<!-- benchmark-results -->"
-TOOL_NAMES = {"hand": "hand-written", "adflow": "adflow", "jax": "JAX", "torch": "PyTorch",
-              "autograd": "autograd"}
+PUBLISHED = Path("docs") / "benchmarks" / "latest.json"
 
 PLACEHOLDER = """!!! note "No benchmark results in this build"
-    `benchmarks/results/latest.json` did not exist when these pages were built.  Produce it with
+    `docs/benchmarks/latest.json` did not exist when these pages were built.  Produce it with
 
     ```bash
     python -m pip install -e '.[bench]'   # JAX, PyTorch, autograd, matplotlib (optional peers)
     python -m benchmarks                  # every problem at full size (minutes)
-    python -m benchmarks --quick          # small sizes: the smoke run
+    python -m benchmarks.publish          # copy the results into docs/ and the README
     ```
 
     and build the documentation again (`mkdocs build`): the tables appear here.
 """
 
 
-def _seconds(s) -> str:
-    if s is None or not isinstance(s, (int, float)) or not math.isfinite(s):
-        return "-"
-    if s >= 1.0:
-        return f"{s:.2f} s"
-    if s >= 1e-3:
-        return f"{s * 1e3:.3g} ms"
-    return f"{s * 1e6:.3g} µs"
 
-
-def _ratio(r) -> str:
-    if r is None or not isinstance(r, (int, float)) or not math.isfinite(r):
-        return "-"
-    return f"{r:.3g}" if r < 1000 else f"{r:,.0f}"
-
-
-def _size(d) -> str:
-    if not isinstance(d, dict):
-        return ""
-    return ", ".join(f"{k} = {v:,}" if isinstance(v, int) else f"{k} = {v}" for k, v in d.items())
-
-
-def _cell(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _check(c) -> str:
-    if c.get("check_err") is None:
-        return ""
-    if c.get("wrong"):
-        return "**WRONG** " + _cell(c.get("check_msg", ""))
-    return f"ok ({c['check_err']:.0e})"
-
-
-def render(data: dict) -> str:
-    m = data.get("machine", {})
-    s = data.get("settings", {})
-    versions = ", ".join(f"{k} {v}" for k, v in (m.get("versions") or {}).items())
-    out = [
-        f"Results of `python -m benchmarks` ({s.get('mode', '?')} run, {s.get('repeats', '?')} repeats) "
-        f"from `benchmarks/results/latest.json`:",
-        "",
-        f"* machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, numba threads "
-        f"{m.get('numba_threads', '?')}, load average {m.get('load_average_1min', '?')} when it started; "
-        f"{m.get('platform', '')}",
-        f"* run on {m.get('date', '?')}, adflow {m.get('adflow', '?')} at commit `{m.get('git_commit', '?')}`",
-        f"* Python {m.get('python', '?')}; {versions}",
-        "",
-        "*x primal* is the median of paired ratios (each sample timed next to the numba-compiled primal "
-        "function); *noise* half their interquartile range; *first call* includes transformation, tracing "
-        "and compilation (or loading them from a cache).  `~` marks a figure measured at a smaller size and "
-        "scaled linearly; see the benchmark's own report for the footnotes.",
-        "",
-    ]
-    problems = data.get("problems") or []
-    tools = [t for t in TOOL_NAMES if any(c.get("tool") == t for p in problems for c in p.get("columns", []))]
-    if problems:
-        out += ["### Summary: best column of each tool, time / numba primal", "",
-                "| problem | " + " | ".join(TOOL_NAMES[t] for t in tools) + " |",
-                "|---|" + "---:|" * len(tools)]
-        for p in problems:
-            cells = []
-            for t in tools:
-                ok = [c for c in p.get("columns", []) if c.get("tool") == t and c.get("status") == "ok"
-                      and not c.get("wrong") and isinstance(c.get("ratio"), (int, float))]
-                if not ok:
-                    cells.append("-")
-                    continue
-                best = min(ok, key=lambda c: c["ratio"])
-                cells.append(_ratio(best["ratio"]) + ("~" if best.get("factor", 1.0) != 1.0 else ""))
-            out.append(f"| {p.get('name', '?')} | " + " | ".join(cells) + " |")
-        out.append("")
-    for p in problems:
-        out += [f"### {p.get('name', '?')}: {_cell(p.get('title', ''))}", "",
-                f"{_cell(p.get('derivative', ''))}; {_size(p.get('size'))}; checked at "
-                f"{_size(p.get('check_size'))}.", "",
-                "| column | first call | median | x primal | noise | check |",
-                "|---|---:|---:|---:|---:|---|",
-                f"| numba primal | {_seconds(p.get('primal_first_call_s'))} | "
-                f"{_seconds(p.get('primal_median_s'))} | 1 | | |"]
-        for c in p.get("columns", []):
-            label = _cell(c.get("label", "?"))
-            if c.get("status") != "ok":
-                message = c.get("message") or ""
-                status = _cell(c.get("status", "?") + (f": {message}" if message else ""))
-                out.append(f"| {label} | {status} | | | | |")
-                continue
-            scaled = "~" if c.get("factor", 1.0) != 1.0 else ""
-            spread = c.get("spread")
-            noise = f"±{100 * spread:.0f}%" if isinstance(spread, (int, float)) else ""
-            out.append(f"| {label} | {_seconds(c.get('first_call_s'))} | {_seconds(c.get('median_s'))} | "
-                       f"{_ratio(c.get('ratio'))}{scaled} | {noise} | {_check(c)} |")
-        notes = p.get("notes") or []
-        out += [""] + [f"* {_cell(n)}" for n in notes] + ([""] if notes else [])
-    return "\n".join(out) + "\n"
+def _markdown_module():
+    # The renderer lives with the benchmarks (the README uses it too); loaded by path because a
+    # hook runs without the repository on sys.path.
+    source = Path(__file__).resolve().parents[2] / "benchmarks" / "markdown.py"
+    spec = importlib.util.spec_from_file_location("adflow_benchmarks_markdown", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def results_markdown(root: Path) -> str:
-    path = root / "benchmarks" / "results" / "latest.json"
+    path = root / PUBLISHED
     if not path.is_file():
         return PLACEHOLDER
     try:
         data = json.loads(path.read_text())
-        return render(data)
+        chart = "![best column of each tool / numba primal](benchmarks/latest.png)\n\n" \
+            if path.with_suffix(".png").is_file() else ""
+        return chart + _markdown_module().render(data)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return PLACEHOLDER + f"\n    (`{path.name}` exists but could not be read: {type(exc).__name__}: {exc})\n"
 
