@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+import weakref
 
 import numba
 import numpy as np
@@ -11,7 +12,9 @@ from numba.core import types
 from numba.core.errors import NumbaError
 
 from .errors import ArgumentError, NonDifferentiableError, ShapeError
+from .frontend.namespace import cell_value, reachable_user_functions
 from .pipeline import TARGETS, build_reverse, call_compiled, check_wrt_range, compile_error
+from .rules.custom import CustomRule
 
 
 def _is_index(k):
@@ -108,17 +111,20 @@ class _Specializations:
         self.output_component = output_component
         self.last_source = None
         self._fast = {}  # per-object cache by cheap argument keys: the hot path of repeated calls
+        self._identity = _identity_of(func)
 
     def get(self, args, wrt, driver=None, argtypes=None):
+        # Checked on every call, fast path included: a helper rebound since the last call is a new build.
+        identity = self._identity.key(self.func) if self._identity is not None else id(self.func)
         fast_key = None
         if argtypes is None:
-            fast_key = (tuple(_cheap_key(a) for a in args), wrt, driver)
+            fast_key = (tuple(_cheap_key(a) for a in args), wrt, driver, identity)
             entry = self._fast.get(fast_key)
             if entry is not None:
                 self.last_source = entry[1]
                 return entry[:3]
         argtypes = _argtypes(args, self.func) if argtypes is None else argtypes
-        key = (argtypes, tuple(wrt), _code_identity(self.func), self.target, self.output_component, driver)
+        key = (argtypes, tuple(wrt), identity, self.target, self.output_component, driver)
         entry = _BUILDS.get(key)
         if entry is None:
             with _BUILD_LOCK:
@@ -140,9 +146,102 @@ _BUILD_LOCK = threading.RLock()
 
 
 def _code_identity(func):
-    py = getattr(func, "py_func", func)
-    code = getattr(py, "__code__", None)
-    return id(code) if code is not None else id(func)
+    """A build key for ``func``'s code and the code of the user helpers it reaches (see :class:`_CodeIdentity`)."""
+    identity = _identity_of(func)
+    return identity.key(func) if identity is not None else id(func)
+
+
+class _CodeIdentity:
+    """What a derivative of one function object is built from: its code and the user helpers it reaches.
+
+    Rebinding a helper (``module.helper = other``) changes what the function computes without
+    touching the function, so build keys name the helpers too.  Finding them walks code objects
+    and globals, once per function object (:func:`~adflow.frontend.namespace.reachable_user_functions`);
+    each call then only checks that every name still holds the same object with the same code
+    (one dictionary look-up per helper), and walks again when one does not.
+
+    The key is a small int standing for the ids of the code and helpers (cheap to hash on the hot
+    path); every object it stands for is kept alive here, so no id is reused while it is in use.
+    """
+
+    def __init__(self, func):
+        self._kept = []
+        self._state = None
+        self._refresh(func)
+
+    def key(self, func):
+        root, bindings, token = self._state
+        if getattr(func, "__code__", None) is not root and not _same_version(_version(func), root):
+            return self._refresh(func)
+        for scope, name, value, version, plain in bindings:
+            if scope.get(name) is not value or (value.__code__ is not version if plain
+                                                 else not _same_version(_version(value), version)):
+                return self._refresh(func)
+        return token
+
+    def _refresh(self, func):
+        found = {}
+        for scope, name, value in reachable_user_functions(func):
+            if (id(scope), name) not in found:  # the same name read by two functions is checked once
+                found[id(scope), name] = (scope if isinstance(scope, dict) else _Cell(scope), name, value,
+                                          _version(value), inspect.isfunction(value))
+        bindings = tuple(found.values())
+        root = _version(func)
+        ids = (_version_key(root, func), tuple((name, id(value), _version_key(version, value))
+                                              for _, name, value, version, _ in bindings))
+        with _BUILD_LOCK:
+            self._kept.append((root, bindings))  # not func: this object is the value of a weak entry for it
+            token = _TOKENS.setdefault(ids, len(_TOKENS))
+            self._state = (root, bindings, token)
+        return token
+
+
+class _Cell:
+    """A closure cell read like a globals dict, so that :meth:`_CodeIdentity.key` checks both alike."""
+
+    __slots__ = ("cell",)
+
+    def __init__(self, cell):
+        self.cell = cell
+
+    def get(self, name):
+        return cell_value(self.cell)
+
+
+_TOKENS: dict = {}  # ids of a function's code and helpers -> the small int that build keys hold
+_IDENTITIES = weakref.WeakKeyDictionary()  # function object -> its _CodeIdentity
+
+
+def _identity_of(func):
+    """``func``'s :class:`_CodeIdentity`, made at its first use; None for what cannot be weakly referenced."""
+    try:
+        identity = _IDENTITIES.get(func)
+    except TypeError:
+        return None
+    if identity is None:
+        with _BUILD_LOCK:
+            identity = _IDENTITIES.get(func)
+            if identity is None:
+                identity = _IDENTITIES[func] = _CodeIdentity(func)
+    return identity
+
+
+def _version(obj):
+    """What decides ``obj``'s derivative besides which object it is: its code, and a custom rule's rules."""
+    if isinstance(obj, CustomRule):
+        return (_version(obj.primal), obj.vjp_rules, obj.jvp_rules)
+    return getattr(getattr(obj, "py_func", obj), "__code__", None)
+
+
+def _same_version(a, b):
+    # Code objects by identity (cheap); a custom rule's tuple by its parts (its code and rule functions).
+    return a is b or (type(a) is tuple and a == b)
+
+
+def _version_key(version, obj):
+    if isinstance(version, tuple):  # a custom rule: its code, and its rules themselves (kept alive by the key)
+        return (_version_key(version[0], obj.primal), version[1], version[2])
+    return id(version) if version is not None else id(obj)
 
 
 def _seed_like(value):

@@ -218,20 +218,53 @@ def test_function_exec_into_a_rewritten_file(module_folder):
         assert adflow.grad(namespace["cell"], target="python")(0.5) == pytest.approx(slope)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="the build cache is keyed on the caller's code object only: after the helper it calls "
-                          "is redefined (module.helper = other), grad still uses the old helper's derivative "
-                          "(12.0 instead of 6.0 for helper(u)=u*u -> 2*u, f = 3*helper(x), x=2), silently")
 def test_redefined_helper_is_seen(module_folder, target):
     _write_module(module_folder, f"adflow_redef_helper_{target}",
                   "def helper(u):\n    return u * u\n\n\ndef f(x):\n    return helper(x) * 3.0\n")
     _write_module(module_folder, f"adflow_redef_other_{target}", "def helper(u):\n    return 2.0 * u\n")
     module = importlib.import_module(f"adflow_redef_helper_{target}")
     other = importlib.import_module(f"adflow_redef_other_{target}")
-    assert adflow.grad(module.f, target=target)(2.0) == pytest.approx(12.0)
+    g = adflow.grad(module.f, target=target)
+    assert g(2.0) == pytest.approx(12.0)
     module.helper = other.helper
     assert module.f(2.0) == 12.0  # the primal sees the new helper: 3 * (2 * 2)
     assert adflow.grad(module.f, target=target)(2.0) == pytest.approx(6.0)
+    assert g(2.0) == pytest.approx(6.0), "a grad object made before the redefinition kept the old helper"
+
+
+def test_redefined_helper_of_a_helper_is_seen(module_folder):
+    # f -> middle -> inner: rebinding inner, two calls away and in another module, is seen too.
+    _write_module(module_folder, "adflow_redef_inner", "def inner(u):\n    return u * u\n")
+    _write_module(module_folder, "adflow_redef_middle",
+                  "from adflow_redef_inner import inner\n\n\ndef middle(u):\n    return inner(u) + u\n")
+    _write_module(module_folder, "adflow_redef_top",
+                  "import adflow_redef_middle\n\n\ndef f(x):\n    return adflow_redef_middle.middle(x) * 2.0\n")
+    top = importlib.import_module("adflow_redef_top")
+    middle = importlib.import_module("adflow_redef_middle")
+    g = adflow.grad(top.f, target="python")
+    assert g(3.0) == pytest.approx(14.0)  # 2 * (2x + 1)
+    middle.inner = lambda u: 5.0 * u
+    assert g(3.0) == pytest.approx(12.0)  # 2 * (5 + 1)
+
+
+def _closure_over(helper):
+    def f(x):
+        return helper(x) * 3.0
+    return f
+
+
+def _square(u):
+    return u * u
+
+
+def _double(u):
+    return 2.0 * u
+
+
+def test_closures_over_different_helpers_are_built_apart(target):
+    # Both closures share one code object: only the helper in their cell tells them apart.
+    assert adflow.grad(_closure_over(_square), target=target)(2.0) == pytest.approx(12.0)
+    assert adflow.grad(_closure_over(_double), target=target)(2.0) == pytest.approx(6.0)
 
 
 # ====================================================================== NaN and inf

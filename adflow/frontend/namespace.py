@@ -80,3 +80,78 @@ def classify(value) -> Resolved:
     if callable(value):
         return Resolved(CALLABLE, value)
     return Resolved("other", value)
+
+
+def reachable_user_functions(func) -> list[tuple]:
+    """``(scope, name, value)`` for each user function that ``func`` reaches by name, transitively.
+
+    Read from code objects, without parsing: the names the code (and the code nested in it) reads,
+    looked up in its closure, its globals and the modules among its globals.  That is a superset
+    of the helper calls the front end resolves from the source.  ``scope`` is the dict or closure
+    cell that holds the name; a custom rule's primal and rule functions are followed too.
+
+    >>> def helper(u):
+    ...     return u * u
+    >>> def f(x):
+    ...     return helper(x) + 1.0
+    >>> [(name, value.__name__) for _, name, value in reachable_user_functions(f)]
+    [('helper', 'helper')]
+    """
+    found, seen = [], set()
+
+    def visit(obj):
+        for py in _python_functions(obj):
+            if id(py) in seen:
+                continue
+            seen.add(id(py))
+            for scope, name, value in _names_read(py):
+                if is_user_function(value):
+                    found.append((scope, name, value))
+                    visit(value)
+
+    visit(func)
+    return found
+
+
+def _python_functions(obj) -> list:
+    """The plain functions whose code decides what ``obj`` computes (a custom rule's primal and rules)."""
+    from ..rules.custom import CustomRule
+    if isinstance(obj, CustomRule):
+        rules = (obj.vjp_rules or ()) + (obj.jvp_rules or ())
+        return [f for f in (obj.py_func,) + tuple(getattr(r, "py_func", r) for r in rules)
+                if inspect.isfunction(f)]
+    py = getattr(obj, "py_func", obj)
+    return [py] if inspect.isfunction(py) else []
+
+
+def _names_read(py):
+    """``(scope, name, value)`` for the names ``py``'s code reads from its closure, globals and their modules."""
+    names = set(_code_names(py.__code__))
+    for name, cell in zip(py.__code__.co_freevars, py.__closure__ or ()):
+        value = cell_value(cell)
+        if value is not None:
+            yield cell, name, value
+    for name in sorted(names):
+        if name in py.__globals__:
+            value = py.__globals__[name]
+            yield py.__globals__, name, value
+            if isinstance(value, pytypes.ModuleType):  # module.helper(...): attributes it may read
+                attrs = vars(value)
+                for attr in sorted(names):
+                    if attr in attrs:
+                        yield attrs, attr, attrs[attr]
+
+
+def _code_names(code):
+    yield from code.co_names
+    for const in code.co_consts:  # comprehensions, nested functions
+        if isinstance(const, pytypes.CodeType):
+            yield from _code_names(const)
+
+
+def cell_value(cell):
+    """What a closure cell holds, or None while it is empty (assigned after the function was made)."""
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return None
