@@ -109,7 +109,9 @@ def forward_jacobian(func, args, wrt, chunk, target, out_shape):
     m = max(int(np.prod(out_shape, dtype=int)), 1)
 
     def run(args):
-        return driver(*args, directions, np.empty((m, n))).reshape(out_shape + shape)
+        # A one-pass result may be the seeds themselves (f(x) = x): they must be fresh each call.
+        seeds = directions.copy() if directions.shape[0] == 1 else directions
+        return driver(*args, seeds, np.empty((m, n))).reshape(out_shape + shape)
 
     return run
 

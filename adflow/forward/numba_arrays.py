@@ -31,7 +31,7 @@ import operator
 import numpy as np
 from numba.core import types
 from numba.core.errors import TypingError
-from numba.extending import overload, overload_attribute, overload_method
+from numba.extending import lower_builtin, overload, register_jitable, overload_attribute, overload_method
 
 from adflow.rules.primitives import method_primitives
 
@@ -431,8 +431,36 @@ def register_all() -> None:
             primal = formulas.primal_function(name)
             if name == "matmul":
                 primal = operator.matmul
-            overload_method(DualArrayType, method)(_rule_typer(primal, name))
+            if method != "reshape":
+                overload_method(DualArrayType, method)(_rule_typer(primal, name))
+    overload_method(DualArrayType, "reshape")(_reshape_method)
     overload_attribute(DualArrayType, "T")(_rule_typer(np.transpose, "transpose"))
+
+
+def _reshape_method(a, d0, d1=None, d2=None, d3=None):
+    # d.reshape((3, 1)) and d.reshape(3, 1) both mean np.reshape(d, (3, 1)), as for arrays (up to
+    # 4 axes: numba's star-argument methods do not lower here).
+    extra = [d for d in (d1, d2, d3) if not _is_none(d)]
+    shape = d0 if not extra else types.UniTuple(types.intp, 1 + len(extra))
+    rule = _choose_rule(np.reshape, "reshape", [a, shape], [])
+    if rule is None:
+        return None
+    reshape = register_jitable(rule)
+    if not extra:
+        return lambda a, d0, d1=None, d2=None, d3=None: reshape(a, d0)
+    if len(extra) == 1:
+        return lambda a, d0, d1=None, d2=None, d3=None: reshape(a, (d0, d1))
+    if len(extra) == 2:
+        return lambda a, d0, d1=None, d2=None, d3=None: reshape(a, (d0, d1, d2))
+    return lambda a, d0, d1=None, d2=None, d3=None: reshape(a, (d0, d1, d2, d3))
+
+
+
+# numba types np.ravel(x) itself, as x.ravel() (which the method table above answers for dual
+# arrays), but lowers it for plain arrays only: lower the dual-array case as the method call.
+@lower_builtin(np.ravel, DualArrayType)
+def _lower_np_ravel(context, builder, sig, args):
+    return context.compile_internal(builder, lambda a: a.ravel(), sig, args)
 
 
 register_all()
