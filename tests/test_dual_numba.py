@@ -310,6 +310,31 @@ def test_elementwise_on_dual_arrays_matches_python():
 
 
 @njit(cache=True)
+def one_shape_and_broadcast_ops(a, c, f):
+    # Operands of one contiguous shape take one flat loop; the rest take the broadcasting loops.
+    return (
+        a + a * 2.0,                     # flat, two dual arrays and a number
+        np.tanh(a) * c,                  # same ndim, shapes (2, 3) and (2, 1): falls back to broadcasting
+        np.sin(f),                       # Fortran order: broadcasting loops
+        a - f,                           # C meets F
+        np.where(a.value > 0.5, a, -a),  # three operands: a boolean array and two dual arrays
+    )
+
+
+def test_flat_and_broadcasting_elementwise_agree_with_python():
+    rng = np.random.default_rng(5)
+    a = DualArray(rng.uniform(0.1, 1.0, (2, 3)), rng.normal(size=(2, 3, 2)))
+    c = DualArray(rng.uniform(0.5, 2.0, (2, 1)), rng.normal(size=(2, 1, 2)))
+    f = DualArray(np.asfortranarray(rng.normal(size=(2, 3))), np.asfortranarray(rng.normal(size=(2, 3, 2))))
+    got = one_shape_and_broadcast_ops(a, c, f)
+    want = one_shape_and_broadcast_ops.py_func(a, c, f)
+    for g, w in zip(got, want):
+        assert isinstance(g, DualArray) and g.shape == w.shape
+        np.testing.assert_allclose(g.value, w.value, rtol=1e-14)
+        np.testing.assert_allclose(g.tangents, w.tangents, rtol=1e-13, atol=1e-14)
+
+
+@njit(cache=True)
 def reductions(a, v):
     return np.sum(a), np.mean(a), np.max(a), a.min(), np.prod(v), a.sum(axis=1)
 

@@ -43,11 +43,13 @@ def module_key(source: str, namespace: dict) -> str:
 
 @functools.lru_cache(maxsize=1)
 def runtime_fingerprint() -> str:
-    """Generated code calls adflow's runtime and forward modules: numba's cache must see their changes."""
+    """Generated code calls adflow's runtime, its forward modules and the formulas of the rule tables
+    (numba's cache of a generated module does not see changes to what it calls, so its key must)."""
     from .. import __version__
     root = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256(__version__.encode())
-    for path in sorted(root.glob("runtime.py")) + sorted((root / "forward").glob("*.py")):
+    called = [root / "runtime.py", *sorted((root / "forward").glob("*.py")), *sorted((root / "rules").glob("*.py"))]
+    for path in called:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
