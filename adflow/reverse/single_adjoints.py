@@ -1,0 +1,119 @@
+"""Adjoints with one contribution start as that contribution, not as zeros plus it.
+
+The reverse transform gives every active array an adjoint ``v_bar = zeros_like_float(v, seed)``
+and adds each contribution into it (``v_bar += unbroadcast(g, v)``).  Most temporaries of
+NumPy-style code are read once, so their adjoint gets exactly one contribution: allocating and
+zeroing an array only to add one array into it costs two passes over memory for nothing (for
+``np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + ...)`` on a million elements, most of the gradient's
+time).  This pass rewrites such pairs into ``v_bar = unbroadcast(g, v)``.
+
+The rewrite is applied only where it cannot change a number:
+
+* the contribution is a top-level statement (it runs exactly once) and the only write of
+  ``v_bar`` besides its zero start, with no read of ``v_bar`` before it;
+* its value is ``unbroadcast(g, v)`` or ``sum_adjoint(g, v, axis)``, which are shaped like ``v``
+  as the zeros were;
+* ``v_bar`` may now share memory with an adjoint read in ``g`` (``unbroadcast`` returns ``g``
+  itself when the shapes agree), so neither ``v_bar`` nor anything read in ``g`` may be modified in
+  place (``+=``, an element write, or passed to a call statement) after the contribution;
+* the adjoints the function returns keep their own zeros (they must never alias internals).
+
+A pure function from the generated ``FunctionDef`` to a new one.
+"""
+from __future__ import annotations
+
+import copy
+
+import gast
+
+# Adjoint helpers whose result has the shape of their second argument, the primal variable.
+SHAPED_LIKE_SECOND_ARGUMENT = ("unbroadcast", "sum_adjoint")
+
+
+def _call_name(node) -> str | None:
+    return node.func.id if isinstance(node, gast.Call) and isinstance(node.func, gast.Name) else None
+
+
+def _base_name(node) -> str | None:
+    while isinstance(node, (gast.Subscript, gast.Attribute)):
+        node = node.value
+    return node.id if isinstance(node, gast.Name) else None
+
+
+def _loads(node) -> set[str]:
+    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+
+
+def _modified_in_place(stmt) -> set[str]:
+    """Names whose object ``stmt`` may change (not a rebinding: ``a = b`` changes no object)."""
+    out = set()
+    for node in gast.walk(stmt):
+        if isinstance(node, gast.AugAssign):
+            out.add(_base_name(node.target))
+        elif isinstance(node, gast.Assign):
+            out.update(_base_name(t) for t in node.targets if not isinstance(t, gast.Name))
+        elif isinstance(node, gast.Expr) and isinstance(node.value, gast.Call):
+            call = node.value
+            out.update(_base_name(a) for a in call.args)
+            out.add(_base_name(call.func) if isinstance(call.func, gast.Attribute) else None)
+    out.discard(None)
+    return out
+
+
+def _stores(stmt, var) -> bool:
+    for node in gast.walk(stmt):
+        if isinstance(node, gast.Name) and node.id == var and isinstance(node.ctx, gast.Store):
+            return True
+    return var in _modified_in_place(stmt)
+
+
+def _zero_start(stmt):
+    """``(v_bar, v)`` for ``v_bar = zeros_like_float(v, seed)``, else None."""
+    if (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], gast.Name)
+            and _call_name(stmt.value) == "zeros_like_float" and isinstance(stmt.value.args[0], gast.Name)):
+        return stmt.targets[0].id, stmt.value.args[0].id
+    return None
+
+
+def _single_contribution(body, start, bar, primal):
+    """Index of the one statement that adds into ``bar``, when the rewrite is safe; else None."""
+    writes = [i for i in range(start + 1, len(body)) if _stores(body[i], bar)]
+    if len(writes) != 1:
+        return None
+    j = writes[0]
+    stmt = body[j]
+    if not (isinstance(stmt, gast.AugAssign) and isinstance(stmt.op, gast.Add)
+            and isinstance(stmt.target, gast.Name) and stmt.target.id == bar):
+        return None
+    value = stmt.value
+    if not (_call_name(value) in SHAPED_LIKE_SECOND_ARGUMENT and len(value.args) >= 2
+            and isinstance(value.args[1], gast.Name) and value.args[1].id == primal):
+        return None
+    if any(bar in _loads(body[i]) for i in range(start + 1, j + 1)):
+        return None
+    shared = (_loads(value) - {primal}) | {bar}
+    if any(_modified_in_place(body[i]) & shared for i in range(j + 1, len(body))):
+        return None
+    return j
+
+
+def assign_single_contributions(fdef: gast.FunctionDef) -> gast.FunctionDef:
+    fdef = copy.deepcopy(fdef)
+    body = fdef.body
+    returned = _loads(body[-1]) if isinstance(body[-1], gast.Return) else set()
+    drop = set()
+    for start, stmt in enumerate(body):
+        found = _zero_start(stmt)
+        if found is None or found[0] in returned:
+            continue
+        bar, primal = found
+        j = _single_contribution(body, start, bar, primal)
+        if j is None:
+            continue
+        contribution = body[j]
+        body[j] = gast.Assign(targets=[gast.Name(id=bar, ctx=gast.Store(), annotation=None, type_comment=None)],
+                              value=contribution.value, type_comment=None)
+        body[j].lineno = getattr(contribution, "lineno", None)
+        drop.add(start)
+    fdef.body = [s for i, s in enumerate(body) if i not in drop]
+    return fdef

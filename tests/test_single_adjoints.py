@@ -1,0 +1,93 @@
+"""The pass that starts a once-written adjoint as its contribution instead of zeros plus it.
+
+It runs on every generated reverse sweep, so the whole suite checks its numbers; these tests pin
+down when it must leave the zeros alone (the cases where the rewrite would change a number).
+"""
+import textwrap
+
+import gast
+import numpy as np
+import pytest
+
+import adflow
+from adflow.reverse.single_adjoints import assign_single_contributions
+
+
+def rewritten(source):
+    fdef = gast.parse(textwrap.dedent(source)).body[0]
+    return gast.unparse(assign_single_contributions(fdef))
+
+
+def zero_started(text):
+    return {line.split("=")[0].strip() for line in text.splitlines() if "zeros_like_float" in line}
+
+
+def test_a_temporary_read_once_starts_as_its_contribution():
+    text = rewritten("""
+        def f_vjp(v, w, s):
+            v_bar = zeros_like_float(v, s)
+            w_bar = zeros_like_float(w, s)
+            w_bar += unbroadcast(s, w)
+            v_bar += unbroadcast(w_bar * 2.0, v)
+            return (0.0, (v_bar,))
+    """)
+    assert zero_started(text) == {"v_bar"}  # the returned adjoint keeps its own zeros
+    assert "w_bar = unbroadcast(s, w)" in text
+
+
+@pytest.mark.parametrize("case, kept", [
+    # a_bar would share b_bar's memory, and b_bar is added into afterwards
+    ("""
+        a_bar = zeros_like_float(a, s)
+        b_bar = zeros_like_float(b, s)
+        b_bar += unbroadcast(s, b)
+        a_bar += unbroadcast(b_bar, a)
+        b_bar += unbroadcast(s, b)
+        x_bar += a_bar
+    """, {"a_bar", "b_bar"}),
+    # ... or written element by element afterwards
+    ("""
+        a_bar = zeros_like_float(a, s)
+        a_bar += unbroadcast(b_bar, a)
+        b_bar[0] = 0.0
+        x_bar += a_bar
+    """, {"a_bar"}),
+    # read (as zeros) before its contribution
+    ("""
+        a_bar = zeros_like_float(a, s)
+        x_bar += a_bar
+        a_bar += unbroadcast(s, a)
+    """, {"a_bar"}),
+    # the contribution runs once per iteration
+    ("""
+        a_bar = zeros_like_float(a, s)
+        for i in range(3):
+            a_bar += unbroadcast(s, a)
+        x_bar += a_bar
+    """, {"a_bar"}),
+    # a value not known to be shaped like a
+    ("""
+        a_bar = zeros_like_float(a, s)
+        a_bar += s
+        x_bar += a_bar
+    """, {"a_bar"}),
+])
+def test_the_zeros_stay_where_the_rewrite_could_change_a_number(case, kept):
+    body = textwrap.indent(textwrap.dedent(case), "    ")
+    text = rewritten(f"def f_vjp(a, b, x, s):\n    x_bar = zeros_like_float(x, s)\n{body}\n    return (0.0, (x_bar,))\n")
+    assert zero_started(text) == kept | {"x_bar"}
+
+
+def rosen_array(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def test_numpy_style_gradient_allocates_only_the_returned_zeros(rng):
+    x = rng.uniform(-1.0, 1.0, 50)
+    grad = adflow.grad(rosen_array)
+    source = grad.source_for(x)
+    assert source.count("zeros_like_float(") == 1, source
+    want = np.zeros_like(x)
+    want[:-1] = -400.0 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2.0 * (1.0 - x[:-1])
+    want[1:] += 200.0 * (x[1:] - x[:-1] ** 2)
+    np.testing.assert_allclose(grad(x), want, rtol=1e-12)
