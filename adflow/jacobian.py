@@ -186,8 +186,7 @@ class JacobianFunction:
         n_colors = int(colors.max()) + 1 if colors.size else 0
         the_plan = Plan("forward (sparse)", -(-n_colors // S.MAX_CHUNK), min(n_colors, S.MAX_CHUNK),
                         pattern.shape[1], pattern.shape[0], float(n_colors), float("nan"))
-        return _Run(the_plan, lambda args: S.compressed_jacobian(self.func, args, self.wrt, pattern, colors,
-                                                                 self.target))
+        return _Run(the_plan, S.compressed_jacobian(self.func, args, self.wrt, pattern, colors, self.target))
 
     def _output_shape(self, args):
         """The output's shape: one run of the primal."""

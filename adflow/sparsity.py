@@ -72,22 +72,35 @@ def color_columns(pattern) -> np.ndarray:
 
 
 def compressed_jacobian(func, args, wrt, pattern, colors, target):
-    """``J`` as CSR from one forward pass carrying one direction per colour."""
+    """A callable ``run(args)``: ``J`` as CSR from forward passes carrying one direction per colour.
+
+    The seeds and the place of every nonzero in the compressed result depend only on the pattern
+    and the colouring, so they are worked out here once; a call is then the compiled passes, one
+    gather and the CSR wrapper (no COO sorting per call).
+    """
     from .forward.api import forward_pass
 
-    x = args[wrt]
-    shape, n = np.shape(x), int(np.size(x))
+    n = int(np.size(args[wrt]))
     n_colors = int(colors.max()) + 1 if n else 1
     # Many colours (a dense pattern) go in several passes of at most MAX_CHUNK directions.
     k = min(n_colors, MAX_CHUNK)
-    blocks = []
+    passes = []
     for first in range(0, n_colors, k):
         seeds = np.zeros((n, k))
         in_block = (colors >= first) & (colors < first + k)
         seeds[np.nonzero(in_block)[0], colors[in_block] - first] = 1.0
-        _, t = forward_pass(func, args, wrt, seeds, k, target)
-        blocks.append(t[:, :min(k, n_colors - first)])
-    compressed = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
-    coo = sp.coo_array(pattern)
-    values = compressed[coo.row, colors[coo.col]]
-    return sp.csr_array((values, (coo.row, coo.col)), shape=pattern.shape)
+        passes.append((seeds, min(k, n_colors - first)))
+    structure = sp.csr_array(pattern, dtype=bool)
+    structure.sum_duplicates()
+    structure.sort_indices()
+    indptr, indices = structure.indptr, structure.indices
+    rows = np.repeat(np.arange(structure.shape[0]), np.diff(indptr))
+    where = (rows, colors[indices])   # nonzero (i, j) sits at (i, colour of j) in the compressed J
+
+    def run(args):
+        blocks = [forward_pass(func, args, wrt, seeds, k, target)[1][:, :width] for seeds, width in passes]
+        compressed = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
+        # Fresh index arrays each call: the caller may change its matrix in place (eliminate_zeros).
+        return sp.csr_array((compressed[where], indices.copy(), indptr.copy()), shape=structure.shape)
+
+    return run
