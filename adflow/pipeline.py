@@ -20,6 +20,7 @@ from .frontend.normalize import normalize
 from .frontend.typeinfer import (NoPruneCompiler, clean_message, infer_types, jitted, load_types, store_types,
                                  type_cache_key)
 from .reverse.transform import ReverseTransform
+from .reverse.reuse_values import reuse_forward_values
 from .reverse.single_adjoints import assign_single_contributions
 
 TARGETS = ("python", "cpu", "cuda")
@@ -130,7 +131,7 @@ class ModuleBuilder:
             vjp = ReverseTransform(prepared.fn, prepared.fdef, prepared.normalizer, prepared.vartypes, list(wrt),
                                    self.helper_vjp_name(prepared), is_helper, output_component).run()
             if self.target != "cuda":  # device code places zero adjoints in its own memory regions
-                vjp = assign_single_contributions(vjp)
+                vjp = assign_single_contributions(reuse_forward_values(vjp))
             vjp.name = self.unique(name or vjp.name)
             self.origins[vjp.name] = prepared.fn
             self.add_namespace(prepared)

@@ -91,3 +91,52 @@ def test_numpy_style_gradient_allocates_only_the_returned_zeros(rng):
     want[:-1] = -400.0 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2.0 * (1.0 - x[:-1])
     want[1:] += 200.0 * (x[1:] - x[:-1] ** 2)
     np.testing.assert_allclose(grad(x), want, rtol=1e-12)
+
+
+# --- the pass that reads forward values instead of computing them again -------------------------
+
+def reused(source):
+    from adflow.reverse.reuse_values import reuse_forward_values
+    return gast.unparse(reuse_forward_values(gast.parse(textwrap.dedent(source)).body[0]))
+
+
+def test_partials_read_the_forward_values():
+    text = reused("""
+        def f_vjp(x, s):
+            _result1 = np.empty((0,), np.float64)
+            _result1 = np.sin(x)
+            _result3 = np.cos(x)
+            x_bar = zeros_like_float(x, s)
+            x_bar += unbroadcast(s * -np.sin(x), x)
+            x_bar += unbroadcast(s * np.cos(x), x)
+            t = np.sin(x)
+            return (0.0, (x_bar,))
+    """)
+    assert "s * -_result1" in text and "s * _result3" in text
+    assert "t = np.sin(x)" in text  # a whole value stays a call: t may be changed in place later
+
+
+@pytest.mark.parametrize("change", ["x[0] = 2.0", "x = x * 2.0", "_result1 = np.cos(x)", "_result1 += 1.0"])
+def test_no_reuse_when_a_value_may_have_changed(change):
+    text = reused(f"""
+        def f_vjp(x, s):
+            _result1 = np.sin(x)
+            {change}
+            x_bar = zeros_like_float(x, s)
+            x_bar += unbroadcast(s * np.sin(x), x)
+            return (0.0, (x_bar,))
+    """)
+    assert "s * np.sin(x)" in text
+
+
+def sin_times_cos_sum(x):
+    return np.sum(np.sin(x) * np.sum(np.cos(x)))
+
+
+def test_a_gradient_computes_sin_and_cos_once(rng):
+    x = rng.uniform(-1.0, 1.0, 30)
+    grad = adflow.grad(sin_times_cos_sum)
+    code = [line for line in grad.source_for(x).splitlines() if not line.lstrip().startswith("#")]
+    assert sum(line.count("np.sin(") for line in code) == 1 and sum(line.count("np.cos(") for line in code) == 1
+    s, c = np.sum(np.sin(x)), np.sum(np.cos(x))
+    np.testing.assert_allclose(grad(x), np.cos(x) * c - s * np.sin(x), rtol=1e-12)

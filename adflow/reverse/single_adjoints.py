@@ -11,8 +11,8 @@ The rewrite is applied only where it cannot change a number:
 
 * the contribution is a top-level statement (it runs exactly once) and the only write of
   ``v_bar`` besides its zero start, with no read of ``v_bar`` before it;
-* its value is ``unbroadcast(g, v)`` or ``sum_adjoint(g, v, axis)``, which are shaped like ``v``
-  as the zeros were;
+* its value is ``unbroadcast(g, v)``, ``sum_adjoint(g, v, axis)`` or a ``dot_adjoint_*`` of ``v``,
+  which are shaped like ``v`` as the zeros were;
 * ``v_bar`` may now share memory with an adjoint read in ``g`` (``unbroadcast`` returns ``g``
   itself when the shapes agree), so neither ``v_bar`` nor anything read in ``g`` may be modified in
   place (``+=``, an element write, or passed to a call statement) after the contribution;
@@ -26,8 +26,8 @@ import copy
 
 import gast
 
-# Adjoint helpers whose result has the shape of their second argument, the primal variable.
-SHAPED_LIKE_SECOND_ARGUMENT = ("unbroadcast", "sum_adjoint")
+# Adjoint helpers whose result has the shape of one argument, the primal variable: its position.
+SHAPED_LIKE_PRIMAL = {"unbroadcast": 1, "sum_adjoint": 1, "dot_adjoint_a": 1, "dot_adjoint_b": 2}
 
 
 def _call_name(node) -> str | None:
@@ -86,8 +86,9 @@ def _single_contribution(body, start, bar, primal):
             and isinstance(stmt.target, gast.Name) and stmt.target.id == bar):
         return None
     value = stmt.value
-    if not (_call_name(value) in SHAPED_LIKE_SECOND_ARGUMENT and len(value.args) >= 2
-            and isinstance(value.args[1], gast.Name) and value.args[1].id == primal):
+    position = SHAPED_LIKE_PRIMAL.get(_call_name(value))
+    if not (position is not None and len(value.args) > position
+            and isinstance(value.args[position], gast.Name) and value.args[position].id == primal):
         return None
     if any(bar in _loads(body[i]) for i in range(start + 1, j + 1)):
         return None
