@@ -31,6 +31,8 @@ def readme_section(data: dict) -> str:
         f"`python -m benchmarks`, {s.get('mode', '?')} run, median of {s.get('repeats', '?')} paired ratios):",
         "",
         *summary(data),
+        "`~`: a slow peer measured at a smaller size and scaled linearly (hatched in the chart).",
+        "",
         *machine_lines(data),
         "",
         "Every column, first-call (compile) times and the hand-written references: "
