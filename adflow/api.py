@@ -9,11 +9,10 @@ import weakref
 import numba
 import numpy as np
 from numba.core import types
-from numba.core.errors import NumbaError
 
 from .errors import ArgumentError, NonDifferentiableError, ShapeError
 from .frontend.namespace import cell_value, reachable_user_functions
-from .pipeline import TARGETS, build_reverse, call_compiled, check_wrt_range, compile_error
+from .pipeline import TARGETS, build_reverse, call_compiled, check_wrt_range
 from .rules.custom import CustomRule
 
 
@@ -342,10 +341,7 @@ class GradFunction:
 
     def _run(self, vjp_fn, args):
         # The seed's type must match the result's; a float64 seed works for float32 results too.
-        try:
-            value, grads = vjp_fn(*args, 1.0)
-        except NumbaError as exc:  # the first call compiles: numba's refusal, pointed at the user's line
-            raise compile_error(vjp_fn, exc) from exc
+        value, grads = call_compiled(vjp_fn, *args, 1.0)
         if self.has_aux:
             _check_aux_pair(value, self.__name__)
         primary = value[0] if self.has_aux else value

@@ -437,6 +437,12 @@ def register_all() -> None:
     overload_attribute(DualArrayType, "T")(_rule_typer(np.transpose, "transpose"))
 
 
+@functools.cache
+def _jitable(rule):
+    # The rule implementations are cached per signature; register each with numba once, not per typing.
+    return register_jitable(rule)
+
+
 def _reshape_method(a, d0, d1=None, d2=None, d3=None):
     # d.reshape((3, 1)) and d.reshape(3, 1) both mean np.reshape(d, (3, 1)), as for arrays (up to
     # 4 axes: numba's star-argument methods do not lower here).
@@ -445,7 +451,7 @@ def _reshape_method(a, d0, d1=None, d2=None, d3=None):
     rule = _choose_rule(np.reshape, "reshape", [a, shape], [])
     if rule is None:
         return None
-    reshape = register_jitable(rule)
+    reshape = _jitable(rule)
     if not extra:
         return lambda a, d0, d1=None, d2=None, d3=None: reshape(a, d0)
     if len(extra) == 1:

@@ -16,21 +16,13 @@ import copy
 
 import gast
 
-from .single_adjoints import _loads, _modified_in_place
+from .adjoint import names_read
+from .single_adjoints import changed_names
 
 
 def _numpy_call(node) -> bool:
     return (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
             and isinstance(node.func.value, gast.Name) and node.func.value.id == "np" and not node.keywords)
-
-
-def _changed_names(stmt) -> set[str]:
-    """Names a statement binds (anywhere inside it) or whose object it may change in place."""
-    bound = {n.id for n in gast.walk(stmt) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
-    for inner in gast.walk(stmt):
-        if isinstance(inner, gast.stmt):
-            bound |= _modified_in_place(inner)
-    return bound
 
 
 # Calls that make new storage: two names must never share what they return.
@@ -70,7 +62,7 @@ def reuse_forward_values(fdef: gast.FunctionDef) -> gast.FunctionDef:
     # changed_after[k]: what the statements after the k-th may rebind or change.
     changed_after = [set() for _ in body]
     for k in range(len(body) - 2, -1, -1):
-        changed_after[k] = changed_after[k + 1] | _changed_names(body[k + 1])
+        changed_after[k] = changed_after[k + 1] | changed_names(body[k + 1])
     known: dict[str, str] = {}
     for k, stmt in enumerate(body):
         if known:
@@ -78,7 +70,7 @@ def reuse_forward_values(fdef: gast.FunctionDef) -> gast.FunctionDef:
         if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1
                 and isinstance(stmt.targets[0], gast.Name) and _numpy_call(stmt.value)):
             continue
-        read = _loads(stmt.value) - {"np"}
+        read = names_read([stmt.value]) - {"np"}
         if stmt.value.func.attr in _ALLOCATIONS or not read:
             continue
         holder = stmt.targets[0].id

@@ -26,6 +26,8 @@ import copy
 
 import gast
 
+from .adjoint import names_read
+
 # Adjoint helpers whose result has the shape of one argument, the primal variable: its position.
 SHAPED_LIKE_PRIMAL = {"unbroadcast": 1, "sum_adjoint": 1, "dot_adjoint_a": 1, "dot_adjoint_b": 2}
 
@@ -40,11 +42,7 @@ def _base_name(node) -> str | None:
     return node.id if isinstance(node, gast.Name) else None
 
 
-def _loads(node) -> set[str]:
-    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
-
-
-def _modified_in_place(stmt) -> set[str]:
+def modified_in_place(stmt) -> set[str]:
     """Names whose object ``stmt`` may change (not a rebinding: ``a = b`` changes no object)."""
     out = set()
     for node in gast.walk(stmt):
@@ -60,11 +58,10 @@ def _modified_in_place(stmt) -> set[str]:
     return out
 
 
-def _stores(stmt, var) -> bool:
-    for node in gast.walk(stmt):
-        if isinstance(node, gast.Name) and node.id == var and isinstance(node.ctx, gast.Store):
-            return True
-    return var in _modified_in_place(stmt)
+def changed_names(stmt) -> set[str]:
+    """Names ``stmt`` binds (anywhere inside it) or whose object it may change in place."""
+    bound = {n.id for n in gast.walk(stmt) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+    return bound | modified_in_place(stmt)
 
 
 def _zero_start(stmt):
@@ -75,9 +72,12 @@ def _zero_start(stmt):
     return None
 
 
-def _single_contribution(body, start, bar, primal):
-    """Index of the one statement that adds into ``bar``, when the rewrite is safe; else None."""
-    writes = [i for i in range(start + 1, len(body)) if _stores(body[i], bar)]
+def _single_contribution(body, facts, start, bar, primal):
+    """Index of the one statement that adds into ``bar``, when the rewrite is safe; else None.
+
+    ``facts[i]`` is ``(changed_names, names_read, modified_in_place)`` of ``body[i]``.
+    """
+    writes = [i for i in range(start + 1, len(body)) if bar in facts[i][0]]
     if len(writes) != 1:
         return None
     j = writes[0]
@@ -90,10 +90,10 @@ def _single_contribution(body, start, bar, primal):
     if not (position is not None and len(value.args) > position
             and isinstance(value.args[position], gast.Name) and value.args[position].id == primal):
         return None
-    if any(bar in _loads(body[i]) for i in range(start + 1, j + 1)):
+    if any(bar in facts[i][1] for i in range(start + 1, j + 1)):
         return None
-    shared = (_loads(value) - {primal}) | {bar}
-    if any(_modified_in_place(body[i]) & shared for i in range(j + 1, len(body))):
+    shared = (names_read([value]) - {primal}) | {bar}
+    if any(facts[i][2] & shared for i in range(j + 1, len(body))):
         return None
     return j
 
@@ -101,14 +101,16 @@ def _single_contribution(body, start, bar, primal):
 def assign_single_contributions(fdef: gast.FunctionDef) -> gast.FunctionDef:
     fdef = copy.deepcopy(fdef)
     body = fdef.body
-    returned = _loads(body[-1]) if isinstance(body[-1], gast.Return) else set()
+    returned = names_read([body[-1]]) if isinstance(body[-1], gast.Return) else set()
+    # What each top-level statement changes and reads, worked out once (not per candidate).
+    facts = [(changed_names(s), names_read([s]), modified_in_place(s)) for s in body]
     drop = set()
     for start, stmt in enumerate(body):
         found = _zero_start(stmt)
         if found is None or found[0] in returned:
             continue
         bar, primal = found
-        j = _single_contribution(body, start, bar, primal)
+        j = _single_contribution(body, facts, start, bar, primal)
         if j is None:
             continue
         contribution = body[j]
