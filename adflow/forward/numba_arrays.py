@@ -31,7 +31,7 @@ import operator
 import numpy as np
 from numba.core import types
 from numba.core.errors import TypingError
-from numba.extending import lower_builtin, overload, register_jitable, overload_attribute, overload_method
+from numba.extending import lower_builtin, overload, overload_attribute, overload_method, register_jitable
 
 from adflow.rules.primitives import method_primitives
 
@@ -459,7 +459,6 @@ def _reshape_method(a, d0, d1=None, d2=None, d3=None):
     if len(extra) == 2:
         return lambda a, d0, d1=None, d2=None, d3=None: reshape(a, (d0, d1, d2))
     return lambda a, d0, d1=None, d2=None, d3=None: reshape(a, (d0, d1, d2, d3))
-
 
 
 # numba types np.ravel(x) itself, as x.ravel() (which the method table above answers for dual
