@@ -287,9 +287,15 @@ def cumsum_adjoint(g, x):
     return np.ascontiguousarray(np.cumsum(flat[::-1])[::-1]).reshape(x.shape)
 
 
-@register_jitable
 def reshape_like(g, x):
+    if is_dual(g):  # vector mode: np.ascontiguousarray would make an object array of the duals
+        return g.reshape(np.shape(x))
     return np.ascontiguousarray(g).reshape(np.shape(x))
+
+
+@overload(reshape_like)
+def _reshape_like_numba(g, x):
+    return lambda g, x: np.ascontiguousarray(g).reshape(np.shape(x))
 
 
 # --------------------------------------------------------------------------- linear algebra

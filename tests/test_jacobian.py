@@ -193,3 +193,15 @@ def test_vector_mode_falls_back_where_a_rule_has_no_dual_cotangent_form(target):
     J = jac(x)
     np.testing.assert_allclose(J, numerical_jacobian(column_sums, x), rtol=1e-6, atol=1e-8)
     assert jac.plan.chunk == (4 if target == "python" else 1)
+
+
+def reshaped(x):
+    m = np.sin(x).reshape((2, 2))
+    return (m @ m).reshape(4) * x
+
+
+def test_vector_mode_reverse_through_a_reshape():
+    # The python target once turned a dual cotangent into an object array at a reshape.
+    x = np.array([0.3, -0.7, 1.2, 0.4])
+    J = adflow.jacobian(reshaped, mode="reverse", target="python")(x)
+    np.testing.assert_allclose(J, numerical_jacobian(reshaped, x), rtol=1e-6, atol=1e-8)
