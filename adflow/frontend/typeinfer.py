@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import pickle
 import re
 import types as pytypes
@@ -221,7 +222,7 @@ def load_types(key):
 
 def store_types(key, value):
     path = _types_path(key)
-    tmp = path.with_suffix(f".{id(value)}.tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.{id(value)}.tmp")  # unique across test workers too
     try:
         with open(tmp, "wb") as fh:
             pickle.dump(value, fh)
