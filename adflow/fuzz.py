@@ -9,7 +9,8 @@ real files, imports them, and checks ``adflow.value_and_grad`` on them:
 * ``target="python"`` and ``target="cpu"`` agree to 1e-12 (relative to the gradient's size);
 * both agree with central finite differences (components whose finite differences are not
   self-consistent, i.e. a branch flips within the step, are left out and counted);
-* with forward mode present (``adflow.jvp``), forward and reverse pass the dot-product test;
+* with forward mode present (``adflow.jvp``), forward and reverse pass the dot-product test, and
+  ``adflow.hvp`` (duals through the reverse sweep) matches central differences of the gradient;
 * every generated program is valid Python, so any error is a finding, except an
   :class:`adflow.AdflowError` that names the program's line and is one of :data:`REFUSALS` (a
   construct adflow refuses on purpose: "correct or loud").
@@ -530,6 +531,7 @@ class Outcome:
     fd_checked: int = 0  # gradient components compared with finite differences
     fd_skipped: int = 0  # components left out: finite differences not self-consistent (a kink)
     targets: tuple = ()
+    hvp_checked: bool | None = None  # Hessian-vector product vs differences of gradients (None: not run)
 
 
 class Loader:
@@ -637,6 +639,7 @@ def check_program(program: Program, loader: Loader, targets=("python",), fd=True
                               f"(h=1e-5); full adflow gradient {g}", program)
     if forward and hasattr(adflow, "jvp"):
         _forward_check(adflow, f, args, g, program, targets[0])
+        outcome.hvp_checked = _second_order_check(adflow, f, args, program, targets[0])
     return outcome
 
 
@@ -667,6 +670,37 @@ def _forward_check(adflow, f, args, g, program, target):
                       f"jvp gives {float(y_dot)!r}, <t, grad> = {float(tangent @ g)!r}", program)
 
 
+def _second_order_check(adflow, f, args, program, target):
+    """``hvp`` (dual numbers through the reverse sweep: tapes, adjoint rules and helper adjoints all
+    carry tangents) against central differences of the gradient along the same direction.
+
+    Returns False when those differences are not self-consistent (a branch flips within the step)."""
+    rng = np.random.default_rng(int(hashlib.sha1(program.source.encode()).hexdigest()[8:16], 16))
+    x, a, n = args
+    v = rng.standard_normal(N)
+    try:
+        hv = np.asarray(adflow.hvp(f, wrt=0, target=target)(x.copy(), a, n, v))
+    except adflow.AdflowError as exc:
+        raise Finding("hvp-refused", f"{type(exc).__name__}: {exc}", program) from None
+    except Exception as exc:  # noqa: BLE001
+        raise Finding("hvp-crash", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}",
+                      program) from None
+    grad = adflow.grad(f, wrt=0, target=target)
+
+    def gradient_difference(h):
+        step = h * max(1.0, float(np.max(np.abs(x))))
+        return (np.asarray(grad(x + step * v, a, n)) - np.asarray(grad(x - step * v, a, n))) / (2 * step)
+
+    d1, d2 = gradient_difference(1e-5), gradient_difference(1e-4)
+    scale = max(1.0, float(np.max(np.abs(d1))))
+    if not (np.all(np.isfinite(d1)) and np.all(np.isfinite(d2))) or np.max(np.abs(d1 - d2)) > 1e-3 * scale:
+        return False
+    if not np.all(np.isfinite(hv)) or np.max(np.abs(hv - d1)) > 1e-4 * scale:
+        raise Finding("wrong-hvp", f"hvp {hv}, differences of the gradient {d1} (h=1e-5) and {d2} (h=1e-4)",
+                      program)
+    return True
+
+
 # --------------------------------------------------------------------------- the long campaign
 def _worker(job):
     seeds, cpu_every, avoid, cache = job
@@ -675,7 +709,8 @@ def _worker(job):
     warnings.simplefilter("ignore")
     from . import api
     loader = Loader(tempfile.mkdtemp(prefix="adflow-fuzz-"))
-    stats = {"ok": 0, "rejected": 0, "refused": 0, "cpu": 0, "fd_checked": 0, "fd_skipped": 0, "findings": []}
+    stats = {"ok": 0, "rejected": 0, "refused": 0, "cpu": 0, "fd_checked": 0, "fd_skipped": 0, "hvp_checked": 0,
+             "findings": []}
     for n_done, seed in enumerate(seeds):
         program = draw_program(RandomDrawer(seed), name=f"prog{seed}", avoid=avoid)
         targets = ("python", "cpu") if cpu_every and seed % cpu_every == 0 else ("python",)
@@ -693,6 +728,7 @@ def _worker(job):
         stats["cpu"] += len(outcome.targets) > 1
         stats["fd_checked"] += outcome.fd_checked
         stats["fd_skipped"] += outcome.fd_skipped
+        stats["hvp_checked"] += bool(outcome.hvp_checked)
         if n_done % 100 == 99:
             # Builds keep their functions alive; a long campaign lets them go (the dict is rebuilt
             # from scratch, so no entry can be found again by a reused id).
@@ -708,7 +744,8 @@ def campaign(examples=5000, cpu_every=20, jobs=2, seed=0, out="fuzz-findings", a
     seeds = list(range(seed, seed + examples))
     chunks = [seeds[k::jobs * 8] for k in range(jobs * 8)]
     t0 = time.perf_counter()
-    total = {"ok": 0, "rejected": 0, "refused": 0, "cpu": 0, "fd_checked": 0, "fd_skipped": 0, "findings": []}
+    total = {"ok": 0, "rejected": 0, "refused": 0, "cpu": 0, "fd_checked": 0, "fd_skipped": 0, "hvp_checked": 0,
+             "findings": []}
     ctx = mp.get_context("spawn")
     with ctx.Pool(jobs) as pool:
         for stats in pool.imap_unordered(_worker, [(c, cpu_every, frozenset(avoid), cache) for c in chunks]):
@@ -733,7 +770,7 @@ def campaign(examples=5000, cpu_every=20, jobs=2, seed=0, out="fuzz-findings", a
           f"{total['rejected']} rejected (value not finite or > 1e6), {total['refused']} refused on purpose "
           f"(REFUSALS), {total['cpu']} also on target='cpu'; "
           f"{total['fd_checked']} gradient components vs finite differences, {total['fd_skipped']} left out "
-          f"(kinks)")
+          f"(kinks); {total['hvp_checked']} Hessian-vector products vs differences of gradients")
     print(f"{len(total['findings'])} findings in {len(groups)} groups" + (f", programs in {out}/" if groups else ""))
     for (kind, sig), items in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         print(f"  {len(items):5d} x [{kind}] {sig}   e.g. seed {items[0][0]}")

@@ -69,7 +69,11 @@ class Prepared:
                 raise
             store_types(key, (self.vartypes, self.return_type))
         for hname, obj in self.normalizer.helpers.items():
-            self.namespace[hname] = _primal_of(obj) if target == "python" else jitted(_primal_of(obj))
+            if target == "python":
+                from .forward.api import dual_capable
+                self.namespace[hname] = dual_capable(_primal_of(obj))
+            else:
+                self.namespace[hname] = jitted(_primal_of(obj))
 
 
 def expr_source_of(fdef) -> str:

@@ -1,6 +1,7 @@
 """Random programs (adflow/fuzz.py) differentiated and checked: the CI budget of the fuzzer.
 
-* 200 programs on target="python" against finite differences and (when present) forward mode;
+* 200 programs on target="python" against finite differences, forward mode (the dot-product test)
+  and Hessian-vector products (against differences of the gradient);
 * a sample on target="cpu" as well, which must agree with target="python" to 1e-12;
 * the checker itself is checked: a wrong value, gradient, modified input or target disagreement
   is caught (mutations of adflow's answers), and every generated program is valid Python;
@@ -149,7 +150,19 @@ def test_checker_accepts_a_refusal_on_purpose_and_nothing_else(loader):
 
 def test_checker_passes_a_right_program(loader):
     outcome = fuzz.check_program(_fixed_program(), loader, targets=("python",))
-    assert outcome.status == "ok" and outcome.fd_checked == 5
+    assert outcome.status == "ok" and outcome.fd_checked == 5 and outcome.hvp_checked
+
+
+def test_checker_catches_a_wrong_hessian_vector_product(loader, monkeypatch):
+    real = adflow.hvp
+
+    def mutated(f, wrt=0, target="cpu"):
+        h = real(f, wrt=wrt, target=target)
+        return lambda *args: h(*args) * (1 + 1e-3)
+    monkeypatch.setattr(adflow, "hvp", mutated)
+    with pytest.raises(fuzz.Finding) as info:
+        fuzz.check_program(_fixed_program(), loader, targets=("python",))
+    assert info.value.kind == "wrong-hvp"
 
 
 def test_campaign_command_shows_a_program(capsys):

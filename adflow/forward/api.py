@@ -1,6 +1,7 @@
 """Forward-mode API: ``jvp`` and the forward Jacobians ``jacobian`` uses."""
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -8,7 +9,7 @@ import numpy as np
 from ..api import _argtypes, _code_identity, _is_float_type, _normalize_wrt, _prepare_args
 from ..errors import ShapeError
 from ..pipeline import build_forward
-from .helpers import seed, tangents_of, value_of
+from .helpers import is_dual, seed, tangents_of, value_of
 
 _BUILDS: dict = {}
 _LOCK = threading.RLock()
@@ -24,6 +25,33 @@ def _build(func, argtypes, wrt, chunk, target, driver=None):
                 entry = build_forward(func, argtypes, wrt, chunk, target, driver) + (func,)
                 _BUILDS[key] = entry
     return entry[:3]
+
+
+_DUAL_CAPABLE: dict = {}
+
+
+def dual_capable(primal):
+    """``primal`` for uncompiled generated code that may call it on duals.
+
+    A Hessian on ``target="python"`` runs the reverse sweep on dual numbers, and its forward sweep
+    calls the user's helpers as written; ``math.exp(dual)`` has no tangents to give, so calls with
+    duals go through the helper's forward-mode version instead (numba's duals need no such detour).
+    """
+    entry = _DUAL_CAPABLE.get(id(primal))
+    if entry is not None and entry[0] is primal:
+        return entry[1]
+
+    def call(*args):
+        wrt = tuple(i for i, a in enumerate(args) if is_dual(a))
+        if not wrt:
+            return primal(*args)
+        values = tuple(value_of(a) if i in wrt else a for i, a in enumerate(args))
+        fwd, _, _ = _build(primal, _argtypes(values), wrt, args[wrt[0]].k, "python")
+        return fwd(*args)
+
+    functools.update_wrapper(call, primal)
+    _DUAL_CAPABLE[id(primal)] = (primal, call)
+    return call
 
 
 def _float_positions(args):

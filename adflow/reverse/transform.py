@@ -458,14 +458,19 @@ class ReverseTransform:
 
         Elements and sub-arrays of one array go on separate tapes (a scalar stack, a list of arrays).
         """
+        from ..forward.numba_dual import DualArrayType, DualType
         from .adjoint import element_is_scalar
         x, index = op.target, op.statics["index"]
         xtype = self.vartypes[x]
+        dual = isinstance(xtype, DualArrayType)  # a Hessian's sweep: the parts saved are duals too
         if element_is_scalar(xtype, index):
-            ety, suffix = xtype.dtype, "saved"
+            ety, suffix = (DualType(xtype.k) if dual else xtype.dtype), "saved"
         else:
             ndim = _slice_ndim(xtype, index)
-            ety, suffix = types.Array(xtype.dtype, ndim, "C"), "slices" if ndim == 1 else f"slices{ndim}d"
+            ety = types.Array(xtype.dtype, ndim, "C")
+            if dual:
+                ety = DualArrayType(xtype.k, ety, types.Array(xtype.dtype, ndim + 1, "C"))
+            suffix = "slices" if ndim == 1 else f"slices{ndim}d"
         tape = f"_{x.lstrip('_')}_{suffix}"
         self.element_tapes[(x, ety)] = (tape, f"{tape}_top")
         return ety, tape, f"{tape}_top"
