@@ -577,8 +577,12 @@ def _close(u, v, rtol, scale):
     return abs(u - v) <= rtol * max(abs(u), abs(v)) + rtol * scale
 
 
-def check_program(program: Program, loader: Loader, targets=("python",), fd=True, forward=True) -> Outcome:
-    """Run every check on one program; raise :class:`Finding` on the first failure."""
+def check_program(program: Program, loader: Loader, targets=("python",), fd=True, forward=True,
+                  hvp_errors=True) -> Outcome:
+    """Run every check on one program; raise :class:`Finding` on the first failure.
+
+    ``hvp_errors=False`` records a Hessian-vector product that raises as ``hvp_checked=False``
+    instead of a finding (a wrong number is always a finding)."""
     import adflow
 
     f, path = loader.load(program)
@@ -639,7 +643,7 @@ def check_program(program: Program, loader: Loader, targets=("python",), fd=True
                               f"(h=1e-5); full adflow gradient {g}", program)
     if forward and hasattr(adflow, "jvp"):
         _forward_check(adflow, f, args, g, program, targets[0])
-        outcome.hvp_checked = _second_order_check(adflow, f, args, program, targets[0])
+        outcome.hvp_checked = _second_order_check(adflow, f, args, program, targets[0], hvp_errors)
     return outcome
 
 
@@ -670,19 +674,24 @@ def _forward_check(adflow, f, args, g, program, target):
                       f"jvp gives {float(y_dot)!r}, <t, grad> = {float(tangent @ g)!r}", program)
 
 
-def _second_order_check(adflow, f, args, program, target):
+def _second_order_check(adflow, f, args, program, target, errors_are_findings=True):
     """``hvp`` (dual numbers through the reverse sweep: tapes, adjoint rules and helper adjoints all
     carry tangents) against central differences of the gradient along the same direction.
 
-    Returns False when those differences are not self-consistent (a branch flips within the step)."""
+    Returns True when checked, None when the differences are not self-consistent (a branch flips
+    within the step), False when hvp raised and ``errors_are_findings`` is off."""
     rng = np.random.default_rng(int(hashlib.sha1(program.source.encode()).hexdigest()[8:16], 16))
     x, a, n = args
     v = rng.standard_normal(N)
     try:
         hv = np.asarray(adflow.hvp(f, wrt=0, target=target)(x.copy(), a, n, v))
     except adflow.AdflowError as exc:
+        if not errors_are_findings:
+            return False
         raise Finding("hvp-refused", f"{type(exc).__name__}: {exc}", program) from None
     except Exception as exc:  # noqa: BLE001
+        if not errors_are_findings:
+            return False
         raise Finding("hvp-crash", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}",
                       program) from None
     grad = adflow.grad(f, wrt=0, target=target)
@@ -694,7 +703,7 @@ def _second_order_check(adflow, f, args, program, target):
     d1, d2 = gradient_difference(1e-5), gradient_difference(1e-4)
     scale = max(1.0, float(np.max(np.abs(d1))))
     if not (np.all(np.isfinite(d1)) and np.all(np.isfinite(d2))) or np.max(np.abs(d1 - d2)) > 1e-3 * scale:
-        return False
+        return None
     if not np.all(np.isfinite(hv)) or np.max(np.abs(hv - d1)) > 1e-4 * scale:
         raise Finding("wrong-hvp", f"hvp {hv}, differences of the gradient {d1} (h=1e-5) and {d2} (h=1e-4)",
                       program)
@@ -728,7 +737,7 @@ def _worker(job):
         stats["cpu"] += len(outcome.targets) > 1
         stats["fd_checked"] += outcome.fd_checked
         stats["fd_skipped"] += outcome.fd_skipped
-        stats["hvp_checked"] += bool(outcome.hvp_checked)
+        stats["hvp_checked"] += outcome.hvp_checked is True
         if n_done % 100 == 99:
             # Builds keep their functions alive; a long campaign lets them go (the dict is rebuilt
             # from scratch, so no entry can be found again by a reused id).

@@ -10,6 +10,7 @@ import os
 import re
 
 import numba
+from numba.core import types
 from numba.core.errors import NumbaError
 
 from .backends import emit, modules
@@ -47,33 +48,49 @@ class Prepared:
         fence.check_helpers(self.fn)
         fdef, self.normalizer = normalize(self.fn)
         self.fdef = remove_early_exits(fdef, self.normalizer.fresh)
-        self.primal_source, self.user_lines = emit.function_source(self.fdef)
         self.namespace = dict(self.normalizer.globals_used)
         self.namespace.update(self.normalizer.arrays)
-        typing_namespace = dict(self.namespace)
-        for hname, obj in self.normalizer.helpers.items():
-            typing_namespace[hname] = jitted(_primal_of(obj))
-        key = type_cache_key(self.primal_source, argtypes, self.namespace, self.normalizer.helpers)
-        cached = load_types(key)
-        if cached is not None:
-            self.vartypes, self.return_type = cached
-        else:
-            code = compile(self.primal_source, f"<adflow-normalized:{self.fn.name}>", "exec")
-            exec(code, typing_namespace)
-            try:
-                self.vartypes, self.return_type = infer_types(typing_namespace[self.fdef.name], argtypes,
-                                                              self.user_lines, self.fn.filename, self.fn.name)
-            except TypingError:
-                # numba typed the helpers with this function: one outside the subset is the better message.
-                fence.check_helpers(self.fn, strict=True)
-                raise
-            store_types(key, (self.vartypes, self.return_type))
+        from .forward.numba_dual import DualArrayType, DualType
+        duals = [(p, t) for p, t in zip(self.fn.params, argtypes) if isinstance(t, (DualType, DualArrayType))]
+        if duals:  # a Hessian: allocations filled with the dual arguments' values must hold duals
+            from .forward import dual_zeros
+            from .forward.transform import with_dual_storage
+            values = tuple(t.value_type if isinstance(t, DualArrayType) else
+                           types.float64 if isinstance(t, DualType) else t for t in argtypes)
+            primal_types, _ = self._infer(values)
+            self.fdef = with_dual_storage(self.fn, self.fdef, self.normalizer, primal_types,
+                                          [p for p, _ in duals], duals[0][1].k)
+            self.namespace["dual_zeros"] = dual_zeros
+        self.vartypes, self.return_type = self._infer(argtypes)
         for hname, obj in self.normalizer.helpers.items():
             if target == "python":
                 from .forward.api import dual_capable
                 self.namespace[hname] = dual_capable(_primal_of(obj))
             else:
                 self.namespace[hname] = jitted(_primal_of(obj))
+
+
+    def _infer(self, argtypes):
+        """numba's types of every variable of ``self.fdef`` for ``argtypes`` (cached on disk)."""
+        self.primal_source, self.user_lines = emit.function_source(self.fdef)
+        typing_namespace = dict(self.namespace)
+        for hname, obj in self.normalizer.helpers.items():
+            typing_namespace[hname] = jitted(_primal_of(obj))
+        key = type_cache_key(self.primal_source, argtypes, self.namespace, self.normalizer.helpers)
+        cached = load_types(key)
+        if cached is not None:
+            return cached
+        code = compile(self.primal_source, f"<adflow-normalized:{self.fn.name}>", "exec")
+        exec(code, typing_namespace)
+        try:
+            result = infer_types(typing_namespace[self.fdef.name], argtypes, self.user_lines, self.fn.filename,
+                                 self.fn.name)
+        except TypingError:
+            # numba typed the helpers with this function: one outside the subset is the better message.
+            fence.check_helpers(self.fn, strict=True)
+            raise
+        store_types(key, result)
+        return result
 
 
 def expr_source_of(fdef) -> str:
@@ -256,7 +273,7 @@ def compile_error(compiled, exc):
     """
     namespace = getattr(getattr(compiled, "py_func", compiled), "__globals__", None) or {}
     top = namespace.get("_ADFLOW_FUNCTION")
-    text = str(exc)
+    text = str(exc) or f"numba failed inside its compiler ({type(exc).__name__})"
     location = _generated_line_location(text, namespace) or top
     name = top.function if top is not None else getattr(compiled, "__name__", "the function")
     path = namespace.get("__file__")
@@ -293,6 +310,23 @@ def call_compiled(compiled, *args):
         return compiled(*args)
     except NumbaError as exc:
         raise compile_error(compiled, exc) from exc
+    except (AssertionError, AttributeError, KeyError) as exc:
+        # numba itself failing while compiling (an internal assertion in its lowering) is still a
+        # refusal to compile, said in adflow's words; the same exceptions from running code pass.
+        if not _raised_by_numba_compiler(exc):
+            raise
+        raise compile_error(compiled, exc) from exc
+
+
+def _raised_by_numba_compiler(exc) -> bool:
+    frame = exc.__traceback__
+    while frame is not None:
+        module = frame.tb_frame.f_globals.get("__name__", "")
+        if module in ("numba.core.compiler", "numba.core.typed_passes", "numba.core.lowering",
+                      "numba.core.typeinfer"):
+            return True
+        frame = frame.tb_next
+    return False
 
 
 def _params(prepared, argtypes):

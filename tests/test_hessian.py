@@ -1,4 +1,6 @@
 """Hessians and Hessian-vector products (forward-over-reverse) against differences of exact gradients."""
+import math
+
 import numpy as np
 import pytest
 
@@ -61,3 +63,35 @@ def test_hvp_without_forming_the_hessian(target):
     v = np.array([0.2, -1.0, 0.5, 3.0])
     hv = adflow.hvp(rosenbrock, target=target)(x, v)
     np.testing.assert_allclose(hv, hessian_fd(rosenbrock, (x,)) @ v, rtol=1e-6)
+
+
+# --- loop programs the fuzzer's hvp check found failing (each fails without its fix) ------------
+
+def soft(u):
+    return math.log(1.0 + math.exp(u))
+
+
+def filled_and_overwritten(x, a):
+    # np.zeros filled with values of x (the allocation must hold duals), elements overwritten in a
+    # loop (their tape holds duals), a helper using math (on target="python" it gets duals).
+    b = np.zeros(x.shape[0])
+    for i in range(x.shape[0]):
+        b[i] = x[i] * a + soft(x[i])
+    for i in range(x.shape[0]):
+        b[i] = math.sin(b[i]) * x[0]
+    return np.sum(b * b)
+
+
+def array_rebound_in_a_loop(x, a):
+    # b rebound to a new array each iteration: no per-iteration recomputation for array bodies.
+    b = x * a
+    for _ in range(3):
+        b = 0.9 * b + np.sin(x * b[1])
+    return np.dot(b, x)
+
+
+@pytest.mark.parametrize("f", [filled_and_overwritten, array_rebound_in_a_loop])
+def test_hessians_of_loops_writing_arrays(f, target):
+    args = (np.array([0.3, -0.8, 0.5, 1.1]), 0.7)
+    H = adflow.hessian(f, target=target)(*args)
+    np.testing.assert_allclose(H, hessian_fd(f, args), rtol=1e-6, atol=1e-6)

@@ -20,6 +20,8 @@ import copy
 import gast
 
 from ..frontend import ops as O
+from ..rules import primitives as P
+from .helpers import dual_zeros
 from ..frontend.normalize import assign, const, name
 from ..reverse.activity import find_varied, statements
 
@@ -99,22 +101,53 @@ class ForwardTransform:
         return [stmt]
 
     def dual_allocation(self, op, call):
-        """``np.zeros(shape)`` -> ``dual_zeros(shape, K)``, ``np.ones_like(x)`` -> ``dual_zeros(x.shape, K) + 1.0``..."""
-        args = call.args
-        if op.prim.endswith("_like"):
-            shape = _attr(copy.deepcopy(args[0]), "shape")
-        else:
-            shape = copy.deepcopy(args[0])
-        zeros = _call("dual_zeros", shape, const(self.chunk))
-        if op.prim in ("zeros", "empty", "zeros_like", "empty_like"):
-            return zeros
-        if op.prim in ("ones", "ones_like"):
-            return gast.BinOp(left=zeros, op=gast.Add(), right=const(1.0))
-        if op.prim in ("full", "full_like"):
-            return gast.BinOp(left=zeros, op=gast.Add(), right=copy.deepcopy(args[1]))
-        from ..errors import NonDifferentiableError
-        raise NonDifferentiableError(f"{op.what} cannot hold values that depend on the differentiated inputs",
-                                     self.fn.location(op.node), hint="allocate with np.zeros and fill it")
+        return dual_allocation(self.fn, op, call, self.chunk)
+
+
+def dual_allocation(fn, op, call, chunk):
+    """``np.zeros(shape)`` -> ``dual_zeros(shape, K)``, ``np.ones_like(x)`` -> ``dual_zeros(x.shape, K) + 1.0``..."""
+    args = call.args
+    if op.prim.endswith("_like"):
+        shape = _attr(copy.deepcopy(args[0]), "shape")
+    else:
+        shape = copy.deepcopy(args[0])
+    zeros = _call("dual_zeros", shape, const(chunk))
+    if op.prim in ("zeros", "empty", "zeros_like", "empty_like"):
+        return zeros
+    if op.prim in ("ones", "ones_like"):
+        return gast.BinOp(left=zeros, op=gast.Add(), right=const(1.0))
+    if op.prim in ("full", "full_like"):
+        return gast.BinOp(left=zeros, op=gast.Add(), right=copy.deepcopy(args[1]))
+    from ..errors import NonDifferentiableError
+    raise NonDifferentiableError(f"{op.what} cannot hold values that depend on the differentiated inputs",
+                                 fn.location(op.node), hint="allocate with np.zeros and fill it")
+
+
+# The rewritten functions below are typed and differentiated like user code: there
+# dual_zeros(shape, K) is an allocation, as np.zeros(shape) is.
+P.primitive_of_object[id(dual_zeros)] = "zeros"
+
+
+def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
+    """``fdef`` with its float allocations that receive values of ``dual_params`` made dual.
+
+    A Hessian runs the reverse transform on dual arguments; ``b = np.zeros(n); b[i] = x[i] * a``
+    would store a dual into a float array.  Forward mode makes the same allocations dual (above);
+    here the rewritten function is then typed and reverse-differentiated as the user's own.
+    """
+    if fn.globals.setdefault("dual_zeros", dual_zeros) is not dual_zeros:
+        from ..errors import UnsupportedSyntaxError
+        raise UnsupportedSyntaxError("the name 'dual_zeros' means something else in this module",
+                                     fn.location(fn.tree), hint="a Hessian needs adflow's dual_zeros; rename yours")
+    classifier = O.Classifier(fn, normalizer.helpers, normalizer.locals)
+    fdef = copy.deepcopy(fdef)
+    ops = {id(s): classifier.classify(s) for s in statements(fdef.body) if isinstance(s, gast.Assign)}
+    varied = find_varied(ops.values(), dual_params, vartypes)
+    for stmt in statements(fdef.body):
+        op = ops.get(id(stmt))
+        if op is not None and op.kind == O.ALLOCATION and op.target in varied:
+            stmt.value = dual_allocation(fn, op, stmt.value, chunk)
+    return fdef
 
 
 def _const_type(node):

@@ -24,6 +24,12 @@ def is_float_type(ty) -> bool:
     return False
 
 
+def is_array_type(ty) -> bool:
+    """A float array, or a dual array (a Hessian's sweep): memory that views and names can share."""
+    from ..forward.numba_dual import DualArrayType
+    return isinstance(ty, (types.Array, DualArrayType))
+
+
 def statements(body):
     """Every normalised statement, in program order, with loops and branches flattened."""
     for stmt in body:
@@ -51,7 +57,7 @@ def dependency_edges(ops, vartypes) -> list:
     for op in ops:
         edges.extend(_edges(op))
         if op.kind == O.COPY and isinstance(op.args["x"], gast.Name) and \
-                isinstance(vartypes.get(op.target), types.Array):
+                is_array_type(vartypes.get(op.target)):
             edges.append((op.args["x"].id, op.target))  # arrays alias: writes through one change both
     return edges
 

@@ -25,6 +25,7 @@ from numba.core import types
 
 from ..frontend import ops as O
 from ..frontend.normalize import assigned_names
+from .activity import is_array_type
 
 
 @dataclass
@@ -59,8 +60,8 @@ def alias_groups(ops, vartypes) -> dict:
 
     for op in ops:
         source = op.args.get("x")
-        if not (isinstance(source, gast.Name) and isinstance(vartypes.get(op.target), types.Array)
-                and isinstance(vartypes.get(source.id), types.Array)):
+        if not (isinstance(source, gast.Name) and is_array_type(vartypes.get(op.target))
+                and is_array_type(vartypes.get(source.id))):
             continue
         if op.kind in (O.COPY, O.GETITEM) or (op.kind == O.PRIMITIVE and (
                 op.prim in ("transpose", "reshape", "ravel") or (op.prim == "copy" and op.what.endswith("asarray")))):
@@ -220,7 +221,7 @@ class TapePlanner:
                 if op.kind in (O.SETITEM, O.CALL_USER, O.ALLOCATION, O.UNKNOWN, O.TUPLE):
                     return None
                 ty = self.vartypes.get(op.target)
-                if ty is None or isinstance(ty, (types.Array, types.BaseTuple)):
+                if ty is None or is_array_type(ty) or isinstance(ty, types.BaseTuple):
                     return None
                 counts[op.target] = counts.get(op.target, 0) + 1
         if any(n > 1 for n in counts.values()):
