@@ -315,12 +315,14 @@ class HessianFunction:
 
     def _gradient_tangents(self, args, directions, k):
         """The gradient at ``args`` and its derivative along ``directions`` (shape x.shape + (k,))."""
-        from .forward.helpers import seed, tangents_of, value_of
+        from .forward.helpers import make_dual, seed, tangents_of, value_of
         x = args[self.wrt]
         call = list(args)
         call[self.wrt] = seed(x, directions) if np.ndim(x) else seed(float(x), directions.reshape(k))
         vjp_fn, _, prepared = self._specs.get(call, (self.wrt,))
-        value, grads = call_compiled(vjp_fn, *call, 1.0)
+        # A dual cotangent (zero tangents) makes every adjoint a dual from the start: the adjoint of
+        # a value computed without x (``c = np.ones(n) * a``) still receives second-order terms.
+        value, grads = call_compiled(vjp_fn, *call, make_dual(1.0, np.zeros(k), k))
         if np.ndim(value_of(value)) != 0:
             raise ShapeError(f"hessian needs {self.__name__} to return a scalar, "
                              f"but it returned shape {np.shape(value_of(value))}",

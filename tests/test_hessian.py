@@ -95,3 +95,19 @@ def test_hessians_of_loops_writing_arrays(f, target):
     args = (np.array([0.3, -0.8, 0.5, 1.1]), 0.7)
     H = adflow.hessian(f, target=target)(*args)
     np.testing.assert_allclose(H, hessian_fd(f, args), rtol=1e-6, atol=1e-6)
+
+
+def float_then_dual(x, a):
+    # c starts as a float array (computed without x) and becomes a dual array in one branch.
+    b = x.copy()
+    c = np.ones(x.shape[0]) * a
+    if a > 0.1:
+        b[:2] = -0.7 * b[2:] + 0.1 * c[1]
+        c = np.tanh(c) * -0.5 + b * 0.1
+    return np.sum(b * b) + 0.25 * np.sum(c * c)
+
+
+def test_hessian_where_an_array_becomes_dual_on_one_path(target):
+    args = (np.array([0.3, -0.8, 0.5, 1.1]), 0.7)
+    H = adflow.hessian(float_then_dual, target=target)(*args)
+    np.testing.assert_allclose(H, hessian_fd(float_then_dual, args), rtol=1e-6, atol=1e-6)

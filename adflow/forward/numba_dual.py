@@ -100,6 +100,12 @@ class DualArrayType(types.Type):
             tangent = typingctx.unify_pairs(self.tangent_type, other.tangent_type)
             if isinstance(value, types.Array) and isinstance(tangent, types.Array):
                 return DualArrayType(self.k, value, tangent)
+        # A float array on one path and a dual array on another (``c = np.ones(n) * a`` then, in a
+        # branch, ``c = c * x``) is a dual array throughout, as ``s = 0.0`` is for scalars.
+        if _is_float_array(other) and other.ndim == self.ndim:
+            value = typingctx.unify_pairs(self.value_type, other)
+            if isinstance(value, types.Array):
+                return DualArrayType(self.k, value, self.tangent_type)
         return None
 
     def can_convert_from(self, typingctx, other):
@@ -107,7 +113,13 @@ class DualArrayType(types.Type):
             if (typingctx.can_convert(other.value_type, self.value_type)
                     and typingctx.can_convert(other.tangent_type, self.tangent_type)):
                 return Conversion.safe
+        if _is_float_array(other) and other.ndim == self.ndim and typingctx.can_convert(other, self.value_type):
+            return Conversion.safe
         return None
+
+
+def _is_float_array(ty) -> bool:
+    return isinstance(ty, types.Array) and ty.dtype == types.float64
 
 
 def k_of(ty) -> int | None:
@@ -235,6 +247,23 @@ def _dual_array_to_dual_array(context, builder, fromty, toty, val):
     # Array casts return new references, so the new struct owns its members.
     out.value = context.cast(builder, src.value, fromty.value_type, toty.value_type)
     out.tangents = context.cast(builder, src.tangents, fromty.tangent_type, toty.tangent_type)
+    return out._getvalue()
+
+
+@lower_cast(types.Array, DualArrayType)
+def _array_to_dual_array(context, builder, fromty, toty, val):
+    # A float array promoted to a dual array keeps its values and gets zero tangents.
+    import numpy as np
+    k = toty.k
+
+    def zero_tangents(a):
+        return np.zeros(a.shape + (k,))
+
+    fresh = types.Array(types.float64, toty.ndim + 1, "C")
+    tangents = context.compile_internal(builder, zero_tangents, fresh(fromty), [val])
+    out = cgutils.create_struct_proxy(toty)(context, builder)
+    out.value = context.cast(builder, val, fromty, toty.value_type)
+    out.tangents = context.cast(builder, tangents, fresh, toty.tangent_type)
     return out._getvalue()
 
 
