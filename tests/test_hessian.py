@@ -90,7 +90,14 @@ def array_rebound_in_a_loop(x, a):
     return np.dot(b, x)
 
 
-@pytest.mark.parametrize("f", [filled_and_overwritten, array_rebound_in_a_loop])
+def computed_then_written(x, a):
+    # A float array computed without x (not an allocation) that receives a value of x.
+    c = np.ones(x.shape[0]) * a
+    c[1] = math.hypot(x[0] + a, 0.5)
+    return np.dot(c, x)
+
+
+@pytest.mark.parametrize("f", [filled_and_overwritten, array_rebound_in_a_loop, computed_then_written])
 def test_hessians_of_loops_writing_arrays(f, target):
     args = (np.array([0.3, -0.8, 0.5, 1.1]), 0.7)
     H = adflow.hessian(f, target=target)(*args)

@@ -139,14 +139,40 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
         from ..errors import UnsupportedSyntaxError
         raise UnsupportedSyntaxError("the name 'dual_zeros' means something else in this module",
                                      fn.location(fn.tree), hint="a Hessian needs adflow's dual_zeros; rename yours")
+    from numba.core import types
     classifier = O.Classifier(fn, normalizer.helpers, normalizer.locals)
     fdef = copy.deepcopy(fdef)
     ops = {id(s): classifier.classify(s) for s in statements(fdef.body) if isinstance(s, gast.Assign)}
     varied = find_varied(ops.values(), dual_params, vartypes)
-    for stmt in statements(fdef.body):
-        op = ops.get(id(stmt))
-        if op is not None and op.kind == O.ALLOCATION and op.target in varied:
-            stmt.value = dual_allocation(fn, op, stmt.value, chunk)
+
+    def promoted(stmt, op):
+        # ``c = np.ones(n) * a`` computes a fresh float array that later receives duals
+        # (``c[1] = x[0]``): it continues as ``c + dual_zeros(c.shape, K)``.
+        shape, zeros, ln = normalizer.fresh(f"{op.target}_shape"), normalizer.fresh("dual_zeros"), stmt.lineno
+        return [assign(shape, _attr(name(op.target), "shape"), ln),
+                assign(zeros, _call("dual_zeros", name(shape), const(chunk)), ln),
+                assign(op.target, gast.BinOp(left=name(op.target), op=gast.Add(), right=name(zeros)), ln)]
+
+    def block(stmts):
+        out = []
+        for stmt in stmts:
+            if isinstance(stmt, gast.If):
+                stmt.body, stmt.orelse = block(stmt.body), block(stmt.orelse)
+            elif isinstance(stmt, (gast.For, gast.While)):
+                stmt.body = block(stmt.body)
+            out.append(stmt)
+            op = ops.get(id(stmt))
+            if op is None or op.target not in varied:
+                continue
+            if op.kind == O.ALLOCATION:
+                stmt.value = dual_allocation(fn, op, stmt.value, chunk)
+            elif (op.kind == O.PRIMITIVE and isinstance(vartypes.get(op.target), types.Array)
+                  and op.prim not in ("transpose", "reshape", "ravel")      # views keep sharing memory
+                  and not set(op.operand_names()) & varied):
+                out.extend(promoted(stmt, op))
+        return out
+
+    fdef.body = block(fdef.body)
     return fdef
 
 
