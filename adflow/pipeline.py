@@ -69,7 +69,6 @@ class Prepared:
             else:
                 self.namespace[hname] = jitted(_primal_of(obj))
 
-
     def _infer(self, argtypes):
         """numba's types of every variable of ``self.fdef`` for ``argtypes`` (cached on disk)."""
         self.primal_source, self.user_lines = emit.function_source(self.fdef)
