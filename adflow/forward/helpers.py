@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from adflow.errors import ShapeError
+from adflow.rules.primitives import primitive_of_object
 
 from .dual import Dual, DualArray, is_dual, tangents_of, value_of
 
@@ -85,6 +86,11 @@ def dual_zeros(shape, k: int) -> DualArray:
     """
     shape = _shape_tuple(shape)
     return DualArray(np.zeros(shape), np.zeros(shape + (k,)))
+
+
+# Code that calls dual_zeros (a Hessian's function rewritten to hold duals) is typed and
+# differentiated like user code: there dual_zeros(shape, K) is an allocation, as np.zeros is.
+primitive_of_object[id(dual_zeros)] = "zeros"
 
 
 def dual_empty(shape, k: int) -> DualArray:

@@ -17,6 +17,7 @@ Only ``dtype=float64`` is implemented; the parameter is there so float32 duals c
 """
 from __future__ import annotations
 
+import numpy as np
 from numba.core import cgutils, types
 from numba.core.errors import TypingError
 from numba.core.typeconv import Conversion
@@ -253,7 +254,6 @@ def _dual_array_to_dual_array(context, builder, fromty, toty, val):
 @lower_cast(types.Array, DualArrayType)
 def _array_to_dual_array(context, builder, fromty, toty, val):
     # A float array promoted to a dual array keeps its values and gets zero tangents.
-    import numpy as np
     k = toty.k
 
     def zero_tangents(a):

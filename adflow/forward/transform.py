@@ -18,12 +18,12 @@ from __future__ import annotations
 import copy
 
 import gast
+from numba.core import types
 
 from ..frontend import ops as O
-from ..rules import primitives as P
-from .helpers import dual_zeros
 from ..frontend.normalize import assign, const, name
 from ..reverse.activity import find_varied, statements
+from .helpers import dual_zeros
 
 
 def _call(func, *args):
@@ -123,11 +123,6 @@ def dual_allocation(fn, op, call, chunk):
                                  fn.location(op.node), hint="allocate with np.zeros and fill it")
 
 
-# The rewritten functions below are typed and differentiated like user code: there
-# dual_zeros(shape, K) is an allocation, as np.zeros(shape) is.
-P.primitive_of_object[id(dual_zeros)] = "zeros"
-
-
 def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
     """``fdef`` with its float allocations that receive values of ``dual_params`` made dual.
 
@@ -139,7 +134,6 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
         from ..errors import UnsupportedSyntaxError
         raise UnsupportedSyntaxError("the name 'dual_zeros' means something else in this module",
                                      fn.location(fn.tree), hint="a Hessian needs adflow's dual_zeros; rename yours")
-    from numba.core import types
     classifier = O.Classifier(fn, normalizer.helpers, normalizer.locals)
     fdef = copy.deepcopy(fdef)
     ops = {id(s): classifier.classify(s) for s in statements(fdef.body) if isinstance(s, gast.Assign)}

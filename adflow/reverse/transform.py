@@ -17,7 +17,7 @@ from ..errors import NonDifferentiableError, TypingError
 from ..frontend import ops as O
 from ..frontend.normalize import assign, const, name, store
 from ..backends.emit import comment
-from .activity import find_active, is_float_type, statements
+from .activity import find_active, is_array_type, is_float_type, statements
 from .adjoint import AdjointWriter, call, names_read
 from .tape import TapePlanner, alias_groups, assignment_counts, live_after, loop_body
 
@@ -336,11 +336,11 @@ class ReverseTransform:
         return call("zeros_like_float", name(var), name(self.seed))
 
     def new_tape(self, var, ty, tape, top, ln, like=None):
-        from ..forward.numba_dual import DualArrayType, DualType
+        from ..forward.numba_dual import DualType
         if isinstance(ty, DualType):
             return [assign(tape, gast.Call(func=name("dual_zeros"), args=[const(16), const(ty.k)], keywords=[]), ln),
                     assign(top, const(0), ln)]
-        if isinstance(ty, (types.Array, DualArrayType)):
+        if is_array_type(ty):
             return [assign(tape, call("array_stack", like if like is not None else name(var)), ln)]
         return [assign(tape, call_attr("np", "empty", const(16), dtype_node(_scalar_dtype(ty))), ln),
                 assign(top, const(0), ln)]
