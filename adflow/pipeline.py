@@ -34,7 +34,7 @@ import math
 import numpy as np
 from numba import prange
 from adflow.runtime import *
-from adflow.forward import dual_zeros, dual_zeros_like, make_dual, seed, tangents_of, value_of
+from adflow.forward import dual_zeros, dual_zeros_like, make_dual, seed, tangents_of, tangents_only, value_of
 
 '''
 
@@ -162,11 +162,12 @@ class ModuleBuilder:
         finally:
             self.in_progress.pop()
 
-    def forward(self, func, argtypes, wrt, chunk, name=None):
-        """Generate ``<f>_fwd``: ``f`` made to run on duals carrying ``chunk`` directions."""
+    def forward(self, func, argtypes, wrt, chunk, name=None, result_read=True):
+        """Generate ``<f>_fwd``: ``f`` made to run on duals carrying ``chunk`` directions
+        (``result_read=False``: the caller reads only the result's tangents)."""
         from .rules.custom import custom_jvp_of
         from .forward.transform import ForwardTransform
-        key = ("forward", id(func), tuple(argtypes), tuple(wrt), chunk)
+        key = ("forward", id(func), tuple(argtypes), tuple(wrt), chunk, result_read)
         if key in self.built:
             return self.built[key], None
         self.enter(func)
@@ -178,7 +179,7 @@ class ModuleBuilder:
                 return generated, None
             prepared = Prepared(func, argtypes, self.target)
             fwd = ForwardTransform(prepared.fn, prepared.fdef, prepared.normalizer, prepared.vartypes, list(wrt),
-                                   chunk, self.helper_fwd_name(prepared, chunk)).run()
+                                   chunk, self.helper_fwd_name(prepared, chunk), result_read).run()
             fwd.name = self.unique(name or fwd.name)
             self.origins[fwd.name] = prepared.fn
             self.add_namespace(prepared)
@@ -383,7 +384,8 @@ def build_forward(func, argtypes, wrt, chunk, target, driver=None):
         raise ArgumentError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     check_call(func, argtypes, wrt)
     builder = ModuleBuilder(target)
-    name, prepared = builder.forward(func, argtypes, wrt, chunk)
+    # A Jacobian driver reads only the tangents of f's result, so values feeding nothing else are skipped.
+    name, prepared = builder.forward(func, argtypes, wrt, chunk, result_read=getattr(driver, "reads_value", True))
     stem = prepared.fn.name if prepared is not None else func.__name__
     if driver is not None:
         name = builder.add_driver(driver, stem, name, _params(prepared, argtypes), wrt[0], chunk)

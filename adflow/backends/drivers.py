@@ -105,6 +105,9 @@ def row_jacobian(name, fwd, params, wrt, chunk):
                                        chunk=chunk))
 
 
+row_jacobian.reads_value = False  # only tangents: the forward sweep may skip values nothing else reads
+
+
 _FORWARD_TANGENTS = '''
 def {name}({params}, _seeds):
     # One forward pass: {x} carries the {chunk} directions in the columns of _seeds.
@@ -135,6 +138,9 @@ def forward_jacobian(name, fwd, params, wrt, chunk):
                        for k, p in enumerate(params))
     return _parse(_FORWARD_JACOBIAN.format(name=name, params=", ".join(params), x=x, fwd=fwd,
                                            seeded_args=seeded, chunk=chunk))
+
+
+forward_jacobian.reads_value = False
 
 
 def forward_tangents(name, fwd, params, wrt, chunk):

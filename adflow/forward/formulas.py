@@ -189,3 +189,19 @@ def chunk_tangent_function(name: str, arg: str):
     sig = signatures[name]
     params = sig.params + (f"{arg}_dot", "ans") + tuple(sig.static)
     return _compile("chunk_tangent", name, params, expression)
+
+
+@functools.cache
+def values_read_by_partials(name: str) -> frozenset[str]:
+    """The operands (and ``"ans"``) whose values an elementwise primitive's partials read.
+
+    ``sin``'s partial ``np.cos(x)`` reads ``x``; ``add``'s partials are constants and read
+    nothing; ``exp``'s partial ``ans`` reads its own value.  A tangent that needs none of them
+    can be computed without the primitive's value (:mod:`adflow.forward.unread_values`).
+    """
+    name = canonical(name)
+    params = set(signatures[name].params) | {"ans"}
+    read = set()
+    for expression in elementwise_partials[name].values():
+        read |= {n.id for n in ast.walk(ast.parse(expression, mode="eval")) if isinstance(n, ast.Name)} & params
+    return frozenset(read)

@@ -208,7 +208,7 @@ def _is_c_array(ty) -> bool:
 
 
 @functools.cache
-def _flat_impl(function, name: str, kinds: tuple, ndims: tuple, k: int):
+def _flat_impl(function, name: str, kinds: tuple, ndims: tuple, k: int, value: bool = True):
     """One flat loop over contiguous operands of one shape, the partials spliced in.
 
     For ``a + b`` on two dual arrays this generates::
@@ -236,6 +236,9 @@ def _flat_impl(function, name: str, kinds: tuple, ndims: tuple, k: int):
 
     The common case (one shape: ``sin(x)``, ``x * 2.0``, ``u + v``) then runs without per-element
     dual structs or broadcasting indices, which makes it about a fifth faster.
+
+    ``value=False`` computes the tangents only (:mod:`adflow.forward.tangents_only`): the primal
+    is evaluated only where a partial reads it, and the values are NaN.
     """
     params = formulas.signature(name).params
     arrays = [p for p, kind in zip(params, kinds) if kind in ("array", "dual_array")]
@@ -245,7 +248,8 @@ def _flat_impl(function, name: str, kinds: tuple, ndims: tuple, k: int):
     if len(arrays) > 1:
         same = " and ".join(f"shape_of({p}) == shape_of({first})" for p in arrays[1:])
         lines += [f"    if not ({same}):", f"        return broadcasting({', '.join(params)})"]
-    lines += [f"    ans_v = np.empty(shape_of({first}))",
+    keep = value or "ans" in formulas.values_read_by_partials(name)
+    lines += [f"    ans_v = np.{'empty' if value else 'full'}(shape_of({first}){'' if value else ', np.nan'})",
               f"    ans_t = np.empty(shape_of({first}) + ({k},))",
               "    o_v = ans_v.reshape(-1)",
               f"    o_t = ans_t.reshape((o_v.size, {k}))"]
@@ -257,8 +261,10 @@ def _flat_impl(function, name: str, kinds: tuple, ndims: tuple, k: int):
     lines.append("    for i in range(o_v.size):")
     element = {p: (f"{p}_e" if kind in ("array", "dual_array") else p) for p, kind in zip(params, kinds)}
     lines += [f"        {p}_e = {p}_v[i]" for p in arrays]
-    lines.append(f"        ans = np.float64(primal({', '.join(element[p] for p in params)}))")
-    lines.append("        o_v[i] = ans")
+    if keep:
+        lines.append(f"        ans = np.float64(primal({', '.join(element[p] for p in params)}))")
+    if value:
+        lines.append("        o_v[i] = ans")
     for p in duals:
         lines.append(f"        d_{p} = np.float64({formulas.partial_expression(name, p, element)})")
     terms = " + ".join(f"d_{p} * {p}_t[i, j]" for p in duals)

@@ -23,7 +23,9 @@ from numba.core import types
 from ..frontend import ops as O
 from ..frontend.normalize import assign, const, name
 from ..reverse.activity import find_varied, statements
+from . import formulas
 from .helpers import dual_zeros
+from .unread_values import unread_values
 
 
 def _call(func, *args):
@@ -35,7 +37,8 @@ def _attr(value, attr):
 
 
 class ForwardTransform:
-    def __init__(self, fn, fdef, normalizer, vartypes, wrt, chunk, helper_fwd_name):
+    def __init__(self, fn, fdef, normalizer, vartypes, wrt, chunk, helper_fwd_name, result_read=True):
+        self.result_read = result_read  # False for a Jacobian: only the result's tangents are read
         self.fn = fn
         self.fdef = fdef
         self.normalizer = normalizer
@@ -49,6 +52,7 @@ class ForwardTransform:
         self.ops = {id(s): classifier.classify(s) for s in statements(self.fdef.body) if isinstance(s, gast.Assign)}
         params = [a.id for a in self.fdef.args.args]
         self.varied = find_varied(self.ops.values(), [params[k] for k in self.wrt], self.vartypes)
+        self.unread = unread_values(self.fdef, self.ops, self.varied, self.vartypes, self.result_read)
         body = self.block(self.fdef.body)
         fdef = gast.FunctionDef(name=f"{self.fdef.name}_fwd", args=copy.deepcopy(self.fdef.args), body=body,
                                 decorator_list=[], returns=None, type_comment=None, type_params=[])
@@ -77,6 +81,12 @@ class ForwardTransform:
         ln = stmt.lineno
         if op.kind == O.ALLOCATION and op.target in self.varied:
             return [assign(op.target, self.dual_allocation(op, stmt.value), ln)]
+        if id(stmt) in self.unread:
+            # Only its tangents are read (see unread_values): skip computing the value.
+            prim = formulas.canonical(op.prim)
+            tangents = gast.Call(func=_attr(name("tangents_only"), prim), keywords=[],
+                                 args=[copy.deepcopy(op.args[p]) for p in formulas.signature(prim).params])
+            return [assign(op.target, tangents, ln)]
         if op.kind == O.PRIMITIVE and op.prim == "array" and op.target in self.varied:
             items = list(op.args.values())
             out = [assign(op.target, _call("dual_zeros", const(len(items)), const(self.chunk)), ln)]
