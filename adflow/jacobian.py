@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba.core import types
 
-from .api import _argtypes, _cast_like, _cheap_key, _prepare_args, _Specializations
+from .api import _argtypes, _cast_like, _prepare_args, _Specializations
 from .errors import ArgumentError, ShapeError
 from .pipeline import call_compiled
 
@@ -138,16 +138,16 @@ class JacobianFunction:
         self.__doc__ = getattr(func, "__doc__", None)
 
     def __call__(self, *args):
-        args = _prepare_args(args)
-        x = args[self.wrt]
-        if not isinstance(x, (np.ndarray, float, np.floating)):
-            raise ShapeError(f"jacobian differentiates float arguments; argument {self.wrt} is {type(x).__name__}")
         # Repeated calls with the same argument types and shapes reuse the plan, the compiled
-        # driver and the seed directions: only the compiled call is left.
-        keys = tuple(_cheap_key(a) for a in args)
-        key = (keys, tuple(np.shape(a) for a in args)) if None not in keys else None
+        # driver and the seed directions: only the key and the compiled call are left.
+        key = _call_key(args)
         run = self._runs.get(key) if key is not None else None
         if run is None:
+            args = _prepare_args(args)
+            x = args[self.wrt]
+            if not isinstance(x, (np.ndarray, float, np.floating)):
+                raise ShapeError(f"jacobian differentiates float arguments; argument {self.wrt} is "
+                                 f"{type(x).__name__}")
             run = self._prepare(args)
             if key is not None:
                 self._runs[key] = run
@@ -255,6 +255,24 @@ class JacobianFunction:
             return out
 
         return _Run(row_run.plan, rows_by_reverse)
+
+
+_OWNDATA = 4  # numpy's flag bit that says nothing about an array's numba type
+
+
+def _call_key(args):
+    """Argument types and shapes in one flat tuple (``None`` for arguments that need converting or
+    numba's own typing): the run cache's key, read in about a microsecond per call."""
+    key = []
+    for a in args:
+        kind = type(a)
+        if kind is np.ndarray:
+            key += (a.shape, a.dtype.num, a.flags.num & ~_OWNDATA)
+        elif kind is float or kind is int or kind is bool:
+            key.append(kind)
+        else:
+            return None
+    return tuple(key)
 
 
 class _Run:
