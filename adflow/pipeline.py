@@ -13,7 +13,7 @@ import numba
 from numba.core import types
 from numba.core.errors import NumbaError
 
-from .backends import emit, modules
+from .backends import emit, memory, modules
 from .errors import ArgumentError, SourceLocation, TypingError, UnsupportedSyntaxError
 from .frontend import fence, source
 from .frontend.exits import remove_early_exits
@@ -241,6 +241,7 @@ class ModuleBuilder:
         return emitter, locations
 
     def load(self, stem, what):
+        memory.keep_freed_memory()  # generated sweeps allocate many temporaries: see backends/memory.py
         emitter, locations = self._emit(what)
         text = emitter.source
         module, path = modules.load(stem, text, self.namespace)
