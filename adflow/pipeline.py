@@ -61,6 +61,8 @@ class Prepared:
             self.fdef = with_dual_storage(self.fn, self.fdef, self.normalizer, primal_types,
                                           [p for p, _ in duals], duals[0][1].k)
             self.namespace["dual_zeros"] = dual_zeros
+            if "np" in self.fn.globals:  # math calls on duals became NumPy calls
+                self.namespace.setdefault("np", self.fn.globals["np"])
         self.vartypes, self.return_type = self._infer(argtypes)
         for hname, obj in self.normalizer.helpers.items():
             if target == "python":

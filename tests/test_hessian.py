@@ -118,3 +118,24 @@ def test_hessian_where_an_array_becomes_dual_on_one_path(target):
     args = (np.array([0.3, -0.8, 0.5, 1.1]), 0.7)
     H = adflow.hessian(float_then_dual, target=target)(*args)
     np.testing.assert_allclose(H, hessian_fd(float_then_dual, args), rtol=1e-6, atol=1e-6)
+
+
+
+def math_of_a_restored_value(x, a):
+    # Found by the fuzzer (seed 3869, shrunk).  s2 starts as a float and becomes a dual after the
+    # loop, so the reverse sweep restores it from a dual tape; recomputing math.log1p(s2 ** 2)
+    # then met a dual (on target="python" math asks the dual for a float).
+    s0 = math.sin(a) + x[1]
+    s1 = soft(a)
+    b = np.zeros(x.shape[0])
+    s2 = 0.0
+    for _ in range(3):
+        s1 = 0.9 * s1 + math.exp(-0.5 * math.log1p(s2 ** 2) ** 2)
+    s2 = min(s0 ** 2, x[0] * b[3])
+    return 0.5 * s0 + s1 - 0.3 * s2 + np.dot(b, x)
+
+
+def test_hessian_with_math_on_values_restored_from_a_tape(target):
+    args = (np.array([0.7023, -0.6054, -0.6031, 0.6092]), 0.9571)
+    H = adflow.hessian(math_of_a_restored_value, target=target)(*args)
+    np.testing.assert_allclose(H, hessian_fd(math_of_a_restored_value, args), rtol=1e-6, atol=1e-6)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 
 import gast
+import numpy as np
 from numba.core import types
 
 from ..frontend import ops as O
@@ -139,6 +140,7 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
     A Hessian runs the reverse transform on dual arguments; ``b = np.zeros(n); b[i] = x[i] * a``
     would store a dual into a float array.  Forward mode makes the same allocations dual (above);
     here the rewritten function is then typed and reverse-differentiated as the user's own.
+    ``math`` calls on those values become NumPy calls, as in forward mode.
     """
     if fn.globals.setdefault("dual_zeros", dual_zeros) is not dual_zeros:
         from ..errors import UnsupportedSyntaxError
@@ -168,7 +170,15 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
             op = ops.get(id(stmt))
             if op is None or op.target not in varied:
                 continue
-            if op.kind == O.ALLOCATION:
+            if op.kind == O.PRIMITIVE and isinstance(stmt.value, gast.Call) \
+                    and O.is_math_call(fn, stmt.value, normalizer.locals):
+                # On target="python" math.log1p(dual) asks the dual for a float; np.log1p takes it.
+                if fn.globals.setdefault("np", np) is not np:
+                    from ..errors import UnsupportedSyntaxError
+                    raise UnsupportedSyntaxError("the name 'np' means something other than numpy in this module",
+                                                 fn.location(stmt), hint=f"a Hessian calls np.{op.prim} here")
+                stmt.value = O.numpy_call_for_duals(stmt, op).value
+            elif op.kind == O.ALLOCATION:
                 stmt.value = dual_allocation(fn, op, stmt.value, chunk)
             elif (op.kind == O.PRIMITIVE and isinstance(vartypes.get(op.target), types.Array)
                   and op.prim not in ("transpose", "reshape", "ravel")      # views keep sharing memory
