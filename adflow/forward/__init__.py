@@ -28,7 +28,8 @@ call), ``dual`` (Python duals), ``helpers`` (public helpers), ``numba_dual`` (ty
 boxing, casts), ``numba_tuples`` (unrolled tangent-tuple arithmetic), ``numba_elementwise``
 (elementwise primitives from the partials), ``numba_arrays`` (indexing, reductions, linear
 algebra from the tangent rules), ``numba_helpers`` (the public helpers in jitted code),
-``unread_values`` and ``tangents_only`` (skip values a Jacobian never reads), ``sample_points`` (where each primitive is smooth, for tests).
+``unread_values`` and ``tangents_only`` (skip values a Jacobian never reads), ``sample_points``
+(where each primitive is smooth, for tests).
 """
 from . import numba_arrays, numba_dual, numba_elementwise, numba_helpers, tangents_only  # noqa: F401 (registers)
 from .dual import Dual, DualArray, apply_primitive, is_dual

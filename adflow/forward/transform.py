@@ -173,11 +173,13 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
             if op.kind == O.PRIMITIVE and isinstance(stmt.value, gast.Call) \
                     and O.is_math_call(fn, stmt.value, normalizer.locals):
                 # On target="python" math.log1p(dual) asks the dual for a float; np.log1p takes it.
+                numpy_call = O.numpy_call_for_duals(stmt, op).value
                 if fn.globals.setdefault("np", np) is not np:
                     from ..errors import UnsupportedSyntaxError
                     raise UnsupportedSyntaxError("the name 'np' means something other than numpy in this module",
-                                                 fn.location(stmt), hint=f"a Hessian calls np.{op.prim} here")
-                stmt.value = O.numpy_call_for_duals(stmt, op).value
+                                                 fn.location(stmt),
+                                                 hint=f"a Hessian calls np.{numpy_call.func.attr} here")
+                stmt.value = numpy_call
             elif op.kind == O.ALLOCATION:
                 stmt.value = dual_allocation(fn, op, stmt.value, chunk)
             elif (op.kind == O.PRIMITIVE and isinstance(vartypes.get(op.target), types.Array)

@@ -10,9 +10,10 @@ value read by mistake shows in the result instead of passing as a number).
 The analysis is by variable name over the whole function, so loops and branches need no special
 care: a name is *unread* when every statement assigning it is an elementwise primitive whose
 tangents are wanted (its target is dual) or a plain copy, and every place that mentions it only
-feeds the tangents of another unread name, through a copy or a partial that does not read it (``a + b`` reads neither operand;
-``a * b`` reads both; ``exp(a)`` reads its own value, hence ``a``).  Anything else (an index, a
-condition, a helper call, a ``return`` whose value is read) reads the value.
+feeds the tangents of another unread name, through a copy or a partial that does not read it
+(``a + b`` reads neither operand; ``a * b`` reads both; ``exp(a)`` reads its own value, hence
+``a``).  Anything else (an index, a condition, a helper call, a ``return`` whose value is read)
+reads the value.
 """
 from __future__ import annotations
 
