@@ -205,3 +205,20 @@ def test_vector_mode_reverse_through_a_reshape():
     x = np.array([0.3, -0.7, 1.2, 0.4])
     J = adflow.jacobian(reshaped, mode="reverse", target="python")(x)
     np.testing.assert_allclose(J, numerical_jacobian(reshaped, x), rtol=1e-6, atol=1e-8)
+
+
+def test_one_jacobian_called_with_other_shapes_and_layouts():
+    # Each call finds its prepared run by the arguments' shapes, dtypes and flags: a new shape
+    # plans again (8 inputs: forward; 40 inputs for 3 outputs: reverse), and a strided or read-only
+    # array is a different numba type, so it gets its own compiled driver.
+    def f(x):
+        return np.sin(x[:3]) * np.sum(x * x)
+
+    J = adflow.jacobian(f)
+    wide = np.linspace(-1.0, 1.0, 80)
+    for x in (wide[:8].copy(), wide[:40].copy(), wide[::2], wide[:8].copy()):
+        np.testing.assert_allclose(J(x), numerical_jacobian(f, x), rtol=1e-6, atol=1e-8)
+    assert J.plan.mode == "forward"
+    frozen = wide[:8].copy()
+    frozen.flags.writeable = False
+    np.testing.assert_allclose(J(frozen), numerical_jacobian(f, frozen), rtol=1e-6, atol=1e-8)
