@@ -101,3 +101,20 @@ def test_a_skipped_value_is_nan_never_a_plausible_number(rng):
     assert np.isnan(skipped).all()
     np.testing.assert_array_equal(only, full)
     np.testing.assert_allclose(only, np.cos(value)[:, None] * tangents, rtol=1e-15)
+
+
+@numba.njit
+def _strided_and_scalar(value, tangents):
+    d = make_dual(value, tangents, 3)
+    strided = tangents_only.mul(d[::2], d[::2])     # not contiguous: the ordinary overload
+    scalar = tangents_only.sin(d[1])                # a scalar dual: the ordinary overload
+    return value_of(strided), tangents_of(strided, 3), value_of(scalar), tangents_of(scalar, 3)
+
+
+def test_other_operands_take_the_ordinary_overload(rng):
+    value, tangents = rng.standard_normal(6), rng.standard_normal((6, 3))
+    v, t, sv, st = _strided_and_scalar(value, tangents)
+    np.testing.assert_allclose(v, value[::2] ** 2, rtol=1e-15)
+    np.testing.assert_allclose(t, 2 * value[::2, None] * tangents[::2], rtol=1e-15)
+    assert sv == pytest.approx(np.sin(value[1]), rel=1e-15)
+    np.testing.assert_allclose(st, np.cos(value[1]) * tangents[1], rtol=1e-15)
