@@ -249,6 +249,10 @@ def _seed_like(value):
     return type(value)(1.0) if isinstance(value, (float, np.floating)) else 1.0
 
 
+def _is_scalar_type(ty) -> bool:
+    return isinstance(ty, (types.Float, types.Integer)) or (isinstance(ty, types.Array) and ty.ndim == 0)
+
+
 def _check_scalar(value, fname, has_aux):
     if isinstance(value, (float, np.floating)) or (isinstance(value, np.ndarray) and value.shape == ()):
         return
@@ -308,7 +312,7 @@ class GradFunction:
         args = _prepare_args(args)
         if self.batch:
             return self._batch(args)
-        vjp_fn, _, prepared = self._specs.get(args, self.wrt)
+        vjp_fn, _, prepared = self._derivative(args)
         if self.has_aux and prepared is not None:
             _check_aux_pair(prepared.return_type, self.__name__)
         value, grads = self._run(vjp_fn, args)
@@ -319,6 +323,17 @@ class GradFunction:
         if self.has_aux:
             return out, value[1]
         return out
+
+    def _derivative(self, args):
+        """(compiled vjp, module source, prepared function) for these arguments.
+
+        grad discards the value, so its code skips what only the value needs once the function is
+        known to return a number (otherwise the full vjp runs, and its value says what it returned).
+        """
+        vjp_fn, source, prepared = self._specs.get(args, self.wrt)
+        if not (self.with_value or self.has_aux) and prepared is not None and _is_scalar_type(prepared.return_type):
+            vjp_fn = getattr(vjp_fn, "gradient_only", vjp_fn)
+        return vjp_fn, source, prepared
 
     def _batch(self, args):
         """Per-row gradients: row i is the gradient of f(X[i], ...), computed in one compiled prange loop."""
@@ -379,7 +394,7 @@ class GradFunction:
         >>> "def f_vjp(x, " in source  # f's reverse mode: takes x and the result's cotangent
         True
         """
-        return self._specs.get(_prepare_args(args), self.wrt)[1]
+        return self._derivative(_prepare_args(args))[1]
 
 
 def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):

@@ -134,6 +134,19 @@ class ModuleBuilder:
             self.parallel.add(driven.name)
         return driven.name
 
+    def add_gradient_only(self, vjp_name):
+        """A copy of ``vjp_name`` without the work only its value needed (``grad`` discards the value);
+        returns its name, or ``None`` when the vjp does not end as expected."""
+        from .reverse.unused_value import without_value
+        vjp = next(f for f, _ in self.functions if f.name == vjp_name)
+        base = vjp_name[:-len("_vjp")] if vjp_name.endswith("_vjp") else vjp_name
+        copied = without_value(vjp, self.unique(f"{base}_grad"))
+        if copied is None:
+            return None
+        self.origins[copied.name] = self.origins.get(vjp_name)
+        self.functions.insert(0, (copied, f"gradient only: {vjp_name} without the statements only the value needed"))
+        return copied.name
+
     def reverse(self, func, argtypes, wrt=None, is_helper=False, output_component=None, name=None):
         key = (id(func), tuple(argtypes), tuple(wrt) if wrt is not None else None, output_component)
         if key in self.built:
@@ -368,6 +381,9 @@ def build_reverse(func, argtypes, wrt, target, output_component=None, driver=Non
 
     ``driver`` (from :mod:`adflow.backends.drivers`) wraps the vjp in a compiled loop (per-row
     gradients, reverse Jacobians): its argument types are then those of one call of the vjp.
+    Without a driver the module also holds ``<f>_grad``, the vjp with ``0.0`` for the value and
+    without the statements only the value needed (:mod:`adflow.reverse.unused_value`), for
+    ``grad``; it is the callable's ``gradient_only`` attribute (numba compiles it when first called).
     """
     if target not in TARGETS:
         raise ArgumentError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
@@ -375,10 +391,16 @@ def build_reverse(func, argtypes, wrt, target, output_component=None, driver=Non
     builder = ModuleBuilder(target)
     name, prepared = builder.reverse(func, argtypes, wrt, output_component=output_component)
     stem = prepared.fn.name if prepared is not None else func.__name__
+    gradient_only = None
     if driver is not None:
         name = builder.add_driver(driver, stem, name, _params(prepared, argtypes), wrt[0])
+    elif prepared is not None and target != "cuda":
+        gradient_only = builder.add_gradient_only(name)
     module, text, path = builder.load(stem, stem)
-    return getattr(module, name), text, prepared
+    derivative = getattr(module, name)
+    if gradient_only is not None:
+        derivative.gradient_only = getattr(module, gradient_only)
+    return derivative, text, prepared
 
 
 def build_forward(func, argtypes, wrt, chunk, target, driver=None):

@@ -1,0 +1,59 @@
+"""grad runs a copy of the vjp without the statements only the value needed (adflow.reverse.unused_value)."""
+import math
+
+import numpy as np
+import pytest
+
+import adflow
+from adflow.testing import numerical_grad
+
+import test_control_flow as CF
+
+
+def rosen_loop(x):
+    s = 0.0
+    for i in range(x.shape[0] - 1):
+        s += 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+    return s
+
+
+def function_text(source, name):
+    start = source.index(f"def {name}(")
+    end = source.find("\ndef ", start + 1)
+    return source[start:end if end >= 0 else None]
+
+
+def test_the_forward_loop_only_the_value_needed_is_gone(rng):
+    x = rng.uniform(-1.0, 1.0, 20)
+    g = adflow.grad(rosen_loop)
+    text = function_text(g.source_for(x), "rosen_loop_grad")
+    assert text.count("for ") == 1 and "return (0.0, (x_bar,))" in text, text  # the reverse loop only
+    assert function_text(g.source, "rosen_loop_vjp").count("for ") == 2
+    np.testing.assert_allclose(g(x), adflow.value_and_grad(rosen_loop)(x)[1], rtol=1e-15)
+
+
+def filled_in_a_loop(x):
+    b = np.zeros(x.shape[0])
+    for i in range(x.shape[0]):
+        b[i] = x[i] * x[i]  # writes into arrays always stay
+    return np.sum(b * x)
+
+
+def logs_in_a_loop(x):
+    s = 0.0
+    t = 0.0
+    for i in range(x.shape[0]):
+        t = t + math.log(x[i] * x[i] + 1.0) / 3.0  # math and division: kept (they can raise)
+        s = s + x[i] * t
+    return s
+
+
+@pytest.mark.parametrize("f", [filled_in_a_loop, logs_in_a_loop, CF.nested_break, CF.continue_and_elif],
+                         ids=lambda f: f.__name__)
+def test_grad_equals_the_full_vjp_and_finite_differences(f, target, rng):
+    x = rng.uniform(0.2, 1.0, 6)
+    args = (x.reshape(2, 3), 1.5) if f is CF.nested_break else (x,)
+    g = adflow.grad(f, target=target)(*args)
+    _, full = adflow.value_and_grad(f, target=target)(*args)
+    np.testing.assert_allclose(g, full, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(g, numerical_grad(f, args, wrt=(0,))[0], rtol=1e-6, atol=1e-8)
