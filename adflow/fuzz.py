@@ -6,7 +6,9 @@ array writes, ``+=``, calls to a fixed set of helper functions, math kept inside
 real files, imports them, and checks ``adflow.value_and_grad`` on them:
 
 * the value equals the function's own result, and the caller's arrays are never modified;
-* ``target="python"`` and ``target="cpu"`` agree to 1e-12 (relative to the gradient's size);
+* ``target="python"`` and ``target="cpu"`` agree to 1e-12 (relative to the gradient's size), and
+  ``adflow.grad`` (its own copy of the vjp, without what only the value needed) agrees with
+  ``value_and_grad``;
 * both agree with central finite differences (components whose finite differences are not
   self-consistent, i.e. a branch flips within the step, are left out and counted);
 * with forward mode present (``adflow.jvp``), forward and reverse pass the dot-product test, and
@@ -614,6 +616,10 @@ def check_program(program: Program, loader: Loader, targets=("python",), fd=True
         g = _flat(grads)
         if not np.all(np.isfinite(g)):
             raise Finding("non-finite-gradient", f"target={target}: {g}", program)
+        # grad runs its own copy of the vjp, without what only the value needed: same numbers.
+        only = _flat(adflow.grad(f, wrt=(0, 1), target=target)(*args))
+        if not np.allclose(only, g, rtol=1e-12, atol=1e-300):
+            raise Finding("grad-disagrees", f"target={target}: grad {only} vs value_and_grad {g}", program)
         results[target] = g
 
     names = [f"x[{j}]" for j in range(N)] + ["a"]

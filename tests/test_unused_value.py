@@ -48,11 +48,21 @@ def logs_in_a_loop(x):
     return s
 
 
-@pytest.mark.parametrize("f", [filled_in_a_loop, logs_in_a_loop, CF.nested_break, CF.continue_and_elif],
-                         ids=lambda f: f.__name__)
+def mean_of_an_overwritten_array(x, a):
+    # Found by the fuzzer (seed 5894): the adjoint of np.mean is an augmented assignment with a
+    # division, kept, so the zeros it adds into must stay too.
+    b = np.zeros(x.shape[0])
+    b[0] = np.mean(np.sin(b))
+    s = a * (a * x[0]) * b[1]
+    b = -0.7 * b + np.sin(x * x[3])
+    return -0.3 * a * x[0] + s + np.dot(b, x)
+
+
+@pytest.mark.parametrize("f", [filled_in_a_loop, logs_in_a_loop, mean_of_an_overwritten_array, CF.nested_break,
+                               CF.continue_and_elif], ids=lambda f: f.__name__)
 def test_grad_equals_the_full_vjp_and_finite_differences(f, target, rng):
     x = rng.uniform(0.2, 1.0, 6)
-    args = (x.reshape(2, 3), 1.5) if f is CF.nested_break else (x,)
+    args = {CF.nested_break: (x.reshape(2, 3), 1.5), mean_of_an_overwritten_array: (x, 1.37)}.get(f, (x,))
     g = adflow.grad(f, target=target)(*args)
     _, full = adflow.value_and_grad(f, target=target)(*args)
     np.testing.assert_allclose(g, full, rtol=1e-14, atol=1e-14)

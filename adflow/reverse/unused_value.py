@@ -53,6 +53,8 @@ def _eliminate(stmts, live_out: set, loop_head: set | None):
                 continue
             if isinstance(stmt, gast.Assign):
                 live.discard(target)
+            else:
+                live.add(target)  # ``a += b`` reads a
             live |= _reads(stmt.value)
         elif isinstance(stmt, gast.For):
             after = set(live)
@@ -95,6 +97,8 @@ def _eliminate(stmts, live_out: set, loop_head: set | None):
                 continue  # it labelled statements that are gone
         else:  # returns, writes into arrays, tape operations, calls: kept, and they read their names
             live |= _reads(stmt)
+            if isinstance(stmt, gast.AugAssign):
+                live |= _stored(stmt.target)  # ``a += f(b)`` reads a
         kept.append(stmt)
     kept.reverse()
     return kept, live
