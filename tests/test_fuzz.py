@@ -140,6 +140,18 @@ def test_checker_catches_wrong_answers(loader, monkeypatch, mutation, kind):
     assert "def prog(x, a, n):" in str(info.value)
 
 
+def test_checker_catches_a_grad_that_disagrees_with_value_and_grad(loader, monkeypatch):
+    real = adflow.grad
+
+    def mutated(f, wrt=0, target="cpu", **kw):
+        g = real(f, wrt=wrt, target=target, **kw)
+        return lambda *args: tuple(d * (1 + 1e-9) for d in g(*args))
+    monkeypatch.setattr(adflow, "grad", mutated)
+    with pytest.raises(fuzz.Finding) as info:
+        fuzz.check_program(_fixed_program(), loader, targets=("python",), forward=False)
+    assert info.value.kind == "grad-disagrees"
+
+
 def test_checker_accepts_a_refusal_on_purpose_and_nothing_else(loader):
     source = ("def prog(x, a, n):\n    b = x * a\n    s0 = 0.0\n    for v in b:\n        b[0] = 0.5 * v\n"
               "        b = b * 0.5\n        s0 = s0 + v\n    return s0\n")
