@@ -8,6 +8,7 @@ import adflow
 from adflow.testing import numerical_grad
 
 import test_control_flow as CF
+from test_single_adjoints import function_text
 
 
 def rosen_loop(x):
@@ -15,12 +16,6 @@ def rosen_loop(x):
     for i in range(x.shape[0] - 1):
         s += 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
     return s
-
-
-def function_text(source, name):
-    start = source.index(f"def {name}(")
-    end = source.find("\ndef ", start + 1)
-    return source[start:end if end >= 0 else None]
 
 
 def test_the_forward_loop_only_the_value_needed_is_gone(rng):

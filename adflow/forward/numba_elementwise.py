@@ -284,6 +284,13 @@ def _jitable_array_impl(function, name: str, ndims: tuple, k: int):
     return register_jitable(_array_impl(function, name, ndims, k))
 
 
+def flat_loop_applies(argtypes, kinds) -> bool:
+    """Can :func:`_flat_impl` serve: contiguous array operands of one ``ndim > 0``, the rest numbers?"""
+    arrays = [t for t, kind in zip(argtypes, kinds) if kind in ("array", "dual_array")]
+    return (bool(arrays) and set(kinds) <= {"number", "array", "dual_array"}
+            and all(_is_c_array(t) for t in arrays) and len({t.ndim for t in arrays}) == 1 and arrays[0].ndim > 0)
+
+
 def _works_on_arrays(function) -> bool:
     # math.sin(array) and max(array, array) mean something else (or nothing) in Python.
     if function is builtins.abs:
@@ -310,9 +317,7 @@ def _choose_elementwise(function, name: str, argtypes):
     if "array" in kinds or "dual_array" in kinds:
         if not _works_on_arrays(function):
             return None
-        arrays = [t for t, kind in zip(argtypes, kinds) if kind in ("array", "dual_array")]
-        if (set(kinds) <= {"number", "array", "dual_array"} and all(_is_c_array(t) for t in arrays)
-                and len({t.ndim for t in arrays}) == 1 and arrays[0].ndim > 0):
+        if flat_loop_applies(argtypes, kinds):
             return _flat_impl(function, name, kinds, ndims, k)
         return _array_impl(function, name, ndims, k)
     return _scalar_impl(function, name, kinds)

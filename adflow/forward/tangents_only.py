@@ -19,7 +19,7 @@ import builtins
 from numba.extending import overload
 
 from . import formulas
-from .numba_elementwise import _choose_elementwise, _flat_impl, _is_c_array, _ndim, common_k, kind_of
+from .numba_elementwise import _choose_elementwise, _flat_impl, _ndim, common_k, flat_loop_applies, kind_of
 
 # The functions below are named after the primitives (``abs``, ``pow``...), so this module's own
 # code reaches Python's builtins through ``builtins.``.
@@ -41,9 +41,7 @@ def _define(name: str):
 
     def choose(*argtypes):
         kinds = builtins.tuple(kind_of(t) for t in argtypes)
-        arrays = [t for t, kind in builtins.zip(argtypes, kinds) if kind in ("array", "dual_array")]
-        if ("dual_array" in kinds and builtins.set(kinds) <= {"number", "array", "dual_array"}
-                and builtins.all(_is_c_array(t) for t in arrays) and builtins.len({t.ndim for t in arrays}) == 1):
+        if "dual_array" in kinds and flat_loop_applies(argtypes, kinds):
             ndims = builtins.tuple(_ndim(t) for t in argtypes)
             return _flat_impl(namespace["primitive"], name, kinds, ndims, common_k(argtypes), value=False)
         # Anything else takes the ordinary overload (value included), as the user's call would.
