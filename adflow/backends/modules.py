@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import vector_math
+
 
 def cache_dir() -> Path:
     base = os.environ.get("ADFLOW_CACHE_DIR") or os.path.join(
@@ -48,9 +50,11 @@ def runtime_fingerprint() -> str:
     from .. import __version__
     root = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256(__version__.encode())
-    called = [root / "runtime.py", *sorted((root / "forward").glob("*.py")), *sorted((root / "rules").glob("*.py"))]
+    called = [root / "runtime.py", root / "backends" / "vector_math.py", *sorted((root / "forward").glob("*.py")),
+              *sorted((root / "rules").glob("*.py"))]
     for path in called:
         digest.update(path.read_bytes())
+    digest.update(vector_math.fingerprint().encode())  # ADFLOW_VECTOR_MATH=0 must not reuse vector code
     return digest.hexdigest()[:12]
 
 

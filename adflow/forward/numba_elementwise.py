@@ -23,6 +23,7 @@ Operations with no derivative (comparisons, ``floor``, ``sign``, ``//``...) act 
 """
 from __future__ import annotations
 
+import ast
 import builtins
 import functools
 import math
@@ -32,6 +33,8 @@ import numpy as np
 from numba.core import types
 from numba.core.errors import TypingError
 from numba.extending import overload, register_jitable
+
+from adflow.backends import vector_math
 
 from . import formulas
 from .helpers import value_of
@@ -258,15 +261,32 @@ def _flat_impl(function, name: str, kinds: tuple, ndims: tuple, k: int, value: b
             lines += [f"    {p}_v = {p}.value.reshape(-1)", f"    {p}_t = {p}.tangents.reshape(({p}_v.size, {k}))"]
         elif kind == "array":
             lines.append(f"    {p}_v = {p}.reshape(-1)")
-    lines.append("    for i in range(o_v.size):")
     element = {p: (f"{p}_e" if kind in ("array", "dual_array") else p) for p, kind in zip(params, kinds)}
+    partials = {p: formulas.partial_expression(name, p, element) for p in duals}
+    # Transcendental calls go four at a time before the loop (adflow.backends.vector_math).
+    fills = {}
+    function_name = formulas.canonical(name)
+    primal_filled = keep and len(params) == 1 and kinds == ("dual_array",) and vector_math.has(function_name)
+    if primal_filled:
+        target = "o_v" if value else "ans_s"
+        if not value:
+            lines.append("    ans_s = np.empty(o_v.size)")
+        lines.append(f"    fill_{function_name}({first}_v, {target})")
+        fills[f"fill_{function_name}"] = vector_math.filler(function_name)
+    partials, calls = _vector_calls(partials, {f"{p}_e": p for p in duals})
+    for function, operand in calls:
+        lines += [f"    {function}_{operand} = np.empty(o_v.size)", f"    fill_{function}({operand}_v, {function}_{operand})"]
+        fills[f"fill_{function}"] = vector_math.filler(function)
+    lines.append("    for i in range(o_v.size):")
     lines += [f"        {p}_e = {p}_v[i]" for p in arrays]
-    if keep:
+    if primal_filled:
+        lines.append(f"        ans = {target}[i]")
+    elif keep:
         lines.append(f"        ans = np.float64(primal({', '.join(element[p] for p in params)}))")
-    if value:
+    if value and not primal_filled:
         lines.append("        o_v[i] = ans")
     for p in duals:
-        lines.append(f"        d_{p} = np.float64({formulas.partial_expression(name, p, element)})")
+        lines.append(f"        d_{p} = np.float64({partials[p]})")
     terms = " + ".join(f"d_{p} * {p}_t[i, j]" for p in duals)
     lines += [f"        for j in range({k}):", f"            o_t[i, j] = {terms}",
               f"    return new_dual_array(ans_v, ans_t, {k})"]
@@ -274,9 +294,35 @@ def _flat_impl(function, name: str, kinds: tuple, ndims: tuple, k: int, value: b
         "primal": _scalar_primal(function, name), "shape_of": shape_of, "np": np,
         "new_dual_array": new_dual_array,
     }
+    namespace.update(fills)
     if len(arrays) > 1:
         namespace["broadcasting"] = _jitable_array_impl(function, name, ndims, k)
     return _exec("\n".join(lines) + "\n", namespace, f"flat dual array {name}")
+
+
+def _vector_calls(partials: dict, operands: dict) -> tuple[dict, list]:
+    """Partials with ``np.f(x_e)`` read from an array ``f_x`` that a vector fill computes first.
+
+    ``operands`` maps element names to operand names (``{"x_e": "x"}``).  Returns the rewritten
+    partials and the ``(f, operand)`` pairs to fill, for the functions libmvec has.
+    """
+    calls = []
+
+    class _Precomputed(ast.NodeTransformer):
+        def visit_Call(self, node):
+            self.generic_visit(node)
+            func, args = node.func, node.args
+            if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "np"
+                    and vector_math.has(func.attr) and len(args) == 1 and not node.keywords
+                    and isinstance(args[0], ast.Name) and args[0].id in operands):
+                pair = (func.attr, operands[args[0].id])
+                if pair not in calls:
+                    calls.append(pair)
+                return ast.Subscript(ast.Name(f"{pair[0]}_{pair[1]}", ast.Load()), ast.Name("i", ast.Load()), ast.Load())
+            return node
+
+    rewritten = {p: ast.unparse(_Precomputed().visit(ast.parse(text, mode="eval"))) for p, text in partials.items()}
+    return rewritten, calls
 
 
 @functools.cache

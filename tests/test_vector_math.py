@@ -1,0 +1,100 @@
+"""Transcendental functions four at a time (glibc's libmvec) in forward mode's flat loops."""
+import os
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+
+import adflow
+from adflow.backends import vector_math
+from adflow.forward.numba_elementwise import _flat_impl
+
+needs_libmvec = pytest.mark.skipif(not vector_math.available(), reason="no glibc libmvec with AVX2 here")
+
+DOMAINS = {  # arguments inside each function's domain
+    "arccos": (-0.99, 0.99), "arcsin": (-0.99, 0.99), "arctanh": (-0.99, 0.99), "arccosh": (1.01, 30.0),
+    "log": (0.01, 30.0), "log2": (0.01, 30.0), "log10": (0.01, 30.0), "log1p": (-0.99, 30.0),
+}
+
+
+def _filled(name, x):
+    fill = vector_math.filler(name)
+
+    @numba.njit
+    def run(x):
+        out = np.empty_like(x)
+        fill(x, out)
+        return out
+    return run(x)
+
+
+@needs_libmvec
+@pytest.mark.parametrize("name", sorted(vector_math.C_NAMES))
+def test_vector_functions_match_numpy_within_4_ulp(name):
+    if not vector_math.has(name):
+        pytest.skip(f"this glibc has no vector {name}")
+    low, high = DOMAINS.get(name, (-8.0, 8.0))
+    x = np.random.default_rng(0).uniform(low, high, 1001)   # 250 full vectors and a tail of one
+    expected = getattr(np, name)(x)
+    ulps = np.abs(_filled(name, x) - expected) / np.spacing(np.abs(expected))
+    assert ulps.max() <= 4
+
+
+@needs_libmvec
+def test_an_elements_value_does_not_depend_on_its_position():
+    # The last one to three elements go through the vector function too, padded.
+    x = np.random.default_rng(1).standard_normal(11)
+    whole = _filled("tanh", x)
+    for n in range(1, 11):
+        np.testing.assert_array_equal(_filled("tanh", x[:n]), whole[:n])
+        np.testing.assert_array_equal(_filled("tanh", x[n:]), whole[n:])
+
+
+@needs_libmvec
+def test_flat_loops_fill_values_and_partials_before_the_loop():
+    with_value = _flat_impl(np.sin, "sin", ("dual_array",), (1,), 3)
+    assert {"fill_sin", "fill_cos"} <= set(with_value.__globals__)
+    tangents_only = _flat_impl(np.sin, "sin", ("dual_array",), (1,), 3, value=False)
+    assert "fill_cos" in tangents_only.__globals__ and "fill_sin" not in tangents_only.__globals__
+    assert "fill_tanh" in _flat_impl(np.tanh, "tanh", ("dual_array",), (1,), 3, value=False).__globals__
+
+
+def waves(x):
+    return np.sin(x) * np.tanh(x) + np.exp(x / 4.0) - np.cos(x) + np.log1p(x * x)
+
+
+def waves_jacobian(x):
+    diagonal = (np.cos(x) * np.tanh(x) + np.sin(x) * (1.0 - np.tanh(x) ** 2) + np.exp(x / 4.0) / 4.0
+                + np.sin(x) + 2.0 * x / (1.0 + x * x))
+    return np.diag(diagonal)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 9])
+def test_forward_jacobians_with_vector_math_match_the_closed_form(n):
+    x = np.random.default_rng(n).standard_normal(n)
+    expected = waves_jacobian(x)
+    for target in ("cpu", "python"):
+        got = adflow.jacobian(waves, mode="forward", target=target)(x)
+        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-14)
+    y, y_dot = adflow.jvp(waves, (x,), (np.ones(n),))
+    np.testing.assert_allclose(y, waves(x), rtol=1e-14)
+    np.testing.assert_allclose(y_dot, expected.sum(axis=1), rtol=1e-13, atol=1e-14)
+
+
+def test_vector_math_can_be_switched_off():
+    code = "from adflow.backends import vector_math as v; print(sorted(v.available()))"
+    env = dict(os.environ, ADFLOW_VECTOR_MATH="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_vector_math_in_use_is_part_of_the_cache_key():
+    code = "from adflow.backends import modules; print(modules.runtime_fingerprint())"
+    keys = set()
+    for setting in ("0", "1"):
+        env = dict(os.environ, ADFLOW_VECTOR_MATH=setting)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        keys.add(out.stdout.strip())
+    assert len(keys) == (2 if vector_math.available() else 1)
