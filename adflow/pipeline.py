@@ -10,10 +10,11 @@ import os
 import re
 
 import numba
+import numpy as np
 from numba.core import types
 from numba.core.errors import NumbaError
 
-from .backends import emit, memory, modules
+from .backends import emit, memory, modules, vector_math
 from .errors import ArgumentError, SourceLocation, TypingError, UnsupportedSyntaxError
 from .frontend import fence, source
 from .frontend.exits import remove_early_exits
@@ -244,16 +245,26 @@ class ModuleBuilder:
         """The module's emitter, and for each of its lines the user's line it stands for (or None)."""
         from . import __version__
         emitter = emit.Emitter()
-        for line in _HEADER.format(version=__version__, what=what).splitlines():
+        vector_calls = self._uses_vector_math()
+        header = _HEADER.format(version=__version__, what=what)
+        if vector_calls:
+            header += "from adflow.backends import vector_math\n"
+        for line in header.splitlines():
             emitter.line(line)
         locations = [None] * len(emitter.lines)  # the header
         for fdef, header in reversed(self.functions):  # callers after callees reads top-down
             start = len(emitter.lines)
-            emitter.function(fdef, header_comment=header)
+            emitter.function(vector_math.with_vector_calls(fdef) if vector_calls else fdef, header_comment=header)
             fn = self.origins.get(fdef.name)  # None for drivers and custom rules: no user lines
             locations += [SourceLocation(fn.filename, n, fn.name) if fn is not None and n else None
                           for n in emitter.user_lines[start:]]
         return emitter, locations
+
+    def _uses_vector_math(self) -> bool:
+        """Whether compiled code calls ``vector_math.cos(x)`` for ``np.cos(x)`` (backends/vector_math.py):
+        on the CPU, where libmvec serves, unless the user's names ``np`` or ``vector_math`` say otherwise."""
+        return (self.target == "cpu" and bool(vector_math.available())
+                and self.namespace.get("np", np) is np and "vector_math" not in self.namespace)
 
     def load(self, stem, what):
         memory.keep_freed_memory()  # generated sweeps allocate many temporaries: see backends/memory.py

@@ -98,3 +98,69 @@ def test_the_vector_math_in_use_is_part_of_the_cache_key():
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         keys.add(out.stdout.strip())
     assert len(keys) == (2 if vector_math.available() else 1)
+
+
+# --- np.f(x) in generated code for the CPU -------------------------------------------------------
+
+def sines(x, s):
+    y = np.sin(x) * np.cos(x[::-1])          # a reversed view: not C-contiguous, so np.cos itself
+    return np.sum(y * np.tanh(x)) + np.sin(s) * np.sum(np.exp(x[1:]))
+
+
+def sines_gradient(x, s):
+    """Closed form of d sines / d(x, s)."""
+    r = x[::-1]
+    y = np.sin(x) * np.cos(r)
+    t = np.tanh(x)
+    g = np.cos(x) * np.cos(r) * t + y * (1.0 - t * t)
+    g_rev = -np.sin(x) * np.sin(r) * t           # d/dr of sin(x) cos(r) tanh(x), at position of r
+    g = g + g_rev[::-1]
+    e = np.exp(x)
+    g[1:] += np.sin(s) * e[1:]
+    return g, np.cos(s) * np.sum(e[1:])
+
+
+def test_with_vector_calls_rewrites_single_argument_numpy_calls_only():
+    import gast
+    tree = gast.parse("def f(x):\n    return np.sin(x) + np.sin(x, out=x) + np.sqrt(x) + math.cos(x) + np.arctan2(x, x)\n")
+    fdef = tree.body[0]
+    before = gast.dump(fdef)
+    rewritten = vector_math.with_vector_calls(fdef)
+    assert gast.dump(fdef) == before                      # pure: the input tree is unchanged
+    text = gast.unparse(rewritten) if hasattr(gast, "unparse") else __import__("ast").unparse(gast.gast_to_ast(rewritten))
+    if vector_math.available():
+        assert "vector_math.sin(x) + np.sin(x, out=x) + np.sqrt(x) + math.cos(x) + np.arctan2(x, x)" in text
+    else:
+        assert "vector_math" not in text
+
+
+@pytest.mark.parametrize("shape", [(7,), (4, 5)])
+def test_gradients_through_vector_calls_match_the_closed_form(shape):
+    x = np.random.default_rng(3).uniform(-1.0, 1.0, shape)
+    expected = sines_gradient(x, 0.3)
+    for target in ("cpu", "python"):
+        gx, gs = adflow.grad(sines, wrt=(0, 1), target=target)(x, 0.3)
+        np.testing.assert_allclose(gx, expected[0], rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(gs, expected[1], rtol=1e-13)
+
+
+def test_hessians_take_the_numpy_function_for_duals():
+    def reference(x):
+        return np.diag(np.exp(x) - np.sin(x))        # of sum(sin(x) + exp(x)), below
+    x = np.random.default_rng(4).uniform(-1.0, 1.0, 6)
+    np.testing.assert_allclose(adflow.hessian(sin_exp_sum)(x), reference(x), rtol=1e-13, atol=1e-14)
+
+
+def sin_exp_sum(x):
+    return np.sum(np.sin(x) + np.exp(x))
+
+
+@needs_libmvec
+def test_cpu_source_shows_the_vector_calls_and_python_source_the_numpy_ones():
+    x = np.linspace(0.1, 1.0, 8)
+    def code(source):  # without the comments that quote the user's line
+        return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
+    cpu = code(adflow.grad(sin_exp_sum).source_for(x))
+    python = code(adflow.grad(sin_exp_sum, target="python").source_for(x))
+    assert "vector_math.sin(x)" in cpu and "vector_math.cos(x)" in cpu and "np.sin(" not in cpu
+    assert "np.sin(x)" in python and "vector_math" not in python

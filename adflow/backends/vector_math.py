@@ -10,10 +10,16 @@ on this project's 2-core EPYC:
 libmvec's results are within 4 ulp of the correctly rounded value (glibc's documented bound);
 against NumPy's values we measured at most 3 ulp.
 
-The flat elementwise loops of forward mode (:mod:`adflow.forward.numba_elementwise`) use
-:func:`filler` for a primitive's value, and for the functions its partials call (``sin``'s
-``cos``).  Every element goes through the vector function, the last one to three padded, so an
-element's value never depends on where it sits in the array.
+Two places use them:
+
+* the flat elementwise loops of forward mode (:mod:`adflow.forward.numba_elementwise`) fill a
+  primitive's value, and the functions its partials call (``sin``'s ``cos``), with :func:`filler`;
+* generated code for the CPU calls ``vector_math.cos(x)`` where the transforms wrote ``np.cos(x)``
+  (:func:`with_vector_calls`): on a C-contiguous float64 array that is one fill, on anything else
+  (a number, a dual, a strided view) it is ``np.cos(x)`` itself.
+
+Every element goes through the vector function, the last one to three padded, so an element's
+value never depends on where it sits in the array.
 
 It is used only when all of these hold:
 
@@ -27,16 +33,19 @@ Elsewhere the loops call libm once per element, as the user's numba code does.
 """
 from __future__ import annotations
 
+import copy
 import ctypes
 import ctypes.util
 import functools
 import os
 
+import gast
 import numba
+import numpy as np
 from llvmlite import binding as llvm
 from llvmlite import ir
 from numba.core import cgutils, types
-from numba.extending import intrinsic, register_jitable
+from numba.extending import intrinsic, overload, register_jitable
 
 # NumPy's name for each function (the primitive's name) -> C's name, as libmvec spells it.
 C_NAMES = {
@@ -142,3 +151,55 @@ def filler(name: str):
 def fingerprint() -> str:
     """What generated code compiled in this process assumes (part of its cache key)."""
     return ",".join(sorted(available()))
+
+
+# --- array functions for generated code ------------------------------------------------------
+
+
+def _define(name: str):
+    ufunc = getattr(np, name)
+
+    def function(x):
+        return ufunc(x)
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"``np.{name}(x)``; in numba, four elements per call on a C-contiguous float64 array."
+
+    @overload(function)
+    def _typer(x):
+        if (isinstance(x, types.Array) and x.dtype == types.float64 and x.layout == "C" and x.ndim > 0
+                and has(name)):
+            fill = filler(name)
+
+            def four_at_a_time(x):
+                out = np.empty_like(x)
+                fill(x.reshape(-1), out.reshape(-1))
+                return out
+            return four_at_a_time
+        return lambda x: ufunc(x)
+
+    return function
+
+
+for _name in C_NAMES:
+    globals()[_name] = _define(_name)
+
+
+def with_vector_calls(fdef):
+    """``fdef`` (a gast function, not modified) with ``np.f(x)`` calls as ``vector_math.f(x)``.
+
+    Only one-argument calls of the functions libmvec has in this process; the caller checks that
+    ``np`` and ``vector_math`` mean numpy and this module where the code runs.
+    """
+    names = available()
+
+    class _Rewrite(gast.NodeTransformer):
+        def visit_Call(self, node):
+            self.generic_visit(node)
+            func = node.func
+            if (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) and func.value.id == "np"
+                    and func.attr in names and len(node.args) == 1 and not node.keywords
+                    and not isinstance(node.args[0], gast.Starred)):
+                func.value = gast.Name(id="vector_math", ctx=gast.Load(), annotation=None, type_comment=None)
+            return node
+
+    return _Rewrite().visit(copy.deepcopy(fdef)) if names else fdef
