@@ -83,9 +83,12 @@ def test_forward_jacobians_with_vector_math_match_the_closed_form(n):
     np.testing.assert_allclose(y_dot, expected.sum(axis=1), rtol=1e-13, atol=1e-14)
 
 
-def test_vector_math_can_be_switched_off():
+@pytest.mark.parametrize("setting", [{"ADFLOW_VECTOR_MATH": "0"}, {"NUMBA_CPU_NAME": "generic"}],
+                         ids=["opted-out", "portable-numba-code"])
+def test_vector_math_can_be_switched_off(setting):
+    # Code compiled for a generic CPU cannot assume AVX2, so NUMBA_CPU_NAME switches it off too.
     code = "from adflow.backends import vector_math as v; print(sorted(v.available()))"
-    env = dict(os.environ, ADFLOW_VECTOR_MATH="0")
+    env = dict(os.environ, **setting)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
