@@ -274,9 +274,9 @@ def _flat_impl(function, name: str, kinds: tuple, ndims: tuple, k: int, value: b
         lines.append(f"    fill_{function_name}({first}_v, {target})")
         fills[f"fill_{function_name}"] = vector_math.filler(function_name)
     partials, calls = _vector_calls(partials, {f"{p}_e": p for p in duals})
-    for function, operand in calls:
-        lines += [f"    {function}_{operand} = np.empty(o_v.size)", f"    fill_{function}({operand}_v, {function}_{operand})"]
-        fills[f"fill_{function}"] = vector_math.filler(function)
+    for called, operand in calls:
+        lines += [f"    {called}_{operand} = np.empty(o_v.size)", f"    fill_{called}({operand}_v, {called}_{operand})"]
+        fills[f"fill_{called}"] = vector_math.filler(called)
     lines.append("    for i in range(o_v.size):")
     lines += [f"        {p}_e = {p}_v[i]" for p in arrays]
     if primal_filled:
