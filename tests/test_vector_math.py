@@ -187,3 +187,30 @@ def test_power_of_two_dual_arrays_keeps_its_primal(f):
     for target in ("cpu", "python"):
         np.testing.assert_allclose(adflow.jacobian(f, mode="forward", target=target)(x), expected,
                                    rtol=1e-7, atol=1e-9)
+
+
+USER_CODE = '''
+import numba, numpy as np
+import adflow.forward as fw
+
+@numba.njit(cache=True)
+def user_function(x):
+    return np.sin(x) * 2.0
+
+x = fw.make_dual(np.linspace(0.1, 1.0, 9), np.ones((9, 1)), 1)
+y = user_function(x)
+print(sum(user_function.stats.cache_hits.values()), float(np.abs(fw.tangents_of(y, 1)[:, 0] - 2.0 * np.cos(x.value)).max()))
+'''
+
+
+def test_a_users_cached_function_on_duals_links_libmvec_in_a_new_process(tmp_path):
+    # The second process loads the machine code from numba's cache, with no typing that would have
+    # asked adflow for the vector functions: importing adflow must have loaded libmvec already.
+    script = tmp_path / "user_code.py"
+    script.write_text(USER_CODE)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    for hits in ("0", "1"):
+        out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-2000:]
+        cache_hits, error = out.stdout.split(maxsplit=1)
+        assert cache_hits == hits and float(error) < 1e-14

@@ -183,6 +183,10 @@ def _define(name: str):
 for _name in C_NAMES:
     globals()[_name] = _define(_name)
 
+# Loaded at import: a user's own cache=True function on dual arrays may call libmvec from its cached
+# machine code, which numba links without asking adflow anything.
+_library()
+
 
 def with_vector_calls(fdef):
     """``fdef`` (a gast function, not modified) with ``np.f(x)`` calls as ``vector_math.f(x)``.
