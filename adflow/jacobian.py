@@ -242,6 +242,10 @@ class JacobianFunction:
             from .forward.api import forward_jacobian_rows
             return _Run(the_plan, forward_jacobian_rows(self.func, args, self.wrt, the_plan.chunk, self.target,
                                                         out_shape))
+        if out_shape != () and the_plan.chunk > 1:
+            compiled = self._rows_by_reverse(args, one, tuple(out_shape), the_plan)
+            if compiled is not None:
+                return compiled
         row_run = self._reverse_jacobian(one, out_shape, the_plan)
         row_jacobian = row_run._call
 
@@ -255,6 +259,28 @@ class JacobianFunction:
             return out
 
         return _Run(row_run.plan, rows_by_reverse)
+
+    def _rows_by_reverse(self, args, one, out_shape, the_plan):
+        """A ``_Run`` of per-row reverse Jacobians in one compiled prange loop (vector mode, ``chunk``
+        output directions per sweep); ``None`` when the sweep has no dual-cotangent form."""
+        from numba.core.errors import TypingError
+        from .backends.drivers import row_jacobian_reverse
+        from .forward.api import _directions
+        wrt, k = self.wrt, the_plan.chunk
+        m, n = int(np.prod(out_shape, dtype=int)), one[wrt].size
+        driver, _, _ = self._reverse.get(one, (wrt,), driver=row_jacobian_reverse(k), argtypes=_argtypes(one))
+        seeds = _directions(m, k)
+
+        def compiled_rows(args):
+            args = list(args)
+            rows = args[wrt] = np.ascontiguousarray(args[wrt])  # row i is then a C-contiguous view
+            out = driver(*args, out_shape, seeds, np.empty((rows.shape[0], m, n)))
+            return out.reshape((rows.shape[0],) + out_shape + rows.shape[1:])
+
+        try:  # the first call compiles (and its result is returned by the caller)
+            return _Run(the_plan, compiled_rows, first=compiled_rows(args))
+        except TypingError:
+            return None  # an operation without a dual-cotangent form: one row at a time below
 
 
 _OWNDATA = 4  # numpy's flag bit that says nothing about an array's numba type

@@ -7,6 +7,7 @@ it calls, so numba compiles the loop (and spreads independent iterations over co
 from __future__ import annotations
 
 import functools
+import textwrap
 
 import gast
 
@@ -55,16 +56,24 @@ def jacobian_reverse(name, vjp, params, wrt):
     return _parse(_JACOBIAN_REVERSE.format(name=name, params=", ".join(params), x=params[wrt], vjp=vjp))
 
 
+# One reverse pass of vector mode: a dual cotangent carrying {chunk} output directions, so every
+# adjoint is a dual and the differentiated argument's carries {chunk} rows of the Jacobian {out}.
+_CHUNKED_PASS = '''_cotangent = make_dual(np.zeros(_out_shape), _seeds[_p].reshape(_out_shape + ({chunk},)), {chunk})
+_rows = tangents_of({vjp}({args}, _cotangent)[1][0], {chunk})
+_start = _p * {chunk}
+_stop = min(_start + {chunk}, {out}.shape[0])
+{out}[_start:_stop, :] = np.ascontiguousarray(_rows).reshape({out}.shape[1], {chunk}).T[:_stop - _start]'''
+
+
+def _chunked_pass(vjp, args, chunk, out, indent):
+    return textwrap.indent(_CHUNKED_PASS.format(vjp=vjp, args=args, chunk=chunk, out=out), " " * indent)
+
+
 _JACOBIAN_REVERSE_CHUNKED = '''
 def {name}({params}, _out_shape, _seeds, _out):
-    # Pass p seeds the sweep with a dual cotangent carrying {chunk} output directions, so every
-    # adjoint is a dual and {x}'s carries {chunk} rows of the Jacobian (vector mode).
+    # Pass p pulls {chunk} output directions through one reverse sweep.
     for _p in range(_seeds.shape[0]):
-        _cotangent = make_dual(np.zeros(_out_shape), _seeds[_p].reshape(_out_shape + ({chunk},)), {chunk})
-        _rows = tangents_of({vjp}({params}, _cotangent)[1][0], {chunk})
-        _start = _p * {chunk}
-        _stop = min(_start + {chunk}, _out.shape[0])
-        _out[_start:_stop, :] = np.ascontiguousarray(_rows).reshape(_out.shape[1], {chunk}).T[:_stop - _start]
+{body}
     return _out
 '''
 
@@ -74,11 +83,37 @@ def jacobian_reverse_chunked(chunk):
     """The driver maker for ``name(args..., out_shape, seeds, out)``: the (outputs x inputs) Jacobian,
     ``chunk`` rows per compiled sweep.  One maker per chunk size (build caches key on it)."""
     def driver(name, vjp, params, wrt):
-        return _parse(_JACOBIAN_REVERSE_CHUNKED.format(name=name, params=", ".join(params), x=params[wrt],
-                                                       vjp=vjp, chunk=chunk))
+        body = _chunked_pass(vjp, ", ".join(params), chunk, "_out", 8)
+        return _parse(_JACOBIAN_REVERSE_CHUNKED.format(name=name, params=", ".join(params), chunk=chunk, body=body))
     driver.__name__ = f"jacobian_reverse_chunked_{chunk}"
     driver.__doc__ = (f"``name(args..., out_shape, seeds, out)``: the (outputs x inputs) Jacobian, {chunk} rows "
                       f"per reverse sweep (a dual cotangent carries {chunk} output directions).")
+    return driver
+
+
+_ROW_JACOBIAN_REVERSE = '''
+def {name}({params}, _out_shape, _seeds, _out):
+    # Row i, pass p: {chunk} output directions through one reverse sweep of row i (rows over cores).
+    for _i in prange({x}.shape[0]):
+        _out_i = _out[_i]
+        for _p in range(_seeds.shape[0]):
+{body}
+    return _out
+'''
+
+
+@functools.cache
+def row_jacobian_reverse(chunk):
+    """The driver maker for ``name(X, ..., out_shape, seeds, out)``: per-row reverse Jacobians
+    ``out[i] = dY[i]/dX[i]`` (outputs x inputs), ``chunk`` rows per sweep, rows over cores."""
+    def driver(name, vjp, params, wrt):
+        row_args = ", ".join(f"{p}[_i]" if k == wrt else p for k, p in enumerate(params))
+        body = _chunked_pass(vjp, row_args, chunk, "_out_i", 12)
+        return _parse(_ROW_JACOBIAN_REVERSE.format(name=name, params=", ".join(params), x=params[wrt],
+                                                   chunk=chunk, body=body))
+    driver.__name__ = f"row_jacobian_reverse_{chunk}"
+    driver.__doc__ = (f"``name(X, ..., out_shape, seeds, out)``: per-row reverse Jacobians, {chunk} output "
+                      f"directions per sweep, rows over cores.")
     return driver
 
 
