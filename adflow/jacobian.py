@@ -355,6 +355,7 @@ class HessianFunction:
                                 hint="the Hessian is with respect to one argument; pass wrt=0, wrt=1, ...")
         self.func, self.wrt, self.chunk, self.target = func, wrt, chunk, target
         self._specs = _Specializations(func, target)
+        self._drivers = {}  # (argument key, chunk) -> the compiled loop over passes
         self.__name__ = getattr(func, "__name__", "f")
 
     def _gradient_tangents(self, args, directions, k):
@@ -384,11 +385,36 @@ class HessianFunction:
         shape, n = np.shape(x), int(np.size(x))
         k = self.chunk or default_chunk(n)
         from .forward.api import _directions
+        if isinstance(x, np.ndarray) and x.ndim > 0:
+            hessian = self._compiled_passes(args, _directions(n, k), k)
+            if hessian is not None:
+                return hessian.reshape(shape + shape)
         columns = []
         for p, dirs in enumerate(_directions(n, k)):
             _, t = self._gradient_tangents(args, dirs.reshape(shape + (k,)), k)
             columns.append(t.reshape(n, k)[:, :min(k, n - p * k)])
         return np.concatenate(columns, axis=1).reshape(shape + shape)
+
+    def _compiled_passes(self, args, directions, k):
+        """The (n, n) Hessian from all passes in one compiled loop (drivers.hessian_passes), or ``None``
+        when ``f`` does not return a number (the pass-by-pass path then says what it returned)."""
+        from .backends.drivers import hessian_passes
+        from .forward.helpers import seed
+        from .forward.numba_dual import DualType
+        key = (_call_key(args), k)
+        driver = self._drivers.get(key)
+        if driver is None:
+            x = args[self.wrt]
+            call = list(args)
+            call[self.wrt] = seed(x, directions[0].reshape(np.shape(x) + (k,)))  # its types build the vjp
+            driver, _, prepared = self._specs.get(call, (self.wrt,), driver=hessian_passes(k),
+                                                  argtypes=_argtypes(call))
+            if not isinstance(prepared.return_type, (DualType, types.Float, types.Integer)):
+                return None
+            if key[0] is not None:
+                self._drivers[key] = driver
+        n = args[self.wrt].size
+        return call_compiled(driver, *args, directions, np.empty((n, n)))
 
     def hvp(self, *args_and_vector):
         *args, v = args_and_vector

@@ -45,17 +45,63 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c[0].__name__)
-def test_hessian_matches_gradient_differences(case):
+def test_hessian_matches_gradient_differences(case, target):
     f, args = case
-    H = adflow.hessian(f, target="python")(*args)
+    H = adflow.hessian(f, target=target)(*args)
     np.testing.assert_allclose(H, hessian_fd(f, args), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(H, H.T, rtol=1e-10, atol=1e-10)
 
 
-def test_quadratic_form_closed_form():
+def test_quadratic_form_closed_form(target):
     x = np.array([0.3, -1.2, 0.8])
-    H = adflow.hessian(quadratic_form, chunk=2, target="python")(x)
+    H = adflow.hessian(quadratic_form, chunk=2, target=target)(x)   # two passes, the second half full
     np.testing.assert_allclose(H, A + np.diag(2 * np.cos(x) - x * np.sin(x)), rtol=1e-12)
+
+
+def rosenbrock_hessian(x):
+    """Closed form of the Rosenbrock loop's Hessian (tridiagonal)."""
+    n = x.size
+    H = np.zeros((n, n))
+    for i in range(n - 1):
+        H[i, i] += 1200.0 * x[i] ** 2 - 400.0 * x[i + 1] + 2.0
+        H[i + 1, i + 1] += 200.0
+        H[i, i + 1] += -400.0 * x[i]
+        H[i + 1, i] += -400.0 * x[i]
+    return H
+
+
+def test_all_passes_run_in_one_compiled_loop(target):
+    x = np.random.default_rng(7).uniform(-1.0, 1.0, 11)
+    hess = adflow.hessian(rosenbrock, chunk=4, target=target)      # passes of 4, 4 and 3 columns
+    np.testing.assert_allclose(hess(x), rosenbrock_hessian(x), rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(hess(x[::-1].copy()), rosenbrock_hessian(x[::-1]), rtol=1e-12, atol=1e-10)
+    assert "def rosenbrock_hessian_passes_4(" in hess._specs.last_source
+
+
+def linear_in_x(x, w):
+    return np.sum(w * x) + 3.0
+
+
+def sum_of_squares_2d(X):
+    return np.sum(X * X * X)
+
+
+def test_compiled_hessians_of_linear_functions_and_matrices(target):
+    np.testing.assert_array_equal(adflow.hessian(linear_in_x, target=target)(np.ones(5), np.arange(5.0)),
+                                  np.zeros((5, 5)))
+    X = np.random.default_rng(8).standard_normal((2, 3))
+    H = adflow.hessian(sum_of_squares_2d, target=target)(X)
+    assert H.shape == (2, 3, 2, 3)
+    np.testing.assert_allclose(H.reshape(6, 6), np.diag(6.0 * X.reshape(6)), rtol=1e-14)
+
+
+def vector_valued(x):
+    return x * x
+
+
+def test_hessian_of_a_vector_valued_function_names_the_shape(target):
+    with pytest.raises(adflow.ShapeError, match="return a scalar"):
+        adflow.hessian(vector_valued, target=target)(np.ones(3))
 
 
 def test_hvp_without_forming_the_hessian(target):

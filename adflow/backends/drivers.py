@@ -184,3 +184,32 @@ def forward_tangents(name, fwd, params, wrt, chunk):
     seeded = ", ".join(f"seed_directions({x}, _seeds, {chunk})" if k == wrt else p for k, p in enumerate(params))
     return _parse(_FORWARD_TANGENTS.format(name=name, params=", ".join(params), x=x, fwd=fwd,
                                            seeded_args=seeded, chunk=chunk))
+
+
+_HESSIAN_PASSES = '''
+def {name}({params}, _directions, _out):
+    # Pass p seeds {x} with {chunk} directions and pushes them through the gradient: its tangents are
+    # {chunk} columns of the Hessian.  The dual cotangent makes every adjoint a dual from the start.
+    for _p in range(_directions.shape[0]):
+        _grad = {vjp}({seeded_args}, make_dual(1.0, np.zeros({chunk}), {chunk}))[1][0]
+        _t = output_tangents(_grad, {chunk})[1]
+        _start = _p * {chunk}
+        _stop = min(_start + {chunk}, _out.shape[1])
+        _out[:, _start:_stop] = _t[:, :_stop - _start]
+    return _out
+'''
+
+
+@functools.cache
+def hessian_passes(chunk):
+    """The driver maker for ``name(args..., directions, out)``: the Hessian (forward over reverse),
+    all passes of ``chunk`` directions in one compiled loop; ``vjp`` is built for a dual argument."""
+    def driver(name, vjp, params, wrt):
+        x = params[wrt]
+        seeded = ", ".join(f"seed_directions({x}, _directions[_p], {chunk})" if k == wrt else p
+                           for k, p in enumerate(params))
+        return _parse(_HESSIAN_PASSES.format(name=name, params=", ".join(params), x=x, vjp=vjp,
+                                             seeded_args=seeded, chunk=chunk))
+    driver.__name__ = f"hessian_passes_{chunk}"
+    driver.__doc__ = f"``name(args..., directions, out)``: the Hessian, {chunk} columns per forward-over-reverse pass."
+    return driver
