@@ -386,7 +386,7 @@ class HessianFunction:
         k = self.chunk or default_chunk(n)
         from .forward.api import _directions
         if isinstance(x, np.ndarray) and x.ndim > 0:
-            hessian = self._compiled_passes(args, _directions(n, k), k)
+            hessian = self._compiled_passes(args, _directions(n, k), k, n)
             if hessian is not None:
                 return hessian.reshape(shape + shape)
         columns = []
@@ -395,9 +395,10 @@ class HessianFunction:
             columns.append(t.reshape(n, k)[:, :min(k, n - p * k)])
         return np.concatenate(columns, axis=1).reshape(shape + shape)
 
-    def _compiled_passes(self, args, directions, k):
-        """The (n, n) Hessian from all passes in one compiled loop (drivers.hessian_passes), or ``None``
-        when ``f`` does not return a number (the pass-by-pass path then says what it returned)."""
+    def _compiled_passes(self, args, directions, k, columns):
+        """The first ``columns`` columns of ``H @ directions`` (shape (n, columns)) from all passes in one
+        compiled loop (drivers.hessian_passes), or ``None`` when ``f`` does not return a number (the
+        pass-by-pass path then says what it returned)."""
         from .backends.drivers import hessian_passes
         from .forward.helpers import seed
         from .forward.numba_dual import DualType
@@ -413,8 +414,7 @@ class HessianFunction:
                 return None
             if key[0] is not None:
                 self._drivers[key] = driver
-        n = args[self.wrt].size
-        return call_compiled(driver, *args, directions, np.empty((n, n)))
+        return call_compiled(driver, *args, directions, np.empty((args[self.wrt].size, columns)))
 
     def hvp(self, *args_and_vector):
         *args, v = args_and_vector
@@ -423,6 +423,10 @@ class HessianFunction:
         v = np.asarray(v, dtype=np.float64)
         if v.shape != np.shape(x):
             raise ShapeError(f"the vector has shape {v.shape} but argument {self.wrt} has shape {np.shape(x)}")
+        if isinstance(x, np.ndarray) and x.ndim > 0:  # one pass of the Hessian's compiled loop
+            hv = self._compiled_passes(args, v.reshape(1, v.size, 1), 1, 1)
+            if hv is not None:
+                return hv.reshape(v.shape)
         _, t = self._gradient_tangents(args, v.reshape(np.shape(x) + (1,)), 1)
         return t[..., 0] if np.ndim(x) else float(t.reshape(-1)[0])
 

@@ -107,8 +107,17 @@ def test_hessian_of_a_vector_valued_function_names_the_shape(target):
 def test_hvp_without_forming_the_hessian(target):
     x = np.array([1.5, -0.5, 2.0, 0.3])
     v = np.array([0.2, -1.0, 0.5, 3.0])
-    hv = adflow.hvp(rosenbrock, target=target)(x, v)
+    hvp = adflow.hvp(rosenbrock, target=target)
+    hv = hvp(x, v)
     np.testing.assert_allclose(hv, hessian_fd(rosenbrock, (x,)) @ v, rtol=1e-6)
+    np.testing.assert_allclose(hv, rosenbrock_hessian(x) @ v, rtol=1e-12)
+    assert "def rosenbrock_hessian_passes_1(" in hvp.__self__._specs.last_source  # one compiled pass
+
+
+def test_hvp_of_a_matrix_argument(target):
+    X = np.random.default_rng(9).standard_normal((2, 3))
+    V = np.random.default_rng(10).standard_normal((2, 3))
+    np.testing.assert_allclose(adflow.hvp(sum_of_squares_2d, target=target)(X, V), 6.0 * X * V, rtol=1e-14)
 
 
 # --- loop programs the fuzzer's hvp check found failing (each fails without its fix) ------------
