@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba.core import types
 
-from .api import _argtypes, _cast_like, _prepare_args, _Specializations
+from .api import _argtypes, _cast_like, _is_scalar_type, _prepare_args, _Specializations
 from .errors import ArgumentError, ShapeError
 from .pipeline import call_compiled
 
@@ -410,7 +410,7 @@ class HessianFunction:
             call[self.wrt] = seed(x, directions[0].reshape(np.shape(x) + (k,)))  # its types build the vjp
             driver, _, prepared = self._specs.get(call, (self.wrt,), driver=hessian_passes(k),
                                                   argtypes=_argtypes(call))
-            if not isinstance(prepared.return_type, (DualType, types.Float, types.Integer)):
+            if not (isinstance(prepared.return_type, DualType) or _is_scalar_type(prepared.return_type)):
                 return None
             if key[0] is not None:
                 self._drivers[key] = driver

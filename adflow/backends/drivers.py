@@ -40,6 +40,11 @@ def _parse(text):
     return gast.parse(text).body[0]
 
 
+def _seeded_args(params, wrt, seeds, chunk):
+    """The call's arguments with the differentiated one seeded with ``chunk`` directions from ``seeds``."""
+    return ", ".join(f"seed_directions({p}, {seeds}, {chunk})" if k == wrt else p for k, p in enumerate(params))
+
+
 def batch_grad(name, vjp, params, wrt):
     """``name(X, ...)``: row i of the result is the gradient of ``f(X[i], ...)`` w.r.t. ``X[i]``."""
     x = params[wrt]
@@ -169,8 +174,7 @@ def {name}({params}, _directions, _out):
 def forward_jacobian(name, fwd, params, wrt, chunk):
     """``name(args..., directions, out)``: the (outputs x inputs) Jacobian, all passes in one compiled loop."""
     x = params[wrt]
-    seeded = ", ".join(f"seed_directions({x}, _directions[_p], {chunk})" if k == wrt else p
-                       for k, p in enumerate(params))
+    seeded = _seeded_args(params, wrt, "_directions[_p]", chunk)
     return _parse(_FORWARD_JACOBIAN.format(name=name, params=", ".join(params), x=x, fwd=fwd,
                                            seeded_args=seeded, chunk=chunk))
 
@@ -181,7 +185,7 @@ forward_jacobian.reads_value = False
 def forward_tangents(name, fwd, params, wrt, chunk):
     """``name(args..., seeds)``: (value, J @ seeds) from one forward pass; duals never reach Python."""
     x = params[wrt]
-    seeded = ", ".join(f"seed_directions({x}, _seeds, {chunk})" if k == wrt else p for k, p in enumerate(params))
+    seeded = _seeded_args(params, wrt, "_seeds", chunk)
     return _parse(_FORWARD_TANGENTS.format(name=name, params=", ".join(params), x=x, fwd=fwd,
                                            seeded_args=seeded, chunk=chunk))
 
@@ -206,8 +210,7 @@ def hessian_passes(chunk):
     all passes of ``chunk`` directions in one compiled loop; ``vjp`` is built for a dual argument."""
     def driver(name, vjp, params, wrt):
         x = params[wrt]
-        seeded = ", ".join(f"seed_directions({x}, _directions[_p], {chunk})" if k == wrt else p
-                           for k, p in enumerate(params))
+        seeded = _seeded_args(params, wrt, "_directions[_p]", chunk)
         return _parse(_HESSIAN_PASSES.format(name=name, params=", ".join(params), x=x, vjp=vjp,
                                              seeded_args=seeded, chunk=chunk))
     driver.__name__ = f"hessian_passes_{chunk}"

@@ -188,22 +188,27 @@ for _name in C_NAMES:
 _library()
 
 
+def vector_function(call) -> str | None:
+    """``f`` when the gast node ``call`` is ``np.f(x)`` (one argument) and libmvec has ``f`` here."""
+    func = call.func
+    if (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) and func.value.id == "np"
+            and has(func.attr) and len(call.args) == 1 and not call.keywords
+            and not isinstance(call.args[0], gast.Starred)):
+        return func.attr
+    return None
+
+
 def with_vector_calls(fdef):
     """``fdef`` (a gast function, not modified) with ``np.f(x)`` calls as ``vector_math.f(x)``.
 
-    Only one-argument calls of the functions libmvec has in this process; the caller checks that
-    ``np`` and ``vector_math`` mean numpy and this module where the code runs.
+    Only the calls :func:`vector_function` names; the caller checks that ``np`` and ``vector_math``
+    mean numpy and this module where the code runs.
     """
-    names = available()
-
     class _Rewrite(gast.NodeTransformer):
         def visit_Call(self, node):
             self.generic_visit(node)
-            func = node.func
-            if (isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name) and func.value.id == "np"
-                    and func.attr in names and len(node.args) == 1 and not node.keywords
-                    and not isinstance(node.args[0], gast.Starred)):
-                func.value = gast.Name(id="vector_math", ctx=gast.Load(), annotation=None, type_comment=None)
+            if vector_function(node) is not None:
+                node.func.value = gast.Name(id="vector_math", ctx=gast.Load(), annotation=None, type_comment=None)
             return node
 
-    return _Rewrite().visit(copy.deepcopy(fdef)) if names else fdef
+    return _Rewrite().visit(copy.deepcopy(fdef)) if available() else fdef

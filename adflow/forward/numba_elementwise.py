@@ -23,18 +23,19 @@ Operations with no derivative (comparisons, ``floor``, ``sign``, ``//``...) act 
 """
 from __future__ import annotations
 
-import ast
 import builtins
 import functools
 import math
 import operator
 
+import gast
 import numpy as np
 from numba.core import types
 from numba.core.errors import TypingError
 from numba.extending import overload, register_jitable
 
 from adflow.backends import vector_math
+from adflow.backends.emit import expr_source
 
 from . import formulas
 from .helpers import value_of
@@ -307,24 +308,28 @@ def _vector_calls(partials: dict, operands: dict) -> tuple[dict, list]:
     """Partials with ``np.f(x_e)`` read from an array ``f_x`` that a vector fill computes first.
 
     ``operands`` maps element names to operand names (``{"x_e": "x"}``).  Returns the rewritten
-    partials and the ``(f, operand)`` pairs to fill, for the functions libmvec has.
+    partials and the ``(f, operand)`` pairs to fill, for the calls
+    :func:`adflow.backends.vector_math.vector_function` names.
     """
     calls = []
 
-    class _Precomputed(ast.NodeTransformer):
+    class _Precomputed(gast.NodeTransformer):
         def visit_Call(self, node):
             self.generic_visit(node)
-            func, args = node.func, node.args
-            if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "np"
-                    and vector_math.has(func.attr) and len(args) == 1 and not node.keywords
-                    and isinstance(args[0], ast.Name) and args[0].id in operands):
-                pair = (func.attr, operands[args[0].id])
-                if pair not in calls:
-                    calls.append(pair)
-                return ast.Subscript(ast.Name(f"{pair[0]}_{pair[1]}", ast.Load()), ast.Name("i", ast.Load()), ast.Load())
-            return node
+            called = vector_math.vector_function(node)
+            arg = node.args[0] if node.args else None
+            if called is None or not (isinstance(arg, gast.Name) and arg.id in operands):
+                return node
+            pair = (called, operands[arg.id])
+            if pair not in calls:
+                calls.append(pair)
+            return gast.Subscript(value=gast.Name(id=f"{called}_{pair[1]}", ctx=gast.Load(), annotation=None,
+                                                  type_comment=None),
+                                  slice=gast.Name(id="i", ctx=gast.Load(), annotation=None, type_comment=None),
+                                  ctx=gast.Load())
 
-    rewritten = {p: ast.unparse(_Precomputed().visit(ast.parse(text, mode="eval"))) for p, text in partials.items()}
+    rewritten = {p: expr_source(_Precomputed().visit(gast.parse(text, mode="eval")).body)
+                 for p, text in partials.items()}
     return rewritten, calls
 
 
