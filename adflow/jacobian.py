@@ -51,16 +51,23 @@ class Plan:
     outputs: int
     forward_cost: float
     reverse_cost: float
+    block: int = 0  # row-wise Jacobians: rows per block (0: one row at a time)
+    unblocked: str | None = None  # row-wise forward Jacobians: why not in blocks of rows
 
     def __str__(self) -> str:
         if self.mode == "forward (sparse)":
             return (f"forward mode on the sparsity pattern: {int(self.forward_cost)} colours in {self.passes} "
                     f"pass{'es' if self.passes != 1 else ''} ({self.inputs} inputs, {self.outputs} outputs)")
         carried = "input" if self.mode == "forward" else "output"
+        rows = ""
+        if self.block:
+            rows = f"; rows in blocks of {self.block}"
+        elif self.unblocked:
+            rows = f"; rows one at a time ({self.unblocked})"
         return (f"{self.mode} mode, {self.passes} pass{'es' if self.passes != 1 else ''} of {self.chunk} "
                 f"{carried} direction{'s' if self.chunk != 1 else ''} "
                 f"({self.inputs} inputs, {self.outputs} outputs; estimated cost in evaluations of f: "
-                f"forward {self.forward_cost:.1f}, reverse {self.reverse_cost:.1f})")
+                f"forward {self.forward_cost:.1f}, reverse {self.reverse_cost:.1f}){rows}")
 
 
 def plan(inputs: int, outputs: int, mode: str = "auto", chunk: int | None = None) -> Plan:
@@ -240,8 +247,9 @@ class JacobianFunction:
         the_plan = plan(rows.shape[1], int(np.prod(out_shape, dtype=int)), self.mode, self.chunk)
         if the_plan.mode == "forward":
             from .forward.api import forward_jacobian_rows
-            return _Run(the_plan, forward_jacobian_rows(self.func, args, self.wrt, the_plan.chunk, self.target,
-                                                        out_shape))
+            run, block, why = forward_jacobian_rows(self.func, args, self.wrt, the_plan.chunk, self.target,
+                                                    out_shape)
+            return _Run(dataclasses.replace(the_plan, block=block, unblocked=why), run)
         if out_shape != () and the_plan.chunk > 1:
             compiled = self._rows_by_reverse(args, one, tuple(out_shape), the_plan)
             if compiled is not None:

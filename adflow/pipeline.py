@@ -207,6 +207,27 @@ class ModuleBuilder:
         finally:
             self.in_progress.pop()
 
+    def row_blocks(self, func, argtypes, wrt):
+        """Generate ``<f>_rows``: ``f`` on a block of rows, returning its result's tangents
+        (:mod:`adflow.forward.row_blocks`); raises ``NotBatchable`` where a statement has no block form."""
+        from .forward.row_blocks import NotBatchable, RowBlocks
+        from .rules.custom import custom_jvp_of
+        if custom_jvp_of(func) is not None:
+            raise NotBatchable(f"{getattr(func, '__name__', 'f')} has its own tangent rule")
+        self.enter(func)
+        try:
+            prepared = Prepared(func, argtypes, self.target)
+            rows = RowBlocks(prepared, wrt).run()
+            rows.name = self.unique(rows.name)
+            self.origins[rows.name] = prepared.fn
+            self.add_namespace(prepared)
+            where = f"{prepared.fn.name} ({prepared.fn.filename}:{prepared.fn.tree.lineno})"
+            self.functions.append((rows, f"{where} on a block of rows: values (rows, ...), tangents "
+                                         f"(directions, rows, ...)"))
+            return rows.name, prepared
+        finally:
+            self.in_progress.pop()
+
     def helper_fwd_name(self, prepared, chunk):
         def lookup(helper_name, argtypes, varied):
             obj = prepared.normalizer.helpers[helper_name]
@@ -412,6 +433,19 @@ def build_reverse(func, argtypes, wrt, target, output_component=None, driver=Non
     if gradient_only is not None:
         derivative.gradient_only = getattr(module, gradient_only)
     return derivative, text, prepared
+
+
+def build_row_blocks(func, argtypes, wrt, chunk, target, block):
+    """Generate and load per-row forward Jacobians computed ``block`` rows at a time; ``argtypes`` are
+    those of one row.  Returns (callable, source, prepared); raises ``NotBatchable``."""
+    from .backends.drivers import row_blocks
+    check_call(func, argtypes, (wrt,))
+    builder = ModuleBuilder(target)
+    name, prepared = builder.row_blocks(func, argtypes, wrt)
+    stem = prepared.fn.name
+    name = builder.add_driver(row_blocks, stem, name, _params(prepared, argtypes), wrt, chunk, block)
+    module, text, path = builder.load(f"{stem}_rows", stem)
+    return getattr(module, name), text, prepared
 
 
 def build_forward(func, argtypes, wrt, chunk, target, driver=None):

@@ -18,7 +18,7 @@ __all__ = [
     "push", "pop", "grow", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
     "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
     "reshape_like", "reduce_sum", "ans_full", "zeros_like_float", "add_cotangent", "seed_directions",
-    "output_tangents",
+    "output_tangents", "lead_matmul_left", "lead_matmul_right",
 ]
 
 
@@ -474,3 +474,25 @@ def _output_tangents_numba(y, k):
     if isinstance(y, types.Array):
         return lambda y, k: (y, np.zeros((y.size, k)))
     return lambda y, k: (y, np.zeros((1, k)))
+
+
+# --------------------------------------------------------------------------- blocks of rows
+# Products of a shared matrix with values that carry leading axes (rows, or directions and rows):
+# the leading axes are flattened into one long matrix, so a block of rows costs one large BLAS call
+# instead of one small call per row.  See adflow/rules/batching.py.
+
+
+@register_jitable
+def lead_matmul_left(a, b):
+    """``a @ b[i]`` for every leading index ``i`` of ``b`` (``a`` a matrix, ``b[i]`` a vector)."""
+    n = b.shape[-1]
+    flat = np.ascontiguousarray(b).reshape((b.size // n, n))
+    return (flat @ a.T).reshape(b.shape[:-1] + (a.shape[0],))
+
+
+@register_jitable
+def lead_matmul_right(a, b):
+    """``a[i] @ b`` for every leading index ``i`` of ``a`` (``b`` a vector or a matrix)."""
+    n = a.shape[-1]
+    flat = np.ascontiguousarray(a).reshape((a.size // n, n))
+    return (flat @ b).reshape(a.shape[:-1] + b.shape[1:])

@@ -148,6 +148,36 @@ def row_jacobian(name, fwd, params, wrt, chunk):
 row_jacobian.reads_value = False  # only tangents: the forward sweep may skip values nothing else reads
 
 
+_ROW_BLOCKS = '''
+def {name}({params}, _seeds, _out):
+    # Blocks of {block} rows over cores; pass p pushes {chunk} input directions through a whole block.
+    _n = {x}.shape[0]
+    for _b in prange((_n + {block} - 1) // {block}):
+        _first = _b * {block}
+        _last = min(_first + {block}, _n)
+        for _p in range(_seeds.shape[0]):
+            _t = {rows}({block_args}, _seeds[_p])
+            _t = np.ascontiguousarray(_t).reshape((_t.shape[0], _t.shape[1], _out.shape[1]))
+            _start = _p * {chunk}
+            _stop = min(_start + {chunk}, _out.shape[2])
+            _one = _t.shape[1] == 1  # a tangent the same for every row (f linear in the row)
+            for _r in range(_last - _first):
+                _row = 0 if _one else _r
+                for _j in range(_out.shape[1]):
+                    for _d in range(_stop - _start):
+                        _out[_first + _r, _j, _start + _d] = _t[_d, _row, _j]
+    return _out
+'''
+
+
+def row_blocks(name, rows, params, wrt, chunk, block):
+    """``name(X, ..., seeds, out)``: per-row forward Jacobians ``out[i] = dY[i]/dX[i]``, a block of rows at a time."""
+    x = params[wrt]
+    block_args = ", ".join(f"{x}[_first:_last]" if k == wrt else p for k, p in enumerate(params))
+    return _parse(_ROW_BLOCKS.format(name=name, params=", ".join(params), x=x, rows=rows, block_args=block_args,
+                                     chunk=chunk, block=block))
+
+
 _FORWARD_TANGENTS = '''
 def {name}({params}, _seeds):
     # One forward pass: {x} carries the {chunk} directions in the columns of _seeds.
