@@ -18,7 +18,7 @@ __all__ = [
     "push", "pop", "grow", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
     "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
     "reshape_like", "reduce_sum", "ans_full", "zeros_like_float", "add_cotangent", "seed_directions",
-    "output_tangents", "lead_matmul_left", "lead_matmul_right",
+    "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum",
 ]
 
 
@@ -496,3 +496,10 @@ def lead_matmul_right(a, b):
     n = a.shape[-1]
     flat = np.ascontiguousarray(a).reshape((a.size // n, n))
     return (flat @ b).reshape(a.shape[:-1] + b.shape[1:])
+
+
+@register_jitable
+def lead_sum(x):
+    """The sum of ``x[i]`` (a vector) for every leading index ``i``."""
+    n = x.shape[-1]
+    return np.ascontiguousarray(x).reshape((x.size // n, n)).sum(axis=1).reshape(x.shape[:-1])

@@ -36,7 +36,7 @@ from numba.core import types
 from ..frontend import ops as O
 from ..frontend.normalize import name
 from ..rules import primitives as P
-from ..rules.batching import batching_rules
+from ..rules.batching import batching_rules, rule_calls
 from ..rules.partials import elementwise_partials
 from ..rules.tangents import tangent_rules
 from . import formulas
@@ -70,38 +70,94 @@ def _substitute(node, names: dict):
     return Substitute().visit(node)
 
 
-def batched(prim: str, operands: dict, node, where: str):
+# Primitives NumPy broadcasts elementwise (comparisons appear in the partials of maximum and minimum).
+_BROADCASTING = (set(elementwise_partials) | set(P.compare_primitives.values())
+                 | {"sign", "floor", "ceil", "trunc", "rint", "isnan", "isinf", "isfinite"})
+
+
+def _with_axes(node, lead: int, count: int):
+    """``node`` (``lead`` leading axes) with ``count`` axes of length one after its leading axes: a
+    row value of lower rank broadcast as NumPy broadcasts it within one row."""
+    shape = f"v.shape[:{lead}] + ({'1, ' * count}) + v.shape[{lead}:]"
+    return _substitute(_parse(f"np.ascontiguousarray(v).reshape({shape})"), {"v": node})
+
+
+def _is_none(static) -> bool:
+    return static is None or (isinstance(static, gast.Constant) and static.value is None)
+
+
+def batched(prim: str, operands: dict, rebuild, where: str, statics=None):
     """(block expression, Held) of primitive ``prim`` applied to ``operands`` ({param: (node, Held)}).
 
-    ``node`` is the expression as written for one row; elementwise primitives keep it.
+    ``rebuild({param: node})`` writes the primitive's expression on new operands (elementwise
+    primitives keep their expression, with lower-rank row operands given axes to broadcast).
     """
     prim = formulas.canonical(prim)
-    held = [h for _, h in operands.values()]
-    lead = max((h.lead for h in held), default=0)
+    lead = max((h.lead for _, h in operands.values()), default=0)
+    if prim in _BROADCASTING:
+        rank = max((h.rank for _, h in operands.values()), default=0)
+        nodes = {p: _with_axes(n, h.lead, rank - h.rank) if h.lead and h.rank < rank else n
+                 for p, (n, h) in operands.items()}
+        return rebuild(nodes), Held(lead, rank)
     if lead == 0:
-        return node, Held(0, _rank_of_shared(prim, operands, node, where))
-    if prim in elementwise_partials:
-        rank = max(h.rank for h in held)
-        for param, (_, h) in operands.items():
-            if h.lead and h.rank != rank:
-                raise NotBatchable(f"{where}: {prim} broadcasts a row value of rank {h.rank} against rank {rank}")
-        return node, Held(lead, rank)
-    rules = batching_rules.get(prim)
-    leading = [param for param, (_, h) in operands.items() if h.lead]
-    if rules is None or len(leading) != 1 or leading[0] not in rules:
+        raise NotBatchable(f"{where}: {prim} inside a derivative rule has no block form")
+    if statics and not all(_is_none(v) for v in statics.values()):
+        raise NotBatchable(f"{where}: {prim} with {', '.join(f'{k}=' for k in statics)} has no block form")
+    rules = batching_rules.get(prim, {})
+    leading = " ".join(param for param, (_, h) in operands.items() if h.lead)
+    if leading not in rules:
         raise NotBatchable(f"{where}: {prim} has no block form"
-                           + (" with both operands from the row" if rules and len(leading) > 1 else ""))
-    expression, ranks = rules[leading[0]]
+                           + (" with both operands from the row" if rules and " " in leading else ""))
+    expression, ranks = rules[leading]
     key = tuple(operands[p][1].rank for p in P.signatures[prim].params)
     if key not in ranks:
         raise NotBatchable(f"{where}: {prim} of operands of ranks {key} has no block form")
-    return _substitute(_parse(expression), {p: n for p, (n, _) in operands.items()}), Held(lead, ranks[key])
+    class Operands(gast.NodeTransformer):
+        # The entry's parameters become the operands; its own elementwise products (``a * b``)
+        # broadcast like any other.  One pass: inserted operands are not visited again.
+        def visit_Name(self, node):
+            return copy.deepcopy(operands[node.id][0]) if node.id in operands else node
+
+        def visit_BinOp(self, node):
+            parts = {"x": operands[node.left.id], "y": operands[node.right.id]}
+            return batched("mul", parts, lambda n: gast.BinOp(n["x"], gast.Mult(), n["y"]), where)[0]
+
+    return Operands().visit(_parse(expression)), Held(lead, ranks[key])
 
 
-def _rank_of_shared(prim, operands, node, where):
-    if prim in elementwise_partials:
-        return max((h.rank for _, h in operands.values()), default=0)
-    raise NotBatchable(f"{where}: {prim} inside a tangent rule has no block form")
+def indexed(node, held: Held, index, where: str):
+    """(block expression, Held) of ``node[index]`` taken in every row: the leading axes are kept
+    whole.  Basic indices only (numbers and slices of names or constants)."""
+    parts = index.elts if isinstance(index, gast.Tuple) else [index]
+    dropped = 0
+    for part in parts:
+        if isinstance(part, gast.Slice):
+            continue
+        if not (isinstance(part, gast.Constant) and isinstance(part.value, int)):
+            raise NotBatchable(f"{where}: indexing a row value with anything but numbers and slices "
+                               f"has no block form")
+        dropped += 1
+    if len(parts) > held.rank:
+        raise NotBatchable(f"{where}: too many indices for a row value of rank {held.rank}")
+    whole = [gast.Slice(lower=None, upper=None, step=None)] * held.lead
+    return (gast.Subscript(value=node, slice=gast.Tuple(elts=whole + [copy.deepcopy(p) for p in parts],
+                                                         ctx=gast.Load()), ctx=gast.Load()),
+            Held(held.lead, held.rank - dropped))
+
+
+def _rebuilt(node, olds: dict):
+    """``rebuild`` for an expression as written: a copy of ``node`` with the subtrees ``olds[param]``
+    replaced by the new operands."""
+    def rebuild(news):
+        twin = copy.deepcopy(node)
+        twin_of = {id(o): t for o, t in zip(gast.walk(node), gast.walk(twin))}
+        swap = {id(twin_of[id(olds[p])]): n for p, n in news.items() if n is not olds[p]}
+
+        class Swap(gast.NodeTransformer):
+            def visit(self, n):
+                return swap[id(n)] if id(n) in swap else super().visit(n)
+        return Swap().visit(twin)
+    return rebuild
 
 
 class _RuleBatcher:
@@ -118,24 +174,34 @@ class _RuleBatcher:
             return node, _SHARED_NUMBER
         if isinstance(node, gast.BinOp):
             prim = P.binop_primitives[type(node.op).__name__]
-            return self.apply(prim, [node.left, node.right], node, lambda a: gast.BinOp(a[0], node.op, a[1]))
+            return self.apply(prim, [node.left, node.right], lambda a: gast.BinOp(a[0], node.op, a[1]))
+        if isinstance(node, gast.Compare) and len(node.ops) == 1:
+            prim = P.compare_primitives[type(node.ops[0]).__name__]
+            return self.apply(prim, [node.left, node.comparators[0]],
+                              lambda a: gast.Compare(left=a[0], ops=node.ops, comparators=[a[1]]))
         if isinstance(node, gast.UnaryOp):
             prim = P.unaryop_primitives[type(node.op).__name__]
-            return self.apply(prim, [node.operand], node, lambda a: gast.UnaryOp(node.op, a[0]))
+            return self.apply(prim, [node.operand], lambda a: gast.UnaryOp(node.op, a[0]))
         if (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute)
                 and isinstance(node.func.value, gast.Name) and node.func.value.id == "np" and not node.keywords):
             prim = P.primitive_of_object.get(id(getattr(np, node.func.attr, None)))
             if prim is not None:
-                return self.apply(prim, node.args, node,
-                                  lambda a: gast.Call(func=node.func, args=list(a), keywords=[]))
+                return self.apply(prim, node.args, lambda a: gast.Call(func=node.func, args=list(a), keywords=[]))
+        if (isinstance(node, gast.Call) and isinstance(node.func, gast.Name) and node.func.id in rule_calls
+                and not node.keywords):
+            prim = rule_calls[node.func.id]
+            params = P.signatures[prim].params
+            statics = dict(zip(P.signatures[prim].static, node.args[len(params):]))
+            return self.apply(prim, node.args[:len(params)], None, statics)
         raise NotBatchable(f"{self.where}: a derivative rule ({gast.dump(node)[:40]}...) has no block form")
 
-    def apply(self, prim, args, node, rebuild):
+    def apply(self, prim, args, rebuild, statics=None):
         done = [self.expr(a) for a in args]
-        params = P.signatures[formulas.canonical(prim)].params
+        params = P.signatures[formulas.canonical(prim)].params if prim in P.signatures else ("x", "y")[:len(done)]
         if len(params) != len(done):
             raise NotBatchable(f"{self.where}: {prim} in a derivative rule has no block form")
-        return batched(prim, dict(zip(params, done)), rebuild([n for n, _ in done]), self.where)
+        return batched(prim, dict(zip(params, done)), lambda news: rebuild([news[p] for p in params]),
+                       self.where, statics)
 
 
 def _rank(ty) -> int:
@@ -210,7 +276,12 @@ class RowBlocks:
             self.held[target] = self.held[stmt.value.id]
             self.tangent[target] = self.tangent[stmt.value.id]
             return [stmt]
-        if op.kind != O.PRIMITIVE or op.statics:
+        if op.kind == O.GETITEM and isinstance(op.args["x"], gast.Name):
+            x = op.args["x"].id
+            value, held = indexed(op.args["x"], self.held[x], op.statics["index"], where)
+            tangent = indexed(name(self.tangent[x]), self.held[self.tangent[x]], op.statics["index"], where)
+            return self._assign(stmt, target, value, held, tangent, [], where)
+        if op.kind != O.PRIMITIVE:
             raise NotBatchable(f"{where}: {op.what} has no block form")
         out = []
         operands = dict(op.args)
@@ -221,17 +292,24 @@ class RowBlocks:
             self.held[old], self.tangent[old] = self.held[target], self.tangent[target]
             operands = {p: name(old) if isinstance(n, gast.Name) and n.id == target else n
                         for p, n in operands.items()}
-        value, held = batched(op.prim, {p: (n, self._held_atom(n)) for p, n in op.args.items()}, stmt.value, where)
+        value, held = batched(op.prim, {p: (n, self._held_atom(n)) for p, n in op.args.items()},
+                              _rebuilt(stmt.value, op.args), where, op.statics)
+        return self._assign(stmt, target, value, held, None, out, where, op.prim, operands, op.statics)
+
+    def _assign(self, stmt, target, value, held, tangent, out, where, prim=None, operands=None, statics=None):
+        """``out`` followed by ``target = value`` and the assignment of its tangent (``tangent``, or the
+        tangent rules of ``prim`` on ``operands``)."""
         ty = self.prepared.vartypes.get(target)
         if ty is None or not _is_float_value(ty) or held.rank != _rank(ty):
-            raise NotBatchable(f"{where}: {op.what} gives a row value adflow cannot hold in a block")
+            raise NotBatchable(f"{where}: the row value {target} is not a float64 number or array")
         out.append(gast.Assign(targets=[name(target, gast.Store())], value=value, type_comment=None))
         self.held[target] = held
-        tangent, tangent_held = self._tangent(op.prim, operands, target, where)
+        if tangent is None:
+            tangent = self._tangent(prim, operands, statics, target, where)
         dot = self.fresh(f"{target}_dot")
         self.tangent[target] = dot
-        self.held[dot] = tangent_held
-        out.append(gast.Assign(targets=[name(dot, gast.Store())], value=tangent, type_comment=None))
+        self.held[dot] = tangent[1]
+        out.append(gast.Assign(targets=[name(dot, gast.Store())], value=tangent[0], type_comment=None))
         for s in out:
             gast.copy_location(s, stmt)
         return out
@@ -245,12 +323,14 @@ class RowBlocks:
             return held
         return _SHARED_NUMBER
 
-    def _tangent(self, prim, operands, target, where):
+    def _tangent(self, prim, operands, statics, target, where):
         """(block expression, Held) of the tangent of ``target = prim(operands)``: the sum of the
         tangent rules' terms of the operands that come from the row, batched."""
         rules = tangent_rules[formulas.canonical(prim)]
         names = {p: (n, self._held_atom(n)) for p, n in operands.items()}
         names["ans"] = (name(target), self.held[target])
+        names.update({k: (v if v is not None else gast.Constant(None, None), _SHARED_NUMBER)
+                      for k, v in (statics or {}).items()})
         terms = []
         for param, node in operands.items():
             if not (isinstance(node, gast.Name) and node.id in self.tangent and self.held[node.id].lead):
@@ -263,6 +343,6 @@ class RowBlocks:
             terms.append(_RuleBatcher(held, where).expr(rule))
         total, held = terms[0]
         for term, h in terms[1:]:
-            total, held = batched("add", {"x": (total, held), "y": (term, h)}, gast.BinOp(total, gast.Add(), term),
-                                  where)
+            total, held = batched("add", {"x": (total, held), "y": (term, h)},
+                                  lambda n: gast.BinOp(n["x"], gast.Add(), n["y"]), where)
         return total, held

@@ -13,11 +13,17 @@ leading axes, and the row ranks it holds for: ``{(rank of a, rank of b): rank of
 The ranks are those of one row (the other operand is shared by every row).  The helpers live in
 :mod:`adflow.runtime` and flatten the leading axes into one long matrix product.
 
+Indexing a row value with numbers and slices keeps the leading axes whole (``x[0]`` becomes
+``x[:, 0]``, its tangent ``x_dot[:, :, 0]``); that needs no entry either.
+
 Tangents need no table of their own: the tangent rule of ``a @ b`` is ``np.dot(a, b_dot)``, and
 the same entry batches it, with ``b_dot`` carrying its two leading axes.
 """
 
 _PRODUCT = {
+    # Both from the row (a per-row matrix or vector times a per-row vector): the product broadcast
+    # elementwise (b given an axis to broadcast against a matrix), summed over the last axis.
+    "a b": ("lead_sum(a * b)", {(1, 1): 0, (2, 1): 1}),
     # W @ x for every row x: x's last axis is contracted with W's columns.
     "b": ("lead_matmul_left(a, b)", {(2, 1): 1}),
     # x @ W (or M @ w) for every row: the row's last axis is contracted with W's rows.
@@ -27,4 +33,10 @@ _PRODUCT = {
 batching_rules: dict[str, dict[str, tuple[str, dict]]] = {
     "matmul": _PRODUCT,
     "dot": _PRODUCT,
+    # np.sum(x) of a row vector (no axis=): the sum over the last axis, for every row.
+    "sum": {"x": ("lead_sum(x)", {(1,): 0})},
 }
+
+# Calls in the tangent rules that apply a primitive (operands first, then its static parameters):
+# ``reduce_sum(x_dot, axis)`` is the sum of x_dot, batched by the "sum" entry above.
+rule_calls = {"reduce_sum": "sum"}
