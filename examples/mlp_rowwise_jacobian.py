@@ -3,7 +3,7 @@
 ``mlp_row`` maps one input row (16 features) to one output row (8 values).  For a batch ``X``
 of N rows we want ``Z[i] = d mlp_row(X[i]) / d X[i]``, an (N, 8, 16) array, *not* the
 (N*8, N*16) block-diagonal Jacobian of the whole batch.  ``batch=True`` computes exactly that,
-in one compiled loop over the rows (spread over the cores); the mode comes from the row's
+in one compiled loop over blocks of 32 rows (spread over the cores); the mode comes from the row's
 sizes (16 inputs, 8 outputs: see ``.plan``).
 
 Run:  python examples/mlp_rowwise_jacobian.py          (N = 20,000 rows)

@@ -77,9 +77,10 @@ _BROADCASTING = (set(elementwise_partials) | set(P.compare_primitives.values())
 
 def _with_axes(node, lead: int, count: int):
     """``node`` (``lead`` leading axes) with ``count`` axes of length one after its leading axes: a
-    row value of lower rank broadcast as NumPy broadcasts it within one row."""
-    shape = f"v.shape[:{lead}] + ({'1, ' * count}) + v.shape[{lead}:]"
-    return _substitute(_parse(f"np.ascontiguousarray(v).reshape({shape})"), {"v": node})
+    row value of lower rank broadcast as NumPy broadcasts it within one row (``v[:, None]``)."""
+    whole = [gast.Slice(lower=None, upper=None, step=None) for _ in range(lead)]
+    axes = [gast.Constant(value=None, kind=None) for _ in range(count)]
+    return gast.Subscript(value=node, slice=gast.Tuple(elts=whole + axes, ctx=gast.Load()), ctx=gast.Load())
 
 
 def _is_none(static) -> bool:
