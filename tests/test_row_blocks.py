@@ -182,3 +182,16 @@ def test_auto_keeps_reverse_for_few_outputs_and_blocks_only_forward():
     Z = jac(X, W1, b1, W2, b2)
     assert jac.plan.mode == "reverse" and jac.plan.block == 0 and jac.plan.unblocked is None
     _check(loss, Z, X)
+
+
+def rows_second(W1, x):
+    return np.sin(W1 @ x) * x[0]
+
+
+def test_the_rows_may_be_any_argument():
+    X = RNG.standard_normal((34, 4))
+    jac = adflow.jacobian(rows_second, batch=True, wrt=1, mode="forward", target="python")
+    Z = jac(W1, X)
+    assert jac.plan.block == 32 and Z.shape == (34, 6, 4)
+    for i in (0, 33):
+        np.testing.assert_allclose(Z[i], numerical_jacobian(lambda v: rows_second(W1, v), X[i]), rtol=1e-6, atol=1e-8)
