@@ -215,3 +215,71 @@ def test_a_users_cached_function_on_duals_links_libmvec_in_a_new_process(tmp_pat
         assert out.returncode == 0, out.stderr[-2000:]
         cache_hits, error = out.stdout.split(maxsplit=1)
         assert cache_hits == hits and float(error) < 1e-14
+
+
+TWO_CACHED_FUNCTIONS = '''
+import sys
+import numba
+import numpy as np
+from adflow.backends import vector_math
+from adflow.forward import seed, tangents_of
+
+
+@numba.njit(cache=True)
+def vector_tanh(x):
+    return vector_math.tanh(x)
+
+
+@numba.njit(cache=True)
+def vector_sin(x):
+    return vector_math.sin(x)
+
+
+@numba.njit(cache=True)
+def dual_tanh(x):
+    return tangents_of(np.tanh(seed(x, np.ones(x.shape + (2,)), 2)), 2)[:, 0]
+
+
+@numba.njit(cache=True)
+def dual_sin(x):
+    return tangents_of(np.sin(seed(x, np.ones(x.shape + (2,)), 2)), 2)[:, 0]
+
+
+EXPECTED = {"vector_tanh": np.tanh, "vector_sin": np.sin,
+            "dual_tanh": lambda x: 1.0 - np.tanh(x) ** 2, "dual_sin": np.cos}
+x = np.linspace(0.1, 1.0, 8)
+for name in sys.argv[1:]:
+    print(name, float(np.abs(globals()[name](x) - EXPECTED[name](x)).max()))
+'''
+
+
+def test_cached_functions_compiled_in_different_processes_keep_their_own_rules(tmp_path):
+    # Two processes with the same compile history compile a tanh and a sin: numba's per-process
+    # counter gave adflow's generated rules (every one named "fill" or "impl") the same machine-code
+    # name in both, and a third process loading both from the cache ran tanh for sin.
+    script = tmp_path / "two_rules.py"
+    script.write_text(TWO_CACHED_FUNCTIONS)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+
+    def run(*names):
+        out = subprocess.run([sys.executable, str(script), *names], env=env, capture_output=True, text=True,
+                             cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return dict((line.split()[0], float(line.split()[1])) for line in out.stdout.splitlines())
+
+    run("vector_tanh", "dual_tanh")
+    run("vector_sin", "dual_sin")
+    errors = run("vector_tanh", "dual_tanh", "vector_sin", "dual_sin")  # all four from the cache
+    assert max(errors.values()) < 1e-14, errors
+
+
+def test_compiled_lambdas_get_distinct_names_and_the_users_stay_as_they_are():
+    # Custom rules are lambdas: all called "<lambda>" in their module, so the compiled copies take
+    # names from their code (the same reason as above), leaving the user's function objects alone.
+    from adflow.frontend.typeinfer import jitted
+    first, second = (lambda g, x: g * x), (lambda g, x: g + x)
+    a, b = jitted(first), jitted(second)
+    assert a.py_func.__qualname__ != b.py_func.__qualname__
+    assert first.__qualname__ == second.__qualname__ == \
+        "test_compiled_lambdas_get_distinct_names_and_the_users_stay_as_they_are.<locals>.<lambda>"
+    assert a(2.0, 3.0) == 6.0 and b(2.0, 3.0) == 5.0

@@ -50,7 +50,7 @@ def runtime_fingerprint() -> str:
     from .. import __version__
     root = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256(__version__.encode())
-    called = [root / "runtime.py", root / "backends" / "vector_math.py", *sorted((root / "forward").glob("*.py")),
+    called = [root / "runtime.py", root / "backends" / "vector_math.py", root / "backends" / "symbols.py", *sorted((root / "forward").glob("*.py")),
               *sorted((root / "rules").glob("*.py"))]
     for path in called:
         digest.update(path.read_bytes())

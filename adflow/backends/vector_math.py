@@ -47,6 +47,8 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic, overload, register_jitable
 
+from .symbols import distinct, exec_function
+
 # NumPy's name for each function (the primitive's name) -> C's name, as libmvec spells it.
 C_NAMES = {
     "exp": "exp", "exp2": "exp2", "expm1": "expm1", "log": "log", "log2": "log2", "log10": "log10",
@@ -143,9 +145,7 @@ def filler(name: str):
     """A jitable ``fill(src, dst)``: ``dst[i] = name(src[i])`` for 1-d float64 arrays of one size."""
     if not has(name):
         raise ValueError(f"adflow: no vector version of {name!r} in this process")
-    namespace = {"four_wide": _four_wide(_symbol(name))}
-    exec(_FILL, namespace)
-    return register_jitable(namespace["fill"])
+    return register_jitable(exec_function(_FILL, {"four_wide": _four_wide(_symbol(name))}, f"fill {name}", "fill"))
 
 
 def fingerprint() -> str:
@@ -174,8 +174,8 @@ def _define(name: str):
                 out = np.empty_like(x)
                 fill(x.reshape(-1), out.reshape(-1))
                 return out
-            return four_at_a_time
-        return lambda x: ufunc(x)
+            return distinct(four_at_a_time, name)
+        return distinct(lambda x: ufunc(x), name)
 
     return function
 

@@ -29,6 +29,7 @@ from adflow.rules.partials import elementwise_partials
 from adflow.rules.primitives import Signature, primitive_of_object, signatures, zero_derivative
 from adflow.rules.tangents import chunk_tangent_rules, tangent_rules
 
+from ..backends.symbols import distinct
 from . import rule_helpers
 
 # Primitives that share another primitive's rule: ``max(a, b)`` is ``np.maximum(a, b)``.
@@ -132,7 +133,7 @@ def _compile(kind: str, name: str, params: tuple[str, ...], expression: str):
     source = f"def {kind}({', '.join(params)}):\n    return {expression}\n"
     namespace = dict(RULE_NAMESPACE)
     exec(compile(source, f"<adflow {kind} rule for {name}: {expression}>", "exec"), namespace)
-    function = namespace[kind]
+    function = distinct(namespace[kind], f"{kind}_{name}", expression)
     function.__doc__ = f"{kind} of {name}: {expression}"
     # Also callable from jitted code (numba compiles it on first use, per argument types).
     return register_jitable(function)

@@ -35,6 +35,7 @@ from numba.extending import lower_builtin, overload, overload_attribute, overloa
 
 from adflow.rules.primitives import method_primitives
 
+from ..backends.symbols import distinct, exec_function
 from . import formulas
 from .helpers import value_of
 from .numba_dual import DualArrayType, DualType, new_dual, new_dual_array
@@ -110,18 +111,14 @@ def _direction_copy(ndim: int):
         "    out = np.empty(shape)\n" + _loops(ndim, "shape", f"out[{at}] = t[{at}j]")
         + "    return out\n"
     )
-    namespace = {"np": np}
-    exec(compile(source, f"<adflow tangent direction, ndim={ndim}>", "exec"), namespace)
-    return namespace["impl"]
+    return exec_function(source, {"np": np}, f"tangent direction, ndim={ndim}")
 
 
 @functools.cache
 def _direction_store(ndim: int):
     at = "".join(f"i{d}, " for d in range(ndim))
     source = "def impl(t, j, v):\n    shape = v.shape\n" + _loops(ndim, "shape", f"t[{at}j] = v[{at}]")
-    namespace: dict = {}
-    exec(compile(source, f"<adflow store direction, ndim={ndim}>", "exec"), namespace)
-    return namespace["impl"]
+    return exec_function(source, {}, f"store direction, ndim={ndim}")
 
 
 @overload(direction)
@@ -213,9 +210,7 @@ def _element_access(ndim: int, k: int, store: bool):
             f"def impl(a, idx):\n{unpack}    t = a.tangents\n"
             f"    return new_dual(a.value[{at}], ({loads}))\n"
         )
-    namespace = {"new_dual": new_dual}
-    exec(compile(source, f"<adflow dual array element, ndim={ndim}, k={k}>", "exec"), namespace)
-    return namespace["impl"]
+    return exec_function(source, {"new_dual": new_dual}, f"dual array element, ndim={ndim}, k={k}")
 
 
 @overload(operator.getitem)
@@ -289,9 +284,7 @@ def _assign_impl(dst_ndim: int, src_ndim: int):
         value = "src"
     at = "".join(f"i{axis}, " for axis in range(dst_ndim))
     source = "\n".join(lines) + "\n" + _loops(dst_ndim, "d", f"dst[{at}] = {value}")
-    namespace: dict = {}
-    exec(compile(source, f"<adflow assign {src_ndim}-d into {dst_ndim}-d>", "exec"), namespace)
-    return namespace["impl"]
+    return exec_function(source, {}, f"assign {src_ndim}-d into {dst_ndim}-d")
 
 
 @overload(assign)
@@ -311,9 +304,10 @@ def _register_like(function, values_fn):
     @overload(function)
     def _like(a):
         if isinstance(a, DualArrayType):
-            return lambda a: new_dual_array(values_fn(a.value), np.zeros_like(a.tangents), a)
+            return distinct(lambda a: new_dual_array(values_fn(a.value), np.zeros_like(a.tangents), a),
+                            values_fn.__name__)
         if isinstance(a, DualType):
-            return lambda a: new_dual(0.0, tup_zeros(a))
+            return distinct(lambda a: new_dual(0.0, tup_zeros(a)), values_fn.__name__)
 
 
 _register_like(np.zeros_like, np.zeros_like)
@@ -346,8 +340,8 @@ def _rule_impl(function, name: str, kinds: tuple, static_given: tuple, k: int, c
         lines.append(f"    return wrap(ans, {' + '.join(terms)}, {k})")
         namespace = {"primal": function, "value_of": value_of, "wrap": wrap}
         namespace.update({f"chunk_{p}": formulas.chunk_tangent_function(name, p) for p in params})
-        exec(compile("\n".join(lines) + "\n", f"<adflow dual chunk rule {name}>", "exec"), namespace)
-        return namespace["impl"]
+        return exec_function("\n".join(lines) + "\n", namespace,
+                             f"dual chunk rule {name} of {getattr(function, '__name__', function)}")
     lines.append(f"    t = tangent_buffer(ans, {k})")
     lines.append(f"    for j in range({k}):")
     first = True
@@ -364,8 +358,8 @@ def _rule_impl(function, name: str, kinds: tuple, static_given: tuple, k: int, c
         "direction": direction, "store_direction": store_direction, "wrap": wrap,
     }
     namespace.update({f"tangent_{p}": formulas.tangent_function(name, p) for p in params})
-    exec(compile("\n".join(lines) + "\n", f"<adflow dual rule {name}>", "exec"), namespace)
-    return namespace["impl"]
+    return exec_function("\n".join(lines) + "\n", namespace,
+                         f"dual rule {name} of {getattr(function, '__name__', function)}")
 
 
 def _passive_kind(ty):

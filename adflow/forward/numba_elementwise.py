@@ -37,6 +37,7 @@ from numba.extending import overload, register_jitable
 from adflow.backends import vector_math
 from adflow.backends.emit import expr_source
 
+from ..backends.symbols import distinct, exec_function
 from . import formulas
 from .helpers import value_of
 from .numba_dual import DualArrayType, DualType, new_dual, new_dual_array
@@ -44,8 +45,8 @@ from .numba_tuples import tup_axpy, tup_scale
 
 # ``np.where``/``np.clip`` on two numbers give 0-d arrays in numba; a scalar dual needs a number.
 _SCALAR_PRIMALS = {
-    "where": register_jitable(lambda c, x, y: x if c else y),
-    "clip": register_jitable(lambda x, lo, hi: min(max(x, lo), hi)),
+    "where": register_jitable(distinct(lambda c, x, y: x if c else y, "where")),
+    "clip": register_jitable(distinct(lambda x, lo, hi: min(max(x, lo), hi), "clip")),
 }
 
 
@@ -85,8 +86,7 @@ def common_k(argtypes) -> int:
 
 
 def _exec(source: str, namespace: dict, label: str):
-    exec(compile(source, f"<adflow {label}>", "exec"), namespace)
-    return namespace["impl"]
+    return exec_function(source, namespace, label)
 
 
 def shape_of(x):

@@ -12,6 +12,7 @@ import functools
 from numba.core import types
 from numba.extending import overload
 
+from ..backends.symbols import exec_function
 from .numba_dual import k_of
 
 
@@ -23,9 +24,7 @@ def _unrolled(k: int, item: str) -> str:
 @functools.cache
 def _generate(params: str, item: str, k: int):
     source = f"def impl({params}):\n    return {_unrolled(k, item)}\n"
-    namespace: dict = {}
-    exec(compile(source, f"<adflow tuple helper: {item} for k={k}>", "exec"), namespace)
-    return namespace["impl"]
+    return exec_function(source, {}, f"tuple helper: {params} -> {item} for k={k}")
 
 
 def _length(ty) -> int | None:
@@ -96,6 +95,4 @@ def _tup_store(row, t):
     k = _length(t)
     if isinstance(row, types.Array) and k is not None:
         body = "".join(f"    row[{i}] = t[{i}]\n" for i in range(k))
-        namespace: dict = {}
-        exec(f"def impl(row, t):\n{body}", namespace)
-        return namespace["impl"]
+        return exec_function(f"def impl(row, t):\n{body}", {}, f"tuple store k={k}")

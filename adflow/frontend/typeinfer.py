@@ -14,9 +14,11 @@ import re
 import types as pytypes
 
 import numba
+import numpy as np
 from numba.core import compiler, errors as numba_errors, typed_passes, types, untyped_passes
 from numba.core.registry import cpu_target
 
+from ..backends.symbols import distinct
 from ..errors import SourceLocation, TypingError
 
 
@@ -57,6 +59,13 @@ class NoPruneCompiler(compiler.CompilerBase):
 _jitted_helpers: dict = {}
 
 
+def _content(value):
+    """What a closure's captured value contributes to its compiled code (arrays by their bytes)."""
+    if isinstance(value, np.ndarray):
+        return (value.shape, str(value.dtype), hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest())
+    return repr(value)
+
+
 def jitted(func):
     """A numba dispatcher for a user helper (one per function object and callees, so it compiles once).
 
@@ -75,13 +84,20 @@ def jitted(func):
             callees[name] = value
     key = (id(func), tuple((n, id(v)) for n, v in sorted(callees.items())))
     if key not in _jitted_helpers:
-        if not callees:
+        anonymous = func.__name__ == "<lambda>" or "<locals>" in func.__qualname__
+        if not callees and not anonymous:
             _jitted_helpers[key] = (numba.njit(func), func)
         else:
-            namespace = dict(func.__globals__)
+            namespace = dict(func.__globals__) if callees else func.__globals__
             clone = pytypes.FunctionType(func.__code__, namespace, func.__name__, func.__defaults__,
                                          func.__closure__)
             clone.__qualname__, clone.__module__ = func.__qualname__, func.__module__
+            if anonymous:
+                # Lambdas (custom rules) and closures share their qualified name with others of
+                # their kind: a distinct one keeps cached machine code apart (backends/symbols.py).
+                distinct(clone, func.__qualname__, func.__code__.co_filename, func.__code__.co_firstlineno,
+                         func.__code__.co_code, repr(func.__code__.co_consts),
+                         [_content(c.cell_contents) for c in func.__closure__ or ()])
             # Registered before its callees are: numba compiles lazily, so mutual calls find it.
             _jitted_helpers[key] = (numba.njit(clone), func, callees)
             for name, value in callees.items():
