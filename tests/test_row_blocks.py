@@ -71,8 +71,13 @@ def matrix_output(x, W1, b1, W2, b2):
     return np.sin(x * W1) * b1.reshape((6, 1))
 
 
+def indexed_by_a_shared_integer(x, W1, b1, W2, b2):
+    k = W1.shape[1] - 2                 # an integer shared by every row
+    return x[k] * x[:k]
+
+
 BLOCKED = [mlp, right_products, elementwise, softmax, broadcast_against_matrix, indexed, rebinding, linear,
-           identity, matrix_output]
+           identity, matrix_output, indexed_by_a_shared_integer]
 
 
 def _check(f, Z, X, tol=1e-6):
@@ -147,12 +152,18 @@ def reduced_along_an_axis(x, W1, b1, W2, b2):
     return np.sum(x * W1, axis=1)
 
 
+def indexed_by_the_row(x, W1, b1, W2, b2):
+    k = int(x[0] > 0.0)                 # row-dependent control of the indexing
+    return x[k] * x
+
+
 def scalar_times_matrix_row(x, W1, b1, W2, b2):
     return x[0] * W1                    # a per-row number against a shared matrix: fine
 
 
 @pytest.mark.parametrize("f, why", [(with_a_loop, ".shape"), (with_max, "max"), (with_helper, "_scale()"),
-                                    (reduced_along_an_axis, "axis=")], ids=lambda a: getattr(a, "__name__", ""))
+                                    (reduced_along_an_axis, "axis="), (indexed_by_the_row, "comparison")],
+                         ids=lambda a: getattr(a, "__name__", ""))
 def test_without_a_block_form_rows_go_one_at_a_time_and_the_plan_says_why(f, why):
     target = "cpu" if f is with_a_loop else "python"
     X = RNG.standard_normal((5, 4))

@@ -126,15 +126,17 @@ def batched(prim: str, operands: dict, rebuild, where: str, statics=None):
     return Operands().visit(_parse(expression)), Held(lead, ranks[key])
 
 
-def indexed(node, held: Held, index, where: str):
+def indexed(node, held: Held, index, where: str, shared_integer=lambda name: False):
     """(block expression, Held) of ``node[index]`` taken in every row: the leading axes are kept
-    whole.  Basic indices only (numbers and slices of names or constants)."""
+    whole.  Basic indices only: integers (constants, or names ``shared_integer`` accepts) and
+    slices; the caller has checked that no part of ``index`` comes from the row."""
     parts = index.elts if isinstance(index, gast.Tuple) else [index]
     dropped = 0
     for part in parts:
         if isinstance(part, gast.Slice):
             continue
-        if not (isinstance(part, gast.Constant) and isinstance(part.value, int)):
+        if not ((isinstance(part, gast.Constant) and type(part.value) is int)
+                or (isinstance(part, gast.Name) and shared_integer(part.id))):
             raise NotBatchable(f"{where}: indexing a row value with anything but numbers and slices "
                                f"has no block form")
         dropped += 1
@@ -278,9 +280,14 @@ class RowBlocks:
             self.tangent[target] = self.tangent[stmt.value.id]
             return [stmt]
         if op.kind == O.GETITEM and isinstance(op.args["x"], gast.Name):
-            x = op.args["x"].id
-            value, held = indexed(op.args["x"], self.held[x], op.statics["index"], where)
-            tangent = indexed(name(self.tangent[x]), self.held[self.tangent[x]], op.statics["index"], where)
+            x, index = op.args["x"].id, op.statics["index"]
+            if any(self.held.get(n.id, _SHARED_NUMBER).lead for n in gast.walk(index) if isinstance(n, gast.Name)):
+                raise NotBatchable(f"{where}: an index computed from the row has no block form")
+
+            def shared_integer(n):
+                return isinstance(self.prepared.vartypes.get(n), types.Integer)
+            value, held = indexed(op.args["x"], self.held[x], index, where, shared_integer)
+            tangent = indexed(name(self.tangent[x]), self.held[self.tangent[x]], index, where, shared_integer)
             return self._assign(stmt, target, value, held, tangent, [], where)
         if op.kind != O.PRIMITIVE:
             raise NotBatchable(f"{where}: {op.what} has no block form")
