@@ -183,16 +183,36 @@ def test_a_row_number_against_a_shared_matrix():
     _check(scalar_times_matrix_row, Z[31:], X[31:])
 
 
-def test_auto_keeps_reverse_for_few_outputs_and_blocks_only_forward():
-    X = RNG.standard_normal((3, 4))
+def loss(x, W1, b1, W2, b2):
+    return np.sum(np.tanh(W1 @ x) * b1)
 
-    def loss(x, W1, b1, W2, b2):
-        return np.sum(np.tanh(W1 @ x) * b1)
 
-    jac = adflow.jacobian(loss, batch=True)
+def test_auto_takes_blocks_of_rows_over_per_row_sweeps_where_they_are_cheaper():
+    X = RNG.standard_normal((35, 4))
+    jac = adflow.jacobian(loss, batch=True, target="python")
     Z = jac(X, W1, b1, W2, b2)
-    assert jac.plan.mode == "reverse" and jac.plan.block == 0 and jac.plan.unblocked is None
-    _check(loss, Z, X)
+    # 4 inputs, 1 output: a reverse sweep per row is estimated at 3 evaluations of f, one forward
+    # pass at 3.4, in blocks of rows at a sixth of that (jacobian.BLOCK_SPEEDUP).
+    assert jac.plan.mode == "forward" and jac.plan.block == 32 and Z.shape == (35, 4)
+    _check(loss, Z[:3], X[:3])
+
+
+def wide_loss(x, W):
+    return np.sum(np.tanh(W @ x))
+
+
+def test_auto_keeps_per_row_gradients_for_many_inputs_and_one_output(target):
+    # 40 inputs: 3 forward passes of 14 directions (28 evaluations, 4.7 in blocks) against one
+    # reverse sweep (3).
+    rng = np.random.default_rng(4)
+    W, X = rng.standard_normal((5, 40)) * 0.3, rng.standard_normal((6, 40))
+    jac = adflow.jacobian(wide_loss, batch=True, target=target)
+    Z = jac(X, W)
+    assert jac.plan.mode == "reverse" and jac.plan.block == 0 and Z.shape == (6, 40)
+    grads = adflow.grad(wide_loss, batch=True, target=target)(X, W)
+    np.testing.assert_allclose(Z, grads, rtol=1e-13, atol=1e-14)
+    for i in (0, 5):
+        np.testing.assert_allclose(Z[i], numerical_jacobian(lambda v: wide_loss(v, W), X[i]), rtol=1e-6, atol=1e-8)
 
 
 def rows_second(W1, x):

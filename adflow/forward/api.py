@@ -170,6 +170,11 @@ def _row_blocks(func, argtypes, wrt, chunk, target):
     return entry[:2]
 
 
+def row_blocks_available(func, one_row_args, wrt, chunk, target) -> bool:
+    """Whether the row function has a block form (builds it, without compiling, for the run to use)."""
+    return _row_blocks(func, _argtypes(one_row_args), wrt, chunk, target)[0] is not None
+
+
 def forward_jacobian_rows(func, args, wrt, chunk, target, out_shape):
     """``(run, block, why)``: ``run(args)`` computes the row-wise Jacobians ``Z[i] = dY[i]/dX[i]`` in one
     compiled loop, spread over cores.  Blocks of ``block`` rows go through the row function rewritten
