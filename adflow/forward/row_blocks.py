@@ -343,6 +343,8 @@ class RowBlocks:
         for param, node in operands.items():
             if not (isinstance(node, gast.Name) and node.id in self.tangent and self.held[node.id].lead):
                 continue
+            if param not in rules:
+                raise NotBatchable(f"{where}: {prim} has no tangent rule for its operand {param}")
             dot = self.tangent[node.id]
             rule = _substitute(_parse(rules[param]), {k: n for k, (n, _) in names.items()}
                                | {f"{param}_dot": name(dot)})
