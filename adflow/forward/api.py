@@ -15,16 +15,20 @@ _BUILDS: dict = {}
 _LOCK = threading.RLock()
 
 
-def _build(func, argtypes, wrt, chunk, target, driver=None):
-    key = (_code_identity(func), argtypes, tuple(wrt), chunk, target, driver)
+def _once(key, make):
+    """``make()`` the first time ``key`` is asked for (one build per key, across threads), then its result."""
     entry = _BUILDS.get(key)
     if entry is None:
         with _LOCK:
             entry = _BUILDS.get(key)
             if entry is None:
-                entry = build_forward(func, argtypes, wrt, chunk, target, driver) + (func,)
-                _BUILDS[key] = entry
-    return entry[:3]
+                entry = _BUILDS[key] = make()
+    return entry
+
+
+def _build(func, argtypes, wrt, chunk, target, driver=None):
+    key = (_code_identity(func), argtypes, tuple(wrt), chunk, target, driver)
+    return _once(key, lambda: build_forward(func, argtypes, wrt, chunk, target, driver) + (func,))[:3]
 
 
 _DUAL_CAPABLE: dict = {}
@@ -144,30 +148,24 @@ def forward_jacobian(func, args, wrt, chunk, target, out_shape):
     return run
 
 
-# Rows per block of the blocked row-wise Jacobian.  On the 16-64-8 MLP (2000 rows, 2 cores) blocks of
-# 8, 16, 32 and 64 rows took 2.27, 1.87, 1.78 and 8.0 ms: at 64 the (16 directions x 64 rows x 64)
-# tangents (512 KB) no longer stay in cache.
+# Rows per block of the blocked row-wise Jacobian.  On the 16-64-8 MLP (2000 rows, 2 cores, one block
+# size per process) blocks of 8, 16, 24, 32, 48 and 64 rows took 1.92, 1.66, 1.63, 1.62, 1.61 and
+# 1.78 ms; the smaller block holds less memory for wider layers.
 ROW_BLOCK = 32
-
-_ROW_BLOCK_BUILDS: dict = {}
 
 
 def _row_blocks(func, argtypes, wrt, chunk, target):
-    """The compiled blocked driver for these row argument types, or the reason there is none."""
+    """(the compiled blocked driver for these row argument types, None), or (None, why there is none)."""
     from ..pipeline import build_row_blocks
     from .row_blocks import NotBatchable
-    key = (_code_identity(func), argtypes, wrt, chunk, target)
-    entry = _ROW_BLOCK_BUILDS.get(key)
-    if entry is None:
-        with _LOCK:
-            entry = _ROW_BLOCK_BUILDS.get(key)
-            if entry is None:
-                try:
-                    entry = (build_row_blocks(func, argtypes, wrt, chunk, target, ROW_BLOCK)[0], None, func)
-                except NotBatchable as exc:
-                    entry = (None, str(exc), func)
-                _ROW_BLOCK_BUILDS[key] = entry
-    return entry[:2]
+
+    def make():
+        try:
+            return build_row_blocks(func, argtypes, wrt, chunk, target, ROW_BLOCK)[0], None, func
+        except NotBatchable as exc:
+            return None, str(exc), func  # refusals are kept too: the transform is not run again
+
+    return _once(("row blocks", _code_identity(func), argtypes, wrt, chunk, target), make)[:2]
 
 
 def row_blocks_available(func, one_row_args, wrt, chunk, target) -> bool:
@@ -185,26 +183,20 @@ def forward_jacobian_rows(func, args, wrt, chunk, target, out_shape):
     d_in = args[wrt].shape[1]
     directions = _directions(d_in, chunk)
     m = int(np.prod(out_shape, dtype=int))
-    blocks, why = _row_blocks(func, _argtypes(one), wrt, chunk, target)
-    if blocks is not None:
+    driver, why = _row_blocks(func, _argtypes(one), wrt, chunk, target)
+    block = ROW_BLOCK if driver is not None else 0
+    if driver is not None:
         # Every row gets the same directions: (passes, k, 1, d_in), a row axis of length one.
         seeds = np.ascontiguousarray(directions.transpose(0, 2, 1)).reshape(directions.shape[0], chunk, 1, d_in)
-
-        def run_blocks(args):
-            call = list(args)
-            rows = call[wrt] = np.ascontiguousarray(args[wrt])
-            out = blocks(*call, seeds, np.empty((rows.shape[0], m, d_in)))
-            return out.reshape((rows.shape[0],) + tuple(out_shape) + (d_in,))
-
-        return run_blocks, ROW_BLOCK, None
-
-    from ..backends.drivers import row_jacobian
-    driver, _, _ = _build(func, _argtypes(one), (wrt,), chunk, target, driver=row_jacobian)
+    else:
+        from ..backends.drivers import row_jacobian
+        driver, _, _ = _build(func, _argtypes(one), (wrt,), chunk, target, driver=row_jacobian)
+        seeds = directions
 
     def run(args):
         call = list(args)
         rows = call[wrt] = np.ascontiguousarray(args[wrt])
-        out = driver(*call, directions, np.empty((rows.shape[0], m, d_in)))
+        out = driver(*call, seeds, np.empty((rows.shape[0], m, d_in)))
         return out.reshape((rows.shape[0],) + tuple(out_shape) + (d_in,))
 
-    return run, 0, why
+    return run, block, why
