@@ -2,113 +2,36 @@
 
 ``jacobian(f)(x)`` has shape ``out.shape + x.shape``.  Forward mode pushes ``k`` input
 directions per pass (``ceil(n / k)`` passes); reverse mode pulls ``k`` output directions per
-compiled sweep (``ceil(m / k)`` sweeps; the cotangent is a dual carrying them: vector mode).  ``mode="auto"`` compares the two costs (:func:`plan`).
+compiled sweep (``ceil(m / k)`` sweeps; the cotangent is a dual carrying them: vector mode).
+``mode="auto"`` compares the two costs (:func:`~adflow.planning.plan`).
 """
 from __future__ import annotations
 
 import dataclasses
-import math
-from dataclasses import dataclass
 
 import numpy as np
 from numba.core import types
+from numba.core.errors import TypingError
 
-from .api import _argtypes, _cast_like, _is_scalar_type, _prepare_args, _Specializations
+from . import sparsity as S
+from . import targets
+from .backends.drivers import (batch_grad, hessian_passes, jacobian_reverse, jacobian_reverse_chunked,
+                               row_jacobian_reverse)
+from .cuda import api as cuda_api
+from .duals.helpers import make_dual, seed, tangents_of, value_of
+from .duals.numba_dual import DualType
 from .errors import ArgumentError, ShapeError
+from .forward.api import forward_jacobian, forward_jacobian_rows, pass_seeds, row_blocks_available
 from .pipeline import call_compiled
+from .pipeline.arguments import cast_like, check_mode, check_one_wrt, prepare_args
+from .planning import BLOCK_SPEEDUP, Plan, default_chunk, plan
+from .rules.custom import primal_of
+from .specializations import Specializations
+from .value_types import argument_types, is_number_type
 
-# Relative costs used by the plan, in units of one evaluation of f.  A forward pass with k
-# directions computes the value and k tangents; a reverse sweep with k cotangents (vector mode)
-# runs the forward sweep once and the adjoint sweep on k-wide duals.  Measured roughly on the
-# benchmark problems; only their ratio matters, and only near the break-even point.
-TANGENT_COST = 0.6
-ADJOINT_COST = 2.0
+__all__ = ["jacobian", "JacobianFunction", "plan", "Plan", "default_chunk", "hessian", "hvp", "HessianFunction"]
 
-
-# ForwardDiff.jl stops at 12 directions per pass because its tangents live in stack tuples.
-# adflow's dual arrays keep them in a trailing array axis, where 16 directions per pass still
-# cost little more than 8 (a row-wise MLP with 16 inputs: one pass of 16 took 11.7 ms, two of 8
-# took 18.9 ms), and each pass saved is one more evaluation of the function saved.
-MAX_DEFAULT_CHUNK = 16
-
-# For row-wise Jacobians, how many times cheaper forward passes in blocks of rows are than the plan's
-# per-row estimate, relative to per-row reverse sweeps.  Measured on an MLP row (64 hidden units),
-# 2000 rows, time in blocks against compiled per-row sweeps: 16 inputs and 1, 2, 4 outputs 1.37 vs
-# 2.27, 1.35 vs 4.56, 1.35 vs 4.83 ms; 32, 40, 64 inputs and 1 output 3.04 vs 3.01, 4.38 vs 3.15,
-# 6.52 vs 4.31 ms.  The break-even factor in these runs lies between 4 and 9.
-BLOCK_SPEEDUP = 6.0
-
-
-def default_chunk(n: int) -> int:
-    """All directions at once up to MAX_DEFAULT_CHUNK, else the most even split into passes."""
-    if n <= MAX_DEFAULT_CHUNK:
-        return max(n, 1)
-    passes = math.ceil(n / MAX_DEFAULT_CHUNK)
-    return math.ceil(n / passes)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Which mode a Jacobian uses, how many passes, and why."""
-
-    mode: str
-    passes: int
-    chunk: int
-    inputs: int
-    outputs: int
-    forward_cost: float
-    reverse_cost: float
-    block: int = 0  # row-wise Jacobians: rows per block (0: one row at a time)
-    unblocked: str | None = None  # row-wise forward Jacobians: why not in blocks of rows
-
-    def __str__(self) -> str:
-        if self.mode == "forward (sparse)":
-            return (f"forward mode on the sparsity pattern: {int(self.forward_cost)} colours in {self.passes} "
-                    f"pass{'es' if self.passes != 1 else ''} ({self.inputs} inputs, {self.outputs} outputs)")
-        carried = "input" if self.mode == "forward" else "output"
-        rows = ""
-        if self.block:
-            rows = f"; rows in blocks of {self.block}"
-        elif self.unblocked:
-            rows = f"; rows one at a time ({self.unblocked})"
-        return (f"{self.mode} mode, {self.passes} pass{'es' if self.passes != 1 else ''} of {self.chunk} "
-                f"{carried} direction{'s' if self.chunk != 1 else ''} "
-                f"({self.inputs} inputs, {self.outputs} outputs; estimated cost in evaluations of f: "
-                f"forward {self.forward_cost:.1f}, reverse {self.reverse_cost:.1f}){rows}")
-
-
-def plan(inputs: int, outputs: int, mode: str = "auto", chunk: int | None = None) -> Plan:
-    """The cheaper of ``ceil(n/k)`` forward passes and ``ceil(m/k)`` reverse sweeps (or the mode asked for).
-
-    Each forward pass pushes k input directions, each reverse sweep pulls k output directions
-    (``chunk``, else ``default_chunk`` of the number of inputs or outputs).  This is
-    what ``jacobian(f)`` decides at its first call; ask it here without building anything.
-
-    >>> import adflow
-    >>> p = adflow.plan(1000, 3)  # many inputs, few outputs: one reverse sweep pulls all 3 outputs
-    >>> p.mode, p.passes, p.chunk
-    ('reverse', 1, 3)
-    >>> adflow.plan(1000, 3, mode="forward").passes  # 16 input directions per pass: ceil(1000 / 16)
-    63
-    """
-    _check_mode(mode)
-    k_forward = chunk or default_chunk(inputs)
-    k_reverse = chunk or default_chunk(outputs)
-    forward_passes = math.ceil(inputs / k_forward)
-    reverse_passes = math.ceil(outputs / k_reverse)
-    forward_cost = forward_passes * (1.0 + TANGENT_COST * k_forward)
-    reverse_cost = reverse_passes * (1.0 + ADJOINT_COST * k_reverse)
-    if mode == "auto":
-        mode = "forward" if forward_cost <= reverse_cost else "reverse"
-    if mode == "forward":
-        return Plan(mode, forward_passes, k_forward, inputs, outputs, forward_cost, reverse_cost)
-    return Plan(mode, reverse_passes, k_reverse, inputs, outputs, forward_cost, reverse_cost)
-
-
-def _check_mode(mode):
-    if mode not in ("auto", "forward", "reverse"):
-        raise ArgumentError(f"mode must be 'auto', 'forward' or 'reverse', not {mode!r}",
-                            hint="'auto' picks the cheaper of the two from the sizes")
+JACOBIAN_WRT_HINT = "differentiate one argument at a time: one Jacobian per wrt"
 
 
 class JacobianFunction:
@@ -126,14 +49,12 @@ class JacobianFunction:
     """
 
     def __init__(self, func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sparsity=None):
-        if not isinstance(wrt, int):
-            raise ArgumentError(f"jacobian takes one argument to differentiate (wrt an int), not {wrt!r}",
-                                hint="differentiate one argument at a time: one Jacobian per wrt")
+        check_one_wrt(wrt, "jacobian", JACOBIAN_WRT_HINT)
         if sparsity is not None and batch:
             raise ArgumentError("batch=True and sparsity= do not combine",
                                 hint="a batched Jacobian is already computed row by row; drop sparsity=")
         # Options are checked here, not at the first call: a typo fails where it is written.
-        _check_mode(mode)
+        check_mode(mode)
         if isinstance(sparsity, str) and sparsity != "auto":
             raise ArgumentError(f"sparsity must be 'auto' or a pattern, not {sparsity!r}",
                                 hint="pass 'auto', a boolean array or a scipy.sparse matrix of shape "
@@ -146,7 +67,7 @@ class JacobianFunction:
         self.chunk = chunk
         self.batch = batch
         self.target = target
-        self._reverse = _Specializations(func, target)
+        self._reverse = Specializations(func, target)
         self.plan = None
         self.__name__ = getattr(func, "__name__", "f")
         self.__doc__ = getattr(func, "__doc__", None)
@@ -157,7 +78,7 @@ class JacobianFunction:
         key = _call_key(args)
         run = self._runs.get(key) if key is not None else None
         if run is None:
-            args = _prepare_args(args)
+            args = prepare_args(args)
             x = args[self.wrt]
             if not isinstance(x, (np.ndarray, float, np.floating)):
                 raise ShapeError(f"jacobian differentiates float arguments; argument {self.wrt} is "
@@ -183,13 +104,11 @@ class JacobianFunction:
         out_shape = self._output_shape(args)
         the_plan = plan(int(np.size(x)), int(np.prod(out_shape, dtype=int)), self.mode, self.chunk)
         if the_plan.mode == "forward":
-            from .forward.api import forward_jacobian
             return _Run(the_plan, forward_jacobian(self.func, args, self.wrt, the_plan.chunk, self.target, out_shape))
         return self._reverse_jacobian(args, out_shape, the_plan)
 
     def _sparse(self, args):
         """A ``scipy.sparse.csr_array`` (outputs x inputs, flattened): one compressed pass per 32 colours."""
-        from . import sparsity as S
         x = args[self.wrt]
         if isinstance(self.sparsity, str):  # 'auto', checked when the Jacobian was made
             pattern = S.detect_pattern(self.func, args, self.wrt, self.target)
@@ -204,11 +123,9 @@ class JacobianFunction:
 
     def _output_shape(self, args):
         """The output's shape: one run of the primal."""
-        from .frontend.typeinfer import jitted
-        from .rules.custom import primal_of
         primal = primal_of(self.func)
         primal = getattr(primal, "py_func", primal)
-        y = (primal if self.target == "python" else jitted(primal))(*args)
+        y = self._reverse.target.wrap(primal)(*args)
         if isinstance(y, tuple):
             raise ShapeError("jacobian needs a function returning one array or number, not a tuple")
         return np.shape(y)
@@ -216,21 +133,18 @@ class JacobianFunction:
     def _reverse_jacobian(self, args, out_shape, the_plan):
         """A ``_Run``: the Jacobian from reverse sweeps, each pulling ``chunk`` output directions at once
         (the cotangent is a dual carrying them: vector mode); a gradient when the output is scalar."""
-        from .backends.drivers import jacobian_reverse, jacobian_reverse_chunked
         wrt = self.wrt
         x_shape = np.shape(args[wrt])
         if out_shape == ():  # a scalar output: the Jacobian is the gradient
             vjp_fn, _, _ = self._reverse.get(args, (wrt,))
-            return _Run(the_plan, lambda args: _cast_like(call_compiled(vjp_fn, *args, 1.0)[1][0], args[wrt]))
+            return _Run(the_plan, lambda args: cast_like(call_compiled(vjp_fn, *args, 1.0)[1][0], args[wrt]))
         out_shape = tuple(out_shape)
         m, n = int(np.prod(out_shape, dtype=int)), int(np.prod(x_shape, dtype=int))
         k = the_plan.chunk
         if k > 1 and isinstance(args[wrt], np.ndarray):
-            from numba.core.errors import TypingError
-            from .forward.api import _directions
             driver, _, _ = self._reverse.get(args, (wrt,), driver=jacobian_reverse_chunked(k),
-                                             argtypes=_argtypes(args))
-            seeds = _directions(m, k)
+                                             argtypes=argument_types(args))
+            seeds = pass_seeds(m, k)
 
             def vector_mode(args):
                 return driver(*args, out_shape, seeds, np.empty((m, n))).reshape(out_shape + x_shape)
@@ -241,7 +155,7 @@ class JacobianFunction:
                 # An operation without a dual-cotangent form (reductions with axis=): fall back
                 # to one sweep per output, which needs nothing beyond plain reverse mode.
                 the_plan = dataclasses.replace(the_plan, passes=m, chunk=1)
-        driver, _, _ = self._reverse.get(args, (wrt,), driver=jacobian_reverse, argtypes=_argtypes(args))
+        driver, _, _ = self._reverse.get(args, (wrt,), driver=jacobian_reverse, argtypes=argument_types(args))
         return _Run(the_plan, lambda args: call_compiled(driver, *args, out_shape).reshape(out_shape + x_shape))
 
     def _batched(self, args):
@@ -257,11 +171,9 @@ class JacobianFunction:
             # reverse sweeps still go one row at a time.
             forward = plan(rows.shape[1], the_plan.outputs, "forward", self.chunk)
             if forward.forward_cost / BLOCK_SPEEDUP <= forward.reverse_cost:
-                from .forward.api import row_blocks_available
                 if row_blocks_available(self.func, one, self.wrt, forward.chunk, self.target):
                     the_plan = forward
         if the_plan.mode == "forward":
-            from .forward.api import forward_jacobian_rows
             run, block, why = forward_jacobian_rows(self.func, args, self.wrt, the_plan.chunk, self.target,
                                                     out_shape)
             return _Run(dataclasses.replace(the_plan, block=block, unblocked=why), run)
@@ -290,9 +202,8 @@ class JacobianFunction:
     def _rows_by_gradients(self, args, one, the_plan):
         """A ``_Run`` of per-row gradients (a number per row) in one compiled prange loop, as
         ``grad(batch=True)`` computes them; ``None`` when the row's result is not a float."""
-        from .backends.drivers import batch_grad
         wrt = self.wrt
-        driver, _, prepared = self._reverse.get(one, (wrt,), driver=batch_grad, argtypes=_argtypes(one))
+        driver, _, prepared = self._reverse.get(one, (wrt,), driver=batch_grad, argtypes=argument_types(one))
         if not isinstance(prepared.return_type, types.Float):
             return None
 
@@ -306,13 +217,10 @@ class JacobianFunction:
     def _rows_by_reverse(self, args, one, out_shape, the_plan):
         """A ``_Run`` of per-row reverse Jacobians in one compiled prange loop (vector mode, ``chunk``
         output directions per sweep); ``None`` when the sweep has no dual-cotangent form."""
-        from numba.core.errors import TypingError
-        from .backends.drivers import row_jacobian_reverse
-        from .forward.api import _directions
         wrt, k = self.wrt, the_plan.chunk
         m, n = int(np.prod(out_shape, dtype=int)), one[wrt].size
-        driver, _, _ = self._reverse.get(one, (wrt,), driver=row_jacobian_reverse(k), argtypes=_argtypes(one))
-        seeds = _directions(m, k)
+        driver, _, _ = self._reverse.get(one, (wrt,), driver=row_jacobian_reverse(k), argtypes=argument_types(one))
+        seeds = pass_seeds(m, k)
 
         def compiled_rows(args):
             args = list(args)
@@ -383,9 +291,14 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sp
     >>> J.shape
     (2, 2)
     """
-    if target == "cuda":  # reverse sweeps inside CUDA threads: adflow/backends/cuda.py
-        from .backends import cuda
-        return cuda.jacobian(func, mode, wrt, chunk, batch)
+    where = targets.named(target)
+    if sparsity is not None and not where.supports("forward"):
+        raise ArgumentError(f"sparsity= needs forward mode, which {where!r} does not run",
+                            hint="drop sparsity= (this target computes the Jacobian by reverse sweeps), or use "
+                                 "target='cpu'")
+    if where.per_thread:  # reverse sweeps inside CUDA threads: adflow/cuda/
+        check_one_wrt(wrt, "jacobian", JACOBIAN_WRT_HINT)
+        return cuda_api.jacobian(func, mode, wrt, batch)
     return JacobianFunction(func, mode, wrt, chunk, batch, target, sparsity)
 
 
@@ -393,17 +306,17 @@ class HessianFunction:
     """``adflow.hessian(f)``: forward-over-reverse; each pass pushes ``chunk`` directions through the gradient."""
 
     def __init__(self, func, wrt=0, chunk=None, target="cpu"):
-        if not isinstance(wrt, int):
-            raise ArgumentError(f"hessian takes one argument to differentiate (wrt an int), not {wrt!r}",
-                                hint="the Hessian is with respect to one argument; pass wrt=0, wrt=1, ...")
+        check_one_wrt(wrt, "hessian", "the Hessian is with respect to one argument; pass wrt=0, wrt=1, ...")
+        if not targets.named(target).supports("forward"):
+            raise ArgumentError(f"hessian runs dual numbers through the reverse sweep, which target={target!r} "
+                                f"does not run", hint="use target='cpu'")
         self.func, self.wrt, self.chunk, self.target = func, wrt, chunk, target
-        self._specs = _Specializations(func, target)
+        self._specs = Specializations(func, target)
         self._drivers = {}  # (argument key, chunk) -> the compiled loop over passes
         self.__name__ = getattr(func, "__name__", "f")
 
     def _gradient_tangents(self, args, directions, k):
         """The gradient at ``args`` and its derivative along ``directions`` (shape x.shape + (k,))."""
-        from .forward.helpers import make_dual, seed, tangents_of, value_of
         x = args[self.wrt]
         call = list(args)
         call[self.wrt] = seed(x, directions) if np.ndim(x) else seed(float(x), directions.reshape(k))
@@ -423,17 +336,16 @@ class HessianFunction:
         return value_of(g), t
 
     def __call__(self, *args):
-        args = _prepare_args(args)
+        args = prepare_args(args)
         x = args[self.wrt]
         shape, n = np.shape(x), int(np.size(x))
         k = self.chunk or default_chunk(n)
-        from .forward.api import _directions
         if isinstance(x, np.ndarray) and x.ndim > 0:
-            hessian = self._compiled_passes(args, _directions(n, k), k, n)
+            hessian = self._compiled_passes(args, pass_seeds(n, k), k, n)
             if hessian is not None:
                 return hessian.reshape(shape + shape)
         columns = []
-        for p, dirs in enumerate(_directions(n, k)):
+        for p, dirs in enumerate(pass_seeds(n, k)):
             _, t = self._gradient_tangents(args, dirs.reshape(shape + (k,)), k)
             columns.append(t.reshape(n, k)[:, :min(k, n - p * k)])
         return np.concatenate(columns, axis=1).reshape(shape + shape)
@@ -442,9 +354,6 @@ class HessianFunction:
         """The first ``columns`` columns of ``H @ directions`` (shape (n, columns)) from all passes in one
         compiled loop (drivers.hessian_passes), or ``None`` when ``f`` does not return a number (the
         pass-by-pass path then says what it returned)."""
-        from .backends.drivers import hessian_passes
-        from .forward.helpers import seed
-        from .forward.numba_dual import DualType
         key = (_call_key(args), k)
         driver = self._drivers.get(key)
         if driver is None:
@@ -452,8 +361,8 @@ class HessianFunction:
             call = list(args)
             call[self.wrt] = seed(x, directions[0].reshape(np.shape(x) + (k,)))  # its types build the vjp
             driver, _, prepared = self._specs.get(call, (self.wrt,), driver=hessian_passes(k),
-                                                  argtypes=_argtypes(call))
-            if not (isinstance(prepared.return_type, DualType) or _is_scalar_type(prepared.return_type)):
+                                                  argtypes=argument_types(call))
+            if not (isinstance(prepared.return_type, DualType) or is_number_type(prepared.return_type)):
                 return None
             if key[0] is not None:
                 self._drivers[key] = driver
@@ -461,7 +370,7 @@ class HessianFunction:
 
     def hvp(self, *args_and_vector):
         *args, v = args_and_vector
-        args = _prepare_args(args)
+        args = prepare_args(args)
         x = args[self.wrt]
         v = np.asarray(v, dtype=np.float64)
         if v.shape != np.shape(x):

@@ -11,8 +11,9 @@ from numba import types
 from numba.core.errors import TypingError as NumbaTypingError
 from numba.extending import overload, register_jitable
 
-from .forward.helpers import dual_zeros, dual_zeros_like, is_dual, make_dual, seed, tangents_of, value_of
-from .forward.numba_dual import DualArrayType, DualType
+from .duals.helpers import dual_zeros, dual_zeros_like, is_dual, make_dual, seed, tangents_of, value_of
+from .duals.numba_dual import DualArrayType, DualType
+from .value_types import ndim_of
 
 __all__ = [
     "push", "pop", "grow", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
@@ -329,17 +330,9 @@ def dot_adjoint_b(g, a, b):
     return np.dot(a.T, g)
 
 
-def _ndim(ty) -> int:
-    if isinstance(ty, types.Array):
-        return ty.ndim
-    if isinstance(ty, DualArrayType):
-        return ty.value_type.ndim
-    return 0
-
-
 def _dot_adjoint_overload(which):
     def typer(g, a, b):
-        a_nd, b_nd = _ndim(a), _ndim(b)
+        a_nd, b_nd = ndim_of(a), ndim_of(b)
         if any(isinstance(t, DualArrayType) for t in (g, a, b)):
             # Second derivatives: the same formulas on dual arrays (no contiguity copies needed).
             table = {

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import ShapeError
+from .forward.api import forward_pass
 
 DETECTION_CHUNK = 16
 MAX_CHUNK = 32
@@ -25,8 +26,6 @@ MAX_CHUNK = 32
 
 def detect_pattern(func, args, wrt, target, chunk=DETECTION_CHUNK):
     """Boolean CSR pattern (outputs x inputs, flattened) of ``func``'s Jacobian at ``args``."""
-    from .forward.api import forward_pass
-
     x = args[wrt]
     n = int(np.size(x))
     rows, cols = [], []
@@ -78,8 +77,6 @@ def compressed_jacobian(func, args, wrt, pattern, colors, target):
     and the colouring, so they are worked out here once; a call is then the compiled passes, one
     gather and the CSR wrapper (no COO sorting per call).
     """
-    from .forward.api import forward_pass
-
     n = int(np.size(args[wrt]))
     n_colors = int(colors.max()) + 1 if n else 1
     # Many colours (a dense pattern) go in several passes of at most MAX_CHUNK directions.

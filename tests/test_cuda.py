@@ -331,7 +331,7 @@ if MODE == "ptx":
     from numba import cuda
     from numba.core import types
 
-    from adflow.backends import cuda as backend
+    from adflow.cuda import build, launch, sizing
 
     try:
         cuda.compile_ptx(lambda a: a + 1.0, (types.float64,), device=True, cc=(8, 0))
@@ -352,11 +352,11 @@ if MODE == "ptx":
     LAYOUT = types.Array(i8, 1, "C")
 
     def kernel_of(func, args, kind):
-        argtypes = [backend._numba_type(cuda, a) for a in args]
-        argtypes[0] = backend._row_type(argtypes[0])
-        example = [backend._Shape(args[0].shape[1:])] + list(args[1:])
-        build = backend.get_build(func, argtypes, (0,), example, 0)
-        return getattr(build.module, build.kernels[kind]).py_func
+        argtypes = launch.argument_types(args)
+        argtypes[0] = launch.row_type(argtypes[0])
+        example = [sizing.ArgumentShape(args[0].shape[1:])] + list(args[1:])
+        built = build.get_build(func, argtypes, (0,), example, 0)
+        return getattr(built.module, built.kernels[kind]).py_func
 
     @pytest.mark.parametrize("func, args, sig", [
         (lorenz_loss, (np.ones((2, 3)), np.ones(3), 5), (A2, A1, i8, A2, A2, LAYOUT)),

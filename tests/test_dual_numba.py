@@ -11,8 +11,8 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-import adflow.forward as fwd
-from adflow.forward import (
+import adflow.duals as fwd
+from adflow.duals import (
     Dual,
     DualArray,
     dual_empty,

@@ -1,4 +1,4 @@
-"""Plain-Python dual numbers (adflow.forward.dual) against central finite differences."""
+"""Plain-Python dual numbers (adflow.duals.dual) against central finite differences."""
 import doctest
 
 import numpy as np
@@ -18,8 +18,8 @@ from adflow.forward import (
     tangents_of,
     value_of,
 )
-from adflow.forward import dual as dual_module
-from adflow.forward import formulas, helpers, sample_points
+from adflow.duals import dual as dual_module
+from adflow.duals import formulas, helpers, sample_points
 from adflow.rules.partials import elementwise_partials
 
 H = 1e-6

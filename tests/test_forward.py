@@ -72,7 +72,7 @@ def test_chunk_tangent_rules_equal_the_one_direction_rules(name, shapes, rng):
     # is nonzero in one element, as seeds are) against the one-direction rule applied to each
     # direction, in Python and inside numba.
     import numba
-    from adflow.forward import formulas
+    from adflow.duals import formulas
     for param in ("a", "b"):
         chunk = formulas.chunk_tangent_function(name, param)
         compiled = numba.njit(lambda a, b, x_dot, ans: chunk(a, b, x_dot, ans))

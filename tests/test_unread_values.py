@@ -5,7 +5,7 @@ import pytest
 
 import adflow
 from adflow.backends.drivers import forward_jacobian
-from adflow.forward import make_dual, tangents_of, tangents_only, value_of
+from adflow.duals import make_dual, tangents_of, tangents_only, value_of
 from adflow.pipeline import build_forward
 from adflow.testing import numerical_jacobian
 

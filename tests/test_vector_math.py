@@ -10,7 +10,7 @@ import pytest
 import adflow
 from adflow.backends import vector_math
 from adflow.backends.emit import expr_source
-from adflow.forward.numba_elementwise import _flat_impl
+from adflow.duals.numba_elementwise import flat_impl
 
 needs_libmvec = pytest.mark.skipif(not vector_math.available(), reason="no glibc libmvec with AVX2 here")
 
@@ -55,11 +55,11 @@ def test_an_elements_value_does_not_depend_on_its_position():
 
 @needs_libmvec
 def test_flat_loops_fill_values_and_partials_before_the_loop():
-    with_value = _flat_impl(np.sin, "sin", ("dual_array",), (1,), 3)
+    with_value = flat_impl(np.sin, "sin", ("dual_array",), (1,), 3)
     assert {"fill_sin", "fill_cos"} <= set(with_value.__globals__)
-    tangents_only = _flat_impl(np.sin, "sin", ("dual_array",), (1,), 3, value=False)
+    tangents_only = flat_impl(np.sin, "sin", ("dual_array",), (1,), 3, value=False)
     assert "fill_cos" in tangents_only.__globals__ and "fill_sin" not in tangents_only.__globals__
-    assert "fill_tanh" in _flat_impl(np.tanh, "tanh", ("dual_array",), (1,), 3, value=False).__globals__
+    assert "fill_tanh" in flat_impl(np.tanh, "tanh", ("dual_array",), (1,), 3, value=False).__globals__
 
 
 def waves(x):

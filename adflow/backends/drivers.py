@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import textwrap
 
-import gast
+from ..syntax.templates import function
 
 _BATCH_GRAD = '''
 def {name}({params}):
@@ -36,10 +36,6 @@ def {name}({params}, _out_shape):
 '''
 
 
-def _parse(text):
-    return gast.parse(text).body[0]
-
-
 def _seeded_args(params, wrt, seeds, chunk):
     """The call's arguments with the differentiated one seeded with ``chunk`` directions from ``seeds``."""
     return ", ".join(f"seed_directions({p}, {seeds}, {chunk})" if k == wrt else p for k, p in enumerate(params))
@@ -49,7 +45,7 @@ def batch_grad(name, vjp, params, wrt):
     """``name(X, ...)``: row i of the result is the gradient of ``f(X[i], ...)`` w.r.t. ``X[i]``."""
     x = params[wrt]
     row_args = ", ".join(f"{p}[_i]" if k == wrt else p for k, p in enumerate(params))
-    return _parse(_BATCH_GRAD.format(name=name, params=", ".join(params), x=x, vjp=vjp, row_args=row_args))
+    return function(_BATCH_GRAD.format(name=name, params=", ".join(params), x=x, vjp=vjp, row_args=row_args))
 
 
 def jacobian_reverse(name, vjp, params, wrt):
@@ -58,7 +54,7 @@ def jacobian_reverse(name, vjp, params, wrt):
     A plain loop, not prange: a few sweeps of a small function lose more to waking threads
     (badly so on a loaded 2-core machine) than they gain.
     """
-    return _parse(_JACOBIAN_REVERSE.format(name=name, params=", ".join(params), x=params[wrt], vjp=vjp))
+    return function(_JACOBIAN_REVERSE.format(name=name, params=", ".join(params), x=params[wrt], vjp=vjp))
 
 
 # One reverse pass of vector mode: a dual cotangent carrying {chunk} output directions, so every
@@ -89,7 +85,7 @@ def jacobian_reverse_chunked(chunk):
     ``chunk`` rows per compiled sweep.  One maker per chunk size (build caches key on it)."""
     def driver(name, vjp, params, wrt):
         body = _chunked_pass(vjp, ", ".join(params), chunk, "_out", 8)
-        return _parse(_JACOBIAN_REVERSE_CHUNKED.format(name=name, params=", ".join(params), chunk=chunk, body=body))
+        return function(_JACOBIAN_REVERSE_CHUNKED.format(name=name, params=", ".join(params), chunk=chunk, body=body))
     driver.__name__ = f"jacobian_reverse_chunked_{chunk}"
     driver.__doc__ = (f"``name(args..., out_shape, seeds, out)``: the (outputs x inputs) Jacobian, {chunk} rows "
                       f"per reverse sweep (a dual cotangent carries {chunk} output directions).")
@@ -114,7 +110,7 @@ def row_jacobian_reverse(chunk):
     def driver(name, vjp, params, wrt):
         row_args = ", ".join(f"{p}[_i]" if k == wrt else p for k, p in enumerate(params))
         body = _chunked_pass(vjp, row_args, chunk, "_out_i", 12)
-        return _parse(_ROW_JACOBIAN_REVERSE.format(name=name, params=", ".join(params), x=params[wrt],
+        return function(_ROW_JACOBIAN_REVERSE.format(name=name, params=", ".join(params), x=params[wrt],
                                                    chunk=chunk, body=body))
     driver.__name__ = f"row_jacobian_reverse_{chunk}"
     driver.__doc__ = (f"``name(X, ..., out_shape, seeds, out)``: per-row reverse Jacobians, {chunk} output "
@@ -141,7 +137,7 @@ def row_jacobian(name, fwd, params, wrt, chunk):
     """``name(X, ..., directions, out)``: per-row forward Jacobians ``out[i] = dY[i]/dX[i]``, rows over cores."""
     x = params[wrt]
     row_args = ", ".join(f"_{x}_row" if k == wrt else p for k, p in enumerate(params))
-    return _parse(_ROW_JACOBIAN.format(name=name, params=", ".join(params), x=x, fwd=fwd, row_args=row_args,
+    return function(_ROW_JACOBIAN.format(name=name, params=", ".join(params), x=x, fwd=fwd, row_args=row_args,
                                        chunk=chunk))
 
 
@@ -174,7 +170,7 @@ def row_blocks(name, rows, params, wrt, chunk, block):
     """``name(X, ..., seeds, out)``: per-row forward Jacobians ``out[i] = dY[i]/dX[i]``, a block of rows at a time."""
     x = params[wrt]
     block_args = ", ".join(f"{x}[_first:_last]" if k == wrt else p for k, p in enumerate(params))
-    return _parse(_ROW_BLOCKS.format(name=name, params=", ".join(params), x=x, rows=rows, block_args=block_args,
+    return function(_ROW_BLOCKS.format(name=name, params=", ".join(params), x=x, rows=rows, block_args=block_args,
                                      chunk=chunk, block=block))
 
 
@@ -205,7 +201,7 @@ def forward_jacobian(name, fwd, params, wrt, chunk):
     """``name(args..., directions, out)``: the (outputs x inputs) Jacobian, all passes in one compiled loop."""
     x = params[wrt]
     seeded = _seeded_args(params, wrt, "_directions[_p]", chunk)
-    return _parse(_FORWARD_JACOBIAN.format(name=name, params=", ".join(params), x=x, fwd=fwd,
+    return function(_FORWARD_JACOBIAN.format(name=name, params=", ".join(params), x=x, fwd=fwd,
                                            seeded_args=seeded, chunk=chunk))
 
 
@@ -216,7 +212,7 @@ def forward_tangents(name, fwd, params, wrt, chunk):
     """``name(args..., seeds)``: (value, J @ seeds) from one forward pass; duals never reach Python."""
     x = params[wrt]
     seeded = _seeded_args(params, wrt, "_seeds", chunk)
-    return _parse(_FORWARD_TANGENTS.format(name=name, params=", ".join(params), x=x, fwd=fwd,
+    return function(_FORWARD_TANGENTS.format(name=name, params=", ".join(params), x=x, fwd=fwd,
                                            seeded_args=seeded, chunk=chunk))
 
 
@@ -241,7 +237,7 @@ def hessian_passes(chunk):
     def driver(name, vjp, params, wrt):
         x = params[wrt]
         seeded = _seeded_args(params, wrt, "_directions[_p]", chunk)
-        return _parse(_HESSIAN_PASSES.format(name=name, params=", ".join(params), x=x, vjp=vjp,
+        return function(_HESSIAN_PASSES.format(name=name, params=", ".join(params), x=x, vjp=vjp,
                                              seeded_args=seeded, chunk=chunk))
     driver.__name__ = f"hessian_passes_{chunk}"
     driver.__doc__ = f"``name(args..., directions, out)``: the Hessian, {chunk} columns per forward-over-reverse pass."

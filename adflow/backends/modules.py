@@ -6,6 +6,7 @@ gets a new file and old compiled code is never picked up.
 """
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import importlib.util
@@ -43,16 +44,56 @@ def module_key(source: str, namespace: dict) -> str:
     return digest.hexdigest()[:20]
 
 
+# What a generated module imports (the header written by adflow/pipeline/build.py).  Its compiled
+# code inlines the overloads of these modules and of every adflow module they import.
+CALLED_MODULES = ("adflow.runtime", "adflow.duals", "adflow.backends.vector_math")
+_ROOT = Path(__file__).resolve().parent.parent  # the adflow package
+
+
+def _file_of(module: str) -> Path | None:
+    path = _ROOT.parent.joinpath(*module.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported(module: str, path: Path) -> set[str]:
+    """The adflow modules ``module`` (in ``path``) imports at module level (adflow imports nothing
+    inside functions: tests/test_layers.py), a name imported from a module counting as that module."""
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            base = ".".join(base + ([node.module] if node.module else []))
+            found |= {f"{base}.{alias.name}" if _file_of(f"{base}.{alias.name}") else base for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return {m for m in found if m.split(".")[0] == "adflow" and _file_of(m) is not None}
+
+
+def called_files() -> list[Path]:
+    """The files of :data:`CALLED_MODULES` and of every adflow module they import, transitively."""
+    seen, todo = set(), list(CALLED_MODULES)
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(_imported(module, _file_of(module)))
+    return sorted(_file_of(m) for m in seen)
+
+
 @functools.lru_cache(maxsize=1)
 def runtime_fingerprint() -> str:
-    """Generated code calls adflow's runtime, its forward modules and the formulas of the rule tables
-    (numba's cache of a generated module does not see changes to what it calls, so its key must)."""
-    from .. import __version__
-    root = Path(__file__).resolve().parent.parent
-    digest = hashlib.sha256(__version__.encode())
-    called = [root / "runtime.py", root / "backends" / "vector_math.py", root / "backends" / "symbols.py", *sorted((root / "forward").glob("*.py")),
-              *sorted((root / "rules").glob("*.py"))]
-    for path in called:
+    """A hash of the code generated functions call: :func:`called_files` and the vector math in use.
+
+    numba's cache of a generated module does not see changes to what it calls (a moved or edited
+    helper), so the module's key must; the key of the front end's type cache uses it too.
+    """
+    digest = hashlib.sha256()
+    for path in called_files():
+        digest.update(path.relative_to(_ROOT).as_posix().encode())
         digest.update(path.read_bytes())
     digest.update(vector_math.fingerprint().encode())  # ADFLOW_VECTOR_MATH=0 must not reuse vector code
     return digest.hexdigest()[:12]

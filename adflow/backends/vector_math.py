@@ -12,7 +12,7 @@ against NumPy's values we measured at most 3 ulp.
 
 Two places use them:
 
-* the flat elementwise loops of forward mode (:mod:`adflow.forward.numba_elementwise`) fill a
+* the flat elementwise loops of forward mode (:mod:`adflow.duals.numba_elementwise`) fill a
   primitive's value, and the functions its partials call (``sin``'s ``cos``), with :func:`filler`;
 * generated code for the CPU calls ``vector_math.cos(x)`` where the transforms wrote ``np.cos(x)``
   (:func:`with_vector_calls`): on a C-contiguous float64 array that is one fill, on anything else

@@ -1,49 +1,32 @@
-"""Forward mode's engine: dual numbers carrying a chunk of ``k`` tangents, in Python and in numba.
+"""Forward mode: the user's function run on dual numbers.
 
-Public names (all importable from ``adflow.forward``):
+:mod:`.transform` makes room for duals where the function creates floats of its own,
+:mod:`.unread_values` finds the values a Jacobian never reads, :mod:`.row_blocks` rewrites a row
+function for blocks of rows, and :mod:`.api` holds ``jvp`` and the forward Jacobians.
 
-* :class:`Dual`, :class:`DualArray` - the Python dual scalar and dual array
-  (:mod:`adflow.forward.dual`); :func:`apply_primitive` evaluates any rules-table primitive on them.
-* :func:`seed`, :func:`make_dual`, :func:`value_of`, :func:`tangents_of`, :func:`is_dual`,
-  :func:`dual_zeros`, :func:`dual_empty`, :func:`dual_zeros_like`, :func:`dual_empty_like`
-  (:mod:`adflow.forward.helpers`) - work in Python and inside ``@njit`` code.
-* :class:`DualType`, :class:`DualArrayType` - their numba types (:mod:`adflow.forward.numba_dual`).
+The dual numbers themselves are :mod:`adflow.duals`; their public names are importable from here:
 
-Importing this package registers the numba extension, so a user's ``@njit`` function written for
-floats accepts duals unchanged:
-
->>> import math
->>> from numba import njit
->>> @njit
-... def f(x):
-...     s = 0.0
-...     for _ in range(3):
-...         s = s * x + math.sin(x * s + 1.0)
-...     return s
->>> round(float(f(seed(0.3, 1.0)).tangents[0]), 6)
-1.853562
-
-Module map: ``formulas`` (rules tables -> callables), ``rule_helpers`` (names the tangent rules
-call), ``dual`` (Python duals), ``helpers`` (public helpers), ``numba_dual`` (types, layout,
-boxing, casts), ``numba_tuples`` (unrolled tangent-tuple arithmetic), ``numba_elementwise``
-(elementwise primitives from the partials), ``numba_arrays`` (indexing, reductions, linear
-algebra from the tangent rules), ``numba_helpers`` (the public helpers in jitted code),
-``unread_values`` and ``tangents_only`` (skip values a Jacobian never reads), ``sample_points``
-(where each primitive is smooth, for tests).
+>>> from adflow.forward import seed, tangents_of
+>>> d = seed(2.0, 1.0) * seed(2.0, 1.0)
+>>> float(tangents_of(d)[0])
+4.0
 """
-from . import numba_arrays, numba_dual, numba_elementwise, numba_helpers, tangents_only  # noqa: F401 (registers)
-from .dual import Dual, DualArray, apply_primitive, is_dual
-from .helpers import (
+from ..duals import (
+    Dual,
+    DualArray,
+    DualArrayType,
+    DualType,
+    apply_primitive,
     dual_empty,
     dual_empty_like,
     dual_zeros,
     dual_zeros_like,
+    is_dual,
     make_dual,
     seed,
     tangents_of,
     value_of,
 )
-from .numba_dual import DualArrayType, DualType
 
 __all__ = [
     "Dual", "DualArray", "DualType", "DualArrayType", "apply_primitive", "is_dual",

@@ -1,66 +1,16 @@
 """Forward-mode API: ``jvp`` and the forward Jacobians ``jacobian`` uses."""
 from __future__ import annotations
 
-import functools
-import threading
-
 import numpy as np
 
-from ..api import _argtypes, _code_identity, _is_float_type, _normalize_wrt, _prepare_args
+from .. import targets
+from ..backends import drivers
+from ..cuda import api as cuda_api
+from ..duals.helpers import seed, tangents_of, value_of
 from ..errors import ShapeError
-from ..pipeline import build_forward
-from .helpers import is_dual, seed, tangents_of, value_of
-
-_BUILDS: dict = {}
-_LOCK = threading.RLock()
-
-
-def _once(key, make):
-    """``make()`` the first time ``key`` is asked for (one build per key, across threads), then its result."""
-    entry = _BUILDS.get(key)
-    if entry is None:
-        with _LOCK:
-            entry = _BUILDS.get(key)
-            if entry is None:
-                entry = _BUILDS[key] = make()
-    return entry
-
-
-def _build(func, argtypes, wrt, chunk, target, driver=None):
-    key = (_code_identity(func), argtypes, tuple(wrt), chunk, target, driver)
-    return _once(key, lambda: build_forward(func, argtypes, wrt, chunk, target, driver) + (func,))[:3]
-
-
-_DUAL_CAPABLE: dict = {}
-
-
-def dual_capable(primal):
-    """``primal`` for uncompiled generated code that may call it on duals.
-
-    A Hessian on ``target="python"`` runs the reverse sweep on dual numbers, and its forward sweep
-    calls the user's helpers as written; ``math.exp(dual)`` has no tangents to give, so calls with
-    duals go through the helper's forward-mode version instead (numba's duals need no such detour).
-    """
-    entry = _DUAL_CAPABLE.get(id(primal))
-    if entry is not None and entry[0] is primal:
-        return entry[1]
-
-    def call(*args):
-        wrt = tuple(i for i, a in enumerate(args) if is_dual(a))
-        if not wrt:
-            return primal(*args)
-        values = tuple(value_of(a) if i in wrt else a for i, a in enumerate(args))
-        fwd, _, _ = _build(primal, _argtypes(values), wrt, args[wrt[0]].k, "python")
-        return fwd(*args)
-
-    functools.update_wrapper(call, primal)
-    _DUAL_CAPABLE[id(primal)] = (primal, call)
-    return call
-
-
-def _float_positions(args):
-    return tuple(k for k, t in enumerate(_argtypes(args)) if _is_float_type(t))
-
+from ..pipeline import cached_forward, cached_row_blocks
+from ..pipeline.arguments import check_tangents, float_positions, normalize_wrt, prepare_args
+from ..value_types import argument_types
 
 def _outputs(y, k):
     """(value, tangents shaped value.shape + (k,)) of a result that may not depend on the inputs."""
@@ -87,25 +37,19 @@ def jvp(func, primals, tangents, wrt=None, target="cpu"):
     ...     return np.sin(x) * x[0]
     >>> y, y_dot = adflow.jvp(f, (np.array([1.0, 2.0]),), (np.array([1.0, 0.0]),))
     """
-    if target == "cuda":  # no duals on the device: from reverse sweeps, adflow/backends/cuda.py
-        from ..backends import cuda
-        return cuda.jvp(func, primals, tangents, wrt)
-    primals = _prepare_args(tuple(primals))
+    if targets.named(target).per_thread:  # no duals on the device: from reverse sweeps, adflow/cuda/
+        return cuda_api.jvp(func, primals, tangents, wrt)
+    primals = prepare_args(tuple(primals))
     if wrt is None:
-        wrt = _float_positions(primals)
-    wrt, _ = _normalize_wrt(wrt, len(primals), getattr(func, "__name__", "f"))
+        wrt = float_positions(argument_types(primals))
+    wrt, _ = normalize_wrt(wrt, len(primals), getattr(func, "__name__", "f"))
     tangents = tuple(tangents)
-    if len(tangents) != len(wrt):
-        raise ShapeError(f"jvp got {len(tangents)} tangents for {len(wrt)} differentiated arguments")
-    for k, t in zip(wrt, tangents):
-        if np.shape(t) != np.shape(primals[k]):
-            raise ShapeError(f"the tangent for argument {k} has shape {np.shape(t)} but the argument has shape "
-                             f"{np.shape(primals[k])}", hint="pass one tangent shaped like each differentiated argument")
+    check_tangents(tangents, wrt, primals)
     if len(wrt) == 1:
         # The common case runs through a compiled driver: no Python dual objects cross into numba.
         value, t = forward_pass(func, primals, wrt[0], np.asarray(tangents[0], np.float64).reshape(-1, 1), 1, target)
         return value, (t[:, 0].reshape(np.shape(value)) if np.ndim(value) else float(t[0, 0]))
-    fwd, _, _ = _build(func, _argtypes(primals), wrt, 1, target)
+    fwd, _, _ = cached_forward(func, argument_types(primals), wrt, 1, target)
     args = list(primals)
     for k, t in zip(wrt, tangents):
         t = np.asarray(t, dtype=np.float64)
@@ -116,12 +60,11 @@ def jvp(func, primals, tangents, wrt=None, target="cpu"):
 
 def forward_pass(func, args, wrt, seeds, chunk, target):
     """(value, tangents (outputs, chunk)) of one compiled forward pass seeded with ``seeds`` (n, chunk)."""
-    from ..backends.drivers import forward_tangents
-    driver, _, _ = _build(func, _argtypes(args), (wrt,), chunk, target, driver=forward_tangents)
+    driver, _, _ = cached_forward(func, argument_types(args), (wrt,), chunk, target, drivers.forward_tangents)
     return driver(*args, seeds)
 
 
-def _directions(n, chunk):
+def pass_seeds(n, chunk):
     """Seeds of the passes, shape (passes, n, chunk): pass p carries the unit vectors of inputs p*chunk..."""
     passes = -(-n // chunk)
     dirs = np.zeros((passes, n, chunk))
@@ -132,11 +75,10 @@ def _directions(n, chunk):
 
 def forward_jacobian(func, args, wrt, chunk, target, out_shape):
     """A callable ``run(args)``: the Jacobian by ``ceil(n / chunk)`` forward passes in one compiled loop."""
-    from ..backends.drivers import forward_jacobian as driver_source
     x = args[wrt]
     shape, n = np.shape(x), int(np.size(x))
-    driver, _, _ = _build(func, _argtypes(args), (wrt,), chunk, target, driver=driver_source)
-    directions = _directions(n, chunk)
+    driver, _, _ = cached_forward(func, argument_types(args), (wrt,), chunk, target, drivers.forward_jacobian)
+    directions = pass_seeds(n, chunk)
     out_shape = tuple(out_shape)
     m = max(int(np.prod(out_shape, dtype=int)), 1)
 
@@ -154,23 +96,9 @@ def forward_jacobian(func, args, wrt, chunk, target, out_shape):
 ROW_BLOCK = 32
 
 
-def _row_blocks(func, argtypes, wrt, chunk, target):
-    """(the compiled blocked driver for these row argument types, None), or (None, why there is none)."""
-    from ..pipeline import build_row_blocks
-    from .row_blocks import NotBatchable
-
-    def make():
-        try:
-            return build_row_blocks(func, argtypes, wrt, chunk, target, ROW_BLOCK)[0], None, func
-        except NotBatchable as exc:
-            return None, str(exc), func  # refusals are kept too: the transform is not run again
-
-    return _once(("row blocks", _code_identity(func), argtypes, wrt, chunk, target), make)[:2]
-
-
 def row_blocks_available(func, one_row_args, wrt, chunk, target) -> bool:
     """Whether the row function has a block form (builds it, without compiling, for the run to use)."""
-    return _row_blocks(func, _argtypes(one_row_args), wrt, chunk, target)[0] is not None
+    return cached_row_blocks(func, argument_types(one_row_args), wrt, chunk, target, ROW_BLOCK)[0] is not None
 
 
 def forward_jacobian_rows(func, args, wrt, chunk, target, out_shape):
@@ -181,16 +109,15 @@ def forward_jacobian_rows(func, args, wrt, chunk, target, out_shape):
     one = list(args)
     one[wrt] = np.ascontiguousarray(args[wrt][0])
     d_in = args[wrt].shape[1]
-    directions = _directions(d_in, chunk)
+    directions = pass_seeds(d_in, chunk)
     m = int(np.prod(out_shape, dtype=int))
-    driver, why = _row_blocks(func, _argtypes(one), wrt, chunk, target)
+    driver, why = cached_row_blocks(func, argument_types(one), wrt, chunk, target, ROW_BLOCK)
     block = ROW_BLOCK if driver is not None else 0
     if driver is not None:
         # Every row gets the same directions: (passes, k, 1, d_in), a row axis of length one.
         seeds = np.ascontiguousarray(directions.transpose(0, 2, 1)).reshape(directions.shape[0], chunk, 1, d_in)
     else:
-        from ..backends.drivers import row_jacobian
-        driver, _, _ = _build(func, _argtypes(one), (wrt,), chunk, target, driver=row_jacobian)
+        driver, _, _ = cached_forward(func, argument_types(one), (wrt,), chunk, target, drivers.row_jacobian)
         seeds = directions
 
     def run(args):

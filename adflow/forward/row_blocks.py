@@ -34,12 +34,13 @@ import numpy as np
 from numba.core import types
 
 from ..frontend import ops as O
-from ..frontend.normalize import name
 from ..rules import primitives as P
 from ..rules.batching import batching_rules, rule_calls
 from ..rules.partials import elementwise_partials
 from ..rules.tangents import tangent_rules
-from . import formulas
+from ..syntax import templates
+from ..syntax.nodes import name
+from ..duals import formulas
 
 
 class NotBatchable(Exception):
@@ -56,18 +57,6 @@ class Held:
 
 
 _SHARED_NUMBER = Held(0, 0)
-
-
-def _parse(expression: str):
-    return gast.parse(expression, mode="eval").body
-
-
-def _substitute(node, names: dict):
-    """``node`` with the names in ``names`` replaced by (copies of) their expressions."""
-    class Substitute(gast.NodeTransformer):
-        def visit_Name(self, n):
-            return copy.deepcopy(names[n.id]) if n.id in names else n
-    return Substitute().visit(node)
 
 
 # Primitives NumPy broadcasts elementwise (comparisons appear in the partials of maximum and minimum).
@@ -123,7 +112,7 @@ def batched(prim: str, operands: dict, rebuild, where: str, statics=None):
             parts = {"x": operands[node.left.id], "y": operands[node.right.id]}
             return batched("mul", parts, lambda n: gast.BinOp(n["x"], gast.Mult(), n["y"]), where)[0]
 
-    return Operands().visit(_parse(expression)), Held(lead, ranks[key])
+    return Operands().visit(templates.expression(expression)), Held(lead, ranks[key])
 
 
 def indexed(node, held: Held, index, where: str, shared_integer=lambda name: False):
@@ -346,7 +335,7 @@ class RowBlocks:
             if param not in rules:
                 raise NotBatchable(f"{where}: {prim} has no tangent rule for its operand {param}")
             dot = self.tangent[node.id]
-            rule = _substitute(_parse(rules[param]), {k: n for k, (n, _) in names.items()}
+            rule = templates.instantiate(rules[param], {k: n for k, (n, _) in names.items()}
                                | {f"{param}_dot": name(dot)})
             held = dict(self.held)
             held.update({n.id: h for n, h in names.values() if isinstance(n, gast.Name)})

@@ -18,23 +18,17 @@ from __future__ import annotations
 import copy
 
 import gast
+import numba
 import numpy as np
 from numba.core import types
 
+from ..duals import formulas
+from ..duals.helpers import dual_zeros
+from ..errors import NonDifferentiableError, UnsupportedSyntaxError
 from ..frontend import ops as O
-from ..frontend.normalize import assign, const, name
-from ..reverse.activity import find_varied, statements
-from . import formulas
-from .helpers import dual_zeros
+from ..frontend.dependencies import find_varied
+from ..syntax.nodes import assign, attribute, call, const, name, statements
 from .unread_values import unread_values
-
-
-def _call(func, *args):
-    return gast.Call(func=name(func), args=list(args), keywords=[])
-
-
-def _attr(value, attr):
-    return gast.Attribute(value=value, attr=attr, ctx=gast.Load())
 
 
 class ForwardTransform:
@@ -85,12 +79,12 @@ class ForwardTransform:
         if id(stmt) in self.unread:
             # Only its tangents are read (see unread_values): skip computing the value.
             prim = formulas.canonical(op.prim)
-            tangents = gast.Call(func=_attr(name("tangents_only"), prim), keywords=[],
+            tangents = gast.Call(func=attribute(name("tangents_only"), prim), keywords=[],
                                  args=[copy.deepcopy(op.args[p]) for p in formulas.signature(prim).params])
             return [assign(op.target, tangents, ln)]
         if op.kind == O.PRIMITIVE and op.prim == "array" and op.target in self.varied:
             items = list(op.args.values())
-            out = [assign(op.target, _call("dual_zeros", const(len(items)), const(self.chunk)), ln)]
+            out = [assign(op.target, call("dual_zeros", const(len(items)), const(self.chunk)), ln)]
             for k, item in enumerate(items):
                 write = gast.Assign(targets=[gast.Subscript(value=name(op.target), slice=const(k), ctx=gast.Store())],
                                     value=copy.deepcopy(item), type_comment=None)
@@ -111,25 +105,24 @@ class ForwardTransform:
                 return [new]
         return [stmt]
 
-    def dual_allocation(self, op, call):
-        return dual_allocation(self.fn, op, call, self.chunk)
+    def dual_allocation(self, op, call_node):
+        return dual_allocation(self.fn, op, call_node, self.chunk)
 
 
-def dual_allocation(fn, op, call, chunk):
+def dual_allocation(fn, op, call_node, chunk):
     """``np.zeros(shape)`` -> ``dual_zeros(shape, K)``, ``np.ones_like(x)`` -> ``dual_zeros(x.shape, K) + 1.0``..."""
-    args = call.args
+    args = call_node.args
     if op.prim.endswith("_like"):
-        shape = _attr(copy.deepcopy(args[0]), "shape")
+        shape = attribute(copy.deepcopy(args[0]), "shape")
     else:
         shape = copy.deepcopy(args[0])
-    zeros = _call("dual_zeros", shape, const(chunk))
+    zeros = call("dual_zeros", shape, const(chunk))
     if op.prim in ("zeros", "empty", "zeros_like", "empty_like"):
         return zeros
     if op.prim in ("ones", "ones_like"):
         return gast.BinOp(left=zeros, op=gast.Add(), right=const(1.0))
     if op.prim in ("full", "full_like"):
         return gast.BinOp(left=zeros, op=gast.Add(), right=copy.deepcopy(args[1]))
-    from ..errors import NonDifferentiableError
     raise NonDifferentiableError(f"{op.what} cannot hold values that depend on the differentiated inputs",
                                  fn.location(op.node), hint="allocate with np.zeros and fill it")
 
@@ -143,7 +136,6 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
     ``math`` calls on those values become NumPy calls, as in forward mode.
     """
     if fn.globals.setdefault("dual_zeros", dual_zeros) is not dual_zeros:
-        from ..errors import UnsupportedSyntaxError
         raise UnsupportedSyntaxError("the name 'dual_zeros' means something else in this module",
                                      fn.location(fn.tree), hint="a Hessian needs adflow's dual_zeros; rename yours")
     classifier = O.Classifier(fn, normalizer.helpers, normalizer.locals)
@@ -155,8 +147,8 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
         # ``c = np.ones(n) * a`` computes a fresh float array that later receives duals
         # (``c[1] = x[0]``): it continues as ``c + dual_zeros(c.shape, K)``.
         shape, zeros, ln = normalizer.fresh(f"{op.target}_shape"), normalizer.fresh("dual_zeros"), stmt.lineno
-        return [assign(shape, _attr(name(op.target), "shape"), ln),
-                assign(zeros, _call("dual_zeros", name(shape), const(chunk)), ln),
+        return [assign(shape, attribute(name(op.target), "shape"), ln),
+                assign(zeros, call("dual_zeros", name(shape), const(chunk)), ln),
                 assign(op.target, gast.BinOp(left=name(op.target), op=gast.Add(), right=name(zeros)), ln)]
 
     def block(stmts):
@@ -175,7 +167,6 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
                 # On target="python" math.log1p(dual) asks the dual for a float; np.log1p takes it.
                 numpy_call = O.numpy_call_for_duals(stmt, op).value
                 if fn.globals.setdefault("np", np) is not np:
-                    from ..errors import UnsupportedSyntaxError
                     raise UnsupportedSyntaxError("the name 'np' means something other than numpy in this module",
                                                  fn.location(stmt),
                                                  hint=f"a Hessian calls np.{numpy_call.func.attr} here")
@@ -193,5 +184,4 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
 
 
 def _const_type(node):
-    from numba import typeof
-    return typeof(node.value)
+    return numba.typeof(node.value)

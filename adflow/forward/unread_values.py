@@ -4,7 +4,7 @@ A Jacobian reads the tangents of ``f``'s result, never its value.  In
 ``y = B @ np.tanh(x) + np.sin(B @ x)`` the value of ``np.sin(...)`` feeds only the value of the
 sum, which feeds only ``y``'s value: computing those 2000 sines is wasted work (the tangents need
 ``cos``, not ``sin``).  This module finds such statements; the forward transform then computes
-them with :mod:`adflow.forward.tangents_only`, which skips the value (and fills it with NaN, so a
+them with :mod:`adflow.duals.tangents_only`, which skips the value (and fills it with NaN, so a
 value read by mistake shows in the result instead of passing as a number).
 
 The analysis is by variable name over the whole function, so loops and branches need no special
@@ -20,8 +20,9 @@ from __future__ import annotations
 import gast
 
 from ..frontend import ops as O
-from ..reverse.activity import is_array_type, statements
-from . import formulas
+from ..syntax.nodes import statements
+from ..value_types import is_array_type
+from ..duals import formulas
 
 
 def unread_values(fdef, ops: dict, varied: set, vartypes: dict, result_read: bool) -> set[int]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gast
 
-from .normalize import assign, const, name
+from ..syntax.nodes import assign, const, name
 
 
 class _Loop:

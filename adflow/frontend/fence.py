@@ -7,8 +7,10 @@ from __future__ import annotations
 import gast
 
 from ..errors import AdflowError, UnsupportedSyntaxError
+from ..rules.custom import CustomRule
+from ..syntax import source
+from ..syntax.nodes import assigned_names
 from . import namespace as ns
-from . import source
 
 _REJECTED = {
     gast.With: ("a 'with' block", "move the context manager outside the differentiated function"),
@@ -134,8 +136,6 @@ def _helper_calls(fn, strict):
     Functions with custom rules are left out: their bodies are not differentiated in every mode.
     Names that do not resolve are left to the normaliser's message unless ``strict``.
     """
-    from ..rules.custom import CustomRule
-    from .normalize import assigned_names
     local_names = set(fn.params) | assigned_names(fn.tree.body)
     for stmt in fn.tree.body:
         for node in gast.walk(stmt):

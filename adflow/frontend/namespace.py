@@ -6,10 +6,11 @@ import inspect
 import types as pytypes
 from dataclasses import dataclass
 
-import gast
 import numpy as np
 
 from ..errors import UnsupportedSyntaxError
+from ..rules.custom import CustomRule
+from ..syntax.nodes import dotted_name
 
 MODULE, CALLABLE, USER_FUNCTION, CONSTANT, ARRAY = "module", "callable", "user_function", "constant", "array"
 
@@ -22,7 +23,6 @@ class Resolved:
 
 def is_user_function(obj) -> bool:
     """A function adflow should transform itself: Python source, or a numba dispatcher of it."""
-    from ..rules.custom import CustomRule
     if isinstance(obj, CustomRule):
         return True
     if hasattr(obj, "py_func") and inspect.isfunction(getattr(obj, "py_func")):
@@ -31,18 +31,6 @@ def is_user_function(obj) -> bool:
         module = getattr(obj, "__module__", "") or ""
         return not (module.startswith("numpy") or module.startswith("numba") or module.startswith("scipy"))
     return False
-
-
-def dotted_name(node) -> str | None:
-    """``np.linalg.solve`` for an Attribute chain rooted at a Name, else None."""
-    parts = []
-    while isinstance(node, gast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, gast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
 
 
 def resolve(fn, node, local_names) -> Resolved | None:
@@ -115,7 +103,6 @@ def reachable_user_functions(func) -> list[tuple]:
 
 def _python_functions(obj) -> list:
     """The plain functions whose code decides what ``obj`` computes (a custom rule's primal and rules)."""
-    from ..rules.custom import CustomRule
     if isinstance(obj, CustomRule):
         rules = (obj.vjp_rules or ()) + (obj.jvp_rules or ())
         return [f for f in (obj.py_func,) + tuple(getattr(r, "py_func", r) for r in rules)

@@ -21,39 +21,13 @@ import gast
 import numpy as np
 
 from ..errors import UnsupportedSyntaxError
+from ..syntax.nodes import assign, assigned_names, const, name, store
 from . import namespace as ns
 
 
 def atom_names(node) -> list[str]:
     """Local names read by a normal-form expression."""
     return [n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)]
-
-
-def assigned_names(stmts) -> set[str]:
-    out = set()
-    for stmt in stmts:
-        for node in gast.walk(stmt):
-            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
-                out.add(node.id)
-    return out
-
-
-def name(id_, ctx=None):
-    return gast.Name(id=id_, ctx=ctx or gast.Load(), annotation=None, type_comment=None)
-
-
-def store(id_):
-    return name(id_, gast.Store())
-
-
-def const(value):
-    return gast.Constant(value=value, kind=None)
-
-
-def assign(target: str, value, lineno):
-    node = gast.Assign(targets=[store(target)], value=value, type_comment=None)
-    node.lineno = lineno
-    return node
 
 
 def is_atom(node) -> bool:

@@ -18,8 +18,11 @@ import numpy as np
 from numba.core import compiler, errors as numba_errors, typed_passes, types, untyped_passes
 from numba.core.registry import cpu_target
 
+from ..backends import modules
 from ..backends.symbols import distinct
 from ..errors import SourceLocation, TypingError
+from ..rules.custom import CustomRule
+from .namespace import is_user_function
 
 
 def _without_pruning(pm):
@@ -73,8 +76,6 @@ def jitted(func):
     by their dispatchers in a copy of its globals (the key has their identities: rebinding one
     makes a new dispatcher).
     """
-    from ..rules.custom import CustomRule
-    from .namespace import is_user_function
     if isinstance(func, numba.core.dispatcher.Dispatcher):
         return func
     callees = {}
@@ -201,11 +202,9 @@ _PIPELINE = "no-dead-branch-prune"  # what _TypeOnlyPipeline runs: types cached 
 
 
 def type_cache_key(source, argtypes, namespace, helpers) -> str:
-    import numpy as np
-
-    from .. import __version__
     digest = hashlib.sha256()
-    digest.update(f"{__version__}|{numba.__version__}|{_PIPELINE}|{source}|{argtypes!r}".encode())
+    # The runtime's fingerprint stands for the overloads that numba's typing of the source finds.
+    digest.update(f"{modules.runtime_fingerprint()}|{numba.__version__}|{_PIPELINE}|{source}|{argtypes!r}".encode())
     for key in sorted(namespace):
         value = namespace[key]
         digest.update(key.encode())
@@ -219,8 +218,7 @@ def type_cache_key(source, argtypes, namespace, helpers) -> str:
 
 
 def _types_path(key):
-    from ..backends.modules import cache_dir
-    folder = cache_dir() / "types"
+    folder = modules.cache_dir() / "types"
     folder.mkdir(exist_ok=True)
     return folder / f"{key}.pkl"
 

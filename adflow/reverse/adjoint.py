@@ -1,39 +1,23 @@
 """Write the adjoint statements of one operation, from the rule table.
 
-A rule is a string such as ``"g * np.cos(x)"``; :func:`instantiate` parses it once and substitutes
-the cotangent, the result and the operands, so ``y = np.sin(u)`` gets ``u_bar += y_bar * np.cos(u)``.
+A rule is a string such as ``"g * np.cos(x)"``; :func:`~adflow.syntax.templates.instantiate` parses it
+once and substitutes the cotangent, the result and the operands, so ``y = np.sin(u)`` gets
+``u_bar += y_bar * np.cos(u)``, which :func:`simplify` then folds (``x ** 1`` -> ``x``).
 """
 from __future__ import annotations
 
 import copy
-import functools
 
 import gast
 from numba.core import types
 
 from ..errors import NonDifferentiableError
 from ..frontend import ops as O
-from ..frontend.normalize import const, name
 from ..rules import primitives as P
 from ..rules.adjoints import adjoint_rules
-
-
-@functools.lru_cache(maxsize=None)
-def _template(expr: str):
-    return gast.parse(expr).body[0].value
-
-
-def instantiate(expr: str, mapping: dict):
-    """The rule ``expr`` with its placeholder names replaced by the nodes in ``mapping``."""
-    tree = copy.deepcopy(_template(expr))
-
-    class Substitute(gast.NodeTransformer):
-        def visit_Name(self, node):
-            if node.id in mapping:
-                return copy.deepcopy(mapping[node.id])
-            return node
-
-    return simplify(Substitute().visit(tree))
+from ..syntax.nodes import accumulate, assign, call, call_attr, const, name
+from ..syntax.templates import instantiate
+from ..value_types import ndim_of
 
 
 def _number(node):
@@ -74,32 +58,11 @@ class _NumpyArithmetic(gast.NodeTransformer):
         func = {gast.Div: "true_divide", gast.Pow: "power"}.get(type(node.op))
         if func is None:
             return node
-        return gast.Call(func=gast.Attribute(value=name("np"), attr=func, ctx=gast.Load()),
-                         args=[node.left, node.right], keywords=[])
+        return call_attr("np", func, node.left, node.right)
 
 
 def simplify(tree):
     return _Simplify().visit(tree)
-
-
-def accumulate(target_bar: str, value, lineno):
-    node = gast.AugAssign(target=gast.Name(id=target_bar, ctx=gast.Store(), annotation=None, type_comment=None),
-                          op=gast.Add(), value=value)
-    node.lineno = lineno
-    return node
-
-
-def call(func: str, *args):
-    return gast.Call(func=name(func), args=list(args), keywords=[])
-
-
-def names_read(nodes) -> set[str]:
-    out = set()
-    for node in nodes:
-        for sub in gast.walk(node):
-            if isinstance(sub, gast.Name) and isinstance(sub.ctx, gast.Load):
-                out.add(sub.id)
-    return out
 
 
 def element_is_scalar(array_type, index) -> bool:
@@ -108,16 +71,6 @@ def element_is_scalar(array_type, index) -> bool:
     if any(isinstance(p, gast.Slice) for p in parts):
         return False
     return len(parts) == ndim_of(array_type)
-
-
-def ndim_of(ty) -> int:
-    """Dimensions of an array type (a float array, or a dual array when computing Hessians)."""
-    from ..forward.numba_dual import DualArrayType
-    if isinstance(ty, types.Array):
-        return ty.ndim
-    if isinstance(ty, DualArrayType):
-        return ty.value_type.ndim
-    return 0
 
 
 class AdjointWriter:
@@ -205,7 +158,7 @@ class AdjointWriter:
             if rules is None or param not in rules:
                 raise self.error(op, f"no derivative rule for {op.what} with respect to its argument '{param}'",
                                  hint="register one with adflow.custom_vjp, or rewrite with supported operations")
-            value = instantiate(rules[param], mapping)
+            value = simplify(instantiate(rules[param], mapping))
             if self._all_scalar(op):
                 value = _NumpyArithmetic().visit(value)
             if sig is not None and sig.elementwise and self._may_broadcast(operand, op.target):
@@ -230,10 +183,7 @@ class AdjointWriter:
         grads_name = f"_{op.prim}_grads"
         args = [copy.deepcopy(a) for a in op.args.values()] + [name(self.bar(op.target))]
         grads = gast.Subscript(value=call(vjp, *args), slice=const(1), ctx=gast.Load())
-        first = gast.Assign(targets=[gast.Name(id=grads_name, ctx=gast.Store(), annotation=None, type_comment=None)],
-                            value=grads, type_comment=None)
-        first.lineno = ln
-        out = [first]
+        out = [assign(grads_name, grads, ln)]
         for k, a in enumerate(op.args.values()):
             if self.is_active(a):
                 out.append(accumulate(self.bar(a.id), gast.Subscript(value=name(grads_name), slice=const(k),

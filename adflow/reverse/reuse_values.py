@@ -16,7 +16,7 @@ import copy
 
 import gast
 
-from .adjoint import names_read
+from ..syntax.nodes import names_read
 from .single_adjoints import changed_names
 
 

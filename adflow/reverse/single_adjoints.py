@@ -26,7 +26,7 @@ import copy
 
 import gast
 
-from .adjoint import names_read
+from ..syntax.nodes import names_read
 
 # Adjoint helpers whose result has the shape of one argument, the primal variable: its position.
 SHAPED_LIKE_PRIMAL = {"unbroadcast": 1, "sum_adjoint": 1, "dot_adjoint_a": 1, "dot_adjoint_b": 2}

@@ -24,8 +24,8 @@ import gast
 from numba.core import types
 
 from ..frontend import ops as O
-from ..frontend.normalize import assigned_names
-from .activity import is_array_type
+from ..syntax.nodes import assigned_names
+from ..value_types import is_array_type
 
 
 @dataclass

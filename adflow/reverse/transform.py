@@ -13,50 +13,19 @@ import linecache
 import gast
 from numba.core import types
 
+from .. import runtime
+from ..backends.emit import comment
 from ..errors import NonDifferentiableError, TypingError
 from ..frontend import ops as O
-from ..frontend.normalize import assign, const, name, store
-from ..backends.emit import comment
-from .activity import find_active, is_array_type, is_float_type, statements
-from .adjoint import AdjointWriter, call, names_read
+from ..duals.numba_dual import DualArrayType, DualType
+from ..syntax.nodes import (assign, assigned_names, call, call_attr, const, name, names_read, numpy_dtype, statements,
+                            store)
+from ..value_types import is_array_type, is_float_type, ndim_of
+from .activity import find_active
+from .adjoint import AdjointWriter, element_is_scalar
+from .placeholders import dummy_value
+from .sweeps import Sweeps, Tape, scalar_dtype, tape_dtype
 from .tape import TapePlanner, alias_groups, assignment_counts, live_after, loop_body
-
-
-def dummy_value(ty):
-    """A placeholder of numba type ``ty``: declares a variable before its first real value."""
-    from ..forward.numba_dual import DualArrayType, DualType
-    if isinstance(ty, DualType):
-        return gast.Call(func=name("dual_zeros_like"), args=[const(0.0), const(ty.k)], keywords=[])
-    if isinstance(ty, DualArrayType):
-        shape = gast.Tuple(elts=[const(0)] * ty.value_type.ndim, ctx=gast.Load())
-        return gast.Call(func=name("dual_zeros"), args=[shape, const(ty.k)], keywords=[])
-    if isinstance(ty, types.Boolean):
-        return const(False)
-    if isinstance(ty, types.Integer):
-        return const(0)
-    if isinstance(ty, types.Float):
-        return const(0.0) if ty.bitwidth == 64 else call_attr("np", ty.name, const(0.0))
-    if isinstance(ty, types.Array):
-        shape = gast.Tuple(elts=[const(0)] * ty.ndim, ctx=gast.Load())
-        return call_attr("np", "empty", shape, dtype_node(ty.dtype))
-    if isinstance(ty, types.BaseTuple):
-        return gast.Tuple(elts=[dummy_value(t) for t in ty.types], ctx=gast.Load())
-    raise NotImplementedError(f"no placeholder for {ty}")
-
-
-def dtype_node(dtype):
-    return gast.Attribute(value=name("np"), attr=str(dtype) if str(dtype) != "bool" else "bool_", ctx=gast.Load())
-
-
-def call_attr(module, attr, *args):
-    return gast.Call(func=gast.Attribute(value=name(module), attr=attr, ctx=gast.Load()), args=list(args), keywords=[])
-
-
-def tuple_assign(targets, value, lineno):
-    node = gast.Assign(targets=[gast.Tuple(elts=[store(t) for t in targets], ctx=gast.Store())], value=value,
-                       type_comment=None)
-    node.lineno = lineno
-    return node
 
 
 class ReverseTransform:
@@ -149,7 +118,6 @@ class ReverseTransform:
 
     def numpy_calls_for_duals(self, stmts, classifier) -> list:
         """With dual inputs (Hessians), ``math.f(dual)`` calls become ``np.f``, as in forward mode."""
-        from ..forward.numba_dual import DualType
         out = []
         for stmt in stmts:
             if isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Call) \
@@ -175,7 +143,6 @@ class ReverseTransform:
             if isinstance(stmt, gast.If):
                 stmt.body = self.freeze_branch_tests(stmt.body)
                 stmt.orelse = self.freeze_branch_tests(stmt.orelse)
-                from ..frontend.normalize import assigned_names
                 if stmt.test.id in assigned_names(stmt.body + stmt.orelse):
                     taken = self.normalizer.fresh(stmt.test.id.lstrip("_") + "_taken")
                     out.append(assign(taken, name(stmt.test.id), stmt.lineno))
@@ -316,18 +283,28 @@ class ReverseTransform:
                 result = name(value)
         ret = gast.Return(value=gast.Tuple(elts=[result, grads], ctx=gast.Load()))
         ret.lineno = ln
-        new_body = (prologue + declarations + tapes + [comment("forward sweep", ln)] + forward
-                    + [comment("reverse sweep", ln)] + inits + reverse + [ret])
+        forward_sweep, reverse_sweep = comment("forward sweep", ln), comment("reverse sweep", ln)
+        new_body = (prologue + declarations + tapes + [forward_sweep] + forward
+                    + [reverse_sweep] + inits + reverse + [ret])
         args = copy.deepcopy(self.fdef.args)
         args.args.append(gast.Name(id=seed, ctx=gast.Param(), annotation=None, type_comment=None))
         fdef = gast.FunctionDef(name=f"{self.fdef.name}_vjp", args=args, body=new_body, decorator_list=[],
                                 returns=None, type_comment=None, type_params=[])
         fdef.lineno = ln
+        started = {s.targets[0].id for s in inits}
+        fdef.sweeps = Sweeps(
+            params=tuple(self.params), cotangent=seed, wrt=tuple(self.wrt), is_helper=self.is_helper,
+            copied=tuple(s.targets[0].id for s in prologue), declared=tuple(s.targets[0].id for s in declarations),
+            tapes=tuple(Tape(tape, top if ndim_of(ty) == 0 else None, tape_dtype(ty), var)
+                        for var, ty, tape, top in [(v, t) + self.tape_names(v) for v, t in self.pushed_vars.items()]
+                        + [(v, t, tape, top) for (v, t), (tape, top) in self.element_tapes.items()]),
+            adjoints={var: bar for (var, k), bar in self.bars.items() if k is None and bar in started},
+            returned=result.id if isinstance(result, gast.Name) else None,
+            gradients=tuple(self.bar(p) for p in wrt_names), forward_sweep=forward_sweep, reverse_sweep=reverse_sweep)
         return fdef
 
     def zero_of(self, var):
         """A zero adjoint for ``var``: a literal for scalars, an array shaped like ``var`` otherwise."""
-        from ..forward.numba_dual import DualType
         ty = self.vartypes.get(var)
         if isinstance(ty, types.Float):
             return dummy_value(ty)
@@ -336,13 +313,12 @@ class ReverseTransform:
         return call("zeros_like_float", name(var), name(self.seed))
 
     def new_tape(self, var, ty, tape, top, ln, like=None):
-        from ..forward.numba_dual import DualType
         if isinstance(ty, DualType):
             return [assign(tape, gast.Call(func=name("dual_zeros"), args=[const(16), const(ty.k)], keywords=[]), ln),
                     assign(top, const(0), ln)]
         if is_array_type(ty):
             return [assign(tape, call("array_stack", like if like is not None else name(var)), ln)]
-        return [assign(tape, call_attr("np", "empty", const(16), dtype_node(_scalar_dtype(ty))), ln),
+        return [assign(tape, call_attr("np", "empty", const(16), numpy_dtype(scalar_dtype(ty))), ln),
                 assign(top, const(0), ln)]
 
     # ------------------------------------------------------------------ forward sweep
@@ -447,8 +423,6 @@ class ReverseTransform:
                     # An inner loop's trip count differs per outer iteration: keep each one.
                     self.pushed_vars[info["counter"]] = types.int64
                     out.append(self.push(info["counter"], name(info["counter"]), ln, ty=types.int64))
-            elif isinstance(stmt, (gast.Assert, gast.Raise)):
-                out.append(stmt)
             else:
                 out.append(stmt)
         return _flatten(out)
@@ -458,8 +432,6 @@ class ReverseTransform:
 
         Elements and sub-arrays of one array go on separate tapes (a scalar stack, a list of arrays).
         """
-        from ..forward.numba_dual import DualArrayType, DualType
-        from .adjoint import element_is_scalar
         x, index = op.target, op.statics["index"]
         xtype = self.vartypes[x]
         dual = isinstance(xtype, DualArrayType)  # a Hessian's sweep: the parts saved are duals too
@@ -607,17 +579,11 @@ def _copy_if(stmt, body, orelse):
 
 def _is_array_value(ty) -> bool:
     """Values pushed by reference onto a list stack: arrays (of floats, or of duals)."""
-    from .adjoint import ndim_of
     return ndim_of(ty) > 0
 
 
 def _is_array_like(ty) -> bool:
-    from .adjoint import ndim_of
     return ndim_of(ty) > 0 or isinstance(ty, types.BaseTuple)
-
-
-def _scalar_dtype(ty):
-    return ty if isinstance(ty, (types.Float, types.Integer, types.Boolean)) else types.float64
 
 
 def _slice_ndim(xtype, index) -> int:
@@ -627,5 +593,4 @@ def _slice_ndim(xtype, index) -> int:
 
 
 def _runtime_names():
-    from .. import runtime
     return runtime.__all__

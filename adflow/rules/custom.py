@@ -25,6 +25,7 @@ import sys
 import gast
 
 from ..errors import AdflowError, ArgumentError, NonDifferentiableError, SourceLocation
+from ..syntax import source
 
 
 class CustomRule:
@@ -95,6 +96,14 @@ class CustomRule:
                 _check_returns_value(rule, method, k, self.__name__)
         return rules
 
+    def vjp_rule(self, k):
+        """The adjoint rule of argument ``k`` (None: no derivative)."""
+        return self._rule(self.vjp_rules, k, "defvjp")
+
+    def jvp_rule(self, k):
+        """The tangent rule of argument ``k`` (None: no derivative)."""
+        return self._rule(self.jvp_rules, k, "defjvp")
+
     def _rule(self, rules, k, method):
         if k >= len(rules):  # a *args function called with more arguments than it has rules
             raise NonDifferentiableError(f"{self.__name__} is called with argument {k} but {method} gave it "
@@ -105,76 +114,9 @@ class CustomRule:
     def py_func(self):
         return getattr(self.primal, "py_func", self.primal)
 
-    def emit(self, builder, argtypes) -> str:
-        """Write ``<name>_vjp(args..., g)`` calling the rules into the builder's module."""
-        from ..frontend.typeinfer import jitted
-        from ..reverse.activity import is_float_type
-
-        if self.vjp_rules is None:
-            raise NonDifferentiableError(f"{self.__name__} is a custom_vjp function without rules",
-                                         hint=f"call {self.__name__}.defvjp(rule, ...) once after defining it")
-        params = [f"a{k}" for k in range(len(argtypes))]
-        base = self.__name__
-        vjp_name = builder.unique(f"{base}_vjp")
-        primal_name = f"{base}_primal"
-        target = builder.target
-        builder.namespace[primal_name] = self.primal if target == "python" else jitted(self.py_func)
-        grads = []
-        for k, ty in enumerate(argtypes):
-            rule = self._rule(self.vjp_rules, k, "defvjp")
-            if rule is None or not is_float_type(ty):
-                grads.append(f"zeros_like_float(a{k})")
-                continue
-            rname = f"{base}_vjp_rule{k}"
-            builder.namespace[rname] = rule if target == "python" else jitted(rule)
-            grads.append(f"{rname}(g, ans, {', '.join(params)})")
-        text = (f"def {vjp_name}({', '.join(params)}, g):\n"
-                f"    ans = {primal_name}({', '.join(params)})\n"
-                f"    return ans, ({', '.join(grads)},)\n")
-        fdef = gast.parse(text).body[0]
-        builder.functions.append((fdef, f"user-defined rules of {base}"))
-        return vjp_name
-
-
-    def emit_forward(self, builder, argtypes, chunk) -> str:
-        """Write ``<name>_fwd(args...)`` applying the tangent rules to each of the ``chunk`` directions."""
-        from ..frontend.typeinfer import jitted
-        from ..reverse.activity import is_float_type
-
-        if self.jvp_rules is None:
-            raise NonDifferentiableError(f"{self.__name__} is a custom_jvp function without tangent rules",
-                                         hint=f"call {self.__name__}.defjvp(rule, ...) once after defining it")
-        base = self.__name__
-        fwd_name = builder.unique(f"{base}_fwd")
-        primal_name = f"{base}_primal"
-        target = builder.target
-        builder.namespace[primal_name] = self.primal if target == "python" else jitted(self.py_func)
-        n = len(argtypes)
-        values = ", ".join(f"v{k}" for k in range(n))
-        lines = [f"def {fwd_name}({', '.join(f'a{k}' for k in range(n))}):"]
-        lines += [f"    v{k} = value_of(a{k})" for k in range(n)]
-        lines += [f"    ans = {primal_name}({values})",
-                  f"    tangent = np.zeros(np.shape(ans) + ({chunk},))",
-                  f"    for j in range({chunk}):"]
-        terms = []
-        for k, ty in enumerate(argtypes):
-            rule = self._rule(self.jvp_rules, k, "defjvp")
-            if rule is None or not is_float_type(ty):
-                continue
-            rname = f"{base}_jvp_rule{k}"
-            builder.namespace[rname] = rule if target == "python" else jitted(rule)
-            lines.append(f"        t{k} = tangents_of(a{k}, {chunk})")
-            terms.append(f"{rname}(t{k}[..., j], ans, {values})")
-        lines.append(f"        tangent[..., j] = {' + '.join(terms) if terms else '0.0'}")
-        lines.append(f"    return make_dual(ans, tangent, {chunk})")
-        fdef = gast.parse("\n".join(lines) + "\n").body[0]
-        builder.functions.append((fdef, f"user-defined tangent rules of {base}"))
-        return fwd_name
-
 
 def _check_returns_value(rule, method, k, fname):
     """Refuse a rule function that returns nothing (its None would be a silent zero, or a numba error)."""
-    from ..frontend import source
     py = getattr(rule, "py_func", rule)
     if not inspect.isfunction(py) or py.__name__ == "<lambda>":
         return  # a lambda returns its expression; builtins and callables are numba's to type

@@ -1,4 +1,4 @@
-"""The public helpers of :mod:`adflow.forward.helpers`, inside numba-jitted code.
+"""The public helpers of :mod:`adflow.duals.helpers`, inside numba-jitted code.
 
 Numba must know ``k`` when it compiles.  It is read from the types where it can be (a dual, a
 dual array, a tuple of tangents, a scalar tangent meaning ``k = 1``); otherwise ``k`` must be

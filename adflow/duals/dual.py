@@ -6,7 +6,7 @@ plus a trailing axis of length ``k``: ``(k,)`` for a :class:`Dual`, ``value.shap
 :class:`DualArray`.
 
 Every operation goes through :func:`apply_primitive`, which reads its derivative from the rules
-tables (see :mod:`adflow.forward.formulas`):
+tables (see :mod:`adflow.duals.formulas`):
 
 * elementwise primitives use their partials, ``ans_dot = sum(partial * arg_dot)``, vectorised over
   the ``k`` directions and broadcast like the values;

@@ -16,7 +16,6 @@ implementation (``primal_function``), normally the NumPy function of that name.
 """
 from __future__ import annotations
 
-import ast
 import builtins
 import functools
 import math
@@ -29,7 +28,9 @@ from adflow.rules.partials import elementwise_partials
 from adflow.rules.primitives import Signature, primitive_of_object, signatures, zero_derivative
 from adflow.rules.tangents import chunk_tangent_rules, tangent_rules
 
+from ..backends.emit import expr_source
 from ..backends.symbols import distinct
+from ..syntax import nodes, templates
 from . import rule_helpers
 
 # Primitives that share another primitive's rule: ``max(a, b)`` is ``np.maximum(a, b)``.
@@ -159,12 +160,7 @@ def partial_expression(name: str, arg: str, rename: dict[str, str]) -> str | Non
     expression = elementwise_partials[name].get(arg)
     if expression is None:
         return None
-
-    class _Rename(ast.NodeTransformer):
-        def visit_Name(self, node):
-            return ast.copy_location(ast.Name(rename.get(node.id, node.id), node.ctx), node)
-
-    return ast.unparse(_Rename().visit(ast.parse(expression, mode="eval")))
+    return expr_source(templates.instantiate(expression, {old: nodes.name(new) for old, new in rename.items()}))
 
 
 @functools.cache
@@ -204,5 +200,5 @@ def values_read_by_partials(name: str) -> frozenset[str]:
     params = set(signatures[name].params) | {"ans"}
     read = set()
     for expression in elementwise_partials[name].values():
-        read |= {n.id for n in ast.walk(ast.parse(expression, mode="eval")) if isinstance(n, ast.Name)} & params
+        read |= nodes.names_in(templates.expression(expression)) & params
     return frozenset(read)

@@ -13,7 +13,7 @@ implementation from the partials.  For ``x * y`` with both scalar duals it is::
         t = tup_axpy(t, np.float64(x_v), y.tangents)    # the partial d(x*y)/dy = "x"
         return new_dual(ans, t)
 
-The partials' text comes from the table (:func:`adflow.forward.formulas.partial_expression`),
+The partials' text comes from the table (:func:`adflow.duals.formulas.partial_expression`),
 spliced in with its variables renamed, so numba compiles no extra function for it.
 
 When an argument is an array (a dual array, or a float array meeting a scalar dual), the
@@ -34,10 +34,10 @@ from numba.core import types
 from numba.core.errors import TypingError
 from numba.extending import overload, register_jitable
 
-from adflow.backends import vector_math
-from adflow.backends.emit import expr_source
-
+from ..backends import vector_math
+from ..backends.emit import expr_source
 from ..backends.symbols import distinct, exec_function
+from ..value_types import ndim_of
 from . import formulas
 from .helpers import value_of
 from .numba_dual import DualArrayType, DualType, new_dual, new_dual_array
@@ -139,10 +139,6 @@ def _scalar_impl(function, name: str, kinds: tuple):
     return _exec("\n".join(lines) + "\n", namespace, f"scalar dual {name}")
 
 
-def _ndim(ty) -> int:
-    return ty.ndim if isinstance(ty, (types.Array, DualArrayType)) else 0
-
-
 @functools.cache
 def _array_impl(function, name: str, ndims: tuple, k: int, in_place: bool = False):
     """Nested loops over the broadcast shape, applying the scalar-dual rule to each element.
@@ -212,7 +208,7 @@ def _is_c_array(ty) -> bool:
 
 
 @functools.cache
-def _flat_impl(function, name: str, kinds: tuple, ndims: tuple, k: int, value: bool = True):
+def flat_impl(function, name: str, kinds: tuple, ndims: tuple, k: int, value: bool = True):
     """One flat loop over contiguous operands of one shape, the partials spliced in.
 
     For ``a + b`` on two dual arrays this generates::
@@ -241,7 +237,7 @@ def _flat_impl(function, name: str, kinds: tuple, ndims: tuple, k: int, value: b
     The common case (one shape: ``sin(x)``, ``x * 2.0``, ``u + v``) then runs without per-element
     dual structs or broadcasting indices, which makes it about a fifth faster.
 
-    ``value=False`` computes the tangents only (:mod:`adflow.forward.tangents_only`): the primal
+    ``value=False`` computes the tangents only (:mod:`adflow.duals.tangents_only`): the primal
     is evaluated only where a partial reads it, and the values are NaN.
     """
     params = formulas.signature(name).params
@@ -339,7 +335,7 @@ def _jitable_array_impl(function, name: str, ndims: tuple, k: int):
 
 
 def flat_loop_applies(argtypes, kinds) -> bool:
-    """Can :func:`_flat_impl` serve: contiguous array operands of one ``ndim > 0``, the rest numbers?"""
+    """Can :func:`flat_impl` serve: contiguous array operands of one ``ndim > 0``, the rest numbers?"""
     arrays = [t for t, kind in zip(argtypes, kinds) if kind in ("array", "dual_array")]
     return (bool(arrays) and set(kinds) <= {"number", "array", "dual_array"}
             and all(_is_c_array(t) for t in arrays) and len({t.ndim for t in arrays}) == 1 and arrays[0].ndim > 0)
@@ -353,7 +349,7 @@ def _works_on_arrays(function) -> bool:
     return not any(function is v for v in (*vars(math).values(), *vars(builtins).values()))
 
 
-def _choose_elementwise(function, name: str, argtypes):
+def choose_elementwise(function, name: str, argtypes):
     kinds = tuple(kind_of(t) for t in argtypes)
     if None in kinds or not any(k in ("dual", "dual_array") for k in kinds):
         return None
@@ -364,7 +360,7 @@ def _choose_elementwise(function, name: str, argtypes):
     for param, kind in zip(formulas.signature(name).params, kinds):
         if kind in ("dual", "dual_array") and formulas.partial_function(name, param) is None:
             raise TypingError(f"adflow: {name} has no derivative with respect to {param}")
-    ndims = tuple(_ndim(t) for t in argtypes)
+    ndims = tuple(ndim_of(t) for t in argtypes)
     if in_place and kinds[0] == "dual_array":
         # ``a += b`` on a dual array writes into ``a``, element by element, with the plain ``+``.
         return _array_impl(formulas.OPERATORS[name], name, ndims, k, in_place=True)
@@ -372,7 +368,7 @@ def _choose_elementwise(function, name: str, argtypes):
         if not _works_on_arrays(function):
             return None
         if flat_loop_applies(argtypes, kinds):
-            return _flat_impl(function, name, kinds, ndims, k)
+            return flat_impl(function, name, kinds, ndims, k)
         return _array_impl(function, name, ndims, k)
     return _scalar_impl(function, name, kinds)
 
@@ -430,13 +426,13 @@ def register_all() -> None:
         if formulas.is_elementwise(name):
             params = formulas.signature(name).params
             for function in formulas.functions_of(name):
-                _register(function, name, params, _choose_elementwise)
+                _register(function, name, params, choose_elementwise)
         elif name in _VALUE_ONLY_ARITY:
             params = tuple(f"a{i}" for i in range(_VALUE_ONLY_ARITY[name]))
             for function in formulas.functions_of(name):
                 _register(function, name, params, _choose_value_only)
     for name, function in _INPLACE_SCALAR.items():
-        _register(function, name, formulas.signature(name).params, _choose_elementwise)
+        _register(function, name, formulas.signature(name).params, choose_elementwise)
     _register(operator.ifloordiv, "floordiv", ("a0", "a1"), _choose_value_only)
     overload(float)(_identity_float)
 

@@ -1,6 +1,6 @@
 """Public helpers to make, inspect and allocate duals, in plain Python.
 
-Each of these also works inside numba-jitted code (see :mod:`adflow.forward.numba_helpers` for
+Each of these also works inside numba-jitted code (see :mod:`adflow.duals.numba_helpers` for
 the jitted versions and their limits: where numba must know ``k`` at compile time and cannot read
 it from a type, it has to be passed as a constant).
 

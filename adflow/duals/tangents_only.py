@@ -6,7 +6,7 @@ Jacobian never reads ``f``'s value).  One function per elementwise primitive of 
 table, named after it, takes the primitive's operands:
 
 * in numba, on contiguous dual arrays of one shape, the flat loop of
-  :mod:`adflow.forward.numba_elementwise` without the value: ``sin``'s tangents need ``cos(u)``
+  :mod:`adflow.duals.numba_elementwise` without the value: ``sin``'s tangents need ``cos(u)``
   only, so the 2000 sines are skipped.  The result's values are NaN: a value read by mistake
   shows as NaN, never as a plausible number.  Other operands (scalars, broadcasting) take the
   primitive's ordinary overload, value included;
@@ -19,7 +19,8 @@ import builtins
 from numba.extending import overload
 
 from . import formulas
-from .numba_elementwise import _choose_elementwise, _flat_impl, _ndim, common_k, flat_loop_applies, kind_of
+from ..value_types import ndim_of
+from .numba_elementwise import choose_elementwise, common_k, flat_impl, flat_loop_applies, kind_of
 
 # The functions below are named after the primitives (``abs``, ``pow``...), so this module's own
 # code reaches Python's builtins through ``builtins.``.
@@ -42,10 +43,10 @@ def _define(name: str):
     def choose(*argtypes):
         kinds = builtins.tuple(kind_of(t) for t in argtypes)
         if "dual_array" in kinds and flat_loop_applies(argtypes, kinds):
-            ndims = builtins.tuple(_ndim(t) for t in argtypes)
-            return _flat_impl(namespace["primitive"], name, kinds, ndims, common_k(argtypes), value=False)
+            ndims = builtins.tuple(ndim_of(t) for t in argtypes)
+            return flat_impl(namespace["primitive"], name, kinds, ndims, common_k(argtypes), value=False)
         # Anything else takes the ordinary overload (value included), as the user's call would.
-        if _choose_elementwise(namespace["primitive"], name, argtypes) is None:
+        if choose_elementwise(namespace["primitive"], name, argtypes) is None:
             return None
         return stub
 

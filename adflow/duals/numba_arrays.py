@@ -1,12 +1,12 @@
 """Arrays of duals in numba: indexing, shape queries, allocation-like calls, and the
 non-elementwise primitives (reductions, linear algebra) generated from the tangent rules.
 
-Indexing mirrors the Python :class:`~adflow.forward.dual.DualArray`: the value array is indexed
+Indexing mirrors the Python :class:`~adflow.duals.dual.DualArray`: the value array is indexed
 with ``idx`` and the tangent array with ``idx + (slice(None),)``, so an element index yields a
 scalar dual (its tangent row becomes a tuple) and anything else a dual-array view.
 
 Non-elementwise primitives (``np.sum``, ``np.dot``, ``@``, ``np.linalg.solve``...) apply their
-tangent rule (a function of one direction, from :mod:`adflow.forward.formulas`) to each of the k
+tangent rule (a function of one direction, from :mod:`adflow.duals.formulas`) to each of the k
 directions in a loop::
 
     def impl(a, b):

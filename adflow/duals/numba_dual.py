@@ -6,7 +6,7 @@
   ``tangents`` (shape ``value.shape + (k,)``).  ``k`` is part of the type because indexing must
   produce a :class:`DualType` of known ``k``.
 
-Both box to / unbox from the Python classes of :mod:`adflow.forward.dual`.
+Both box to / unbox from the Python classes of :mod:`adflow.duals.dual`.
 
 Why user code written for floats runs unchanged: ``s = 0.0`` followed by ``s = s * x`` makes
 numba unify ``float64`` with ``Dual``.  :meth:`DualType.unify` answers "the dual type",

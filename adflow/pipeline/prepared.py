@@ -1,0 +1,77 @@
+"""One user function through the front end, for one set of argument types.
+
+read and parse -> fence (refuse what is outside the subset) -> normalise -> remove early exits ->
+infer every variable's type with numba.  The result, :class:`Prepared`, is what the transforms read.
+"""
+from __future__ import annotations
+
+from numba.core import types
+
+from ..backends import emit
+from ..duals.helpers import dual_zeros
+from ..duals.numba_dual import DualArrayType, DualType
+from ..errors import TypingError
+from ..forward.transform import with_dual_storage
+from ..frontend import fence
+from ..frontend.exits import remove_early_exits
+from ..frontend.normalize import normalize
+from ..frontend.typeinfer import infer_types, jitted, load_types, store_types, type_cache_key
+from ..rules.custom import primal_of
+from ..syntax import source
+
+
+class Prepared:
+    """A user function after the front end: normalised tree, its names, its variables' types.
+
+    ``forward_version(primal, argtypes, wrt, chunk)`` builds a helper's forward mode, for targets
+    whose generated code calls helpers as written (:meth:`adflow.targets.base.Target.wrap_helper`).
+    """
+
+    def __init__(self, func, argtypes, target, forward_version):
+        self.fn = source.load(func)
+        fence.check(self.fn)
+        fence.check_helpers(self.fn)
+        fdef, self.normalizer = normalize(self.fn)
+        self.fdef = remove_early_exits(fdef, self.normalizer.fresh)
+        self.namespace = dict(self.normalizer.globals_used)
+        self.namespace.update(self.normalizer.arrays)
+        duals = [(p, t) for p, t in zip(self.fn.params, argtypes) if isinstance(t, (DualType, DualArrayType))]
+        if duals:  # a Hessian: allocations filled with the dual arguments' values must hold duals
+            values = tuple(t.value_type if isinstance(t, DualArrayType) else
+                           types.float64 if isinstance(t, DualType) else t for t in argtypes)
+            primal_types, _ = self._infer(values)
+            self.fdef = with_dual_storage(self.fn, self.fdef, self.normalizer, primal_types,
+                                          [p for p, _ in duals], duals[0][1].k)
+            self.namespace["dual_zeros"] = dual_zeros
+            if "np" in self.fn.globals:  # math calls on duals became NumPy calls
+                self.namespace.setdefault("np", self.fn.globals["np"])
+        self.vartypes, self.return_type = self._infer(argtypes)
+        for hname, obj in self.normalizer.helpers.items():
+            self.namespace[hname] = target.wrap_helper(primal_of(obj), forward_version)
+
+    def _infer(self, argtypes):
+        """numba's types of every variable of ``self.fdef`` for ``argtypes`` (cached on disk)."""
+        self.primal_source, self.user_lines = emit.function_source(self.fdef)
+        typing_namespace = dict(self.namespace)
+        for hname, obj in self.normalizer.helpers.items():
+            typing_namespace[hname] = jitted(primal_of(obj))
+        key = type_cache_key(self.primal_source, argtypes, self.namespace, self.normalizer.helpers)
+        cached = load_types(key)
+        if cached is not None:
+            return cached
+        code = compile(self.primal_source, f"<adflow-normalized:{self.fn.name}>", "exec")
+        exec(code, typing_namespace)
+        try:
+            result = infer_types(typing_namespace[self.fdef.name], argtypes, self.user_lines, self.fn.filename,
+                                 self.fn.name)
+        except TypingError:
+            # numba typed the helpers with this function: one outside the subset is the better message.
+            fence.check_helpers(self.fn, strict=True)
+            raise
+        store_types(key, result)
+        return result
+
+    @property
+    def where(self) -> str:
+        """``f (file.py:12)``: what a generated function's header comment names."""
+        return f"{self.fn.name} ({self.fn.filename}:{self.fn.tree.lineno})"

@@ -1,0 +1,35 @@
+"""Placeholder values that declare a variable before its first real value (its numba type decides which).
+
+The reverse sweep's function declares up front what the forward sweep pushes before assigning it
+and the arrays whose adjoints start as zeros shaped like them: numba must see one type per name.
+"""
+from __future__ import annotations
+
+import gast
+from numba.core import types
+
+from ..duals.numba_dual import DualArrayType, DualType
+from ..syntax.nodes import call, call_attr, const, numpy_dtype
+
+
+def _zero_shape(ndim):
+    return gast.Tuple(elts=[const(0)] * ndim, ctx=gast.Load())
+
+
+def dummy_value(ty):
+    """A placeholder of numba type ``ty``: declares a variable before its first real value."""
+    if isinstance(ty, DualType):
+        return call("dual_zeros_like", const(0.0), const(ty.k))
+    if isinstance(ty, DualArrayType):
+        return call("dual_zeros", _zero_shape(ty.value_type.ndim), const(ty.k))
+    if isinstance(ty, types.Boolean):
+        return const(False)
+    if isinstance(ty, types.Integer):
+        return const(0)
+    if isinstance(ty, types.Float):
+        return const(0.0) if ty.bitwidth == 64 else call_attr("np", ty.name, const(0.0))
+    if isinstance(ty, types.Array):
+        return call_attr("np", "empty", _zero_shape(ty.ndim), numpy_dtype(ty.dtype))
+    if isinstance(ty, types.BaseTuple):
+        return gast.Tuple(elts=[dummy_value(t) for t in ty.types], ctx=gast.Load())
+    raise NotImplementedError(f"no placeholder for {ty}")

@@ -1,0 +1,27 @@
+"""``target="cpu"`` (the default): generated modules compiled by numba, cached on disk."""
+from __future__ import annotations
+
+import numba
+
+from ..backends import vector_math
+from ..frontend.typeinfer import NoPruneCompiler, jitted
+from .base import Target
+
+
+class CpuTarget(Target):
+    name = "cpu"
+
+    @property
+    def vector_math(self):
+        return bool(vector_math.available())
+
+    def wrap(self, function):
+        return jitted(function)
+
+    def compile(self, module, names, parallel):
+        for fname in names:
+            setattr(module, fname, numba.njit(cache=True, parallel=fname in parallel,
+                                              pipeline_class=NoPruneCompiler)(getattr(module, fname)))
+
+
+TARGET = CpuTarget()
