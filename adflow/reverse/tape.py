@@ -3,7 +3,7 @@
 The reverse sweep processes statements last to first; when it reaches a statement, every value
 its adjoint reads must be what it was when the statement ran.  An assignment that overwrites a
 value some earlier statement's adjoint still needs must *push* the old value first, and the
-reverse sweep *pops* it back after that assignment's adjoint.  Two analyses keep the tape small:
+reverse sweep *pops* it back after that assignment's adjoint.  Three analyses keep the tape small:
 
 * **exposure** (a forward may-analysis over the structured code): a variable is *exposed* once a
   statement's adjoint has read it and until it is reassigned; only assignments to exposed
@@ -24,7 +24,7 @@ import gast
 from numba.core import types
 
 from ..frontend import ops as O
-from ..syntax.nodes import assigned_names
+from ..syntax.nodes import assigned_names, statements
 from ..value_types import is_array_type
 
 
@@ -176,7 +176,7 @@ class TapePlanner:
         # Keep only what the reversed body reads, directly or through other recomputed values.
         needed = set()
         for stmt in body:
-            for sub in _statements(stmt):
+            for sub in statements([stmt]):
                 needed |= self.reads.get(id(sub), set())
         for stmt in body:
             if isinstance(stmt, (gast.For, gast.While)):
@@ -197,7 +197,7 @@ class TapePlanner:
         assigned = assigned_names(body)
         restored = {s.targets[0].id for s in recomputed}
         needed = set()
-        for stmt in _statements_of(body):
+        for stmt in statements(body):
             needed |= self.reads.get(id(stmt), set())
         return bool((needed & assigned) - restored)
 
@@ -211,7 +211,7 @@ class TapePlanner:
         Returns None when the loop does not qualify.
         """
         body = loop_body(loop)
-        inner = list(_statements_of(body))
+        inner = list(statements(body))
         counts: dict[str, int] = {}
         for stmt in inner:
             if isinstance(stmt, (gast.For, gast.While)):
@@ -247,17 +247,17 @@ class TapePlanner:
         return carried
 
     def _assigned_outside(self, loop) -> set:
-        inside = {id(s) for s in _statements(loop)}
+        inside = {id(s) for s in statements([loop])}
         out = set()
-        for stmt in _statements_of(self.body):
+        for stmt in statements(self.body):
             if id(stmt) not in inside and isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
                 out.add(stmt.targets[0].id)
         return out
 
     def _reads_outside(self, loop) -> set:
-        inside = {id(s) for s in _statements(loop)}
+        inside = {id(s) for s in statements([loop])}
         out = set()
-        for stmt in _statements_of(self.body):
+        for stmt in statements(self.body):
             if id(stmt) not in inside:
                 out |= self.reads.get(id(stmt), set())
         for key, names in self.loop_reads.items():
@@ -319,18 +319,3 @@ class TapePlanner:
                 break
             state = new_state
         return state | after | self.loop_reads.get(id(loop), set())
-
-
-def _statements(stmt):
-    yield stmt
-    if isinstance(stmt, gast.If):
-        for s in stmt.body + stmt.orelse:
-            yield from _statements(s)
-    elif isinstance(stmt, (gast.For, gast.While)):
-        for s in stmt.body:
-            yield from _statements(s)
-
-
-def _statements_of(body):
-    for stmt in body:
-        yield from _statements(stmt)
