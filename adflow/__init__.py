@@ -3,6 +3,12 @@
 Reverse mode by source transformation (``grad``, ``value_and_grad``, ``vjp``), forward mode by
 dual numbers (``jvp``), Jacobians that pick their mode (``jacobian``), and ``hessian``/``hvp``.
 Generated code is compiled by numba for the CPU (default), CUDA, or run as plain Python.
+
+The code is layered; each layer imports only from itself and the layers before it, at module
+level (docs/architecture.md draws them, tests/test_layers.py checks them):
+
+    errors < syntax < rules < dual numbers < runtime < front end < transforms < targets < pipeline
+    < entry points < package and tools
 """
 __version__ = "0.1.0"
 

@@ -1,8 +1,11 @@
-"""Helpers the generated code calls: the tape (stacks) and the shape-aware pieces of the rules.
+"""Helpers the generated code calls (``from adflow.runtime import *``): the tape, and the rules' pieces.
 
 Every helper is a plain NumPy function (what ``target="python"`` runs) with a numba overload or
 ``register_jitable`` twin (what ``target="cpu"`` compiles), so generated code reads the same on
 every target.  Helpers that dispatch on types (scalar or array, which ``axis``) use ``@overload``.
+The helpers both modes' rules call (``reduce_sum``, ``ans_full``, ``reshape_like``...) are
+written once, in :mod:`adflow.duals.rule_helpers`, and handed on here; those only adjoint rules
+call (``sum_adjoint``, ``unbroadcast``...), which handle dual cotangents, are here.
 """
 from __future__ import annotations
 
@@ -13,10 +16,11 @@ from numba.extending import overload, register_jitable
 
 from .duals.helpers import dual_zeros, dual_zeros_like, is_dual, make_dual, seed, tangents_of, value_of
 from .duals.numba_dual import DualArrayType, DualType
+from .duals.rule_helpers import ans_full, extremum_tangent, reduce_sum, reduced_count, reshape_like, spread
 from .value_types import ndim_of
 
 __all__ = [
-    "push", "pop", "grow", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
+    "grow", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
     "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
     "reshape_like", "reduce_sum", "ans_full", "zeros_like_float", "add_cotangent", "seed_directions",
     "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum",
@@ -56,21 +60,6 @@ def _grow_numba(stack):
         bigger[: stack.shape[0]] = stack
         return bigger
     return grow_floats
-
-
-@register_jitable
-def push(stack, top, value):
-    """Push ``value``; returns the (possibly reallocated) stack and the new top."""
-    if top == stack.shape[0]:
-        stack = grow(stack)
-    stack[top] = value
-    return stack, top + 1
-
-
-@register_jitable
-def pop(stack, top):
-    """Pop the last value; returns it and the new top."""
-    return stack[top - 1], top - 1
 
 
 @register_jitable
@@ -191,7 +180,7 @@ def sum_adjoint(g, x, axis):
         return dual_zeros_like(x) + g if is_dual(x) else np.zeros(np.shape(x)) + g
     if axis is None:
         return np.full(np.shape(x), g)
-    return np.broadcast_to(np.expand_dims(g, axis), np.shape(x)).copy()
+    return spread(g, x, axis)
 
 
 @overload(sum_adjoint)
@@ -206,66 +195,7 @@ def _sum_adjoint_numba(g, x, axis):
         raise NumbaTypingError("adflow: duals through reductions with axis= are not supported yet")
     if no_axis:
         return lambda g, x, axis: np.full(x.shape, g)
-    nd = x.ndim
-
-    def impl(g, x, axis):
-        ax = axis if axis >= 0 else axis + nd
-        out = np.empty(x.shape, g.dtype)
-        for idx in np.ndindex(x.shape):
-            out[idx] = g[_drop(idx, ax)]
-        return out
-    return impl
-
-
-def _drop(idx, ax):  # pragma: no cover - only compiled
-    raise NotImplementedError
-
-
-@overload(_drop)
-def _drop_numba(idx, ax):
-    n = len(idx)
-    if n == 1:
-        return lambda idx, ax: ()
-    if n == 2:
-        return lambda idx, ax: (idx[1],) if ax == 0 else (idx[0],)
-    if n == 3:
-        def impl3(idx, ax):
-            if ax == 0:
-                return (idx[1], idx[2])
-            if ax == 1:
-                return (idx[0], idx[2])
-            return (idx[0], idx[1])
-        return impl3
-    raise NumbaTypingError("adflow: reductions with axis support arrays of up to 3 dimensions")
-
-
-def reduced_count(x, axis):
-    """How many elements ``mean(x, axis)`` averages."""
-    return np.size(x) if axis is None else np.shape(x)[axis]
-
-
-@overload(reduced_count)
-def _reduced_count_numba(x, axis):
-    if axis is None or isinstance(axis, (types.NoneType, types.Omitted)):
-        return lambda x, axis: x.size
-    return lambda x, axis: x.shape[axis]
-
-
-def reduce_sum(x, axis):
-    return np.sum(x) if axis is None else np.sum(x, axis=axis)
-
-
-@overload(reduce_sum)
-def _reduce_sum_numba(x, axis):
-    if axis is None or isinstance(axis, (types.NoneType, types.Omitted)):
-        return lambda x, axis: np.sum(x)
-    return lambda x, axis: np.sum(x, axis=axis)
-
-
-@register_jitable
-def ans_full(ans, x, axis):
-    """``ans`` of a reduction broadcast back to ``x``'s shape."""
-    return sum_adjoint(ans, x, axis)
+    return lambda g, x, axis: spread(g, x, axis)
 
 
 @register_jitable
@@ -277,26 +207,9 @@ def extremum_adjoint(g, ans, x, axis):
 
 
 @register_jitable
-def extremum_tangent(x_dot, ans, x, axis):
-    mask = x == ans_full(ans, x, axis)
-    return reduce_sum(mask * x_dot, axis) / reduce_sum(mask * 1.0, axis)
-
-
-@register_jitable
 def cumsum_adjoint(g, x):
     flat = np.ascontiguousarray(g).ravel()
     return np.ascontiguousarray(np.cumsum(flat[::-1])[::-1]).reshape(x.shape)
-
-
-def reshape_like(g, x):
-    if is_dual(g):  # vector mode: np.ascontiguousarray would make an object array of the duals
-        return g.reshape(np.shape(x))
-    return np.ascontiguousarray(g).reshape(np.shape(x))
-
-
-@overload(reshape_like)
-def _reshape_like_numba(g, x):
-    return lambda g, x: np.ascontiguousarray(g).reshape(np.shape(x))
 
 
 # --------------------------------------------------------------------------- linear algebra

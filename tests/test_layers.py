@@ -210,3 +210,10 @@ def test_transforms_do_not_import_each_other(one, other):
                 if imp.source.startswith(one) and layer_of(imp.source) == transforms
                 and _known(imp.target).startswith(other)]
     assert not crossing, "\n".join(crossing)
+
+
+def test_the_package_docstring_names_the_layers_in_order():
+    doc = ast.get_docstring(ast.parse((PACKAGE / "__init__.py").read_text()))
+    order = " ".join(line.strip() for line in doc.splitlines() if "<" in line)
+    assert [name.strip() for name in order.split("<")] == [name for name, _ in LAYERS]
+

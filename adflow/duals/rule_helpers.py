@@ -1,11 +1,13 @@
-"""Helper functions that the tangent rules in :mod:`adflow.rules.tangents` call by name.
+"""Helpers the rule formulas call by name, for both modes: reductions, shapes, matrix products.
 
-The rules are strings such as ``"reduce_sum(x_dot, axis)"``; these helpers give those names a
-meaning, once for plain Python (the functions below) and once for numba (their ``@overload``).
-Each helper works on one tangent direction, shaped like the primal argument.
+The rules are strings such as ``"reduce_sum(x_dot, axis)"`` (tangent rules, compiled by
+:mod:`adflow.duals.formulas`) or ``"extremum_adjoint(g, ans, x, axis)"`` (adjoint rules, in the
+generated code, which reaches these through :mod:`adflow.runtime`); each helper here is written
+once, for plain Python (the function) and for numba (its ``@overload`` or ``register_jitable``).
 
-In numba only ``axis=None`` is supported (numba's own ``np.sum`` is the exception: it also takes
-an integer axis), because numba's ``np.mean``/``np.max``... accept no ``axis``.
+They are written with NumPy calls that dual numbers also implement, so the reverse sweep of a
+Hessian can call them on duals; nothing here names the dual types (the duals are built on the
+formulas that call these helpers).  In numba, ``axis`` is ``None`` or an integer.
 """
 from __future__ import annotations
 
@@ -18,9 +20,10 @@ def _is_none(ty) -> bool:
     return ty is None or isinstance(ty, (types.NoneType, types.Omitted))
 
 
-def reduce_sum(x_dot, axis=None):
-    """Sum of a tangent over ``axis`` (all axes when ``None``)."""
-    return np.sum(x_dot, axis=axis)
+def reduce_sum(x, axis=None):
+    """Sum of ``x`` over ``axis`` (all axes when ``None``)."""
+    # np.sum(x) without axis=: a dual's np.sum takes no axis keyword for a whole reduction.
+    return np.sum(x) if axis is None else np.sum(x, axis=axis)
 
 
 def reduced_count(x, axis=None):
@@ -33,10 +36,10 @@ def reduced_count(x, axis=None):
 
 
 def ans_full(ans, x, axis=None):
-    """A reduction's result broadcast back to the shape of its argument ``x``."""
+    """A reduction's result ``ans`` spread back over the shape of its argument ``x``."""
     if axis is None:
-        return np.broadcast_to(ans, np.shape(x))
-    return np.broadcast_to(np.expand_dims(ans, axis), np.shape(x))
+        return np.zeros(np.shape(x)) + ans
+    return spread(ans, x, axis)
 
 
 def extremum_tangent(x_dot, ans, x, axis=None):
@@ -46,12 +49,112 @@ def extremum_tangent(x_dot, ans, x, axis=None):
     :mod:`adflow.rules.partials`.
     """
     hits = np.asarray(x == ans_full(ans, x, axis), dtype=np.float64)
-    return np.sum(x_dot * hits, axis=axis) / np.sum(hits, axis=axis)
+    return reduce_sum(x_dot * hits, axis) / reduce_sum(hits, axis)
 
 
-def reshape_like(x_dot, ans):
-    """A tangent reshaped to the shape of the result ``ans``."""
-    return np.reshape(x_dot, np.shape(ans))
+def reshape_like(x, like):
+    """``x`` reshaped to the shape of ``like`` (a tangent like the result, a cotangent like the argument)."""
+    return np.reshape(x, np.shape(like))
+
+
+def spread(g, x, axis):
+    """``g`` (a reduction's result, or its cotangent) broadcast back along ``axis`` to ``x``'s shape, as a new array."""
+    return np.broadcast_to(np.expand_dims(g, axis), np.shape(x)).copy()
+
+
+# ----------------------------------------------------------------------------------- numba side
+
+
+@overload(reduce_sum)
+def _reduce_sum_numba(x, axis=None):
+    if _is_none(axis):
+        return lambda x, axis=None: np.sum(x)
+    if isinstance(axis, types.Integer):
+        return lambda x, axis=None: np.sum(x, axis=axis)
+    raise errors.TypingError("adflow: reduce_sum in numba takes axis=None or an integer axis")
+
+
+@overload(reduced_count)
+def _reduced_count_numba(x, axis=None):
+    if _is_none(axis):
+        return lambda x, axis=None: x.size
+    if isinstance(axis, types.Integer):
+        return lambda x, axis=None: x.shape[axis]
+    raise errors.TypingError("adflow: reduced_count in numba takes axis=None or an integer axis")
+
+
+@overload(spread)
+def _spread_numba(g, x, axis):
+    if not isinstance(axis, types.Integer):
+        raise errors.TypingError("adflow: spreading along an axis in numba takes an integer axis")
+    nd = x.ndim
+
+    def impl(g, x, axis):
+        ax = axis if axis >= 0 else axis + nd
+        out = np.empty(x.shape, g.dtype)
+        for idx in np.ndindex(x.shape):
+            out[idx] = g[_drop(idx, ax)]
+        return out
+    return impl
+
+
+def _drop(idx, ax):  # pragma: no cover - only compiled
+    raise NotImplementedError
+
+
+@overload(_drop)
+def _drop_numba(idx, ax):
+    n = len(idx)
+    if n == 1:
+        return lambda idx, ax: ()
+    if n == 2:
+        return lambda idx, ax: (idx[1],) if ax == 0 else (idx[0],)
+    if n == 3:
+        def impl3(idx, ax):
+            if ax == 0:
+                return (idx[1], idx[2])
+            if ax == 1:
+                return (idx[0], idx[2])
+            return (idx[0], idx[1])
+        return impl3
+    raise errors.TypingError("adflow: reductions with axis support arrays of up to 3 dimensions")
+
+
+@overload(ans_full)
+def _ans_full_numba(ans, x, axis=None):
+    if _is_none(axis):
+        return lambda ans, x, axis=None: np.zeros(x.shape) + ans
+    return lambda ans, x, axis=None: spread(ans, x, axis)
+
+
+@register_jitable
+def _extremum_tangent_along(x_dot, ans, x, axis):
+    hits = (x == ans_full(ans, x, axis)) * 1.0
+    return reduce_sum(x_dot * hits, axis) / reduce_sum(hits, axis)
+
+
+@overload(extremum_tangent)
+def _extremum_tangent_numba(x_dot, ans, x, axis=None):
+    if _is_none(axis):
+
+        def whole(x_dot, ans, x, axis=None):  # one pass, no temporaries
+            total = 0.0
+            hits = 0
+            for idx in np.ndindex(x.shape):
+                if x[idx] == ans:
+                    total += x_dot[idx]
+                    hits += 1
+            return total / hits
+
+        return whole
+    return lambda x_dot, ans, x, axis=None: _extremum_tangent_along(x_dot, ans, x, axis)
+
+
+@overload(reshape_like)
+def _reshape_like_numba(x, like):
+    if isinstance(like, types.Number):  # a 0-d result is a number
+        return lambda x, like: np.ascontiguousarray(x).reshape(())[()]
+    return lambda x, like: np.ascontiguousarray(x).reshape(np.shape(like))
 
 
 # Chunk helpers: the tangent carries a trailing axis of k directions (1-D or 2-D operands).
@@ -115,56 +218,7 @@ def chunk_matmul_left(a_dot, b):
     return np.reshape(out, np.shape(a_dot)[:-2] + np.shape(b)[1:] + np.shape(a_dot)[-1:])
 
 
-# ----------------------------------------------------------------------------------- numba side
-
-
-@overload(reduce_sum)
-def _reduce_sum_numba(x_dot, axis=None):
-    if _is_none(axis):
-        return lambda x_dot, axis=None: np.sum(x_dot)
-    if isinstance(axis, types.Integer):
-        return lambda x_dot, axis=None: np.sum(x_dot, axis)
-    raise errors.TypingError("adflow: reduce_sum in numba takes axis=None or an integer axis")
-
-
-@overload(reduced_count)
-def _reduced_count_numba(x, axis=None):
-    if _is_none(axis):
-        return lambda x, axis=None: x.size
-    if isinstance(axis, types.Integer):
-        return lambda x, axis=None: x.shape[axis]
-    raise errors.TypingError("adflow: reduced_count in numba takes axis=None or an integer axis")
-
-
-@overload(ans_full)
-def _ans_full_numba(ans, x, axis=None):
-    if _is_none(axis):
-        return lambda ans, x, axis=None: np.full(x.shape, ans)
-    raise errors.TypingError("adflow: ans_full in numba supports axis=None only")
-
-
-@overload(extremum_tangent)
-def _extremum_tangent_numba(x_dot, ans, x, axis=None):
-    if _is_none(axis):
-
-        def impl(x_dot, ans, x, axis=None):
-            total = 0.0
-            hits = 0
-            for idx in np.ndindex(x.shape):
-                if x[idx] == ans:
-                    total += x_dot[idx]
-                    hits += 1
-            return total / hits
-
-        return impl
-    raise errors.TypingError("adflow: max/min of a dual array in numba supports axis=None only")
-
-
-@overload(reshape_like)
-def _reshape_like_numba(x_dot, ans):
-    if isinstance(ans, types.Array):
-        return lambda x_dot, ans: np.ascontiguousarray(x_dot).reshape(ans.shape)
-    return lambda x_dot, ans: np.ascontiguousarray(x_dot).reshape(())[()]
+# The chunk helpers in numba.
 
 
 @register_jitable

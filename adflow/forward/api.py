@@ -12,6 +12,7 @@ from ..pipeline import cached_forward, cached_row_blocks
 from ..pipeline.arguments import check_tangents, float_positions, normalize_wrt, prepare_args
 from ..value_types import argument_types
 
+
 def _outputs(y, k):
     """(value, tangents shaped value.shape + (k,)) of a result that may not depend on the inputs."""
     if isinstance(y, tuple):
