@@ -10,9 +10,9 @@ from numba.core import types
 from . import targets
 from .backends.drivers import batch_grad
 from .cuda import api as cuda_api
-from .errors import ArgumentError, ShapeError
+from .errors import ShapeError
 from .pipeline import call_compiled
-from .pipeline.arguments import cast_like, float_positions, normalize_wrt, prepare_args
+from .pipeline.arguments import cast_like, check_batch, float_positions, normalize_wrt, prepare_args
 from .specializations import Specializations
 from .value_types import argument_types, is_number_type
 
@@ -54,8 +54,8 @@ class GradFunction:
         self.has_aux = has_aux
         self.with_value = with_value
         self.batch = batch
-        if batch and (len(self.wrt) != 1 or has_aux or with_value):
-            raise ArgumentError("batch=True takes one wrt argument, without has_aux or value_and_grad")
+        if batch:
+            check_batch(self.wrt, has_aux, with_value)
         self._specs = Specializations(func, target, 0 if has_aux else None)
         functools.update_wrapper(self, getattr(func, "py_func", func))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ArgumentError, NonDifferentiableError, ShapeError
-from ..pipeline.arguments import (cast_like, check_mode, check_tangents, float_positions, normalize_wrt,
+from ..pipeline.arguments import (cast_like, check_batch, check_mode, check_tangents, float_positions, normalize_wrt,
                                   prepare_args)
 from ..planning import plan
 from ..targets.cuda import TARGET_TEXT, device
@@ -23,7 +23,7 @@ class CudaGradFunction:
     * ``g(*args)``: one thread computes the gradient (checks, small problems);
     * with ``batch=True``, ``g(X, *rest)``: one thread per row of ``X``, row ``i`` of the result
       the gradient of ``f(X[i], *rest)`` with respect to ``X[i]``;
-    * ``g.device_for(*args)``: the :class:`DeviceFunction` to call from your own kernels
+    * ``g.device_for(*args)``: the :class:`~adflow.cuda.build.DeviceFunction` to call from your own kernels
       (``g.device`` after a call); ``g.source`` the generated code (kernels included).
     """
 
@@ -35,8 +35,8 @@ class CudaGradFunction:
         self.wrt, self._single = normalize_wrt(wrt)
         self.batch = batch
         self.with_value = with_value
-        if batch and (len(self.wrt) != 1 or with_value):
-            raise ArgumentError("batch=True takes one wrt argument, without value_and_grad")
+        if batch:
+            check_batch(self.wrt, has_aux, with_value)
         self.target = "cuda"
         self._last = None
         self.__name__ = getattr(func, "__name__", "f")

@@ -74,6 +74,12 @@ def float_positions(argtypes):
     return tuple(k for k, t in enumerate(argtypes) if is_float_type(t))
 
 
+def check_batch(wrt, has_aux, with_value):
+    """``batch=True`` gradients: one differentiated argument (the rows), no aux value, no value."""
+    if len(wrt) != 1 or has_aux or with_value:
+        raise ArgumentError("batch=True takes one wrt argument, without has_aux or value_and_grad")
+
+
 def check_one_wrt(wrt, what, hint):
     """Refuse a ``wrt`` that is not one argument index (Jacobians and Hessians take one)."""
     if not isinstance(wrt, int):
