@@ -45,6 +45,11 @@ def is_number_type(ty) -> bool:
     return isinstance(ty, (types.Float, types.Integer)) or (isinstance(ty, types.Array) and ty.ndim == 0)
 
 
+def constant_type(node):
+    """The numba type of a constant written in the code (a ``gast.Constant``)."""
+    return numba.typeof(node.value)
+
+
 def cheap_key(a):
     """What decides an argument's numba type, read without building numba type objects."""
     if isinstance(a, np.ndarray):

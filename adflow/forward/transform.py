@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 
 import gast
-import numba
 import numpy as np
 from numba.core import types
 
@@ -28,6 +27,7 @@ from ..errors import NonDifferentiableError, UnsupportedSyntaxError
 from ..frontend import ops as O
 from ..frontend.dependencies import find_varied
 from ..syntax.nodes import assign, attribute, call, const, name, statements
+from ..value_types import constant_type
 from .unread_values import unread_values
 
 
@@ -99,7 +99,7 @@ class ForwardTransform:
             args = list(op.args.values())
             varied = [k for k, a in enumerate(args) if isinstance(a, gast.Name) and a.id in self.varied]
             if varied:
-                argtypes = tuple(self.vartypes[a.id] if isinstance(a, gast.Name) else _const_type(a) for a in args)
+                argtypes = tuple(self.vartypes[a.id] if isinstance(a, gast.Name) else constant_type(a) for a in args)
                 new = copy.deepcopy(stmt)
                 new.value.func = name(self.helper_fwd_name(op.prim, argtypes, tuple(varied)))
                 return [new]
@@ -182,6 +182,3 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
     fdef.body = block(fdef.body)
     return fdef
 
-
-def _const_type(node):
-    return numba.typeof(node.value)

@@ -5,6 +5,8 @@ args={"x": Name(x)})``.  Both transforms and the analyses read statements throug
 """
 from __future__ import annotations
 
+import copy
+import math
 from dataclasses import dataclass, field
 
 import gast
@@ -153,7 +155,6 @@ class Classifier:
 
 def is_math_call(fn, call, local_names) -> bool:
     """Is ``call`` a call of a ``math`` function (``math.sin(x)``, or ``sin(x)`` after ``from math import sin``)?"""
-    import math
     dotted = ns.dotted_name(call.func)
     if dotted is None or dotted.split(".")[0] in local_names:
         return False
@@ -166,7 +167,6 @@ def is_math_call(fn, call, local_names) -> bool:
 
 def numpy_call_for_duals(stmt, op):
     """``math.sin(a)`` as ``np.sin(a)``: in plain Python, math functions ask a dual for a float."""
-    import copy
     new = copy.deepcopy(stmt)
     new.value.func = gast.Attribute(value=gast.Name(id="np", ctx=gast.Load(), annotation=None, type_comment=None),
                                     attr=P.numpy_function_of[op.prim], ctx=gast.Load())

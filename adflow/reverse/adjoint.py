@@ -17,7 +17,7 @@ from ..rules import primitives as P
 from ..rules.adjoints import adjoint_rules
 from ..syntax.nodes import accumulate, assign, call, call_attr, const, name
 from ..syntax.templates import instantiate
-from ..value_types import ndim_of
+from ..value_types import constant_type, ndim_of
 
 
 def _number(node):
@@ -177,7 +177,7 @@ class AdjointWriter:
         active_args = [a for a in op.args.values() if self.is_active(a)]
         if not active_args:
             return []
-        argtypes = tuple(self.vartypes[a.id] if isinstance(a, gast.Name) else _const_type(a)
+        argtypes = tuple(self.vartypes[a.id] if isinstance(a, gast.Name) else constant_type(a)
                          for a in op.args.values())
         vjp = self.helper_vjp_name(op.prim, argtypes)
         grads_name = f"_{op.prim}_grads"
@@ -209,7 +209,3 @@ class AdjointWriter:
         out.append(zero)
         return out
 
-
-def _const_type(node):
-    from numba import typeof
-    return typeof(node.value)
