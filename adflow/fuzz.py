@@ -723,7 +723,7 @@ def _worker(job):
     os.environ["ADFLOW_CACHE_DIR"] = cache
     import warnings
     warnings.simplefilter("ignore")
-    from . import api
+    from .pipeline import cache
     loader = Loader(tempfile.mkdtemp(prefix="adflow-fuzz-"))
     stats = {"ok": 0, "rejected": 0, "refused": 0, "cpu": 0, "fd_checked": 0, "fd_skipped": 0, "hvp_checked": 0,
              "findings": []}
@@ -748,7 +748,7 @@ def _worker(job):
         if n_done % 100 == 99:
             # Builds keep their functions alive; a long campaign lets them go (the dict is rebuilt
             # from scratch, so no entry can be found again by a reused id).
-            getattr(api, "_BUILDS", {}).clear()
+            cache.clear()
     shutil.rmtree(loader.folder, ignore_errors=True)
     return stats
 

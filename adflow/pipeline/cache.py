@@ -38,6 +38,12 @@ def size() -> int:
     return len(_ENTRIES)
 
 
+def clear():
+    """Forget every build, letting the functions they kept alive go (a long fuzz campaign does, now and then)."""
+    with _BUILD_LOCK:
+        _ENTRIES.clear()
+
+
 def code_identity(func):
     """A build key for ``func``'s code and the code of the user helpers it reaches (see :class:`CodeIdentity`)."""
     identity = identity_of(func)
