@@ -12,6 +12,7 @@ from numba.core import types
 
 from .errors import ArgumentError, NonDifferentiableError, ShapeError
 from .frontend.namespace import cell_value, reachable_user_functions
+from .frontend.source import python_function
 from .pipeline import TARGETS, build_reverse, call_compiled, check_wrt_range
 from .rules.custom import CustomRule
 
@@ -293,7 +294,10 @@ class GradFunction:
     ``.source_for(*args)`` the code for given example arguments.
     """
 
+    adflow_transform = "grad"
+
     def __init__(self, func, wrt=0, target="cpu", has_aux=False, with_value=False, batch=False):
+        python_function(func)  # a builtin or a derivative object is refused here, where it is written
         self.func = func
         self.wrt, self._single = _normalize_wrt(wrt)
         self.has_aux = has_aux
@@ -302,7 +306,8 @@ class GradFunction:
         if batch and (len(self.wrt) != 1 or has_aux or with_value):
             raise ArgumentError("batch=True takes one wrt argument, without has_aux or value_and_grad")
         self._specs = _Specializations(func, target, 0 if has_aux else None)
-        functools.update_wrapper(self, getattr(func, "py_func", func))
+        # updated=(): the wrapped function's __dict__ must not overwrite this object's own state
+        functools.update_wrapper(self, getattr(func, "py_func", func), updated=())
 
     @property
     def target(self):
@@ -417,6 +422,8 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
     >>> adflow.grad(f)(np.array([1.0, 2.0]))
     array([2., 4.])
     """
+    if func is not None:
+        python_function(func)
     if target == "cuda":  # device functions and batched kernels: adflow/backends/cuda.py
         from .backends import cuda
         return cuda.grad(func, wrt, has_aux, batch)
@@ -435,6 +442,8 @@ def value_and_grad(func=None, wrt=0, target="cpu", has_aux=False):
     >>> round(value, 6), round(slope, 6)  # sin(1) and sin(1) + cos(1)
     (0.841471, 1.381773)
     """
+    if func is not None:
+        python_function(func)
     if target == "cuda":
         from .backends import cuda
         return cuda.value_and_grad(func, wrt, has_aux)
@@ -471,6 +480,7 @@ def vjp(func, *args, wrt=None, target="cpu"):
     >>> pullback(np.array([1.0, 0.1]))
     (array([3. , 0.3]), array([12. ,  1.6]))
     """
+    python_function(func)
     if target == "cuda":
         from .backends import cuda
         return cuda.vjp(func, *args, wrt=wrt)
@@ -492,6 +502,7 @@ def vjp(func, *args, wrt=None, target="cpu"):
         return tuple(_cast_like(g, args[k]) for g, k in zip(grads, wrt))
 
     pullback.source = specs.last_source
+    pullback.adflow_transform = "vjp"
     return y, pullback
 
 

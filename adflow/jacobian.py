@@ -15,6 +15,7 @@ from numba.core import types
 
 from .api import _argtypes, _cast_like, _is_scalar_type, _prepare_args, _Specializations
 from .errors import ArgumentError, ShapeError
+from .frontend.source import python_function
 from .pipeline import call_compiled
 
 # Relative costs used by the plan, in units of one evaluation of f.  A forward pass with k
@@ -125,7 +126,10 @@ class JacobianFunction:
     ('forward', 1, 3)
     """
 
+    adflow_transform = "jacobian"
+
     def __init__(self, func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sparsity=None):
+        python_function(func)
         if not isinstance(wrt, int):
             raise ArgumentError(f"jacobian takes one argument to differentiate (wrt an int), not {wrt!r}",
                                 hint="differentiate one argument at a time: one Jacobian per wrt")
@@ -383,6 +387,7 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sp
     >>> J.shape
     (2, 2)
     """
+    python_function(func)
     if target == "cuda":  # reverse sweeps inside CUDA threads: adflow/backends/cuda.py
         from .backends import cuda
         return cuda.jacobian(func, mode, wrt, chunk, batch)
@@ -392,7 +397,10 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sp
 class HessianFunction:
     """``adflow.hessian(f)``: forward-over-reverse; each pass pushes ``chunk`` directions through the gradient."""
 
+    adflow_transform = "hessian"
+
     def __init__(self, func, wrt=0, chunk=None, target="cpu"):
+        python_function(func)
         if not isinstance(wrt, int):
             raise ArgumentError(f"hessian takes one argument to differentiate (wrt an int), not {wrt!r}",
                                 hint="the Hessian is with respect to one argument; pass wrt=0, wrt=1, ...")

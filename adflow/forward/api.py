@@ -7,7 +7,8 @@ import threading
 import numpy as np
 
 from ..api import _argtypes, _code_identity, _is_float_type, _normalize_wrt, _prepare_args
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
+from ..frontend.source import python_function
 from ..pipeline import build_forward
 from .helpers import is_dual, seed, tangents_of, value_of
 
@@ -53,7 +54,7 @@ def dual_capable(primal):
         fwd, _, _ = _build(primal, _argtypes(values), wrt, args[wrt[0]].k, "python")
         return fwd(*args)
 
-    functools.update_wrapper(call, primal)
+    functools.update_wrapper(call, primal, updated=())
     _DUAL_CAPABLE[id(primal)] = (primal, call)
     return call
 
@@ -87,6 +88,13 @@ def jvp(func, primals, tangents, wrt=None, target="cpu"):
     ...     return np.sin(x) * x[0]
     >>> y, y_dot = adflow.jvp(f, (np.array([1.0, 2.0]),), (np.array([1.0, 0.0]),))
     """
+    python_function(func)
+    for what, given in (("primals", primals), ("tangents", tangents)):
+        if not isinstance(given, (tuple, list)):
+            # An array here would be unpacked as the argument list: f(x[0], x[1]) instead of f(x).
+            raise ArgumentError(f"jvp takes its {what} as a tuple (or list) with one entry per argument, "
+                                f"not a {type(given).__name__}",
+                                hint=f"for f(x) write adflow.jvp(f, (x,), (t,))")
     if target == "cuda":  # no duals on the device: from reverse sweeps, adflow/backends/cuda.py
         from ..backends import cuda
         return cuda.jvp(func, primals, tangents, wrt)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import gast
 
-from ..errors import SourceLocation, SourceUnavailableError, UnsupportedSyntaxError
+from ..errors import NonDifferentiableError, SourceLocation, SourceUnavailableError, UnsupportedSyntaxError
 
 
 @dataclass
@@ -28,8 +28,22 @@ class UserFunction:
         return [a.id for a in self.tree.args.args]
 
 
+def derivative_kind(fn) -> str | None:
+    """``"grad"``, ``"jacobian"``, ... when ``fn`` is a derivative adflow made (or a method of one)."""
+    return getattr(fn, "adflow_transform", None) or getattr(getattr(fn, "__self__", None), "adflow_transform", None)
+
+
 def python_function(fn):
     """The plain Python function behind ``fn`` (a numba dispatcher's ``py_func``, or ``fn``)."""
+    kind = derivative_kind(fn)
+    if kind is not None:
+        # A derivative's own source is adflow's, not the user's: reading it would differentiate the
+        # wrong function (grad(grad(f)) once returned f' silently).
+        raise NonDifferentiableError(
+            f"cannot differentiate {getattr(fn, '__name__', kind)}, a derivative made by adflow.{kind}: "
+            f"adflow's transforms do not compose yet",
+            hint="for second derivatives use adflow.hessian(f) or adflow.hvp(f) on the original function",
+        )
     py = getattr(fn, "py_func", fn)
     if not inspect.isfunction(py):
         kind = type(fn).__name__

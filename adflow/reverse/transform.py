@@ -17,6 +17,7 @@ from ..errors import NonDifferentiableError, TypingError
 from ..frontend import ops as O
 from ..frontend.normalize import assign, const, name, store
 from ..backends.emit import comment
+from ..rules.partials import elementwise_partials
 from .activity import find_active, is_array_type, is_float_type, statements
 from .adjoint import AdjointWriter, call, names_read
 from .tape import TapePlanner, alias_groups, assignment_counts, live_after, loop_body
@@ -142,7 +143,8 @@ class ReverseTransform:
                 loop_reads[id(stmt)] = info["reads"]
             elif isinstance(stmt, gast.If):
                 reads[id(stmt)] = {stmt.test.id}
-        self.plan = TapePlanner(self.ops, reads, self.active, self.vartypes, body, loop_reads, self.aliases).run()
+        self.plan = TapePlanner(self.ops, reads, self.active, self.vartypes, body, loop_reads, self.aliases,
+                                self.resets_reading_old_value(body)).run()
         self.recomputed = {id(s) for stmts in self.plan.recompute.values() for s in stmts}
         self.checkpointed_vars = {v for carried in self.plan.checkpoint.values() for v in carried}
         return self.assemble(body)
@@ -526,10 +528,59 @@ class ReverseTransform:
             return self.reverse_loop(stmt, ln)
         return []
 
+    def resets_reading_old_value(self, body) -> set:
+        """Ids of assignments whose adjoint resets an array adjoint shaped like the value overwritten.
+
+        ``x_bar = zeros_like_float(x, ...)`` after reversing ``x = e`` must have the shape ``x`` had
+        before (``x = x[1:]`` shortens it), so the reverse sweep needs that old value back: the
+        planner saves it.  Not needed when ``e`` is elementwise in the old ``x`` and numbers
+        (``x = x / norm``): the shapes agree and the current value serves.
+        """
+        definitions = {}
+        for stmt in statements(body):
+            if isinstance(stmt, gast.Assign) and self.ops[id(stmt)].kind != O.SETITEM:
+                definitions.setdefault(self.ops[id(stmt)].target, []).append(stmt)
+        out = set()
+        for stmt in statements(body):
+            if not isinstance(stmt, gast.Assign):
+                continue
+            op = self.ops[id(stmt)]
+            if (op.kind == O.SETITEM or op.target not in self.active or not self.needs_reset(op.target)
+                    or not _is_array_value(self.vartypes.get(op.target))):
+                continue
+            if not self.keeps_shape(op, op.target, definitions, depth=4):
+                out.add(id(stmt))
+        return out
+
+    def keeps_shape(self, op, old, definitions, depth) -> bool:
+        """Is ``op``'s result certainly shaped like ``old`` (elementwise in ``old`` and numbers)?"""
+        if depth == 0:
+            return False
+        if op.kind == O.COPY or (op.kind == O.PRIMITIVE and op.prim in elementwise_partials):
+            for arg in op.args.values():
+                if not isinstance(arg, gast.Name) or not _is_array_value(self.vartypes.get(arg.id)):
+                    if isinstance(arg, (gast.Name, gast.Constant)):
+                        continue  # a number broadcasts without changing the shape
+                    return False
+                if arg.id == old:
+                    continue
+                defs = definitions.get(arg.id, [])
+                if len(defs) != 1 or not self.keeps_shape(self.ops[id(defs[0])], old, definitions, depth - 1):
+                    return False
+            return True
+        return False
+
     def needs_reset(self, var) -> bool:
-        """An adjoint restarts at zero where its variable is reassigned (loops, repeated assignment)."""
+        """An adjoint restarts at zero where its variable is reassigned (loops, repeated assignment).
+
+        Reversing ``v = e`` moves ``v_bar`` into ``e``; what ``v`` held before is another value,
+        whose adjoint starts at zero.  An argument holds a value before the function's first
+        statement, so ``a = a * 3.0`` reassigns it as a second assignment would.
+        """
         if not hasattr(self, "_counts"):
             self._counts = assignment_counts(self.fdef.body)
+            for p in self.params:
+                self._counts[p] = self._counts.get(p, 0) + 1
             self._in_loop = set()
             for loop in statements(self.fdef.body):
                 if isinstance(loop, (gast.For, gast.While)):
