@@ -101,6 +101,31 @@ def rebound_in_both_branches(a, b):
     return a
 
 
+def triple(a):
+    a = a * 3.0
+    return a
+
+
+def tail_squared(x):
+    x = x[1:]
+    return x * x
+
+
+def through_helpers(a, x):
+    # helpers are reversed by the same transform: their own arguments are rebound too
+    return triple(a) + np.sum(tail_squared(x))
+
+
+def argument_scaled_in_place(x):
+    x *= 2.0  # the caller's array, as Python runs it; adflow works on a copy
+    return np.sum(x ** 3)
+
+
+def argument_element_rebound(x):
+    x[0] = x[0] * 2.0
+    return np.sum(x ** 3)
+
+
 # (function, arguments, closed-form gradient with respect to every argument)
 CASES = [
     (scale_arg, (0.7,), lambda a: (3.0,)),
@@ -120,6 +145,9 @@ CASES = [
     (local_rebound, (0.7,), lambda x: (3.0 * math.cos(x * x) * 2.0 * x,)),
     (rebound_in_both_branches, (0.3, 2.0), lambda a, b: (b * math.exp(a * b), a * math.exp(a * b))),
     (rebound_in_both_branches, (0.3, 0.5), lambda a, b: (math.exp(a + b),) * 2),
+    (through_helpers, (0.7, np.array([0.3, 0.4, 1.2])), lambda a, x: (3.0, np.array([0.0, 0.8, 2.4]))),
+    (argument_scaled_in_place, (np.array([0.3, -0.4]),), lambda x: (24.0 * x ** 2,)),
+    (argument_element_rebound, (np.array([0.3, -0.4]),), lambda x: (np.array([24.0, 3.0]) * x ** 2,)),
 ]
 IDS = [f"{f.__name__}{i}" for i, (f, _, _) in enumerate(CASES)]
 
