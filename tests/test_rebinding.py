@@ -259,3 +259,18 @@ def test_jvp_refuses_bare_arrays():
         adflow.jvp(pair, (0.5, 1.0), 1.0)
     y, ydot = adflow.jvp(pair, [0.5, 1.0], [1.0, 0.0], target="python")
     assert (y, ydot) == (0.5, 1.0)
+
+
+def test_source_edited_after_import_is_refused(tmp_path, monkeypatch):
+    # The code object's line now holds another function: differentiating that text would give the
+    # derivative of the wrong function (seen when a test file was edited during a run).
+    import importlib
+    import linecache
+    path = tmp_path / "edited_module.py"
+    path.write_text("def a(x):\n    return x * 2.0\n\n\ndef b(x):\n    return x * 3.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("edited_module")
+    path.write_text("g = lambda x: x * 7.0\n\n\n\ndef a(x):\n    return x * 2.0\n")
+    linecache.clearcache()
+    with pytest.raises(adflow.SourceUnavailableError, match="has changed since it was imported"):
+        adflow.grad(module.b, target="python")(1.0)

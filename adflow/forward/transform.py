@@ -101,6 +101,8 @@ class ForwardTransform:
                 and O.is_math_call(self.fn, stmt.value, self.normalizer.locals) \
                 and any(isinstance(a, gast.Name) and a.id in self.varied for a in op.args.values()):
             return [O.numpy_call_for_duals(stmt, op)]
+        if receives_duals_later(op, self.vartypes, self.varied):
+            return [stmt] + promoted(self.normalizer, stmt, op, self.chunk)
         if op.kind == O.CALL_USER:
             args = list(op.args.values())
             varied = [k for k, a in enumerate(args) if isinstance(a, gast.Name) and a.id in self.varied]
@@ -129,9 +131,26 @@ def dual_allocation(fn, op, call, chunk):
         return gast.BinOp(left=zeros, op=gast.Add(), right=const(1.0))
     if op.prim in ("full", "full_like"):
         return gast.BinOp(left=zeros, op=gast.Add(), right=copy.deepcopy(args[1]))
-    from ..errors import NonDifferentiableError
-    raise NonDifferentiableError(f"{op.what} cannot hold values that depend on the differentiated inputs",
-                                 fn.location(op.node), hint="allocate with np.zeros and fill it")
+    # np.eye, np.arange, np.linspace, ...: the values as allocated, with zero tangents to be written over
+    return gast.BinOp(left=copy.deepcopy(call), op=gast.Add(),
+                      right=_call("dual_zeros_like", copy.deepcopy(call), const(chunk)))
+
+
+def receives_duals_later(op, vartypes, varied) -> bool:
+    """``c = np.ones(n) * a`` or ``z = helper()``: a fresh float array, computed from no dual, that a
+    later in-place write fills with duals (``c[1] = x[0]``), so it must become dual storage."""
+    return (op.target in varied and op.kind in (O.PRIMITIVE, O.CALL_USER)
+            and isinstance(vartypes.get(op.target), types.Array)
+            and op.prim not in ("transpose", "reshape", "ravel")  # views keep sharing memory
+            and not set(op.operand_names()) & varied)
+
+
+def promoted(normalizer, stmt, op, chunk) -> list:
+    """``c`` continues as ``c + dual_zeros(c.shape, K)``: its values, with tangents to be written."""
+    shape, zeros, ln = normalizer.fresh(f"{op.target}_shape"), normalizer.fresh("dual_zeros"), stmt.lineno
+    return [assign(shape, _attr(name(op.target), "shape"), ln),
+            assign(zeros, _call("dual_zeros", name(shape), const(chunk)), ln),
+            assign(op.target, gast.BinOp(left=name(op.target), op=gast.Add(), right=name(zeros)), ln)]
 
 
 def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
@@ -150,14 +169,6 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
     fdef = copy.deepcopy(fdef)
     ops = {id(s): classifier.classify(s) for s in statements(fdef.body) if isinstance(s, gast.Assign)}
     varied = find_varied(ops.values(), dual_params, vartypes)
-
-    def promoted(stmt, op):
-        # ``c = np.ones(n) * a`` computes a fresh float array that later receives duals
-        # (``c[1] = x[0]``): it continues as ``c + dual_zeros(c.shape, K)``.
-        shape, zeros, ln = normalizer.fresh(f"{op.target}_shape"), normalizer.fresh("dual_zeros"), stmt.lineno
-        return [assign(shape, _attr(name(op.target), "shape"), ln),
-                assign(zeros, _call("dual_zeros", name(shape), const(chunk)), ln),
-                assign(op.target, gast.BinOp(left=name(op.target), op=gast.Add(), right=name(zeros)), ln)]
 
     def block(stmts):
         out = []
@@ -182,10 +193,8 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
                 stmt.value = numpy_call
             elif op.kind == O.ALLOCATION:
                 stmt.value = dual_allocation(fn, op, stmt.value, chunk)
-            elif (op.kind == O.PRIMITIVE and isinstance(vartypes.get(op.target), types.Array)
-                  and op.prim not in ("transpose", "reshape", "ravel")      # views keep sharing memory
-                  and not set(op.operand_names()) & varied):
-                out.extend(promoted(stmt, op))
+            elif receives_duals_later(op, vartypes, varied):
+                out.extend(promoted(normalizer, stmt, op, chunk))
         return out
 
     fdef.body = block(fdef.body)

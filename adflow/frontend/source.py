@@ -95,6 +95,13 @@ def _find_function(module, py, filename):
         tree = defs[0]
         tree.decorator_list = []
         return tree
+    if py.__name__ != "<lambda>":
+        # The file no longer holds this def where the code object says (edited since it was
+        # imported): its text there belongs to something else, which must not be differentiated.
+        raise SourceUnavailableError(
+            f"the source of {py.__qualname__} in {filename} has changed since it was imported",
+            SourceLocation(filename, py.__code__.co_firstlineno),
+            hint="re-import the module (or restart the interpreter) after editing it")
     lambdas = [n for n in gast.walk(module) if isinstance(n, gast.Lambda)]
     if len(lambdas) == 1:
         lam = lambdas[0]

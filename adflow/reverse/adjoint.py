@@ -16,6 +16,7 @@ from ..frontend import ops as O
 from ..frontend.normalize import const, name
 from ..rules import primitives as P
 from ..rules.adjoints import adjoint_rules
+from .activity import is_float_type
 
 
 @functools.lru_cache(maxsize=None)
@@ -228,7 +229,7 @@ class AdjointWriter:
                          for a in op.args.values())
         vjp = self.helper_vjp_name(op.prim, argtypes)
         grads_name = f"_{op.prim}_grads"
-        args = [copy.deepcopy(a) for a in op.args.values()] + [name(self.bar(op.target))]
+        args = [copy.deepcopy(a) for a in op.args.values()] + [self.cotangent_of(op.target)]
         grads = gast.Subscript(value=call(vjp, *args), slice=const(1), ctx=gast.Load())
         first = gast.Assign(targets=[gast.Name(id=grads_name, ctx=gast.Store(), annotation=None, type_comment=None)],
                             value=grads, type_comment=None)
@@ -239,6 +240,17 @@ class AdjointWriter:
                 out.append(accumulate(self.bar(a.id), gast.Subscript(value=name(grads_name), slice=const(k),
                                                                       ctx=gast.Load()), ln))
         return out
+
+    def cotangent_of(self, var):
+        """The adjoint of ``var`` as one value: a tuple result's adjoint is kept per component.
+
+        A component that is not a float has no adjoint; the helper's vjp never reads its place.
+        """
+        ty = self.vartypes.get(var)
+        if isinstance(ty, types.BaseTuple):
+            return gast.Tuple(elts=[name(self.bar(var, k)) if is_float_type(t) else const(0.0)
+                                    for k, t in enumerate(ty.types)], ctx=gast.Load())
+        return name(self.bar(var))
 
     def setitem(self, op) -> list:
         """Adjoint of ``x[index] = v``: v collects x_bar[index], which then restarts at zero."""
