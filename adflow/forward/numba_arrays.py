@@ -409,7 +409,7 @@ def _rule_typer(function, name: str):
 
 # Primitives of arrays that numba's own NumPy supports, so their primal runs in jitted code.
 _NUMBA_ARRAY_RULES = (
-    "sum", "mean", "prod", "amax", "amin", "dot", "matmul", "outer", "trace", "transpose",
+    "sum", "mean", "prod", "amax", "amin", "dot", "matmul", "outer", "cross", "vdot", "trace", "transpose",
     "inv", "solve", "det", "ravel", "cumsum", "copy", "reshape",
 )
 
