@@ -493,7 +493,7 @@ def vjp(func, *args, wrt=None, target="cpu"):
     wrt, _ = _normalize_wrt(wrt, len(args), fname)
     vjp_fn, _, prepared = specs.get(args, wrt)
     # A function with custom rules has no inferred types: its primal, run once, gives the output's.
-    out_type = prepared.return_type if prepared is not None else numba.typeof(func(*args))
+    out_type = prepared.return_type if prepared is not None else numba.typeof(func(*[a.copy() if isinstance(a, np.ndarray) else a for a in args]))
     y, _ = call_compiled(vjp_fn, *args, _probe_cotangent(out_type))
 
     def pullback(v):

@@ -112,6 +112,10 @@ def _check_mode(mode):
                             hint="'auto' picks the cheaper of the two from the sizes")
 
 
+def _fresh_copies(args) -> list:
+    return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+
+
 class JacobianFunction:
     """``adflow.jacobian(f, ...)``: call it like ``f`` to get the Jacobian; ``.plan`` tells the mode chosen.
 
@@ -212,7 +216,9 @@ class JacobianFunction:
         from .rules.custom import primal_of
         primal = primal_of(self.func)
         primal = getattr(primal, "py_func", primal)
-        y = (primal if self.target == "python" else jitted(primal))(*args)
+        # On copies: a function that writes into its arguments must not change the caller's arrays
+        # (nor the point the Jacobian is then taken at).
+        y = (primal if self.target == "python" else jitted(primal))(*_fresh_copies(args))
         if isinstance(y, tuple):
             raise ShapeError("jacobian needs a function returning one array or number, not a tuple")
         return np.shape(y)
