@@ -471,3 +471,64 @@ def test_math_log_of_constant_is_fine():
 
 def lambda_free(x):
     return x * math.log1p(0.25)
+
+
+# ====================================================================== found by the extended fuzzer
+# (adflow/fuzz.py with vector and tuple outputs, rebound arguments and forward mode; each was a
+# raw error from the generated code or from numba, never a wrong number; the wrong number of that
+# campaign, the Jacobian of a function writing into its argument, is in test_inputs_untouched.py)
+
+def pair_from_two_returns(x, a):
+    if a > 0.0:
+        return a * x[0], x * a
+    return a, x * 2.0
+
+
+@pytest.mark.parametrize("a", [0.7, -0.7])
+def test_vjp_of_a_tuple_from_two_returns(a, target):
+    # a tuple copied into another (the merged return value) passes its adjoint component by component
+    x = np.array([0.3, 0.5])
+    y, pullback = adflow.vjp(pair_from_two_returns, x, a, target=target)
+    x_bar, a_bar = pullback((1.0, np.array([1.0, -2.0])))
+    if a > 0:
+        np.testing.assert_allclose(x_bar, [a + a, -2.0 * a], rtol=1e-14)
+        assert a_bar == pytest.approx(x[0] + x[0] - 2.0 * x[1], rel=1e-14)
+    else:
+        np.testing.assert_allclose(x_bar, [2.0, -4.0], rtol=1e-14)
+        assert a_bar == pytest.approx(1.0, rel=1e-14)
+
+
+def scaled_by_float_of(x, a):
+    b = float(a)
+    return x * b
+
+
+def test_float_of_a_differentiated_float_in_forward_mode(target):
+    x = np.array([0.3, 0.5])
+    _, y_dot = adflow.jvp(scaled_by_float_of, (x, 0.7), (np.ones(2), 1.0), target=target)
+    np.testing.assert_allclose(y_dot, 0.7 + x, rtol=1e-14)
+
+
+def scaled_twice(x, a):
+    return x * a * a
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_jacobian_with_respect_to_a_float(mode, target):
+    x = np.array([0.3, 0.5])
+    J = adflow.jacobian(scaled_twice, mode=mode, wrt=1, target=target)(x, 0.7)
+    np.testing.assert_allclose(np.ravel(J), 2.0 * 0.7 * x, rtol=1e-14)
+
+
+def writes_into_x(x, a):
+    x[1] = a * x[0]
+    return x * a
+
+
+def test_forward_mode_writes_a_dual_into_an_argument(target):
+    # differentiated with respect to a alone: x receives a dual, so x becomes a dual copy
+    x = np.array([0.3, 0.5])
+    y, y_dot = adflow.jvp(writes_into_x, (x, 0.7), (1.0,), wrt=(1,), target=target)
+    np.testing.assert_array_equal(x, [0.3, 0.5])
+    np.testing.assert_allclose(y, [0.21, 0.147], rtol=1e-14)
+    np.testing.assert_allclose(y_dot, [x[0], 2.0 * 0.7 * x[0]], rtol=1e-14)

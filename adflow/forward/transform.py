@@ -54,11 +54,26 @@ class ForwardTransform:
         params = [a.id for a in self.fdef.args.args]
         self.varied = find_varied(self.ops.values(), [params[k] for k in self.wrt], self.vartypes)
         self.unread = unread_values(self.fdef, self.ops, self.varied, self.vartypes, self.result_read)
-        body = self.block(self.fdef.body)
+        body = self.dual_arguments(params) + self.block(self.fdef.body)
         fdef = gast.FunctionDef(name=f"{self.fdef.name}_fwd", args=copy.deepcopy(self.fdef.args), body=body,
                                 decorator_list=[], returns=None, type_comment=None, type_params=[])
         fdef.lineno = self.fdef.lineno
         return fdef
+
+    def dual_arguments(self, params) -> list:
+        """Arguments not differentiated that the function writes duals into become dual copies.
+
+        ``x[1] = a * x[0]`` differentiated with respect to ``a`` alone stores a dual in ``x``: ``x``
+        continues as ``x + dual_zeros(x.shape, K)`` (its values, zero tangents; and the caller's
+        array is never written).
+        """
+        wrt = {params[k] for k in self.wrt}
+        out = []
+        for p in params:
+            if p in self.varied and p not in wrt and isinstance(self.vartypes.get(p), types.Array):
+                zeros = _call("dual_zeros", _attr(name(p), "shape"), const(self.chunk))
+                out.append(assign(p, gast.BinOp(left=name(p), op=gast.Add(), right=zeros), self.fdef.lineno))
+        return out
 
     def block(self, stmts) -> list:
         out = []
@@ -80,6 +95,11 @@ class ForwardTransform:
     def assignment(self, stmt) -> list:
         op = self.ops[id(stmt)]
         ln = stmt.lineno
+        if op.kind == O.PRIMITIVE and op.prim in ("copy", "float") and isinstance(stmt.value, gast.Call) \
+                and isinstance(self.vartypes.get(op.target), types.Float) \
+                and op.operand_names() and op.operand_names()[0] in self.varied:
+            # float(a) of a float is a copy; of a dual it would drop the tangents (target="python")
+            return [assign(op.target, copy.deepcopy(op.args["x"]), ln)]
         if op.kind == O.ALLOCATION and op.target in self.varied:
             return [assign(op.target, self.dual_allocation(op, stmt.value), ln)]
         if id(stmt) in self.unread:

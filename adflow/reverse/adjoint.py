@@ -143,7 +143,13 @@ class AdjointWriter:
         g = name(self.bar(op.target))
         if op.kind == O.COPY:
             x = op.args["x"]
-            return [accumulate(self.bar(x.id), g, ln)] if self.is_active(x) else []
+            if not self.is_active(x):
+                return []
+            ty = self.vartypes.get(x.id)
+            if isinstance(ty, types.BaseTuple):  # a tuple's adjoint is kept per component
+                return [accumulate(self.bar(x.id, k), name(self.bar(op.target, k)), ln)
+                        for k, t in enumerate(ty.types) if is_float_type(t)]
+            return [accumulate(self.bar(x.id), g, ln)]
         if op.kind == O.GETITEM:
             x = op.args["x"]
             if not self.is_active(x):

@@ -268,18 +268,7 @@ class ReverseTransform:
             tapes.extend(self.new_tape(var, ty, tape, top, ln, like=dummy_value(ty)))
 
         seed = self.seed
-        inits = []
-        for var in sorted(self.active):
-            ty = self.vartypes.get(var)
-            if isinstance(ty, types.BaseTuple):
-                for k, t in enumerate(ty.types):
-                    if is_float_type(t):
-                        inits.append(assign(self.bar(var, k), call("zeros_like_float",
-                                                                   gast.Subscript(value=name(var), slice=const(k),
-                                                                                  ctx=gast.Load()),
-                                                                   name(seed)), ln))
-            else:
-                inits.append(assign(self.bar(var), self.zero_of(var), ln))
+        inits = [stmt for var in sorted(self.active) for stmt in self.resets(var, ln)]
         wrt_names = [self.params[k] for k in self.wrt]
         for p in wrt_names:
             if p not in self.active:
@@ -326,6 +315,15 @@ class ReverseTransform:
                                 returns=None, type_comment=None, type_params=[])
         fdef.lineno = ln
         return fdef
+
+    def resets(self, var, ln) -> list:
+        """``var``'s adjoint back to zero: one statement, or one per float component of a tuple."""
+        ty = self.vartypes.get(var)
+        if isinstance(ty, types.BaseTuple):
+            return [assign(self.bar(var, k), call("zeros_like_float", gast.Subscript(
+                        value=name(var), slice=const(k), ctx=gast.Load()), name(self.seed)), ln)
+                    for k, t in enumerate(ty.types) if is_float_type(t)]
+        return [assign(self.bar(var), self.zero_of(var), ln)]
 
     def zero_of(self, var):
         """A zero adjoint for ``var``: a literal for scalars, an array shaped like ``var`` otherwise."""
@@ -517,7 +515,7 @@ class ReverseTransform:
             elif op.target in self.checkpointed_vars:
                 out.append(self.peek(op.target, ln))
             if op.target in self.active and self.needs_reset(op.target):
-                out.append(assign(self.bar(op.target), self.zero_of(op.target), ln))
+                out.extend(self.resets(op.target, ln))
             return out
         if isinstance(stmt, gast.If):
             body, orelse = self.reverse_block(stmt.body), self.reverse_block(stmt.orelse)
