@@ -532,3 +532,56 @@ def test_forward_mode_writes_a_dual_into_an_argument(target):
     np.testing.assert_array_equal(x, [0.3, 0.5])
     np.testing.assert_allclose(y, [0.21, 0.147], rtol=1e-14)
     np.testing.assert_allclose(y_dot, [x[0], 2.0 * 0.7 * x[0]], rtol=1e-14)
+
+
+def copy_written_with_a(x, a):
+    b = x.copy()
+    b[0] = a * 2.0
+    return np.sum(b * b)
+
+
+def test_forward_mode_writes_tangents_into_a_copy(target):
+    _, y_dot = adflow.jvp(copy_written_with_a, (X, 0.7), (1.0,), wrt=(1,), target=target)
+    assert y_dot == pytest.approx(8.0 * 0.7, rel=1e-14)  # d/da (2a)^2
+
+
+def row_written_with_x(x, m):
+    m[0] = np.tanh(x)
+    return np.sum(m * m)
+
+
+def test_hessian_vector_product_writes_into_an_argument_not_differentiated(target):
+    v = np.array([1.0, -1.0, 0.5, 0.0])
+    m = np.eye(4)
+    hv = adflow.hvp(row_written_with_x, target=target)(X, m, v)
+    np.testing.assert_array_equal(m, np.eye(4))
+    t = np.tanh(X)
+    # d2/dx2 of tanh(x)^2 = 2 (1 - t^2) (1 - 3 t^2)
+    np.testing.assert_allclose(hv, 2.0 * (1 - t ** 2) * (1 - 3 * t ** 2) * v, rtol=1e-12)
+
+
+def asarray_of_argument(x, a):
+    y = np.asarray(x)
+    return np.sum(y * y) * a
+
+
+def test_np_asarray_in_forward_mode_and_hessians(target):
+    v = np.array([1.0, -1.0, 0.5, 0.0])
+    _, y_dot = adflow.jvp(asarray_of_argument, (X, 0.7), (v, 0.0), target=target)
+    assert y_dot == pytest.approx(1.4 * float(X @ v), rel=1e-14)
+    np.testing.assert_allclose(adflow.hvp(asarray_of_argument, target=target)(X, 0.7, v), 1.4 * v, rtol=1e-14)
+
+
+def tuple_with_array_written_in_place(x, a):
+    b = x * 1.0
+    c = np.sin(b)
+    b[1] = np.sum(c)
+    return np.sum(b) * a, b
+
+
+def test_vjp_value_of_a_tuple_with_an_array_written_in_place(target):
+    # a wrong value once: the reverse sweep restored b[1] inside the tuple the vjp returned
+    y, pullback = adflow.vjp(tuple_with_array_written_in_place, X, 0.7, target=target)
+    np.testing.assert_array_equal(y[1], tuple_with_array_written_in_place(X.copy(), 0.7)[1])
+    x_bar, a_bar = pullback((1.0, np.zeros(4)))
+    np.testing.assert_allclose(x_bar, 0.7 * (np.array([1.0, 0.0, 1.0, 1.0]) + np.cos(X)), rtol=1e-14)

@@ -61,19 +61,8 @@ class ForwardTransform:
         return fdef
 
     def dual_arguments(self, params) -> list:
-        """Arguments not differentiated that the function writes duals into become dual copies.
-
-        ``x[1] = a * x[0]`` differentiated with respect to ``a`` alone stores a dual in ``x``: ``x``
-        continues as ``x + dual_zeros(x.shape, K)`` (its values, zero tangents; and the caller's
-        array is never written).
-        """
-        wrt = {params[k] for k in self.wrt}
-        out = []
-        for p in params:
-            if p in self.varied and p not in wrt and isinstance(self.vartypes.get(p), types.Array):
-                zeros = _call("dual_zeros", _attr(name(p), "shape"), const(self.chunk))
-                out.append(assign(p, gast.BinOp(left=name(p), op=gast.Add(), right=zeros), self.fdef.lineno))
-        return out
+        return dual_arguments(params, {params[k] for k in self.wrt}, self.varied, self.vartypes, self.chunk,
+                              self.fdef.lineno)
 
     def block(self, stmts) -> list:
         out = []
@@ -156,6 +145,28 @@ def dual_allocation(fn, op, call, chunk):
                       right=_call("dual_zeros_like", copy.deepcopy(call), const(chunk)))
 
 
+def dual_arguments(params, differentiated, varied, vartypes, chunk, lineno) -> list:
+    """Arguments not differentiated that the function writes duals into become dual copies.
+
+    ``x[1] = a * x[0]`` differentiated with respect to ``a`` alone stores a dual in ``x``: ``x``
+    continues as ``x + dual_zeros(x.shape, K)`` (its values, zero tangents; and the caller's
+    array is never written).
+    """
+    out = []
+    for p in params:
+        if p in varied and p not in differentiated and isinstance(vartypes.get(p), types.Array):
+            zeros = _call("dual_zeros", _attr(name(p), "shape"), const(chunk))
+            out.append(assign(p, gast.BinOp(left=name(p), op=gast.Add(), right=zeros), lineno))
+    return out
+
+
+def is_asarray_of(op, varied) -> bool:
+    """``np.asarray(x)`` of a dual array: ``x`` itself, as for any array (Python's dual arrays are
+    not NumPy arrays, so NumPy would make an array of objects of them)."""
+    return (op.kind == O.PRIMITIVE and op.prim == "copy" and op.what.endswith("asarray")
+            and isinstance(op.args.get("x"), gast.Name) and op.args["x"].id in varied)
+
+
 def receives_duals_later(op, vartypes, varied) -> bool:
     """``c = np.ones(n) * a`` or ``z = helper()``: a fresh float array, computed from no dual, that a
     later in-place write fills with duals (``c[1] = x[0]``), so it must become dual storage."""
@@ -213,11 +224,14 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
                 stmt.value = numpy_call
             elif op.kind == O.ALLOCATION:
                 stmt.value = dual_allocation(fn, op, stmt.value, chunk)
+            elif is_asarray_of(op, varied):
+                stmt.value = copy.deepcopy(op.args["x"])
             elif receives_duals_later(op, vartypes, varied):
                 out.extend(promoted(normalizer, stmt, op, chunk))
         return out
 
-    fdef.body = block(fdef.body)
+    params = [a.id for a in fdef.args.args]
+    fdef.body = dual_arguments(params, set(dual_params), varied, vartypes, chunk, fdef.lineno) + block(fdef.body)
     return fdef
 
 

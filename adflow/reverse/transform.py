@@ -292,8 +292,19 @@ class ReverseTransform:
         grads = gast.Tuple(elts=[name(self.bar(p)) for p in wrt_names], ctx=gast.Load())
         # The reverse sweep restores overwritten variables: keep the result as the forward sweep left it.
         result = copy.deepcopy(self.result)
-        if isinstance(self.result, gast.Name):
-            restored_in_place = {var for var, _ in self.element_tapes}
+        restored_in_place = {var for var, _ in self.element_tapes}
+        rty = self.vartypes.get(self.result.id) if isinstance(self.result, gast.Name) else None
+        if isinstance(rty, types.BaseTuple) and restored_in_place:
+            # A tuple holds its arrays themselves, which the reverse sweep may write old values back
+            # into (flow-insensitive aliases cannot say which): return copies of its arrays.
+            value = self.normalizer.fresh("value")
+            parts = [gast.Subscript(value=copy.deepcopy(self.result), slice=const(k), ctx=gast.Load())
+                     for k in range(len(rty.types))]
+            parts = [gast.Call(func=gast.Attribute(value=p, attr="copy", ctx=gast.Load()), args=[], keywords=[])
+                     if _is_array_value(t) else p for p, t in zip(parts, rty.types)]
+            forward.append(assign(value, gast.Tuple(elts=parts, ctx=gast.Load()), ln))
+            result = name(value)
+        elif isinstance(self.result, gast.Name):
             if restored_in_place & self.aliases.get(self.result.id, {self.result.id}):
                 # The reverse sweep writes old values back into this array: return a copy.
                 value = self.normalizer.fresh("value")
