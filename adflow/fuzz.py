@@ -126,14 +126,19 @@ KNOWN_DEFECTS: dict = {  # name -> what goes wrong (the test in tests/test_regre
     "jacobian_writes_input": "jacobian (every mode, batch=True) of a function that writes into its argument "
                              "writes into the caller's array, and may differentiate at the changed point "
                              "(test_jacobian_leaves_the_arguments_alone)",
-    "forward_write_into_undifferentiated": "forward mode with respect to a alone, of a function writing a value "
-                                           "that depends on a into x: TypeError on target='python', numba's "
-                                           "TypingError on 'cpu' (test_forward_mode_writes_a_dual_into_an_argument)",
+    "forward_write_into_undifferentiated": "forward mode (jvp, jacobian with respect to one argument, hvp) writing "
+                                           "a value with tangents into an array without them (an argument not "
+                                           "differentiated, or its copy): TypeError on target='python', numba's "
+                                           "TypingError on 'cpu' (test_forward_mode_writes_tangents_into_an_array_"
+                                           "without_them)",
     "tuple_output_two_returns": "vjp of a function returning a tuple from two return statements: "
                                 "UnboundLocalError in the generated code (test_vjp_of_a_tuple_from_two_returns)",
+    "asarray_forward": "np.asarray(x) of a differentiated array: hvp raises TypingError, jvp on target='cpu' "
+                       "numba's TypingError (test_np_asarray_in_forward_mode)",
+    "tuple_returns_written_array": "vjp of a function returning a tuple with an array it wrote into gives that "
+                                   "array as it was before the write (test_vjp_value_of_a_tuple_with_an_array_"
+                                   "written_in_place)",
 }
-# A program that writes into its arguments gets no jacobian checks while either of these is avoided.
-JACOBIAN_OF_WRITERS = frozenset({"jacobian_writes_input", "forward_write_into_undifferentiated"})
 
 # Valid Python that adflow refuses on purpose, each pinned by a test in tests/test_regressions.py.
 # Such an error naming the program's file and line is a "loud" outcome, not a finding.
@@ -206,7 +211,8 @@ REBIND_M = ["M = M.T", "M = np.tanh(M)", "M = 0.5 * (M + M.T)", "M = 0.25 * (M @
 # The argument shortened, last thing before the return (statements index x up to n - 1).
 SHORTEN_X = ["x = x[1:]", "x = x[:-1]", "x = x[1:] - x[:-1]", "x = x[1:] * a"]
 # Text of the forms that reach a known defect (KNOWN_DEFECTS), by the defect's name.
-DEFECT_FORMS = {"float_of_dual_python": ("float(",)}
+DEFECT_FORMS = {"float_of_dual_python": ("float(",), "asarray_forward": ("np.asarray(",),
+                "forward_write_into_undifferentiated": ("{m}[{i}, {j}] = ", "{m}[{i}] = ")}
 
 
 @dataclass
@@ -475,7 +481,7 @@ class ProgramGenerator:
         Matrices keep their entries in [-1, 1] (SHIFTED relies on it); vectors written from
         matrix products are bounded or damped, so loops cannot blow them up."""
         d = self.d
-        form = d.choice([
+        form = d.choice(self.allowed([
             "{m} = np.tanh({m} + {c} * {o})",
             "{m} = 0.25 * ({m} @ {o})",
             "{m} = {m}.T",
@@ -491,7 +497,7 @@ class ProgramGenerator:
             "{b} = np.linalg.inv(" + SHIFTED.format("{m}") + ") @ {v}",
             "{b} = np.tanh({v} @ {m})",
             "{b} = {c} * {b} + np.tanh(({m} @ {o}).reshape(n * n)[::n])",
-        ])
+        ]))
         self.emit(indent, form.format(
             m=d.choice(self.matrices), o=d.choice(self.matrices), b=d.choice(self.arrays), v=d.choice(self.vectors()),
             w=d.choice(self.vectors()), c=d.choice(COEFFS), t=d.choice(THRESHOLDS), i=self.index(ctx),
@@ -693,13 +699,16 @@ class ProgramGenerator:
         d = self.d
         if self.vector_rank == 2:
             m = d.choice(self.matrices)
-            return d.choice([m, f"np.tanh({m} @ {d.choice(self.matrices)}) + a", "np.outer(b, x) * s0",
-                             f"{m} * s1"])
+            fresh = self.signature.output == "tuple" and "tuple_returns_written_array" in self.avoid
+            return d.choice(([] if fresh else [m]) + [f"np.tanh({m} @ {d.choice(self.matrices)}) + a",
+                                                      "np.outer(b, x) * s0", f"{m} * s1"])
         options = ["b", "np.sin(b) * s1 + a", "x", "x * a"]
         if not self.x_shortened:
             options += ["b * s0 + x", "np.tanh(b) + x * s0"]
         if self.matrices:
             options += [f"{d.choice(self.matrices)} @ b", f"np.tanh({d.choice(self.matrices)} @ b) * s0"]
+        if self.signature.output == "tuple" and "tuple_returns_written_array" in self.avoid:
+            options = [option for option in options if option not in ("b", "x")]  # a fresh array only
         return d.choice(options)
 
 
@@ -770,10 +779,13 @@ def _jacobian_variants(d, signature, avoid):
     chosen = []
     for _ in range(1 if scalar else 2):
         variant = d.choice(JACOBIAN_VARIANTS)
-        arrays = [0, 1] if signature.matrix else [0]
-        floats = [] if variant == "reverse" and not scalar and "jacobian_reverse_wrt_float" in avoid else [len(arrays)]
+        others = [1, 2] if signature.matrix else [1]  # M, a
+        if "forward_write_into_undifferentiated" in avoid:
+            others = []  # with respect to M or a, x holds no tangents: writes into it fail
+        elif variant == "reverse" and not scalar and "jacobian_reverse_wrt_float" in avoid:
+            others = others[:-1]
         # batch=True maps rows of x to rows of the Jacobian: only x (1-D) has rows.
-        chosen.append((variant, 0 if variant == "batch" else d.choice(arrays + floats)))
+        chosen.append((variant, 0 if variant == "batch" else d.choice([0] + others)))
     return tuple(chosen)
 
 
@@ -784,7 +796,7 @@ def draw_program(d, name="prog", avoid=frozenset()) -> Program:
     M = _matrix(d) if signature.matrix else None
     program = Program(source, name, x, a, M=M, float32=signature.float32,
                       jacobians=_jacobian_variants(d, signature, avoid))
-    if avoid & JACOBIAN_OF_WRITERS and _writes_into_arguments(program):
+    if "jacobian_writes_input" in avoid and _writes_into_arguments(program):
         program.jacobians = ()
     return program
 
@@ -1192,7 +1204,7 @@ class _Checker:
         options = {"sparsity": "auto"} if variant == "sparse" else {"mode": variant}
         fn = self.adflow.jacobian(self.f, wrt=wrt, target=target, **options)
         got = self.call(f"jacobian-{variant}", target, fn, *self.program.args())
-        got = got.toarray() if variant == "sparse" else np.asarray(got)
+        got = got.toarray() if hasattr(got, "toarray") else np.asarray(got)  # sparsity=: scipy.sparse
         columns = self.columns_of(wrt)
         self.compare_jacobian(f"jacobian({variant}, wrt={wrt}) target={target}", got, self.ref.columns(columns),
                               [self.names[j] for j in columns])

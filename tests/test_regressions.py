@@ -471,3 +471,142 @@ def test_math_log_of_constant_is_fine():
 
 def lambda_free(x):
     return x * math.log1p(0.25)
+
+
+# ====================================================================== found by the extended fuzzer
+# Each is avoided by the fuzzer while it is listed in adflow.fuzz.KNOWN_DEFECTS (the name in the
+# comment); the test is a strict xfail until the defect is fixed.
+def float_of_a_float(x, a):
+    b = float(a)
+    return np.sum(x) * b
+
+
+# KNOWN_DEFECTS["float_of_dual_python"] (target="cpu" is right)
+@pytest.mark.xfail(strict=True, raises=TypeError, reason="float() of a dual number raises in forward mode on python")
+def test_float_of_a_differentiated_float_in_forward_mode():
+    _, y_dot = adflow.jvp(float_of_a_float, (X, 0.7), (np.zeros(4), 1.0), target="python")
+    assert y_dot == pytest.approx(np.sum(X))
+
+
+def writes_its_argument(x, a):
+    x[1] = 0.5 * x[1]
+    return x * a
+
+
+# KNOWN_DEFECTS["jacobian_writes_input"]: every mode runs the function on the caller's array (the
+# output's shape is probed with it too, so a forward pass may differentiate at the changed point)
+@pytest.mark.xfail(strict=True, reason="jacobian writes into the caller's array")
+@pytest.mark.parametrize("options", [dict(mode="forward"), dict(mode="reverse"), dict(batch=True)],
+                         ids=["forward", "reverse", "batch"])
+def test_jacobian_leaves_the_arguments_alone(options):
+    x = np.stack([X, X]) if options.get("batch") else X.copy()
+    J = adflow.jacobian(writes_its_argument, target="python", **options)(x, 0.8)
+    np.testing.assert_array_equal(x, np.stack([X, X]) if options.get("batch") else X)
+    np.testing.assert_allclose(np.reshape(J, (-1, 4, 4))[0], np.diag([0.8, 0.4, 0.8, 0.8]))
+
+
+def scaled(x, a):
+    return x * a
+
+
+# KNOWN_DEFECTS["jacobian_reverse_wrt_float"]: AttributeError on python, TypingError on cpu
+@pytest.mark.xfail(strict=True, reason="a reverse Jacobian with respect to a float argument fails")
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_reverse_jacobian_with_respect_to_a_float(target):
+    J = adflow.jacobian(scaled, mode="reverse", wrt=1, target=target)(X, 0.8)
+    np.testing.assert_allclose(J, X)
+
+
+def swap_arrays_then_write(x, a):
+    b = x * a
+    c = x * 2.0
+    b, c = c, b * 3.0
+    c[0] = 1.0
+    return np.sum(b * c)
+
+
+# KNOWN_DEFECTS["array_swap_alias"]: after the swap b and c are two fresh arrays, yet the write is
+# refused as a write into memory shared with b
+@pytest.mark.xfail(strict=True, raises=adflow.NonDifferentiableError, reason="a tuple swap is taken for an alias")
+def test_a_tuple_swap_of_arrays_makes_no_alias():
+    check(swap_arrays_then_write, X, 0.8)
+
+
+def copy_written_with_a(x, a):
+    b = x.copy()
+    b[0] = a * 2.0
+    return np.sum(b * b)
+
+
+def row_written_with_x(x, m):
+    m[0] = np.tanh(x)
+    return np.sum(m * m)
+
+
+# KNOWN_DEFECTS["forward_write_into_undifferentiated"]: TypeError on python, numba's raw TypingError on cpu
+@pytest.mark.xfail(strict=True, reason="forward mode writes tangents into an array that has no room for them")
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_forward_mode_writes_tangents_into_an_array_without_them(target):
+    _, y_dot = adflow.jvp(copy_written_with_a, (X, 0.7), (1.0,), wrt=1, target=target)
+    assert y_dot == pytest.approx(8.0 * 0.7)  # d/da (2a)^2
+
+
+@pytest.mark.xfail(strict=True, raises=adflow.TypingError, reason="hvp writes tangents into an array without them")
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_hessian_vector_product_writes_tangents_into_an_array_without_them(target):
+    v = np.array([1.0, -1.0, 0.5, 0.0])
+    hv = adflow.hvp(row_written_with_x, target=target)(X, np.eye(4), v)
+    t = np.tanh(X)
+    np.testing.assert_allclose(hv, 2.0 * (1 - t ** 2) * ((1 - t ** 2) - 2.0 * t * t) * v, rtol=1e-10)
+
+
+def tuple_from_two_returns(x, a):
+    b = x * a
+    if a > 0.0:
+        return np.sum(b), b
+    return np.sum(x), np.sin(b)
+
+
+# KNOWN_DEFECTS["tuple_output_two_returns"]: UnboundLocalError on python, TypingError on cpu
+@pytest.mark.xfail(strict=True, reason="the generated code of a tuple from two returns reads an unset adjoint")
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_vjp_of_a_tuple_from_two_returns(target):
+    y, pullback = adflow.vjp(tuple_from_two_returns, X, 0.7, target=target)
+    gx, ga = pullback((1.0, np.ones(4)))
+    np.testing.assert_allclose(gx, np.full(4, 1.4))
+    assert ga == pytest.approx(2.0 * np.sum(X))
+
+
+def asarray_of_argument(x, a):
+    y = np.asarray(x)
+    return np.sum(y * y) * a
+
+
+# KNOWN_DEFECTS["asarray_forward"]: hvp raises TypingError on both targets, jvp numba's raw
+# TypingError on cpu (jvp on python is right)
+@pytest.mark.xfail(strict=True, reason="np.asarray has no forward-mode form in compiled or dual code")
+@pytest.mark.parametrize("api", ["jvp-cpu", "hvp-python", "hvp-cpu"])
+def test_np_asarray_in_forward_mode(api):
+    which, target = api.split("-")
+    v = np.array([1.0, -1.0, 0.5, 0.0])
+    if which == "jvp":
+        _, y_dot = adflow.jvp(asarray_of_argument, (X, 0.7), (v, 0.0), target=target)
+        assert y_dot == pytest.approx(1.4 * float(X @ v))
+    else:
+        np.testing.assert_allclose(adflow.hvp(asarray_of_argument, target=target)(X, 0.7, v), 1.4 * v)
+
+
+def tuple_with_array_written_in_place(x, a):
+    b = x * 1.0
+    c = np.sin(b)
+    b[1] = np.sum(c)
+    return np.sum(b) * a, b
+
+
+# KNOWN_DEFECTS["tuple_returns_written_array"]: the reverse sweep restores b[1] in place and the
+# tuple holds b itself (a single array output is copied: test_vjp_value_of_an_array_the_reverse_sweep_restores)
+@pytest.mark.xfail(strict=True, reason="vjp returns a tuple's array as it was before the function wrote into it")
+@pytest.mark.parametrize("target", ["python", "cpu"])
+def test_vjp_value_of_a_tuple_with_an_array_written_in_place(target):
+    y, _ = adflow.vjp(tuple_with_array_written_in_place, X, 0.7, target=target)
+    np.testing.assert_array_equal(y[1], tuple_with_array_written_in_place(X.copy(), 0.7)[1])
