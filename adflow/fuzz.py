@@ -1,21 +1,49 @@
-"""A random-program fuzzer for adflow's reverse mode: "correct or loud".
+"""A random-program fuzzer for adflow: "correct or loud".
 
-It writes random, well-formed numerical Python functions (loops, nested loops, ``while`` with
-bounded trip counts, ``break``/``continue``, early ``return``, ``if``/``else`` on values, in-place
-array writes, ``+=``, calls to a fixed set of helper functions, math kept inside its domain) to
-real files, imports them, and checks ``adflow.value_and_grad`` on them:
+It writes random, well-formed numerical Python functions to real files, imports them, and checks
+every derivative API of adflow on them against finite differences and against each other.
 
-* the value equals the function's own result, and the caller's arrays are never modified;
-* ``target="python"`` and ``target="cpu"`` agree to 1e-12 (relative to the gradient's size), and
-  ``adflow.grad`` (its own copy of the vjp, without what only the value needed) agrees with
-  ``value_and_grad``;
-* both agree with central finite differences (components whose finite differences are not
-  self-consistent, i.e. a branch flips within the step, are left out and counted);
-* with forward mode present (``adflow.jvp``), forward and reverse pass the dot-product test, and
-  ``adflow.hvp`` (duals through the reverse sweep) matches central differences of the gradient;
+The grammar (:class:`ProgramGenerator`):
+
+* control flow: loops, nested loops, ``while`` with bounded trip counts, ``break``/``continue``,
+  early ``return``, ``if``/``elif``/``else`` on values, conditional expressions;
+* arguments given new values (:data:`REBIND_A`, :data:`REBIND_X`, :data:`REBIND_M`):
+  ``a = a * 3.0``, ``a *= 2.0``, ``a = np.sin(a)``, ``a = float(a)``,
+  ``x = x / np.sqrt(np.sum(x * x))``, ``x = x.copy()``, ``x = np.asarray(x)``, ``x = x[::-1]``,
+  ``M = M.T``, ... as the first statement, in straight-line code, in branches, before loops and
+  (damped) in loop bodies; ``x = x[1:]`` and other shortenings last; tuple swaps
+  (``a, s0 = s0, a * s0``, ``x, b = b, x * 0.5``); locals computed from themselves (``s = s * s``);
+* arrays: element, slice and overlapping-slice writes, ``+=``, writes into the arguments,
+  ``np.where``/``np.clip``/``np.maximum``/``np.minimum``, reductions, ``reshape``;
+* matrices (an ``n x n`` argument ``M`` and a local ``P``): ``@``, ``np.dot``, ``np.outer``,
+  ``.T``, ``np.trace``, ``np.linalg.solve``/``inv``/``det`` (of ``M + 5I``: well conditioned,
+  since entries stay in [-1, 1]), row and element writes;
+* calls to a fixed set of helper functions, math kept inside its domain;
+* signatures (:class:`Signature`): ``(x, a, n)`` or ``(x, M, a, n)``; float64 or float32 arrays
+  (float32 programs are straight-line and without matrices: numba would not compile more);
+  outputs a number, an array (1-D, or 2-D from matrices) or a tuple of a number and an array.
+
+The checks (:func:`check_program`), each an adflow API on every target asked for:
+
+* ``value_and_grad`` and ``grad`` (numbers only), ``vjp`` (any output, random cotangent ``v``),
+  ``jvp`` (not tuples, random tangent ``t``), ``hvp`` (numbers only, with respect to ``x``) and
+  ``jacobian`` in one or two variants drawn with the program (``mode`` auto/forward/reverse,
+  ``sparsity="auto"``, ``batch=True`` on two rows; with respect to ``x``, ``M`` or ``a``);
+* each returns the function's value, leaves the caller's arrays alone, and gives finite
+  derivatives shaped and typed like their arguments (float32 stays float32);
+* each agrees with central finite differences of the function: the gradient, ``v^T J``, ``J t``
+  and the Jacobian entries; the Hessian-vector product with differences of the float64 gradient.
+  Every entry has its own error bound from differences at two steps (:func:`reference`), not one
+  scaled by the largest entry; entries whose two steps disagree (a kink within the step) are left
+  out and counted;
+* ``target="python"`` and ``target="cpu"`` agree to rounding, ``grad`` agrees with
+  ``value_and_grad``, and ``jvp`` and ``vjp`` pass the dot-product test ``<v, J t> == <J^T v, t>``;
 * every generated program is valid Python, so any error is a finding, except an
   :class:`adflow.AdflowError` that names the program's line and is one of :data:`REFUSALS` (a
   construct adflow refuses on purpose: "correct or loud").
+
+Constructs that reach a known defect (:data:`KNOWN_DEFECTS`, each pinned by a strict xfail in
+``tests/test_regressions.py``) are avoided by default, so that a failure is a new defect.
 
 Used two ways:
 
@@ -28,6 +56,7 @@ Used two ways:
 Generated programs look like this (``x`` a float array of length 4, ``a`` a float, ``n == 4``)::
 
     def prog(x, a, n):
+        a = a * 3.0
         s0 = 0.5
         s1 = a * x[0]
         b = x.copy()
@@ -36,7 +65,8 @@ Generated programs look like this (``x`` a float array of length 4, ``a`` a floa
                 b[i0] += 0.5 * math.tanh(s0 * x[i0])
                 continue
             s0 = 0.5 * s0 + math.atan(fz_soft(b[i0]))
-        return s0 + 0.5 * s1 + 0.25 * np.sum(b * b)
+        x = x / np.sqrt(np.sum(x * x))
+        return s0 + 0.5 * s1 + 0.25 * np.sum(b * b), b * s0 + x
 """
 from __future__ import annotations
 
@@ -138,6 +168,9 @@ KNOWN_DEFECTS: dict = {  # name -> what goes wrong (the test in tests/test_regre
     "tuple_returns_written_array": "vjp of a function returning a tuple with an array it wrote into gives that "
                                    "array as it was before the write (test_vjp_value_of_a_tuple_with_an_array_"
                                    "written_in_place)",
+    "batch_rows_math": "jacobian(batch=True) in forward passes over blocks of rows: math.tanh(x[3]) gets a column "
+                       "of the block, TypeError on python, numba's TypingError on cpu "
+                       "(test_batched_forward_jacobian_of_math_on_an_element)",
 }
 
 # Valid Python that adflow refuses on purpose, each pinned by a test in tests/test_regressions.py.
@@ -713,7 +746,9 @@ class ProgramGenerator:
 
 
 # --------------------------------------------------------------------------- a program and its inputs
-JACOBIAN_VARIANTS = ["auto", "forward", "reverse", "sparse", "batch"]
+# "batch": batch=True (mode auto, forward passes over blocks of rows where it can); "batch-reverse":
+# with mode="reverse" (a reverse sweep per row).
+JACOBIAN_VARIANTS = ["auto", "forward", "reverse", "sparse", "batch", "batch-reverse"]
 
 
 @dataclass
@@ -771,7 +806,7 @@ def _matrix(d):
     return np.array([[d.integer(-90, 90) / 100.0 + 0.0037 * (i + 2 * j + 1) for j in range(N)] for i in range(N)])
 
 
-def _jacobian_variants(d, signature, avoid):
+def _jacobian_variants(d, signature, avoid, source):
     """One or two ways to call adflow.jacobian, each with the argument it differentiates."""
     if signature.output == "tuple":
         return ()  # jacobian refuses tuple outputs (docs/subset.md)
@@ -779,13 +814,15 @@ def _jacobian_variants(d, signature, avoid):
     chosen = []
     for _ in range(1 if scalar else 2):
         variant = d.choice(JACOBIAN_VARIANTS)
+        if variant == "batch" and "batch_rows_math" in avoid and ("math." in source or "fz_" in source):
+            variant = "batch-reverse"
         others = [1, 2] if signature.matrix else [1]  # M, a
         if "forward_write_into_undifferentiated" in avoid:
             others = []  # with respect to M or a, x holds no tangents: writes into it fail
         elif variant == "reverse" and not scalar and "jacobian_reverse_wrt_float" in avoid:
             others = others[:-1]
         # batch=True maps rows of x to rows of the Jacobian: only x (1-D) has rows.
-        chosen.append((variant, 0 if variant == "batch" else d.choice([0] + others)))
+        chosen.append((variant, 0 if variant.startswith("batch") else d.choice([0] + others)))
     return tuple(chosen)
 
 
@@ -795,7 +832,7 @@ def draw_program(d, name="prog", avoid=frozenset()) -> Program:
     x, a = _inputs(d)
     M = _matrix(d) if signature.matrix else None
     program = Program(source, name, x, a, M=M, float32=signature.float32,
-                      jacobians=_jacobian_variants(d, signature, avoid))
+                      jacobians=_jacobian_variants(d, signature, avoid, source))
     if "jacobian_writes_input" in avoid and _writes_into_arguments(program):
         program.jacobians = ()
     return program
@@ -1191,8 +1228,8 @@ class _Checker:
         batch=True) against the finite differences of the argument it differentiates."""
         for variant, wrt in self.program.jacobians:
             for target in self.targets:
-                if variant == "batch":
-                    self.batched_jacobian(target)
+                if variant.startswith("batch"):
+                    self.batched_jacobian(variant, target)
                 else:
                     self.single_jacobian(variant, wrt, target)
             self.ran(f"jacobian-{variant}")
@@ -1209,18 +1246,20 @@ class _Checker:
         self.compare_jacobian(f"jacobian({variant}, wrt={wrt}) target={target}", got, self.ref.columns(columns),
                               [self.names[j] for j in columns])
 
-    def batched_jacobian(self, target):
+    def batched_jacobian(self, variant, target):
         """jacobian(batch=True) on two rows: x and another point, each against its own differences."""
         x = self.program.x
         rows = np.stack([x, 0.5 * x[::-1] + 0.1]).astype(self.program.args()[0].dtype)
         rest = self.program.args()[1:]
-        fn = self.adflow.jacobian(self.f, wrt=0, batch=True, target=target)
-        got = self.call("jacobian-batch", target, fn, rows, *rest)
+        mode = "reverse" if variant == "batch-reverse" else "auto"
+        fn = self.adflow.jacobian(self.f, wrt=0, batch=True, mode=mode, target=target)
+        got = self.call(f"jacobian-{variant}", target, fn, rows, *rest)
         names = self.names[:N]
         for r, row in enumerate(rows):
             args = (row.astype(np.float64),) + self.program.args(np.float64)[1:]
             ref = self.ref.columns(self.columns_of(0)) if r == 0 else reference(self.f, args, (0,), self.program.float32)
-            self.compare_jacobian(f"jacobian(batch=True) target={target}, row {r}", np.asarray(got)[r], ref, names)
+            self.compare_jacobian(f"jacobian(batch=True, mode={mode}) target={target}, row {r}", np.asarray(got)[r],
+                                  ref, names)
 
     def compare_jacobian(self, what, got, ref, input_names):
         rows = ref.jac.shape[0]

@@ -193,7 +193,8 @@ def _fixed_program():
     return fuzz.Program(source, "prog", np.array([0.31, -0.52, 0.77, 0.1]), 0.63)
 
 
-def _fixed_vector_program(jacobians=(("forward", 0), ("reverse", 1), ("sparse", 0), ("batch", 0), ("auto", 0))):
+def _fixed_vector_program(jacobians=(("forward", 0), ("reverse", 1), ("sparse", 0), ("batch", 0), ("auto", 0),
+                                     ("batch-reverse", 0))):
     source = ("def prog(x, M, a, n):\n    b = np.tanh(M @ x) * a\n"
               "    b = np.where(b > 0.1, b, 0.5 * b)\n    return np.sin(b) + x * a * 3.0\n")
     matrix = np.array([[0.3, 0.1, -0.2, 0.5], [0.2, -0.4, 0.6, 0.1], [0.7, 0.2, 0.1, -0.3], [0.1, 0.5, -0.2, 0.9]])
@@ -285,7 +286,8 @@ def test_checker_catches_a_wrong_jvp(loader, monkeypatch):
     assert info.value.kind == "wrong-jvp"
 
 
-@pytest.mark.parametrize("variant, wrt", [("forward", 0), ("reverse", 0), ("auto", 2), ("sparse", 1), ("batch", 0)])
+@pytest.mark.parametrize("variant, wrt", [("forward", 0), ("reverse", 0), ("auto", 2), ("sparse", 1), ("batch", 0),
+                                          ("batch-reverse", 0)])
 def test_checker_catches_a_wrong_jacobian_entry(loader, monkeypatch, variant, wrt):
     real = adflow.jacobian
 
@@ -312,7 +314,7 @@ def test_checker_passes_right_programs(loader):
     outcome = fuzz.check_program(_fixed_vector_program(), loader, targets=("python",))
     assert outcome.status == "ok" and outcome.fd_checked + outcome.fd_skipped == 4 * 21
     assert outcome.checks == ("vjp", "jvp", "jacobian-forward", "jacobian-reverse", "jacobian-sparse",
-                              "jacobian-batch", "jacobian-auto")
+                              "jacobian-batch", "jacobian-auto", "jacobian-batch-reverse")
 
 
 def test_checker_accepts_a_refusal_on_purpose_and_nothing_else(loader):
