@@ -585,3 +585,51 @@ def test_vjp_value_of_a_tuple_with_an_array_written_in_place(target):
     np.testing.assert_array_equal(y[1], tuple_with_array_written_in_place(X.copy(), 0.7)[1])
     x_bar, a_bar = pullback((1.0, np.zeros(4)))
     np.testing.assert_allclose(x_bar, 0.7 * (np.array([1.0, 0.0, 1.0, 1.0]) + np.cos(X)), rtol=1e-14)
+
+
+def writes_its_argument(x, a):
+    x[1] = 0.5 * x[1]
+    return x * a
+
+
+# Was a wrong number: the output's shape was probed on the caller's array (every mode), which
+# changed it and moved the point the Jacobian was taken at.
+@pytest.mark.parametrize("options", [dict(mode="forward"), dict(mode="reverse"), dict(batch=True)],
+                         ids=["forward", "reverse", "batch"])
+def test_jacobian_leaves_the_arguments_alone(options):
+    x = np.stack([X, X]) if options.get("batch") else X.copy()
+    J = adflow.jacobian(writes_its_argument, target="python", **options)(x, 0.8)
+    np.testing.assert_array_equal(x, np.stack([X, X]) if options.get("batch") else X)
+    np.testing.assert_allclose(np.reshape(J, (-1, 4, 4))[0], np.diag([0.8, 0.4, 0.8, 0.8]))
+
+
+def swap_arrays_then_write(x, a):
+    b = x * a
+    c = x * 2.0
+    b, c = c, b * 3.0
+    c[0] = 1.0
+    return np.sum(b * c)
+
+
+# KNOWN_DEFECTS["array_swap_alias"]: after the swap b and c are two fresh arrays, yet the write is
+# refused as a write into memory shared with b
+@pytest.mark.xfail(strict=True, raises=adflow.NonDifferentiableError, reason="a tuple swap is taken for an alias")
+def test_a_tuple_swap_of_arrays_makes_no_alias():
+    check(swap_arrays_then_write, X, 0.8)
+
+
+def tanh_of_an_element(x, a):
+    s = math.tanh(x[3])
+    return x * s
+
+
+# Forward passes over blocks of rows once handed math.tanh a column of the block (TypeError on
+# python, numba's raw TypingError on cpu); mode="reverse" was right
+def test_batched_forward_jacobian_of_math_on_an_element(target):
+    rows = np.stack([X, 0.5 * X])
+    Z = adflow.jacobian(tanh_of_an_element, batch=True, mode="forward", target=target)(rows, 0.7)
+    for row, J in zip(rows, Z):
+        t = math.tanh(row[3])
+        expected = np.diag(np.full(4, t))
+        expected[:, 3] += row * (1 - t * t)
+        np.testing.assert_allclose(J, expected, rtol=1e-12)
