@@ -11,6 +11,7 @@ file, chosen by ADFLOW_CUDA_TEST_MODE:
 
 In the ordinary run (no mode set) only the three launcher tests below are collected.
 """
+import ctypes.util
 import importlib.util
 import math
 import os
@@ -153,7 +154,9 @@ def _child(mode, timeout=600):
     env.pop("NUMBA_ENABLE_CUDASIM", None)
     if mode == "sim":
         env["NUMBA_ENABLE_CUDASIM"] = "1"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(HERE)],
+    # -n0: one process; the parent's workers already keep the cores busy, and each extra worker
+    # would import numba-cuda and compile the same kernels again.
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-n0", "-p", "no:cacheprovider", str(HERE)],
                           cwd=HERE.parent.parent, env=env, capture_output=True, text=True, timeout=timeout)
     lines = proc.stdout.strip().splitlines() or [""]
     if proc.returncode in (0, 5) and " passed" not in lines[-1]:  # 5: the module skipped itself
@@ -175,6 +178,7 @@ if MODE is None:
         assert " passed" in out
 
     @pytest.mark.skipif(numba_cuda_missing(), reason="numba-cuda is not installed (pip install 'adflow[cuda]')")
+    @pytest.mark.skipif(ctypes.util.find_library("cuda") is None, reason="no CUDA driver (libcuda) here")
     def test_on_a_gpu():
         _child("gpu")
 
