@@ -3,6 +3,7 @@ import pytest
 
 TARGETS = ["python", "cpu"]
 
+
 @pytest.fixture(params=TARGETS)
 def target(request):
     return request.param
