@@ -173,8 +173,11 @@ class JacobianFunction:
                 raise ShapeError(f"jacobian differentiates float arguments; argument {self.wrt} is "
                                  f"{type(x).__name__}")
             run = self._prepare(args)
-            if key is not None:
+            self.plan = run.plan
+            result = run(args)  # the result computed while preparing: handed out before another
+            if key is not None:  # thread (Dask's threaded scheduler) can reach the run with its own rows
                 self._runs[key] = run
+            return result
         self.plan = run.plan
         return run(args)
 
