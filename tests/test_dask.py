@@ -153,13 +153,21 @@ def test_the_gradient_of_the_data_alone_stays_lazy(data):
 
 
 def test_blocks_of_other_arguments_follow_the_first(data):
-    # y in blocks of 30 rows, X in blocks of 20: y is cut like X; an empty block adds nothing.
+    # y in blocks of 30 rows, X in blocks of 20: y is cut like X, and its gradient comes back in its
+    # own blocks; an empty block adds nothing.
     w, X, y, dX, _ = data
-    dy = da.from_array(y, chunks=30)
+    dy = da.from_array(np.concatenate([y, []]), chunks=((30,) * 4 + (0,),))
     dX = da.concatenate([dX, da.zeros((0, FEATURES), chunks=(0, FEATURES))])
+    expected_value, (expected_w, expected_y) = adflow.value_and_grad(mean_logistic, wrt=(0, 2))(w, X, y)
     with dask.config.set(scheduler="threads"):
-        got = adflow.dask.grad(mean_logistic, reduction="mean")(w, dX, dy)
-    np.testing.assert_allclose(got, adflow.grad(mean_logistic)(w, X, y), rtol=1e-12)
+        value, (g_w, g_y) = adflow.dask.value_and_grad(mean_logistic, wrt=(0, 2), reduction="mean")(w, dX, dy)
+        assert g_y.chunks == dy.chunks
+        g_y = g_y.compute()
+    assert value == pytest.approx(expected_value, rel=1e-12)
+    np.testing.assert_allclose(g_w, expected_w, rtol=1e-12)
+    np.testing.assert_allclose(g_y, expected_y, rtol=1e-12)
+    with pytest.raises(adflow.ShapeError, match="over no rows"):
+        adflow.dask.grad(mean_logistic, reduction="mean")(w, dX[:0], dy[:0])
 
 
 def test_options_and_arguments_are_checked_where_written(data):

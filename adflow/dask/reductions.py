@@ -19,7 +19,7 @@ import numpy as np
 import adflow
 
 from ..api import _normalize_wrt
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ShapeError
 from ..pipeline import check_wrt_range
 from .arguments import ROWS, SplitArguments, index_of
 
@@ -70,6 +70,8 @@ class LossGradient:
         check_wrt_range(self.wrt, len(args), self.__name__)
         call = SplitArguments(args, self.__name__)
         total_rows = sum(call.rows)
+        if self.reduction == "mean" and total_rows == 0:
+            raise ShapeError(f"the mean of {self.__name__} over no rows is undefined: its Dask arguments have none")
         rows_of = call.split.index(True)  # any split argument tells a block's number of rows
         weight = 1.0 / total_rows if self.reduction == "mean" else None
         parts = da.blockwise(_block_sweep, (ROWS,), dask.delayed(self.derivative, pure=True), None,
@@ -100,10 +102,13 @@ class LossGradient:
 
 
 def _split_gradient(parts, j, arg, k):
-    """The gradient of split argument ``k`` (the ``j``-th differentiated), block by block from ``parts``."""
+    """The gradient of split argument ``k`` (the ``j``-th differentiated), block by block from ``parts``,
+    in the argument's own chunks (the blocks of rows are the first Dask argument's)."""
     index = index_of(k, arg.ndim)
-    return da.blockwise(_pick, index, parts, (ROWS,), j, None, new_axes={i: n for i, n in zip(index[1:], arg.shape[1:])},
-                        meta=np.empty((0,) * arg.ndim, dtype=arg.dtype), dtype=arg.dtype)
+    blocks = da.blockwise(_pick, index, parts, (ROWS,), j, None,
+                          new_axes={i: n for i, n in zip(index[1:], arg.shape[1:])},
+                          meta=np.empty((0,) * arg.ndim, dtype=arg.dtype), dtype=arg.dtype)
+    return blocks.rechunk(arg.chunks)
 
 
 def _block_sweep(derivative, with_value, weight, rows_of, *args):
