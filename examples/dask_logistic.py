@@ -17,10 +17,15 @@ Run:  python examples/dask_logistic.py          (10^6 rows in 20 blocks)
 import sys
 import time
 
+import cloudpickle
+import dask
+import dask.array as da
 import numpy as np
 import scipy.optimize
+from dask.distributed import Client, LocalCluster
 
 import adflow
+import adflow.dask
 
 
 def loss(w, X, y):
@@ -28,13 +33,6 @@ def loss(w, X, y):
 
 
 def main(fast=False):
-    import cloudpickle
-    import dask
-    import dask.array as da
-    from dask.distributed import Client, LocalCluster
-
-    import adflow.dask
-
     if __name__ != "__main__":
         # Run as a script, this file's functions travel to the workers by value.  Imported under
         # another name (tests/test_examples.py does), the workers could not import that name.

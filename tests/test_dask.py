@@ -16,17 +16,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 
 dask = pytest.importorskip("dask", reason="adflow.dask needs dask: pip install 'adflow[dask]'")
 da = pytest.importorskip("dask.array", reason="adflow.dask needs dask.array: pip install 'adflow[dask]'")
-distributed = pytest.importorskip("distributed", reason="the cluster tests need distributed: pip install 'adflow[dask]'")
+distributed = pytest.importorskip("distributed", reason="the cluster tests need pip install 'adflow[dask]'")
 cloudpickle = pytest.importorskip("cloudpickle", reason="comes with dask")
 
 import adflow  # noqa: E402
 import adflow.dask  # noqa: E402
 from adflow.testing import numerical_grad  # noqa: E402
+
+# One pytest-xdist worker runs them all (--dist loadgroup): one cluster for the module, not one per worker.
+pytestmark = pytest.mark.xdist_group("dask")
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS, FEATURES, BLOCK = 120, 3, 20  # six blocks of rows: the tree that adds them has two levels
@@ -101,8 +105,8 @@ def data():
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None)
+    with cluster, distributed.Client(cluster) as client:
         # The workers must run this adflow, not another installed copy.
         assert set(client.run(lambda: adflow.__file__).values()) == {adflow.__file__}
         yield client
@@ -186,17 +190,21 @@ def test_options_and_arguments_are_checked_where_written(data):
 
 # --- per-row results --------------------------------------------------------------------------------
 
-def test_rowwise_jacobians_and_per_row_gradients(data, client):
+@pytest.mark.parametrize("scheduler", ["threads", "distributed"])
+def test_rowwise_jacobians_and_per_row_gradients(data, request, scheduler):
     w, X, y, dX, dy = data
     expected_J = adflow.jacobian(layer, batch=True)(X, W)
-    J = adflow.dask.jacobian(layer, batch=True)(dX, W)
-    assert J.shape == (ROWS, 2, FEATURES) and J.chunks == (dX.chunks[0], (2,), (FEATURES,))
-    assert type(J._meta) is np.ndarray and J.dtype == np.float64
-    np.testing.assert_allclose(J.compute(), expected_J, rtol=1e-12)
     expected_G = adflow.grad(row_logistic, batch=True)(X, w)
-    G = adflow.dask.grad(row_logistic, batch=True)(dX, w)
-    assert G.chunks == dX.chunks and G.dtype == X.dtype
-    np.testing.assert_allclose(G.compute(), expected_G, rtol=1e-12)
+    if scheduler == "threads" and numba.threading_layer() == "workqueue":
+        pytest.skip("numba's workqueue threading layer aborts on parallel loops started from two threads at once")
+    with on_scheduler(request, scheduler):  # threads: two blocks' first calls of one derivative at once
+        J = adflow.dask.jacobian(layer, batch=True)(dX, W)
+        assert J.shape == (ROWS, 2, FEATURES) and J.chunks == (dX.chunks[0], (2,), (FEATURES,))
+        assert type(J._meta) is np.ndarray and J.dtype == np.float64
+        np.testing.assert_allclose(J.compute(), expected_J, rtol=1e-12)
+        G = adflow.dask.grad(row_logistic, batch=True)(dX, w)
+        assert G.chunks == dX.chunks and G.dtype == X.dtype
+        np.testing.assert_allclose(G.compute(), expected_G, rtol=1e-12)
     # with every label +1, the rows' gradients are the summed loss's gradient with respect to the data
     np.testing.assert_allclose(expected_G, adflow.grad(logistic, wrt=1)(w, X, np.ones(ROWS)), rtol=1e-12)
 
