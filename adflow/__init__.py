@@ -6,8 +6,8 @@ Generated code is compiled by numba for the CPU (default), CUDA, or run as plain
 """
 __version__ = "0.1.0"
 
-from .errors import (AdflowError, ArgumentError, NonDifferentiableError, ShapeError,  # noqa: E402
-                     SourceUnavailableError, TypingError, UnsupportedSyntaxError)
+from .errors import (AdflowError, ArgumentError, MissingDependencyError, NonDifferentiableError,  # noqa: E402
+                     ShapeError, SourceUnavailableError, TypingError, UnsupportedSyntaxError)
 from .api import grad, value_and_grad, vjp  # noqa: E402
 from .jacobian import hessian, hvp, jacobian, plan  # noqa: E402
 from .forward.api import jvp  # noqa: E402
@@ -16,5 +16,5 @@ from .rules.custom import custom_jvp, custom_vjp  # noqa: E402
 __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "plan", "custom_vjp", "custom_jvp",
     "AdflowError", "ArgumentError", "UnsupportedSyntaxError", "NonDifferentiableError", "ShapeError",
-    "SourceUnavailableError", "TypingError",
+    "SourceUnavailableError", "TypingError", "MissingDependencyError",
 ]

@@ -313,6 +313,16 @@ class GradFunction:
     def target(self):
         return self._specs.target
 
+    def __reduce__(self):
+        # Sent as the function and the options: the receiving process builds its own code (pickling.py).
+        from .pickling import reduce_derivative
+        wrt = self.wrt[0] if self._single else self.wrt
+        if self.with_value:
+            return reduce_derivative(self, "value_and_grad", self.func, wrt=wrt, target=self.target,
+                                     has_aux=self.has_aux)
+        return reduce_derivative(self, "grad", self.func, wrt=wrt, target=self.target, has_aux=self.has_aux,
+                                 batch=self.batch)
+
     def __call__(self, *args):
         args = _prepare_args(args)
         if self.batch:

@@ -159,6 +159,12 @@ class JacobianFunction:
         self.__name__ = getattr(func, "__name__", "f")
         self.__doc__ = getattr(func, "__doc__", None)
 
+    def __reduce__(self):
+        # Sent as the function and the options: the receiving process builds its own code (pickling.py).
+        from .pickling import reduce_derivative
+        return reduce_derivative(self, "jacobian", self.func, mode=self.mode, wrt=self.wrt, chunk=self.chunk,
+                                 batch=self.batch, target=self.target, sparsity=self.sparsity)
+
     def __call__(self, *args):
         # Repeated calls with the same argument types and shapes reuse the plan, the compiled
         # driver and the seed directions: only the key and the compiled call are left.
@@ -171,8 +177,11 @@ class JacobianFunction:
                 raise ShapeError(f"jacobian differentiates float arguments; argument {self.wrt} is "
                                  f"{type(x).__name__}")
             run = self._prepare(args)
-            if key is not None:
+            self.plan = run.plan
+            result = run(args)  # the result computed while preparing: handed out before another
+            if key is not None:  # thread (Dask's threaded scheduler) can reach the run with its own rows
                 self._runs[key] = run
+            return result
         self.plan = run.plan
         return run(args)
 
@@ -414,6 +423,11 @@ class HessianFunction:
         self._specs = _Specializations(func, target)
         self._drivers = {}  # (argument key, chunk) -> the compiled loop over passes
         self.__name__ = getattr(func, "__name__", "f")
+
+    def __reduce__(self):
+        # Sent as the function and the options: the receiving process builds its own code (pickling.py).
+        from .pickling import reduce_derivative
+        return reduce_derivative(self, "hessian", self.func, wrt=self.wrt, chunk=self.chunk, target=self.target)
 
     def _gradient_tangents(self, args, directions, k):
         """The gradient at ``args`` and its derivative along ``directions`` (shape x.shape + (k,))."""

@@ -1,7 +1,8 @@
 """Every example in examples/ runs with its fast settings and passes its own checks.
 
 Each example has ``main(fast=False)``; ``fast=True`` is what ``python examples/<name>.py --fast``
-runs: small sizes, the same code paths, compiled (target="cpu").  The examples assert their
+runs: small sizes, the same code paths, compiled (target="cpu").  ``examples/dask_*.py`` start a
+LocalCluster and are skipped without dask and distributed.  The examples assert their
 results (against finite differences, closed forms or exact solutions), so a wrong derivative
 fails here.  ``examples/cuda_*.py`` run in a child process on numba's CUDA simulator (numba reads
 NUMBA_ENABLE_CUDASIM when ``numba.cuda`` is first imported, so not in this process).
@@ -38,6 +39,8 @@ def test_the_examples_are_there():
 
 @pytest.mark.parametrize("stem", NAMES)
 def test_example_runs_fast(stem, capsys):
+    if stem.startswith("dask_"):
+        pytest.importorskip("distributed", reason="examples/dask_*.py need pip install 'adflow[dask]'")
     module = load(stem)
     module.main(fast=True)
     out = capsys.readouterr().out

@@ -1067,6 +1067,14 @@ class CudaGradFunction:
         self.__name__ = getattr(func, "__name__", "f")
         self.__doc__ = getattr(func, "__doc__", None)
 
+    def __reduce__(self):
+        # Sent as the function and the options: the receiving process builds its own code (pickling.py).
+        from ..pickling import reduce_derivative
+        wrt = self.wrt[0] if self._single else self.wrt
+        if self.with_value:
+            return reduce_derivative(self, "value_and_grad", self.func, wrt=wrt, target="cuda")
+        return reduce_derivative(self, "grad", self.func, wrt=wrt, target="cuda", batch=self.batch)
+
     # -- builds
     def _build(self, args, batch):
         cuda = cuda_module()
@@ -1254,13 +1262,18 @@ class CudaJacobianFunction:
             raise NotImplementedError(f"adflow: forward-mode Jacobians do not run with {_TARGET} (dual arrays need "
                                       f"numba's runtime on the device); use mode='reverse' or 'auto'")
         self.func = func
-        self.wrt = wrt
-        self.batch = batch
+        self.mode, self.wrt, self.chunk, self.batch = mode, wrt, chunk, batch
         self.target = "cuda"
         self.plan = None
         self._grad = CudaGradFunction(func, wrt)
         self.__name__ = getattr(func, "__name__", "f")
         self.__doc__ = getattr(func, "__doc__", None)
+
+    def __reduce__(self):
+        # Sent as the function and the options: the receiving process builds its own code (pickling.py).
+        from ..pickling import reduce_derivative
+        return reduce_derivative(self, "jacobian", self.func, mode=self.mode, wrt=self.wrt, chunk=self.chunk,
+                                 batch=self.batch, target="cuda")
 
     @property
     def source(self):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import textwrap
+import weakref
 from dataclasses import dataclass, field
 
 import gast
@@ -55,12 +56,29 @@ def python_function(fn):
     return py
 
 
+# Source text that came with a function from another process (adflow.pickling), by code object:
+# a function sent by value may have no file in this process, or a different version of it.
+_SHIPPED = weakref.WeakKeyDictionary()
+
+
+def use_shipped_source(code, lines, start):
+    """Read ``code``'s source as ``lines`` (numbered from ``start``) instead of from its file."""
+    _SHIPPED[code] = (list(lines), start)
+
+
+def source_lines(py):
+    """``(lines, first line number)`` of a plain function: the source shipped with it, else its file's
+    (``inspect.getsourcelines``, whose ``OSError`` or ``TypeError`` says it cannot be read)."""
+    shipped = _SHIPPED.get(py.__code__)
+    return shipped if shipped is not None else inspect.getsourcelines(py)
+
+
 def load(fn) -> UserFunction:
     """Parse ``fn``'s source into a gast FunctionDef whose line numbers are the file's."""
     py = python_function(fn)
     filename = inspect.getsourcefile(py) or py.__code__.co_filename
     try:
-        lines, start = inspect.getsourcelines(py)
+        lines, start = source_lines(py)
     except (OSError, TypeError) as exc:
         raise SourceUnavailableError(
             f"cannot read the source of {py.__qualname__} (defined in {py.__code__.co_filename})",

@@ -20,6 +20,7 @@ from numba.core.registry import cpu_target
 
 from ..backends.symbols import distinct
 from ..errors import SourceLocation, TypingError
+from .source import source_lines
 
 
 def _without_pruning(pm):
@@ -188,7 +189,7 @@ def _code_fingerprint(func, digest, seen):
         return
     seen.add(id(py))
     try:
-        digest.update(inspect.getsource(py).encode())
+        digest.update("".join(source_lines(py)[0]).encode())
     except (OSError, TypeError):
         digest.update(py.__code__.co_code)
     for name in py.__code__.co_names:
