@@ -94,7 +94,7 @@ def jvp(func, primals, tangents, wrt=None, target="cpu"):
             # An array here would be unpacked as the argument list: f(x[0], x[1]) instead of f(x).
             raise ArgumentError(f"jvp takes its {what} as a tuple (or list) with one entry per argument, "
                                 f"not a {type(given).__name__}",
-                                hint=f"for f(x) write adflow.jvp(f, (x,), (t,))")
+                                hint="for f(x) write adflow.jvp(f, (x,), (t,))")
     if target == "cuda":  # no duals on the device: from reverse sweeps, adflow/backends/cuda.py
         from ..backends import cuda
         return cuda.jvp(func, primals, tangents, wrt)
