@@ -633,3 +633,24 @@ def test_batched_forward_jacobian_of_math_on_an_element(target):
         expected = np.diag(np.full(4, t))
         expected[:, 3] += row * (1 - t * t)
         np.testing.assert_allclose(J, expected, rtol=1e-12)
+
+
+def asarray_rebound(x, a):
+    x = np.asarray(x)
+    return np.tanh(x) * a
+
+
+def writes_x_differentiated_in_a(x, a):
+    x[1] = 0.5 * x[1]
+    return x * a
+
+
+def test_forward_mode_of_rebinding_to_asarray_and_of_a_write_into_an_argument_not_differentiated(target):
+    # fuzz seeds 777034 (float() of a dual on python) and 777077 (the caller's x changed)
+    v = np.array([1.0, -1.0, 0.5, 0.0])
+    _, y_dot = adflow.jvp(asarray_rebound, (X, 0.7), (v, 0.0), target=target)
+    np.testing.assert_allclose(y_dot, 0.7 * (1 - np.tanh(X) ** 2) * v, rtol=1e-14)
+    x = X.copy()
+    J = adflow.jacobian(writes_x_differentiated_in_a, mode="forward", wrt=1, target=target)(x, 0.7)
+    np.testing.assert_array_equal(x, X)
+    np.testing.assert_allclose(np.ravel(J), X * np.array([1.0, 0.5, 1.0, 1.0]), rtol=1e-14)

@@ -61,8 +61,15 @@ class ForwardTransform:
         return fdef
 
     def dual_arguments(self, params) -> list:
-        return dual_arguments(params, {params[k] for k in self.wrt}, self.varied, self.vartypes, self.chunk,
-                              self.fdef.lineno)
+        """Dual copies of the arguments that receive duals; plain copies of those written otherwise
+        (never the caller's arrays: the differentiated ones arrive as fresh duals)."""
+        wrt = {params[k] for k in self.wrt}
+        out = dual_arguments(params, wrt, self.varied, self.vartypes, self.chunk, self.fdef.lineno)
+        written = {op.target for op in self.ops.values() if op.kind == O.SETITEM}
+        for p in params:
+            if p in written and p not in wrt and p not in self.varied and isinstance(self.vartypes.get(p), types.Array):
+                out.append(assign(p, gast.Call(func=_attr(name(p), "copy"), args=[], keywords=[]), self.fdef.lineno))
+        return out
 
     def block(self, stmts) -> list:
         out = []
@@ -88,6 +95,8 @@ class ForwardTransform:
                 and isinstance(self.vartypes.get(op.target), types.Float) \
                 and op.operand_names() and op.operand_names()[0] in self.varied:
             # float(a) of a float is a copy; of a dual it would drop the tangents (target="python")
+            return [assign(op.target, copy.deepcopy(op.args["x"]), ln)]
+        if is_asarray_of(op, self.varied):
             return [assign(op.target, copy.deepcopy(op.args["x"]), ln)]
         if op.kind == O.ALLOCATION and op.target in self.varied:
             return [assign(op.target, self.dual_allocation(op, stmt.value), ln)]
