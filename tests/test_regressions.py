@@ -654,3 +654,21 @@ def test_forward_mode_of_rebinding_to_asarray_and_of_a_write_into_an_argument_no
     J = adflow.jacobian(writes_x_differentiated_in_a, mode="forward", wrt=1, target=target)(x, 0.7)
     np.testing.assert_array_equal(x, X)
     np.testing.assert_allclose(np.ravel(J), X * np.array([1.0, 0.5, 1.0, 1.0]), rtol=1e-14)
+
+
+def float_of_a_rebound_dual(x, a):
+    s0 = math.sin(a) + x[1]
+    s0, a = a, s0 * a
+    a = float(a)
+    return s0 + np.sum(x * x) * a
+
+
+def test_hessian_through_float_of_a_value_carrying_tangents(target):
+    # fuzz seed 888090: float(a) of a dual in the Hessian's reverse sweep (target="python")
+    x, a = X[:2].copy(), 0.7
+    H = adflow.hessian(float_of_a_rebound_dual, target=target)(x, a)
+    # f = a + (sin a + x1) a sum(x^2): d2f/dx_i dx_j
+    expected = 2.0 * a * (np.sin(a) + x[1]) * np.eye(2)
+    expected[1, :] += 2.0 * a * x
+    expected[:, 1] += 2.0 * a * x
+    np.testing.assert_allclose(H, expected, rtol=1e-12)

@@ -91,12 +91,7 @@ class ForwardTransform:
     def assignment(self, stmt) -> list:
         op = self.ops[id(stmt)]
         ln = stmt.lineno
-        if op.kind == O.PRIMITIVE and op.prim in ("copy", "float") and isinstance(stmt.value, gast.Call) \
-                and isinstance(self.vartypes.get(op.target), types.Float) \
-                and op.operand_names() and op.operand_names()[0] in self.varied:
-            # float(a) of a float is a copy; of a dual it would drop the tangents (target="python")
-            return [assign(op.target, copy.deepcopy(op.args["x"]), ln)]
-        if is_asarray_of(op, self.varied):
+        if is_float_of(op, stmt, self.vartypes, self.varied) or is_asarray_of(op, self.varied):
             return [assign(op.target, copy.deepcopy(op.args["x"]), ln)]
         if op.kind == O.ALLOCATION and op.target in self.varied:
             return [assign(op.target, self.dual_allocation(op, stmt.value), ln)]
@@ -169,6 +164,14 @@ def dual_arguments(params, differentiated, varied, vartypes, chunk, lineno) -> l
     return out
 
 
+def is_float_of(op, stmt, vartypes, varied) -> bool:
+    """``float(a)`` of a float that carries tangents: a copy (on target="python" a dual would be
+    asked for a float, dropping them)."""
+    return (op.kind == O.PRIMITIVE and op.prim in ("copy", "float") and isinstance(stmt.value, gast.Call)
+            and isinstance(vartypes.get(op.target), types.Float)
+            and isinstance(op.args.get("x"), gast.Name) and op.args["x"].id in varied)
+
+
 def is_asarray_of(op, varied) -> bool:
     """``np.asarray(x)`` of a dual array: ``x`` itself, as for any array (Python's dual arrays are
     not NumPy arrays, so NumPy would make an array of objects of them)."""
@@ -233,7 +236,7 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
                 stmt.value = numpy_call
             elif op.kind == O.ALLOCATION:
                 stmt.value = dual_allocation(fn, op, stmt.value, chunk)
-            elif is_asarray_of(op, varied):
+            elif is_float_of(op, stmt, vartypes, varied) or is_asarray_of(op, varied):
                 stmt.value = copy.deepcopy(op.args["x"])
             elif receives_duals_later(op, vartypes, varied):
                 out.extend(promoted(normalizer, stmt, op, chunk))
