@@ -274,3 +274,17 @@ def test_source_edited_after_import_is_refused(tmp_path, monkeypatch):
     linecache.clearcache()
     with pytest.raises(adflow.SourceUnavailableError, match="has changed since it was imported"):
         adflow.grad(module.b, target="python")(1.0)
+
+
+def rebound_but_unused(x, a):
+    x = x[1:] * a
+    return np.ones(2) * a
+
+
+def test_zero_gradient_of_a_rebound_argument_has_its_shape(target):
+    # fuzz seed 888116: the zeros of an argument the result does not depend on were shaped like its
+    # last value (x[1:]), not like the argument
+    y, pullback = adflow.vjp(rebound_but_unused, np.array([0.3, 0.5, 0.7]), 0.7, target=target)
+    x_bar, a_bar = pullback(np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(x_bar, np.zeros(3))
+    assert a_bar == pytest.approx(3.0)

@@ -270,9 +270,11 @@ class ReverseTransform:
         seed = self.seed
         inits = [stmt for var in sorted(self.active) for stmt in self.resets(var, ln)]
         wrt_names = [self.params[k] for k in self.wrt]
+        rebound = assignment_counts(self.fdef.body)
         for p in wrt_names:
             if p not in self.active:
-                inits.append(assign(self.bar(p), self.zero_of(p), ln))
+                # Zeros shaped like the argument as passed, before the function rebinds it (x = x[1:]).
+                (prologue if p in rebound else inits).append(assign(self.bar(p), self.zero_of(p), ln))
         if isinstance(self.result, gast.Name) and self.result.id in self.active:
             rty = self.vartypes.get(self.result.id)
             # add_cotangent: an empty cotangent (the probe run of vjp, which wants the value) adds nothing.
