@@ -8,19 +8,22 @@ The code is layered; each layer imports only from itself and the layers before i
 level (docs/architecture.md draws them, tests/test_layers.py checks them):
 
     errors < syntax < rules < dual numbers < runtime < front end < transforms < targets < pipeline
-    < entry points < package and tools
+    < entry points < package and tools < integrations
 """
 __version__ = "0.1.0"
 
-from .errors import (AdflowError, ArgumentError, NonDifferentiableError, ShapeError,  # noqa: E402
-                     SourceUnavailableError, TypingError, UnsupportedSyntaxError)
+from .errors import (AdflowError, ArgumentError, MissingDependencyError, NonDifferentiableError,  # noqa: E402
+                     ShapeError, SourceUnavailableError, TypingError, UnsupportedSyntaxError)
 from .api import grad, value_and_grad, vjp  # noqa: E402
 from .jacobian import hessian, hvp, jacobian, plan  # noqa: E402
 from .forward.api import jvp  # noqa: E402
 from .rules.custom import custom_jvp, custom_vjp  # noqa: E402
+from .pickling import register_transforms  # noqa: E402
+
+register_transforms(grad=grad, value_and_grad=value_and_grad, jacobian=jacobian, hessian=hessian)
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "plan", "custom_vjp", "custom_jvp",
     "AdflowError", "ArgumentError", "UnsupportedSyntaxError", "NonDifferentiableError", "ShapeError",
-    "SourceUnavailableError", "TypingError",
+    "SourceUnavailableError", "TypingError", "MissingDependencyError",
 ]

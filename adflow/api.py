@@ -13,7 +13,9 @@ from .cuda import api as cuda_api
 from .errors import ShapeError
 from .pipeline import call_compiled
 from .pipeline.arguments import cast_like, check_batch, float_positions, normalize_wrt, prepare_args
+from .pickling import reduce_derivative
 from .specializations import Specializations
+from .syntax.source import python_function
 from .value_types import argument_types, is_number_type
 
 
@@ -48,7 +50,10 @@ class GradFunction:
     ``.source_for(*args)`` the code for given example arguments.
     """
 
+    adflow_transform = "grad"
+
     def __init__(self, func, wrt=0, target="cpu", has_aux=False, with_value=False, batch=False):
+        python_function(func)  # a builtin or a derivative object is refused here, where it is written
         self.func = func
         self.wrt, self._single = normalize_wrt(wrt)
         self.has_aux = has_aux
@@ -57,11 +62,21 @@ class GradFunction:
         if batch:
             check_batch(self.wrt, has_aux, with_value)
         self._specs = Specializations(func, target, 0 if has_aux else None)
-        functools.update_wrapper(self, getattr(func, "py_func", func))
+        # updated=(): the wrapped function's __dict__ must not overwrite this object's own state
+        functools.update_wrapper(self, getattr(func, "py_func", func), updated=())
 
     @property
     def target(self):
         return self._specs.target.name
+
+    def __reduce__(self):
+        # Sent as the function and the options: the receiving process builds its own code (pickling.py).
+        wrt = self.wrt[0] if self._single else self.wrt
+        if self.with_value:
+            return reduce_derivative(self, "value_and_grad", self.func, wrt=wrt, target=self.target,
+                                     has_aux=self.has_aux)
+        return reduce_derivative(self, "grad", self.func, wrt=wrt, target=self.target, has_aux=self.has_aux,
+                                 batch=self.batch)
 
     def __call__(self, *args):
         args = prepare_args(args)
@@ -171,6 +186,8 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
     >>> adflow.grad(f)(np.array([1.0, 2.0]))
     array([2., 4.])
     """
+    if func is not None:
+        python_function(func)
     if targets.named(target).per_thread:  # device functions and batched kernels: adflow/cuda/
         return cuda_api.grad(func, wrt, has_aux, batch)
     if func is None:
@@ -188,6 +205,8 @@ def value_and_grad(func=None, wrt=0, target="cpu", has_aux=False):
     >>> round(value, 6), round(slope, 6)  # sin(1) and sin(1) + cos(1)
     (0.841471, 1.381773)
     """
+    if func is not None:
+        python_function(func)
     if targets.named(target).per_thread:
         return cuda_api.value_and_grad(func, wrt, has_aux)
     if func is None:
@@ -223,6 +242,7 @@ def vjp(func, *args, wrt=None, target="cpu"):
     >>> pullback(np.array([1.0, 0.1]))
     (array([3. , 0.3]), array([12. ,  1.6]))
     """
+    python_function(func)
     if targets.named(target).per_thread:
         return cuda_api.vjp(func, *args, wrt=wrt)
     args = prepare_args(args)
@@ -233,7 +253,7 @@ def vjp(func, *args, wrt=None, target="cpu"):
     wrt, _ = normalize_wrt(wrt, len(args), fname)
     vjp_fn, _, prepared = specs.get(args, wrt)
     # A function with custom rules has no inferred types: its primal, run once, gives the output's.
-    out_type = prepared.return_type if prepared is not None else numba.typeof(func(*args))
+    out_type = prepared.return_type if prepared is not None else numba.typeof(func(*[a.copy() if isinstance(a, np.ndarray) else a for a in args]))
     y, _ = call_compiled(vjp_fn, *args, _probe_cotangent(out_type))
 
     def pullback(v):
@@ -242,6 +262,7 @@ def vjp(func, *args, wrt=None, target="cpu"):
         return tuple(cast_like(g, args[k]) for g, k in zip(grads, wrt))
 
     pullback.source = specs.last_source
+    pullback.adflow_transform = "vjp"
     return y, pullback
 
 

@@ -40,6 +40,11 @@ class AdflowError(Exception):
         self.hint = hint
         super().__init__(self._format())
 
+    def __reduce__(self):
+        # Rebuilt from its parts, not from the formatted text (args): an error raised in another
+        # process (a Dask worker) reads the same on this side, not "adflow: adflow: ...".
+        return type(self), (self.message, self.location, self.hint)
+
     def _format(self) -> str:
         lines = [f"adflow: {self.message}"]
         if self.location is not None:
@@ -75,3 +80,7 @@ class SourceUnavailableError(AdflowError):
 
 class TypingError(AdflowError):
     """The function, as written, does not compile in numba's nopython mode for these arguments."""
+
+
+class MissingDependencyError(AdflowError, ImportError):
+    """An optional part of adflow needs a package that is not installed (``pip install 'adflow[extra]'``)."""

@@ -1,21 +1,49 @@
-"""A random-program fuzzer for adflow's reverse mode: "correct or loud".
+"""A random-program fuzzer for adflow: "correct or loud".
 
-It writes random, well-formed numerical Python functions (loops, nested loops, ``while`` with
-bounded trip counts, ``break``/``continue``, early ``return``, ``if``/``else`` on values, in-place
-array writes, ``+=``, calls to a fixed set of helper functions, math kept inside its domain) to
-real files, imports them, and checks ``adflow.value_and_grad`` on them:
+It writes random, well-formed numerical Python functions to real files, imports them, and checks
+every derivative API of adflow on them against finite differences and against each other.
 
-* the value equals the function's own result, and the caller's arrays are never modified;
-* ``target="python"`` and ``target="cpu"`` agree to 1e-12 (relative to the gradient's size), and
-  ``adflow.grad`` (its own copy of the vjp, without what only the value needed) agrees with
-  ``value_and_grad``;
-* both agree with central finite differences (components whose finite differences are not
-  self-consistent, i.e. a branch flips within the step, are left out and counted);
-* with forward mode present (``adflow.jvp``), forward and reverse pass the dot-product test, and
-  ``adflow.hvp`` (duals through the reverse sweep) matches central differences of the gradient;
+The grammar (:class:`ProgramGenerator`):
+
+* control flow: loops, nested loops, ``while`` with bounded trip counts, ``break``/``continue``,
+  early ``return``, ``if``/``elif``/``else`` on values, conditional expressions;
+* arguments given new values (:data:`REBIND_A`, :data:`REBIND_X`, :data:`REBIND_M`):
+  ``a = a * 3.0``, ``a *= 2.0``, ``a = np.sin(a)``, ``a = float(a)``,
+  ``x = x / np.sqrt(np.sum(x * x))``, ``x = x.copy()``, ``x = np.asarray(x)``, ``x = x[::-1]``,
+  ``M = M.T``, ... as the first statement, in straight-line code, in branches, before loops and
+  (damped) in loop bodies; ``x = x[1:]`` and other shortenings last; tuple swaps
+  (``a, s0 = s0, a * s0``, ``x, b = b, x * 0.5``); locals computed from themselves (``s = s * s``);
+* arrays: element, slice and overlapping-slice writes, ``+=``, writes into the arguments,
+  ``np.where``/``np.clip``/``np.maximum``/``np.minimum``, reductions, ``reshape``;
+* matrices (an ``n x n`` argument ``M`` and a local ``P``): ``@``, ``np.dot``, ``np.outer``,
+  ``.T``, ``np.trace``, ``np.linalg.solve``/``inv``/``det`` (of ``M + 5I``: well conditioned,
+  since entries stay in [-1, 1]), row and element writes;
+* calls to a fixed set of helper functions, math kept inside its domain;
+* signatures (:class:`Signature`): ``(x, a, n)`` or ``(x, M, a, n)``; float64 or float32 arrays
+  (float32 programs are straight-line and without matrices: numba would not compile more);
+  outputs a number, an array (1-D, or 2-D from matrices) or a tuple of a number and an array.
+
+The checks (:func:`check_program`), each an adflow API on every target asked for:
+
+* ``value_and_grad`` and ``grad`` (numbers only), ``vjp`` (any output, random cotangent ``v``),
+  ``jvp`` (not tuples, random tangent ``t``), ``hvp`` (numbers only, with respect to ``x``) and
+  ``jacobian`` in one or two variants drawn with the program (``mode`` auto/forward/reverse,
+  ``sparsity="auto"``, ``batch=True`` on two rows; with respect to ``x``, ``M`` or ``a``);
+* each returns the function's value, leaves the caller's arrays alone, and gives finite
+  derivatives shaped and typed like their arguments (float32 stays float32);
+* each agrees with central finite differences of the function: the gradient, ``v^T J``, ``J t``
+  and the Jacobian entries; the Hessian-vector product with differences of the float64 gradient.
+  Every entry has its own error bound from differences at two steps (:func:`reference`), not one
+  scaled by the largest entry; entries whose two steps disagree (a kink within the step) are left
+  out and counted;
+* ``target="python"`` and ``target="cpu"`` agree to rounding, ``grad`` agrees with
+  ``value_and_grad``, and ``jvp`` and ``vjp`` pass the dot-product test ``<v, J t> == <J^T v, t>``;
 * every generated program is valid Python, so any error is a finding, except an
   :class:`adflow.AdflowError` that names the program's line and is one of :data:`REFUSALS` (a
   construct adflow refuses on purpose: "correct or loud").
+
+Constructs that reach a known defect (:data:`KNOWN_DEFECTS`, each pinned by a strict xfail in
+``tests/test_regressions.py``) are avoided by default, so that a failure is a new defect.
 
 Used two ways:
 
@@ -28,6 +56,7 @@ Used two ways:
 Generated programs look like this (``x`` a float array of length 4, ``a`` a float, ``n == 4``)::
 
     def prog(x, a, n):
+        a = a * 3.0
         s0 = 0.5
         s1 = a * x[0]
         b = x.copy()
@@ -36,11 +65,13 @@ Generated programs look like this (``x`` a float array of length 4, ``a`` a floa
                 b[i0] += 0.5 * math.tanh(s0 * x[i0])
                 continue
             s0 = 0.5 * s0 + math.atan(fz_soft(b[i0]))
-        return s0 + 0.5 * s1 + 0.25 * np.sum(b * b)
+        x = x / np.sqrt(np.sum(x * x))
+        return s0 + 0.5 * s1 + 0.25 * np.sum(b * b), b * s0 + x
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import importlib.util
 import math
@@ -52,6 +83,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,7 +146,12 @@ HEADER = "import math\nimport numpy as np\nfrom adflow.fuzz import " + ", ".join
 # tests/test_regressions.py.  The CI fuzz test avoids them (so that it keeps looking for *new*
 # defects); a second test and the campaign's ``--all`` include them.  Remove an entry when its
 # defect is fixed.
-KNOWN_DEFECTS: dict = {}  # name -> what goes wrong (the test that pins it); all fixed for now
+KNOWN_DEFECTS: dict = {  # name -> what goes wrong (the test in tests/test_regressions.py that pins it)
+    "array_swap_alias": "x, b = b, x * 2.0 then a write into b is refused as an alias of x (a refusal with the "
+                        "line, not a wrong number: test_a_tuple_swap_of_arrays_makes_no_alias)",
+    "float32_dot_product": "a float32 program (fuzz seed 888177: a tuple swap of x and a, np.asarray, an element "
+                           "write): <v, jvp> and <vjp, t> differ by 6e-4 relative; not yet investigated",
+}
 
 # Valid Python that adflow refuses on purpose, each pinned by a test in tests/test_regressions.py.
 # Such an error naming the program's file and line is a "loud" outcome, not a finding.
@@ -163,9 +200,54 @@ class HypothesisDrawer:
 # --------------------------------------------------------------------------- the generator
 CONSTANTS = ["0.5", "1.5", "-0.75", "0.25", "2.0", "-1.25", "0.3"]
 COEFFS = ["0.5", "-0.5", "0.9", "0.25", "-0.7"]
+GROWTHS = ["2.0", "3.0", "-1.5", "0.5"]  # factors for straight-line code only: a loop would compound them
 BOUNDED = ["math.sin({})", "math.tanh({})", "math.cos({})", "math.atan({})", "fz_rat({})",
            "math.exp(-0.5 * ({}) ** 2)"]
 THRESHOLDS = ["0.0", "0.25", "-0.3", "0.5", "0.1"]
+SHIFTED = "{} + 5.0 * np.eye(n)"  # M, P have entries in [-1, 1]: plus 5I is well conditioned (Gershgorin)
+
+# New values for the arguments (issue 17: the adjoint of the old value must be reset, not added
+# to).  Placeholders: {g} a growth factor, {c} a damping coefficient, {e} an expression, {T} a
+# bounded expression, {s} a scalar, {v} an array of length n, {t} a threshold.  Loop bodies get
+# the damped forms, so that values stay bounded over the iterations.
+REBIND_A = ["a = a * {g}", "a *= {g}", "a = np.sin(a)", "a = float(a)", "a = {e}", "a = a + {e}",
+            "a -= {c} * {T}", "a = math.tanh(a) * {g} + {s}"]
+REBIND_A_LOOP = ["a = {c} * a + {T}", "a = np.sin(a)", "a = float(a)", "a *= {c}", "a = math.tanh(a + {e})"]
+REBIND_X = ["x = x / np.sqrt(np.sum(x * x))", "x = x * {g}", "x *= {g}", "x = np.sin(x)", "x = x * a",
+            "x = x.copy()", "x = np.asarray(x)", "x = x[::-1]", "x = x + {c} * {v}", "x += {c} * {v}",
+            "x = np.tanh(x) * {g} + {s}", "x = np.where(x > {t}, x, {c} * x)"]
+REBIND_X_LOOP = ["x = x / np.sqrt(np.sum(x * x))", "x = {c} * x + 0.1 * np.tanh({v})", "x *= {c}", "x = np.sin(x)",
+                 "x = x.copy()", "x = np.asarray(x)", "x = x[::-1]", "x = np.where(x > {t}, x, {c} * x)"]
+# Every form keeps M's entries in [-1, 1] (SHIFTED relies on it), in loops too.
+REBIND_M = ["M = M.T", "M = np.tanh(M)", "M = 0.5 * (M + M.T)", "M = 0.25 * (M @ M)", "M = np.clip(M, -0.5, 0.5)",
+            "M = M * {c}", "M = M.copy()", "M *= {c}", "M = np.maximum(M, {c} * M)"]
+# The argument shortened, last thing before the return (statements index x up to n - 1).
+SHORTEN_X = ["x = x[1:]", "x = x[:-1]", "x = x[1:] - x[:-1]", "x = x[1:] * a"]
+# Text of the forms that reach a known defect (KNOWN_DEFECTS), by the defect's name.
+DEFECT_FORMS: dict = {}
+
+
+@dataclass
+class Signature:
+    """What a program takes and returns."""
+    matrix: bool = False  # takes M, an n x n float matrix, between x and a
+    output: str = "scalar"  # "scalar", "vector" (an array) or "tuple" (a number and an array)
+    # x (and M) are float32.  Such programs are straight-line code without matrices: in numba a
+    # float32 array times a float is float64, a variable has one type where paths merge (loops,
+    # branches), and `@` needs one dtype, so anything more would not compile (docs/subset.md).
+    float32: bool = False
+
+    def params(self):
+        return ["x"] + (["M"] if self.matrix else []) + ["a", "n"]
+
+
+OUTPUTS = ["scalar", "scalar", "vector", "tuple"]  # the scalar programs first: what failures shrink to
+
+
+def draw_signature(d) -> Signature:
+    output = d.choice(OUTPUTS)
+    float32 = d.boolean(0.15)
+    return Signature(matrix=not float32 and d.boolean(0.35), output=output, float32=float32)
 
 
 @dataclass
@@ -183,27 +265,35 @@ class Context:
 
 
 class ProgramGenerator:
-    """Writes one random function ``def <name>(x, a, n)`` returning a float."""
+    """Writes one random function ``def <name>(x, [M,] a, n)`` returning what its signature says."""
 
-    def __init__(self, drawer, name="prog", max_statements=4, avoid=frozenset(), budget=8, depth=2):
+    def __init__(self, drawer, name="prog", max_statements=4, avoid=frozenset(), budget=8, depth=2,
+                 signature=Signature()):
         self.d = drawer
         self.avoid = frozenset(avoid)
         unknown = self.avoid - set(KNOWN_DEFECTS)
         if unknown:
             raise ValueError(f"unknown defects to avoid: {sorted(unknown)}")
         self.name = name
+        self.signature = signature
         self.max_statements = max_statements
         self.lines: list[str] = []
         self.scalars = ["s0", "s1"]
         self.arrays = ["b"]
+        self.matrices = ["M"] if signature.matrix else []
+        self.x_shortened = False
         self.counter = 0
         self.budget = budget  # statements in all, so programs stay small (typing and compile time)
         self.depth = depth  # of expressions outside loops (inside loops one less)
+        # Every return gives the same type (numba unifies them): a 1-D or a 2-D array, drawn once.
+        self.vector_rank = 1
 
     # ------------------------------------------------------------------ entry
     def generate(self) -> str:
         d = self.d
-        self.emit(0, f"def {self.name}(x, a, n):")
+        self.emit(0, f"def {self.name}({', '.join(self.signature.params())}):")
+        if d.boolean(0.25):
+            self.rebind_first()
         self.emit(1, f"s0 = {d.choice(['0.5', 'a', 'a * x[0]', 'math.sin(a) + x[1]'])}")
         self.emit(1, f"s1 = {d.choice(['x[0] * a', '0.25', 'np.sum(x) * 0.5', 'fz_soft(a)'])}")
         self.emit(1, f"b = {d.choice(['x.copy()', 'np.zeros(n)', 'x * a', 'np.sin(x) + 0.5'])}")
@@ -213,16 +303,29 @@ class ProgramGenerator:
         if d.boolean(0.3):
             self.scalars.append("s2")
             self.emit(1, "s2 = 0.0")
-        count = d.integer(1, self.max_statements)
-        for _ in range(count):
+        if not self.signature.float32 and d.boolean(0.5 if self.matrices else 0.15):
+            self.matrices.append("P")
+            self.emit(1, f"P = {d.choice(self.local_matrix_inits())}")
+        if self.matrices and self.signature.output != "scalar" and d.boolean(0.4):
+            self.vector_rank = 2
+        for _ in range(d.integer(1, self.max_statements)):
             self.statement(1, Context())
-        if d.boolean(0.3):
+        if d.boolean(0.15):
+            self.x_shortened = True
+            self.emit(1, d.choice(SHORTEN_X))
+        if self.signature.output == "scalar" and d.boolean(0.3):
             # Return a variable the function overwrote, not a fresh expression.
-            self.emit(1, f"s0 = {self.result()}")
+            self.emit(1, f"s0 = {self.scalar_result()}")
             self.emit(1, "return s0")
         else:
             self.emit(1, f"return {self.result()}")
         return "\n".join(self.lines) + "\n"
+
+    def local_matrix_inits(self):
+        inits = ["np.outer(np.tanh(x), np.cos(x))", "np.eye(n) * 0.5"]
+        if "M" in self.matrices:
+            inits += ["M.copy()", "M.T @ M * 0.25"]
+        return inits
 
     def emit(self, indent, text):
         self.lines.append("    " * indent + text)
@@ -231,6 +334,11 @@ class ProgramGenerator:
         self.counter += 1
         return f"{base}{self.counter}"
 
+    def allowed(self, forms):
+        """The forms that reach no defect the generator was told to avoid."""
+        banned = [text for name in self.avoid for text in DEFECT_FORMS.get(name, ())]
+        return [form for form in forms if not any(text in form for text in banned)]
+
     # ------------------------------------------------------------------ statements
     def statement(self, indent, ctx):
         if self.budget <= 0:
@@ -238,11 +346,14 @@ class ProgramGenerator:
             return
         self.budget -= 1
         d = self.d
-        kinds = ["scalar", "scalar_aug", "elem", "array"]
-        if ctx.depth < 2:
-            kinds += ["for", "for", "while", "for_array"]
-        if ctx.depth < 3:
-            kinds += ["if", "if"]
+        kinds = ["scalar", "scalar_aug", "elem", "array", "rebind", "rebind", "swap", "local_rebind"]
+        if self.matrices:
+            kinds += ["matrix", "matrix"]
+        if not self.signature.float32:
+            if ctx.depth < 2:
+                kinds += ["for", "for", "while", "for_array"]
+            if ctx.depth < 3:
+                kinds += ["if", "if"]
         if ctx.loops:
             kinds += ["elem", "break", "continue"]
         kinds += ["input_write", "return"]
@@ -273,6 +384,58 @@ class ProgramGenerator:
         if op != "*=":
             value = f"{d.choice(COEFFS)} * {value}"
         self.emit(indent, f"{var} {op} {value}")
+
+    def stmt_rebind(self, indent, ctx):
+        """An argument gets a new value, in straight-line code, a branch or a loop body."""
+        d = self.d
+        target = d.choice(["a", "x", "a", "x"] + (["M"] if "M" in self.matrices else []))
+        forms = {"a": REBIND_A_LOOP if ctx.loops else REBIND_A, "x": REBIND_X_LOOP if ctx.loops else REBIND_X,
+                 "M": REBIND_M}[target]
+        self.emit(indent, self.fill(d.choice(self.allowed(forms)), ctx))
+
+    def rebind_first(self):
+        """An argument rebound before anything else reads it: from the arguments alone."""
+        forms = [form for form in REBIND_A + REBIND_X + (REBIND_M if self.signature.matrix else [])
+                 if not any(key in form for key in ("{e}", "{s}", "{v}", "{T}"))]
+        self.emit(1, self.fill(self.d.choice(self.allowed(forms + ["a, x = x[1] * a, x * a"])), Context()))
+
+    def fill(self, form, ctx):
+        """A form with its placeholders drawn (only those it has, so that shrinking stays local)."""
+        d = self.d
+        makers = {"g": lambda: d.choice(GROWTHS), "c": lambda: d.choice(COEFFS), "t": lambda: d.choice(THRESHOLDS),
+                  "e": lambda: self.expr(self.depth - 1, ctx), "T": lambda: self.bounded(self.expr(1, ctx)),
+                  "s": lambda: self.scalar_atom(ctx), "v": lambda: d.choice(self.vectors())}
+        return form.format(**{key: make() for key, make in makers.items() if "{" + key + "}" in form})
+
+    def stmt_swap(self, indent, ctx):
+        """A tuple assignment that swaps two names, often an argument's (``a, b = b, a * b``)."""
+        d = self.d
+        if d.boolean(0.6) or "array_swap_alias" in self.avoid:
+            p, q = self.two_of(["a"] + self.scalars)
+            product = f"math.tanh({p} * {q})" if ctx.loops else f"{p} * {q}"
+            self.emit(indent, d.choice([f"{p}, {q} = {q}, {product}", f"{p}, {q} = {product}, {p}"]))
+        elif len(self.matrices) == 2 and d.boolean(0.3):
+            self.emit(indent, "M, P = P, M.T")
+        else:
+            other = d.choice(self.arrays)
+            scaled = "np.tanh(x)" if ctx.loops else f"x * {d.choice(COEFFS)}"
+            self.emit(indent, f"x, {other} = {other}, {scaled}")
+
+    def two_of(self, names):
+        first = self.d.choice(names)
+        return first, self.d.choice([name for name in names if name != first])
+
+    def stmt_local_rebind(self, indent, ctx):
+        """A local computed from itself, then read (``s = s * s; y = s * s``)."""
+        d = self.d
+        if d.boolean(0.7):
+            s, t = self.two_of(self.scalars)
+            self.emit(indent, f"{s} = math.tanh({s} * {s})" if ctx.loops else f"{s} = {s} * {s}")
+            if d.boolean(0.5):
+                self.emit(indent, f"{t} = math.sin({s} * {s})" if ctx.loops else f"{t} = {s} * {s}")
+        else:
+            arr = d.choice(self.arrays)
+            self.emit(indent, f"{arr} = np.tanh({arr} * {arr})" if ctx.loops else f"{arr} = {arr} * {arr}")
 
     def index(self, ctx):
         """An integer index expression valid for an array of length n (may be negative: wraps)."""
@@ -313,12 +476,48 @@ class ProgramGenerator:
             "{a}[1:] = {r}[:-1] * {c} + np.tanh({o}[1:])",
             "{a} = {a} * np.cos({o}) * {c}",
             "{a}[:2] = {c} * {r}[2:] + 0.1 * {s}",
+            "{a} = np.where({a} > {t}, {a}, {c} * {a})",
+            "{a} = np.clip({a} + {c} * {o}, -0.8, 0.8)",
+            "{a} = np.maximum({a}, {c} * {o})",
+            "{a} = np.minimum({a}, np.sin({o}))",
         ])
         arr = d.choice(self.arrays)
         other = d.choice(self.arrays + ["x"])
         source = d.choice(self.arrays + ["x"])  # the array itself: an overlapping slice write
         s = self.scalar_atom(ctx)
-        self.emit(indent, form.format(a=arr, c=d.choice(COEFFS), o=other, s=s, r=source))
+        self.emit(indent, form.format(a=arr, c=d.choice(COEFFS), o=other, s=s, r=source, t=d.choice(THRESHOLDS)))
+
+    def stmt_matrix(self, indent, ctx):
+        """Matrix products, np.linalg, outer products, reshapes and writes into 2-D arrays.
+
+        Matrices keep their entries in [-1, 1] (SHIFTED relies on it); vectors written from
+        matrix products are bounded or damped, so loops cannot blow them up."""
+        d = self.d
+        form = d.choice(self.allowed([
+            "{m} = np.tanh({m} + {c} * {o})",
+            "{m} = 0.25 * ({m} @ {o})",
+            "{m} = {m}.T",
+            "{m} = np.clip({m} + {c} * {o}, -0.5, 0.5)",
+            "{m} = np.maximum({m}, {c} * {o})",
+            "{m} = np.where({m} > {t}, {m}, {c} * {m})",
+            "{m}[{i}, {j}] = {T}",
+            "{m}[{i}] = np.tanh({v})",
+            "{m} = np.outer(np.tanh({v}), np.cos({w}))",
+            "{b} = np.tanh({m} @ {v})",
+            "{b} = {c} * {b} + 0.1 * np.tanh(np.dot({m}, {v}))",
+            "{b} = np.linalg.solve(" + SHIFTED.format("{m}") + ", {v}) * {c}",
+            "{b} = np.linalg.inv(" + SHIFTED.format("{m}") + ") @ {v}",
+            "{b} = np.tanh({v} @ {m})",
+            "{b} = {c} * {b} + np.tanh(({m} @ {o}).reshape(n * n)[::n])",
+        ]))
+        self.emit(indent, form.format(
+            m=d.choice(self.matrices), o=d.choice(self.matrices), b=d.choice(self.arrays), v=d.choice(self.vectors()),
+            w=d.choice(self.vectors()), c=d.choice(COEFFS), t=d.choice(THRESHOLDS), i=self.index(ctx),
+            j=self.index(ctx), T=self.bounded(self.expr(1, ctx))))
+
+    def vectors(self):
+        """The arrays of length n."""
+        return self.arrays + ([] if self.x_shortened else ["x"])
 
     def stmt_input_write(self, indent, ctx):
         # Writing into the argument: adflow must not let it show outside (inputs are never modified).
@@ -419,13 +618,12 @@ class ProgramGenerator:
         options = list(self.scalars) + ["a", "x[{}]", "b[{}]", "a"]
         if "c" in self.arrays:
             options.append("c[{}]")
+        options += [m + "[{}, {}]" for m in self.matrices]
         for loop in ctx.loops:
             if loop.value_var:
                 options += [loop.value_var, loop.value_var]
         atom = d.choice(options)
-        if "{}" in atom:
-            atom = atom.format(self.index(ctx))
-        return atom
+        return atom.format(*(self.index(ctx) for _ in range(atom.count("{}"))))
 
     def expr(self, depth, ctx):
         d = self.d
@@ -453,27 +651,81 @@ class ProgramGenerator:
                                "fz_nested({}, {})"])
             return helper.format(*(e() for _ in range(helper.count("{}"))))
         if form == "reduce":
-            arr = d.choice(self.arrays)
-            return d.choice([f"np.sum({arr}) * 0.25", f"np.dot(x, {arr}) * 0.5", f"fz_norm2({arr})",
-                             f"np.mean(np.sin({arr}))", f"np.max({arr})", f"np.sum({arr} * {arr}) * 0.1"])
+            return self.reduction()
         if form == "minmax":
             return f"{d.choice(['max', 'min'])}({e()}, {e()})"
         if form == "ifexp":
             return f"(({e()}) if ({self.expr(depth - 1, ctx)}) > {d.choice(THRESHOLDS)} else ({e()}))"
         return f"({e()}) ** {d.choice(['2', '3', '2.0'])}"
 
+    def reduction(self):
+        """A number from arrays: sums, products, norms, reshapes, and from matrices np.linalg."""
+        d = self.d
+        arr = d.choice(self.arrays)
+        options = [f"np.sum({arr}) * 0.25", f"{self.dot('x', arr)} * 0.5", f"fz_norm2({arr})",
+                   f"np.mean(np.sin({arr}))", f"np.max({arr})", f"np.sum({arr} * {arr}) * 0.1",
+                   f"np.trace(({arr} * 0.5).reshape(2, 2))"]
+        if self.matrices:
+            m, o = d.choice(self.matrices), d.choice(self.matrices)
+            v, w = d.choice(self.vectors()), d.choice(self.vectors())
+            options += [f"np.sum({m} @ {v}) * 0.25", f"np.dot({v}, {m} @ {w}) * 0.1", f"np.trace({m} @ {o}) * 0.25",
+                        f"np.linalg.det({SHIFTED.format(m)}) * 0.001",
+                        f"np.sum(np.linalg.solve({SHIFTED.format(m)}, {v}))", f"np.sum({m} * {m}) * 0.1",
+                        f"np.trace({m})", f"np.sum(np.outer({v}, {w})) * 0.1"]
+        return d.choice(options)
+
+    def dot(self, u, v):
+        # numba's np.dot needs one dtype, and in float32 programs arrays may be float32 or float64.
+        return f"np.sum({u} * {v})" if self.signature.float32 else f"np.dot({u}, {v})"
+
+    # ------------------------------------------------------------------ what the function returns
     def result(self):
+        output = self.signature.output
+        if output == "scalar":
+            return self.scalar_result()
+        if output == "vector":
+            return self.array_result()
+        return f"{self.scalar_result()}, {self.array_result()}"
+
+    def scalar_result(self):
         d = self.d
         parts = []
         for s in self.scalars:
             parts.append(f"{d.choice(['1.0', '0.5', '-0.3'])} * {s}")
         for arr in self.arrays:
-            parts.append(d.choice([f"0.25 * np.sum({arr} * {arr})", f"np.dot({arr}, x)", f"0.5 * np.sum({arr})",
+            dot = self.dot(arr, "x") if not self.x_shortened else "0.5 * np.sum(x * x)"
+            parts.append(d.choice([f"0.25 * np.sum({arr} * {arr})", dot, f"0.5 * np.sum({arr})",
                                    f"fz_norm2({arr})"]))
+        for m in self.matrices:
+            parts.append(d.choice([f"0.25 * np.sum({m} * {m})", f"np.trace({m})", f"0.25 * np.sum({m} @ b)"]))
+        # The arguments themselves: their new values when the function rebound them.
+        if d.boolean(0.4):
+            parts.append(f"{d.choice(COEFFS)} * a")
+        if d.boolean(0.4):
+            entry = "np.sum(x * x)" if self.x_shortened else f"x[{d.choice(['0', '1', '2'])}]"
+            parts.append(f"{d.choice(COEFFS)} * {entry}")
         return " + ".join(parts)
+
+    def array_result(self):
+        d = self.d
+        if self.vector_rank == 2:
+            m = d.choice(self.matrices)
+            return d.choice([m, f"np.tanh({m} @ {d.choice(self.matrices)}) + a",
+                                                      "np.outer(b, x) * s0", f"{m} * s1"])
+        options = ["b", "np.sin(b) * s1 + a", "x", "x * a"]
+        if not self.x_shortened:
+            options += ["b * s0 + x", "np.tanh(b) + x * s0"]
+        if self.matrices:
+            options += [f"{d.choice(self.matrices)} @ b", f"np.tanh({d.choice(self.matrices)} @ b) * s0"]
+        return d.choice(options)
 
 
 # --------------------------------------------------------------------------- a program and its inputs
+# "batch": batch=True (mode auto, forward passes over blocks of rows where it can); "batch-reverse":
+# with mode="reverse" (a reverse sweep per row).
+JACOBIAN_VARIANTS = ["auto", "forward", "reverse", "sparse", "batch", "batch-reverse"]
+
+
 @dataclass
 class Program:
     source: str  # the function's text (without the module header)
@@ -481,15 +733,39 @@ class Program:
     x: np.ndarray
     a: float
     n: int = N
+    M: np.ndarray | None = None  # the matrix argument, for programs that take one
+    float32: bool = False  # x and M are passed as float32
+    jacobians: tuple = ()  # (variant, wrt) pairs adflow.jacobian is checked with; variants: JACOBIAN_VARIANTS
 
-    def args(self):
-        return (self.x.copy(), float(self.a), self.n)
+    def args(self, dtype=None):
+        """Fresh copies of the arguments (programs write into them); ``dtype`` overrides the arrays'."""
+        dtype = dtype or (np.float32 if self.float32 else np.float64)
+        arrays = (self.x,) if self.M is None else (self.x, self.M)
+        return tuple(np.array(v, dtype=dtype) for v in arrays) + (float(self.a), self.n)
+
+    def wrt(self):
+        """The differentiated arguments: every float one (all but n)."""
+        return tuple(range(2 if self.M is None else 3))
+
+    def coordinate_names(self):
+        names = [f"x[{j}]" for j in range(N)]
+        if self.M is not None:
+            names += [f"M[{i}, {j}]" for i in range(N) for j in range(N)]
+        return names + ["a"]
 
     def module_text(self):
         return HEADER + "\n\n" + self.source
 
+    def inputs_text(self):
+        text = f"x = np.{self.x!r}; a = {self.a!r}; n = {self.n}"
+        if self.M is not None:
+            text += f"; M = np.{self.M!r}"
+        if self.float32:
+            text += " (x, M as float32)"
+        return text + (f"; jacobians {self.jacobians}" if self.jacobians else "")
+
     def __repr__(self):  # what hypothesis prints for a failing example
-        return (f"Program(x=np.{self.x!r}, a={self.a!r}):\n" + self.source)
+        return f"Program({self.inputs_text()}):\n" + self.source
 
 
 def _inputs(d):
@@ -500,10 +776,33 @@ def _inputs(d):
     return x, a
 
 
+def _matrix(d):
+    """An n x n matrix with entries in [-1, 1] (the generator's matrix forms keep them there)."""
+    return np.array([[d.integer(-90, 90) / 100.0 + 0.0037 * (i + 2 * j + 1) for j in range(N)] for i in range(N)])
+
+
+def _jacobian_variants(d, signature):
+    """One or two ways to call adflow.jacobian, each with the argument it differentiates."""
+    if signature.output == "tuple":
+        return ()  # jacobian refuses tuple outputs (docs/subset.md)
+    scalar = signature.output == "scalar"
+    chosen = []
+    for _ in range(1 if scalar else 2):
+        variant = d.choice(JACOBIAN_VARIANTS)
+        others = [1, 2] if signature.matrix else [1]  # M, a
+        # batch=True maps rows of x to rows of the Jacobian: only x (1-D) has rows.
+        chosen.append((variant, 0 if variant.startswith("batch") else d.choice([0] + others)))
+    return tuple(chosen)
+
+
 def draw_program(d, name="prog", avoid=frozenset()) -> Program:
-    source = ProgramGenerator(d, name, avoid=avoid).generate()
+    signature = draw_signature(d)
+    if "float32_dot_product" in avoid:
+        signature.float32 = False
+    source = ProgramGenerator(d, name, avoid=avoid, signature=signature).generate()
     x, a = _inputs(d)
-    return Program(source, name, x, a)
+    M = _matrix(d) if signature.matrix else None
+    return Program(source, name, x, a, M=M, float32=signature.float32, jacobians=_jacobian_variants(d, signature))
 
 
 def programs(avoid=frozenset(KNOWN_DEFECTS)):
@@ -516,7 +815,119 @@ def programs(avoid=frozenset(KNOWN_DEFECTS)):
     return _programs()
 
 
+# --------------------------------------------------------------------------- finite differences
+EPS = float(np.finfo(np.float64).eps)
+STEPS = (1e-6, 1e-5)  # central-difference steps, relative to max(1, |coordinate|)
+MARGIN = 10.0  # times the gap between the two steps' differences: the error bound of the smaller step's
+ROUNDING = 100.0  # f's rounding error, in units of eps * |f|
+CONSISTENT = 1e-4  # differences at the two steps further apart than this (relative) are left out
+FLOAT32 = 2e-3  # relative error allowed to derivatives computed in float32
+
+
+def _coordinates(args, wrt):
+    """(argument, index) of every differentiated number; the index is None for a float argument."""
+    return [(k, idx) for k in wrt
+            for idx in (np.ndindex(args[k].shape) if isinstance(args[k], np.ndarray) else [None])]
+
+
+def _moved(args, k, idx, value):
+    """Fresh copies of ``args`` with one number set to ``value``."""
+    out = [np.array(v) if isinstance(v, np.ndarray) else v for v in args]
+    if idx is None:
+        out[k] = value
+    else:
+        out[k][idx] = value
+    return out
+
+
+def _flatten(y):
+    """A number, an array or a tuple of them as one float64 vector (the Jacobian's rows)."""
+    if isinstance(y, tuple):
+        return np.concatenate([_flatten(part) for part in y])
+    return np.asarray(y, dtype=np.float64).ravel()
+
+
+def _unflatten(flat, like):
+    """``flat`` shaped like ``like``: a number, an array or a tuple of them."""
+    if isinstance(like, tuple):
+        sizes = np.cumsum([0] + [np.size(part) for part in like])
+        return tuple(_unflatten(flat[lo:hi], part) for lo, hi, part in zip(sizes, sizes[1:], like))
+    if isinstance(like, np.ndarray) and like.ndim:
+        return flat.reshape(like.shape)
+    return float(flat[0])
+
+
+def _differences(f, args, coordinates, h):
+    """Central differences of every output in every coordinate at relative step ``h``, and the error
+    f's rounding may put into each (its last bits divided by the step)."""
+    columns, rounding = [], []
+    for k, idx in coordinates:
+        v = float(args[k] if idx is None else args[k][idx])
+        up, down = v + h * max(1.0, abs(v)), v - h * max(1.0, abs(v))
+        y_up, y_down = _flatten(f(*_moved(args, k, idx, up))), _flatten(f(*_moved(args, k, idx, down)))
+        columns.append((y_up - y_down) / (up - down))  # the step as represented, not as asked for
+        rounding.append(ROUNDING * EPS * np.maximum(np.abs(y_up), np.abs(y_down)) / (up - down))
+    return np.stack(columns, axis=1), np.stack(rounding, axis=1)
+
+
+@dataclass
+class Reference:
+    """Central differences of every output (rows) in every differentiated number (columns), each
+    with the error it may carry.  An entry whose differences at the two steps disagree (a kink or a
+    branch that flips within the step) is left out: it is 0 with error 0, and ``ok`` is False."""
+    jac: np.ndarray
+    err: np.ndarray
+    ok: np.ndarray
+
+    def along(self, left=None, right=None):
+        """``left @ J @ right`` (None: the identity), its error bound, and which of its entries rest
+        on self-consistent differences only (the ones to check)."""
+        jac, err, left_out = self.jac, self.err, (~self.ok).astype(float)
+        if left is not None:
+            jac, err, left_out = left @ jac, np.abs(left) @ err, (left != 0) @ left_out
+        if right is not None:
+            jac, err, left_out = jac @ right, err @ np.abs(right), left_out @ (right != 0)
+        return jac, err, left_out == 0
+
+    def columns(self, wanted):
+        return Reference(self.jac[:, wanted], self.err[:, wanted], self.ok[:, wanted])
+
+
+def reference(f, args, wrt, float32=False) -> Reference:
+    """Finite differences with an error estimate per entry, from two step sizes.
+
+    Central differences are second order: at ten times the step the truncation error is about a
+    hundred times larger, so the gap between the two bounds the smaller step's error, and MARGIN
+    times it leaves room.  The bound is per entry: a small derivative is checked as tightly as a
+    large one.  ``float32``: the derivatives to check were computed in float32 (``args`` are the
+    float64 copies the differences use), which adds FLOAT32 relative to the entry and to its row."""
+    coordinates = _coordinates(args, wrt)
+    with np.errstate(all="ignore"):
+        d1, rounding = _differences(f, args, coordinates, STEPS[0])
+        d2, _ = _differences(f, args, coordinates, STEPS[1])
+        gap = np.abs(d1 - d2)
+        ok = gap <= CONSISTENT * np.maximum(np.abs(d1), np.abs(d2)) + rounding  # False where not finite
+        err = MARGIN * gap + rounding + 1e-10 * np.abs(d1)
+        if float32:
+            row_size = np.sqrt(np.mean(np.where(ok, d1, 0.0) ** 2, axis=1, keepdims=True))
+            err = err + FLOAT32 * (np.abs(d1) + row_size)
+    return Reference(np.where(ok, d1, 0.0), np.where(ok, err, 0.0), ok)
+
+
+def _compare(kind, what, got, expected, err, checked, names, program):
+    """Raise a Finding where ``got`` is further from the differences than their error bound."""
+    got = np.asarray(got, dtype=np.float64).ravel()
+    off = checked & ~(np.abs(got - expected) <= err)  # a NaN is off too
+    if np.any(off):
+        j = int(np.flatnonzero(off)[0])
+        raise Finding(kind, f"{what}, {names[j]}: adflow {got[j]!r}, finite differences {expected[j]!r} "
+                            f"(error bound {err[j]:.1e}); all: adflow {got}, differences {expected}", program)
+
+
 # --------------------------------------------------------------------------- checking one program
+CHECKS = ("grad", "vjp", "jvp", "hvp", "jacobian")
+
+
 class Finding(AssertionError):
     """adflow was wrong, crashed or refused a program of the supported subset."""
 
@@ -527,13 +938,18 @@ class Finding(AssertionError):
         super().__init__(f"[{kind}] {detail}\n--- program ---\n{program!r}")
 
 
+class _Refused(Exception):
+    """adflow refused the program on purpose: one of REFUSALS, naming the program's line."""
+
+
 @dataclass
 class Outcome:
     status: str  # "ok", "rejected" (value not finite or too large) or "refused" (one of REFUSALS)
-    fd_checked: int = 0  # gradient components compared with finite differences
-    fd_skipped: int = 0  # components left out: finite differences not self-consistent (a kink)
+    fd_checked: int = 0  # Jacobian entries from self-consistent finite differences
+    fd_skipped: int = 0  # entries left out: the differences at two steps disagree (a kink)
     targets: tuple = ()
     hvp_checked: bool | None = None  # Hessian-vector product vs differences of gradients (None: not run)
+    checks: tuple = ()  # what was checked: "grad", "vjp", "jvp", "hvp", "jacobian-<variant>"
 
 
 class Loader:
@@ -557,164 +973,259 @@ class Loader:
         return getattr(module, program.name), path
 
 
-def _central(f, args, k, j, h):
-    """Central difference in one coordinate; every call gets fresh copies (programs write into x)."""
-    x, a, n = args
-    if k == 0:
-        step = h * max(1.0, abs(x[j]))
-        xp, xm = x.copy(), x.copy()
-        xp[j] += step
-        xm[j] -= step
-        return (f(xp, a, n) - f(xm, a, n)) / (2 * step)
-    step = h * max(1.0, abs(a))
-    return (f(x.copy(), a + step, n) - f(x.copy(), a - step, n)) / (2 * step)
-
-
-def _flat(grads):
-    gx, ga = grads
-    return np.concatenate([np.asarray(gx, dtype=float).ravel(), [float(ga)]])
-
-
 def _close(u, v, rtol, scale):
     return abs(u - v) <= rtol * max(abs(u), abs(v)) + rtol * scale
 
 
-def check_program(program: Program, loader: Loader, targets=("python",), fd=True, forward=True,
-                  hvp_errors=True) -> Outcome:
-    """Run every check on one program; raise :class:`Finding` on the first failure.
+def _acceptable(value):
+    """A result the checks can use: finite, not huge, of numbers."""
+    flat = _flatten(value)
+    return flat.size > 0 and bool(np.all(np.isfinite(flat))) and float(np.max(np.abs(flat))) < 1e6
 
-    ``hvp_errors=False`` records a Hessian-vector product that raises as ``hvp_checked=False``
-    instead of a finding (a wrong number is always a finding)."""
-    import adflow
 
+def _rng(program, salt):
+    digest = hashlib.sha1((salt + program.source).encode()).hexdigest()
+    return np.random.default_rng(int(digest[:8], 16))
+
+
+def check_program(program: Program, loader: Loader, targets=("python",), checks=CHECKS) -> Outcome:
+    """Run the ``checks`` (of :data:`CHECKS`) on one program; raise :class:`Finding` on the first failure.
+
+    A program returning a number gets "grad" (value_and_grad and grad) and "hvp"; one returning a
+    tuple gets neither "jvp" nor "jacobian" (adflow refuses tuples there on purpose)."""
     f, path = loader.load(program)
-    args = program.args()
     try:
         value = f(*program.args())
     except (ArithmeticError, ValueError, IndexError) as exc:  # pragma: no cover - generator bug
         raise Finding("primal-raises", f"the generated program itself raises {exc!r}", program) from None
-    if not (isinstance(value, float) and math.isfinite(value) and abs(value) < 1e6):
+    if not _acceptable(value):
         return Outcome("rejected")
+    checker = _Checker(f, path, program, value, targets)
+    single = not isinstance(value, tuple)
+    scalar = single and np.ndim(value) == 0
+    planned = {"grad": scalar, "vjp": True, "jvp": single, "hvp": scalar, "jacobian": single}
+    try:
+        for check in CHECKS:
+            if check in checks and planned[check]:
+                getattr(checker, check)()
+    except _Refused:
+        return Outcome("refused", targets=tuple(targets))
+    return checker.outcome
 
-    results = {}
-    for target in targets:
-        x_before = args[0].copy()
+
+class _Checker:
+    """The checks of one program against its finite differences and between adflow's APIs."""
+
+    def __init__(self, f, path, program, value, targets):
+        import adflow
+        self.adflow, self.f, self.path, self.program, self.value = adflow, f, path, program, value
+        self.targets = tuple(targets)
+        self.wrt = program.wrt()
+        self.ref = reference(f, program.args(np.float64), self.wrt, program.float32)
+        self.names = program.coordinate_names()
+        # numba and NumPy may round float32 differently (a float32 array times a float is float64 in numba).
+        self.rtol = 1e-5 if program.float32 else 1e-12
+        self.outcome = Outcome("ok", int(self.ref.ok.sum()), int((~self.ref.ok).sum()), self.targets)
+        rng = _rng(program, "directions")
+        self.cotangent = rng.standard_normal(self.ref.jac.shape[0])  # v, weighting the outputs
+        self.tangent = rng.standard_normal(self.ref.jac.shape[1])  # t, a direction in the inputs
+        self.pulled = {}  # target -> v^T J from vjp, for the dot-product test
+
+    def ran(self, check):
+        self.outcome.checks += (check,)
+
+    def call(self, api, target, fn, *args):
+        """``fn(*args)``: a refusal on purpose raises _Refused, anything else it raises is a finding,
+        and so is a change to the arrays it was given."""
+        before = [np.array(v) if isinstance(v, np.ndarray) else v for v in args]
         try:
-            got_value, grads = adflow.value_and_grad(f, wrt=(0, 1), target=target)(*args)
-        except adflow.AdflowError as exc:
-            if f"{path}:" in str(exc) and any(re.search(p, str(exc)) for p in REFUSALS.values()):
-                return Outcome("refused", targets=tuple(targets))
-            raise Finding(f"refused-{target}", f"{type(exc).__name__}: {exc}", program) from None
+            result = fn(*args)
+        except self.adflow.AdflowError as exc:
+            if f"{self.path}:" in str(exc) and any(re.search(p, str(exc)) for p in REFUSALS.values()):
+                raise _Refused() from None
+            raise Finding(f"refused-{api}-{target}", f"{type(exc).__name__}: {exc}", self.program) from None
         except Exception as exc:  # noqa: BLE001 - any other exception is a crash of adflow
-            tb = traceback.format_exc(limit=-3)
-            raise Finding(f"crash-{target}", f"{type(exc).__name__}: {exc}\n{tb}", program) from None
-        if not np.array_equal(args[0], x_before):
-            raise Finding("input-modified", f"target={target}: x changed from {x_before} to {args[0]}", program)
-        if not _close(float(got_value), value, 1e-12, 1e-300):
-            raise Finding("wrong-value", f"target={target}: value {got_value!r}, the function returns {value!r}",
-                          program)
-        g = _flat(grads)
-        if not np.all(np.isfinite(g)):
-            raise Finding("non-finite-gradient", f"target={target}: {g}", program)
-        results[target] = g
+            raise Finding(f"crash-{api}-{target}", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}",
+                          self.program) from None
+        for k, (arg, copy) in enumerate(zip(args, before)):
+            if isinstance(arg, np.ndarray) and not np.array_equal(arg, copy):
+                raise Finding("input-modified", f"{api} target={target}: argument {k} changed from {copy} to {arg}",
+                              self.program)
+        return result
 
-    names = [f"x[{j}]" for j in range(N)] + ["a"]
-    if len(results) > 1:
-        (t0, g0), (t1, g1) = list(results.items())[:2]
+    def check_value(self, api, target, got):
+        want, have = _flatten(self.value), _flatten(got)
+        scale = float(np.max(np.abs(want)))
+        if want.shape != have.shape or not all(_close(u, v, self.rtol, scale) for u, v in zip(have, want)):
+            raise Finding("wrong-value", f"{api} target={target}: value {got!r}, the function returns {self.value!r}",
+                          self.program)
+
+    def check_derivatives(self, api, target, derivatives):
+        """Finite, and shaped and typed like their arguments (derivatives keep the input's dtype)."""
+        flat = _flatten(derivatives)
+        if not np.all(np.isfinite(flat)):
+            raise Finding("non-finite-gradient", f"{api} target={target}: {flat}", self.program)
+        args = self.program.args()
+        for k, derivative in zip(self.wrt, derivatives):
+            want = (args[k].shape, args[k].dtype) if isinstance(args[k], np.ndarray) else ((), np.float64)
+            if (np.shape(derivative), np.asarray(derivative).dtype) != want:
+                raise Finding("derivative-type", f"{api} target={target}: the derivative for argument {k} has shape "
+                                                 f"{np.shape(derivative)} and dtype {np.asarray(derivative).dtype}, "
+                                                 f"the argument {want}", self.program)
+        return flat
+
+    def agree(self, what, results):
+        """Every target gives the numbers of the first (to rounding: the same arithmetic)."""
+        (t0, g0), *others = results.items()
         scale = float(np.max(np.abs(g0)))
-        for j in range(len(g0)):
-            if not _close(g0[j], g1[j], 1e-12, scale):
-                raise Finding("targets-disagree",
-                              f"d/d{names[j]}: {t0} {g0[j]!r} vs {t1} {g1[j]!r} (all: {g0} vs {g1})", program)
+        for t1, g1 in others:
+            for j in range(len(g0)):
+                if not _close(g0[j], g1[j], self.rtol, scale):
+                    raise Finding("targets-disagree", f"{what} d/d{self.names[j]}: {t0} {g0[j]!r} vs {t1} {g1[j]!r} "
+                                                      f"(all: {g0} vs {g1})", self.program)
 
-    outcome = Outcome("ok", targets=tuple(targets))
-    g = next(iter(results.values()))
-    if fd:
-        scale = max(1.0, abs(value), float(np.max(np.abs(g))))
-        for j in range(N + 1):
-            k, jj = (0, j) if j < N else (1, 0)
-            d1 = _central(f, args, k, jj, 1e-6)
-            d2 = _central(f, args, k, jj, 1e-5)
-            if not (math.isfinite(d1) and math.isfinite(d2)) or abs(d1 - d2) > 1e-5 * max(scale, abs(d1)):
-                outcome.fd_skipped += 1  # a kink or branch flip within the step
-                continue
-            outcome.fd_checked += 1
-            if abs(g[j] - d1) > 2e-5 * max(scale, abs(d1)):
-                raise Finding("wrong-gradient",
-                              f"d/d{names[j]}: adflow {g[j]!r}, finite differences {d1!r} (h=1e-6) and {d2!r} "
-                              f"(h=1e-5); full adflow gradient {g}", program)
-    for target, g_target in results.items():
-        # grad runs its own copy of the vjp, without what only the value needed: the same numbers.
-        only = _flat(adflow.grad(f, wrt=(0, 1), target=target)(*args))
-        if not np.allclose(only, g_target, rtol=1e-12, atol=1e-300):
-            raise Finding("grad-disagrees", f"target={target}: grad {only} vs value_and_grad {g_target}", program)
-    if forward and hasattr(adflow, "jvp"):
-        _forward_check(adflow, f, args, g, program, targets[0])
-        outcome.hvp_checked = _second_order_check(adflow, f, args, program, targets[0], hvp_errors)
-    return outcome
+    # ------------------------------------------------------------------ the checks
+    def grad(self):
+        """value_and_grad on every target, against finite differences; grad (its own copy of the vjp,
+        without what only the value needed) gives the same numbers."""
+        results = {}
+        for target in self.targets:
+            fn = self.adflow.value_and_grad(self.f, wrt=self.wrt, target=target)
+            got, grads = self.call("value_and_grad", target, fn, *self.program.args())
+            self.check_value("value_and_grad", target, got)
+            results[target] = self.check_derivatives("value_and_grad", target, grads)
+        self.agree("gradient", results)
+        expected, err, checked = self.ref.along(left=np.ones(1))
+        _compare("wrong-gradient", "gradient", next(iter(results.values())), expected, err, checked, self.names,
+                 self.program)
+        for target, g_target in results.items():
+            fn = self.adflow.grad(self.f, wrt=self.wrt, target=target)
+            only = _flatten(self.call("grad", target, fn, *self.program.args()))
+            if not np.allclose(only, g_target, rtol=self.rtol, atol=1e-300):
+                raise Finding("grad-disagrees", f"target={target}: grad {only} vs value_and_grad {g_target}",
+                              self.program)
+        self.ran("grad")
 
+    def vjp(self):
+        """vjp on every target: its value, and v^T J against finite differences."""
+        for target in self.targets:
+            args = self.program.args()
+            y, pullback = self.call("vjp", target, lambda *a: self.adflow.vjp(self.f, *a, wrt=self.wrt, target=target),
+                                    *args)
+            self.check_value("vjp", target, y)
+            pulled = self.call("pullback", target, pullback, _unflatten(self.cotangent, y))
+            if not all(np.array_equal(u, v) for u, v in zip(args, self.program.args())):
+                raise Finding("input-modified", f"the pullback (target={target}) changed the arguments", self.program)
+            self.pulled[target] = self.check_derivatives("vjp", target, pulled)
+        self.agree("vjp", self.pulled)
+        expected, err, checked = self.ref.along(left=self.cotangent)
+        _compare("wrong-vjp", f"vjp with cotangent {self.cotangent}", next(iter(self.pulled.values())), expected,
+                 err, checked, self.names, self.program)
+        self.ran("vjp")
 
-def _forward_check(adflow, f, args, g, program, target):
-    """Forward vs reverse: ``<J t, 1> == <t, J^T 1>`` for a random tangent (the dot-product test).
+    def tangents(self):
+        """``self.tangent`` split into one direction per differentiated argument, shaped like it."""
+        args = self.program.args()
+        sizes = np.cumsum([0] + [np.size(args[k]) for k in self.wrt])
+        return tuple(_unflatten(self.tangent[lo:hi], args[k]) for lo, hi, k in zip(sizes, sizes[1:], self.wrt))
 
-    Calls ``adflow.jvp(f, primals, tangents, wrt=(0, 1))``: one tangent per differentiated
-    argument, returning ``(y, y_dot)``.
-    """
-    from .testing import dot_product_test
+    def jvp(self):
+        """jvp on every target: its value, J t against finite differences, and with vjp the
+        dot-product test <v, J t> == <J^T v, t>."""
+        expected, err, checked = self.ref.along(right=self.tangent)
+        names = [f"output {i}" for i in range(len(expected))]
+        for target in self.targets:
+            fn = lambda *a: self.adflow.jvp(self.f, a, self.tangents(), wrt=self.wrt, target=target)  # noqa: E731
+            y, y_dot = self.call("jvp", target, fn, *self.program.args())
+            self.check_value("jvp", target, y)
+            pushed = _flatten(y_dot)
+            _compare("wrong-jvp", f"jvp target={target} along {self.tangent}", pushed, expected, err, checked, names,
+                     self.program)
+            if target in self.pulled:
+                self.dot_product_test(target, pushed)
+        self.ran("jvp")
 
-    rng = np.random.default_rng(int(hashlib.sha1(program.source.encode()).hexdigest()[:8], 16))
-    tx, ta = rng.standard_normal(N), float(rng.standard_normal())
-    args = (args[0].copy(),) + tuple(args[1:])
-    before = args[0].copy()
-    try:
-        _, y_dot = adflow.jvp(f, args, (tx, ta), wrt=(0, 1), target=target)
-    except adflow.AdflowError as exc:
-        raise Finding("forward-refused", f"{type(exc).__name__}: {exc}", program) from None
-    except Exception as exc:  # noqa: BLE001
-        raise Finding("forward-crash", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}",
-                      program) from None
-    if not np.array_equal(args[0], before):
-        raise Finding("input-modified", f"jvp changed x from {before} to {args[0]}", program)
-    tangent = np.concatenate([tx, [ta]])
-    if not dot_product_test(y_dot, g, tangent, 1.0, rtol=1e-9):
-        raise Finding("forward-reverse-disagree",
-                      f"jvp gives {float(y_dot)!r}, <t, grad> = {float(tangent @ g)!r}", program)
+    def dot_product_test(self, target, pushed):
+        forward, reverse = self.cotangent @ pushed, self.pulled[target] @ self.tangent
+        # What rounding can do to the two sums is relative to the terms summed, not to the result.
+        terms = np.abs(self.cotangent) @ np.abs(pushed) + np.abs(self.pulled[target]) @ np.abs(self.tangent)
+        if not abs(forward - reverse) <= (1e-4 if self.program.float32 else 1e-9) * terms:
+            raise Finding("forward-reverse-disagree", f"target={target}: <v, jvp> = {forward!r}, "
+                                                      f"<vjp, t> = {reverse!r}", self.program)
 
+    def hvp(self):
+        """hvp (dual numbers through the reverse sweep: tapes, adjoint rules and helper adjoints all
+        carry tangents) against central differences of the float64 gradient along the same direction,
+        with a per-component error bound from two steps as for the first derivatives."""
+        v = _rng(self.program, "hvp").standard_normal(N)
+        x, rest = self.program.args(np.float64)[0], self.program.args(np.float64)[1:]
+        grad = self.adflow.grad(self.f, wrt=0, target="python")
+        steps = [h * max(1.0, float(np.max(np.abs(x)))) for h in (1e-5, 1e-4)]
+        pairs = [(self.call("grad", "python", grad, x + s * v, *rest), self.call("grad", "python", grad, x - s * v, *rest))
+                 for s in steps]
+        with np.errstate(all="ignore"):
+            d1, d2 = [(up - down) / (2 * s) for (up, down), s in zip(pairs, steps)]
+            rounding = ROUNDING * EPS * np.maximum(np.abs(pairs[0][0]), np.abs(pairs[0][1])) / steps[0]
+            gap = np.abs(d1 - d2)
+            checked = gap <= 1e-3 * np.maximum(np.abs(d1), np.abs(d2)) + rounding
+            err = MARGIN * gap + rounding + 1e-8 * np.abs(d1)
+            if self.program.float32:
+                err = err + FLOAT32 * (np.abs(d1) + np.sqrt(np.mean(np.where(checked, d1, 0.0) ** 2)))
+        names = [f"(H v)[{j}]" for j in range(N)]
+        for target in self.targets:
+            hv = self.call("hvp", target, self.adflow.hvp(self.f, wrt=0, target=target), *self.program.args(), v)
+            _compare("wrong-hvp", f"hvp target={target} along {v} (differences of the gradient at steps {steps})",
+                     hv, d1, err, checked, names, self.program)
+        self.outcome.hvp_checked = bool(np.any(checked))
+        self.ran("hvp")
 
-def _second_order_check(adflow, f, args, program, target, errors_are_findings=True):
-    """``hvp`` (dual numbers through the reverse sweep: tapes, adjoint rules and helper adjoints all
-    carry tangents) against central differences of the gradient along the same direction.
+    def jacobian(self):
+        """adflow.jacobian in the program's variants (mode auto/forward/reverse, sparsity="auto",
+        batch=True) against the finite differences of the argument it differentiates."""
+        for variant, wrt in self.program.jacobians:
+            for target in self.targets:
+                if variant.startswith("batch"):
+                    self.batched_jacobian(variant, target)
+                else:
+                    self.single_jacobian(variant, wrt, target)
+            self.ran(f"jacobian-{variant}")
 
-    Returns True when checked, None when the differences are not self-consistent (a branch flips
-    within the step), False when hvp raised and ``errors_are_findings`` is off."""
-    rng = np.random.default_rng(int(hashlib.sha1(program.source.encode()).hexdigest()[8:16], 16))
-    x, a, n = args
-    v = rng.standard_normal(N)
-    try:
-        hv = np.asarray(adflow.hvp(f, wrt=0, target=target)(x.copy(), a, n, v))
-    except adflow.AdflowError as exc:
-        if not errors_are_findings:
-            return False
-        raise Finding("hvp-refused", f"{type(exc).__name__}: {exc}", program) from None
-    except Exception as exc:  # noqa: BLE001
-        if not errors_are_findings:
-            return False
-        raise Finding("hvp-crash", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}",
-                      program) from None
-    grad = adflow.grad(f, wrt=0, target=target)
+    def columns_of(self, wrt):
+        return [j for j, (k, _) in enumerate(_coordinates(self.program.args(), self.wrt)) if k == wrt]
 
-    def gradient_difference(h):
-        step = h * max(1.0, float(np.max(np.abs(x))))
-        return (np.asarray(grad(x + step * v, a, n)) - np.asarray(grad(x - step * v, a, n))) / (2 * step)
+    def single_jacobian(self, variant, wrt, target):
+        options = {"sparsity": "auto"} if variant == "sparse" else {"mode": variant}
+        fn = self.adflow.jacobian(self.f, wrt=wrt, target=target, **options)
+        got = self.call(f"jacobian-{variant}", target, fn, *self.program.args())
+        got = got.toarray() if hasattr(got, "toarray") else np.asarray(got)  # sparsity=: scipy.sparse
+        columns = self.columns_of(wrt)
+        self.compare_jacobian(f"jacobian({variant}, wrt={wrt}) target={target}", got, self.ref.columns(columns),
+                              [self.names[j] for j in columns])
 
-    d1, d2 = gradient_difference(1e-5), gradient_difference(1e-4)
-    scale = max(1.0, float(np.max(np.abs(d1))))
-    if not (np.all(np.isfinite(d1)) and np.all(np.isfinite(d2))) or np.max(np.abs(d1 - d2)) > 1e-3 * scale:
-        return None
-    if not np.all(np.isfinite(hv)) or np.max(np.abs(hv - d1)) > 1e-4 * scale:
-        raise Finding("wrong-hvp", f"hvp {hv}, differences of the gradient {d1} (h=1e-5) and {d2} (h=1e-4)",
-                      program)
-    return True
+    def batched_jacobian(self, variant, target):
+        """jacobian(batch=True) on two rows: x and another point, each against its own differences."""
+        x = self.program.x
+        rows = np.stack([x, 0.5 * x[::-1] + 0.1]).astype(self.program.args()[0].dtype)
+        rest = self.program.args()[1:]
+        mode = "reverse" if variant == "batch-reverse" else "auto"
+        fn = self.adflow.jacobian(self.f, wrt=0, batch=True, mode=mode, target=target)
+        got = self.call(f"jacobian-{variant}", target, fn, rows, *rest)
+        names = self.names[:N]
+        for r, row in enumerate(rows):
+            args = (row.astype(np.float64),) + self.program.args(np.float64)[1:]
+            ref = self.ref.columns(self.columns_of(0)) if r == 0 else reference(self.f, args, (0,), self.program.float32)
+            self.compare_jacobian(f"jacobian(batch=True, mode={mode}) target={target}, row {r}", np.asarray(got)[r],
+                                  ref, names)
+
+    def compare_jacobian(self, what, got, ref, input_names):
+        rows = ref.jac.shape[0]
+        if np.size(got) != ref.jac.size:
+            raise Finding("wrong-jacobian", f"{what}: shape {np.shape(got)}, expected {rows} x {len(input_names)} "
+                                            f"entries", self.program)
+        expected, err, checked = ref.along()
+        names = [f"d out[{i}] / d {name}" for i in range(rows) for name in input_names]
+        _compare("wrong-jacobian", what, np.reshape(got, (rows, -1)), expected.ravel(), err.ravel(), checked.ravel(),
+                 names, self.program)
 
 
 # --------------------------------------------------------------------------- the long campaign
@@ -723,32 +1234,27 @@ def _worker(job):
     os.environ["ADFLOW_CACHE_DIR"] = cache
     import warnings
     warnings.simplefilter("ignore")
-    from .pipeline import cache
+    from .pipeline import cache as builds
     loader = Loader(tempfile.mkdtemp(prefix="adflow-fuzz-"))
-    stats = {"ok": 0, "rejected": 0, "refused": 0, "cpu": 0, "fd_checked": 0, "fd_skipped": 0, "hvp_checked": 0,
-             "findings": []}
+    stats = {"counts": Counter(), "findings": []}
     for n_done, seed in enumerate(seeds):
         program = draw_program(RandomDrawer(seed), name=f"prog{seed}", avoid=avoid)
         targets = ("python", "cpu") if cpu_every and seed % cpu_every == 0 else ("python",)
         try:
             outcome = check_program(program, loader, targets)
         except Finding as exc:
-            stats["findings"].append((seed, exc.kind, exc.detail.splitlines()[0][:300], program.source,
-                                      program.x.tolist(), program.a))
+            stats["findings"].append((seed, exc.kind, exc.detail.splitlines()[0][:300], program))
             continue
         except Exception as exc:  # noqa: BLE001 - a bug of the fuzzer itself is reported, not hidden
-            stats["findings"].append((seed, "fuzzer-error", repr(exc)[:300], program.source,
-                                      program.x.tolist(), program.a))
+            stats["findings"].append((seed, "fuzzer-error", repr(exc)[:300], program))
             continue
-        stats[outcome.status] += 1
-        stats["cpu"] += len(outcome.targets) > 1
-        stats["fd_checked"] += outcome.fd_checked
-        stats["fd_skipped"] += outcome.fd_skipped
-        stats["hvp_checked"] += outcome.hvp_checked is True
+        stats["counts"].update({outcome.status: 1, "cpu": len(outcome.targets) > 1, "fd_checked": outcome.fd_checked,
+                                "fd_skipped": outcome.fd_skipped, "hvp_checked": outcome.hvp_checked is True})
+        stats["counts"].update(outcome.checks)
         if n_done % 100 == 99:
             # Builds keep their functions alive; a long campaign lets them go (the dict is rebuilt
             # from scratch, so no entry can be found again by a reused id).
-            cache.clear()
+            builds.clear()
     shutil.rmtree(loader.folder, ignore_errors=True)
     return stats
 
@@ -760,37 +1266,36 @@ def campaign(examples=5000, cpu_every=20, jobs=2, seed=0, out="fuzz-findings", a
     seeds = list(range(seed, seed + examples))
     chunks = [seeds[k::jobs * 8] for k in range(jobs * 8)]
     t0 = time.perf_counter()
-    total = {"ok": 0, "rejected": 0, "refused": 0, "cpu": 0, "fd_checked": 0, "fd_skipped": 0, "hvp_checked": 0,
-             "findings": []}
+    counts, findings = Counter(), []
     ctx = mp.get_context("spawn")
     with ctx.Pool(jobs) as pool:
         for stats in pool.imap_unordered(_worker, [(c, cpu_every, frozenset(avoid), cache) for c in chunks]):
-            for key in total:
-                total[key] += stats[key]
-            done = total["ok"] + total["rejected"] + total["refused"] + len(total["findings"])
-            print(f"  {done}/{examples} programs, {len(total['findings'])} findings, "
-                  f"{time.perf_counter() - t0:.0f} s", flush=True)
+            counts.update(stats["counts"])
+            findings += stats["findings"]
+            done = counts["ok"] + counts["rejected"] + counts["refused"] + len(findings)
+            print(f"  {done}/{examples} programs, {len(findings)} findings, {time.perf_counter() - t0:.0f} s",
+                  flush=True)
     shutil.rmtree(cache, ignore_errors=True)
     elapsed = time.perf_counter() - t0
     groups: dict = {}
-    for finding in total["findings"]:
+    for finding in findings:
         groups.setdefault((finding[1], _signature(finding[2])), []).append(finding)
-    if total["findings"]:
+    if findings:
         os.makedirs(out, exist_ok=True)
-        for finding in total["findings"]:
-            seed_, kind, detail, source, x, a = finding
+        for seed_, kind, detail, program in findings:
             with open(os.path.join(out, f"seed{seed_}_{kind}.py"), "w") as fh:
-                fh.write(f"# {kind}: {detail}\n# x = np.array({x!r}); a = {a!r}; n = {N}\n")
-                fh.write(HEADER + "\n\n" + source)
-    print(f"\n{examples} programs in {elapsed:.0f} s with {jobs} processes: {total['ok']} checked, "
-          f"{total['rejected']} rejected (value not finite or > 1e6), {total['refused']} refused on purpose "
-          f"(REFUSALS), {total['cpu']} also on target='cpu'; "
-          f"{total['fd_checked']} gradient components vs finite differences, {total['fd_skipped']} left out "
-          f"(kinks); {total['hvp_checked']} Hessian-vector products vs differences of gradients")
-    print(f"{len(total['findings'])} findings in {len(groups)} groups" + (f", programs in {out}/" if groups else ""))
+                fh.write(f"# {kind}: {detail}\n# {program.inputs_text()}\n")
+                fh.write(program.module_text())
+    checks = ", ".join(f"{counts[name]} {name}" for name in sorted(counts) if name in CHECKS or "-" in name)
+    print(f"\n{examples} programs in {elapsed:.0f} s with {jobs} processes: {counts['ok']} checked, "
+          f"{counts['rejected']} rejected (value not finite or > 1e6), {counts['refused']} refused on purpose "
+          f"(REFUSALS), {counts['cpu']} also on target='cpu'; "
+          f"{counts['fd_checked']} Jacobian entries from finite differences, {counts['fd_skipped']} left out "
+          f"(kinks); {counts['hvp_checked']} Hessian-vector products vs differences of gradients; checks: {checks}")
+    print(f"{len(findings)} findings in {len(groups)} groups" + (f", programs in {out}/" if groups else ""))
     for (kind, sig), items in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         print(f"  {len(items):5d} x [{kind}] {sig}   e.g. seed {items[0][0]}")
-    return total
+    return {"counts": counts, "findings": findings}
 
 
 def minimize(program: Program, targets=("python",), kind=None, loader=None) -> Program:
@@ -800,9 +1305,8 @@ def minimize(program: Program, targets=("python",), kind=None, loader=None) -> P
     loader = loader or Loader()
 
     def finding_kind(source):
-        candidate = Program(source, program.name, program.x, program.a, program.n)
         try:
-            check_program(candidate, loader, targets)
+            check_program(dataclasses.replace(program, source=source), loader, targets)
         except Finding as exc:
             return exc.kind
         except Exception:  # noqa: BLE001 - e.g. the candidate no longer parses or compiles
@@ -849,7 +1353,7 @@ def minimize(program: Program, targets=("python",), kind=None, loader=None) -> P
                 source = candidate
                 progress = True
                 break
-    return Program(source, program.name, program.x, program.a, program.n)
+    return dataclasses.replace(program, source=source)
 
 
 def _signature(detail):
@@ -858,6 +1362,10 @@ def _signature(detail):
     text = re.sub(r"\b(prog|fuzzprog_)\w*", "prog", text)
     text = re.sub(r"\d+", "#", text)
     return text[:160]
+
+
+def _show(program):
+    print(program.module_text() + f"\n# {program.inputs_text()}")
 
 
 def main(argv=None):
@@ -878,16 +1386,14 @@ def main(argv=None):
     avoid = frozenset() if ns.all else frozenset(KNOWN_DEFECTS)
     if ns.check is not None:
         program = draw_program(RandomDrawer(ns.check), name=f"prog{ns.check}", avoid=avoid)
-        if ns.minimize:
-            targets = ("python",) if ns.cpu_every == 0 else ("python", "cpu")
-            program = minimize(program, targets)
-        print(HEADER + "\n\n" + program.source + f"\n# x = np.{program.x!r}; a = {program.a!r}; n = {N}")
         targets = ("python",) if ns.cpu_every == 0 else ("python", "cpu")
+        if ns.minimize:
+            program = minimize(program, targets)
+        _show(program)
         print(check_program(program, Loader(), targets))
         return 0
     if ns.show is not None:
-        program = draw_program(RandomDrawer(ns.show), name=f"prog{ns.show}", avoid=avoid)
-        print(HEADER + "\n\n" + program.source + f"\n# x = np.{program.x!r}; a = {program.a!r}; n = {N}")
+        _show(draw_program(RandomDrawer(ns.show), name=f"prog{ns.show}", avoid=avoid))
         return 0
     total = campaign(ns.examples, ns.cpu_every, ns.jobs, ns.seed, ns.out, avoid)
     return 1 if total["findings"] else 0

@@ -24,14 +24,20 @@ from .errors import ArgumentError, ShapeError
 from .forward.api import forward_jacobian, forward_jacobian_rows, pass_seeds, row_blocks_available
 from .pipeline import call_compiled
 from .pipeline.arguments import cast_like, check_mode, check_one_wrt, prepare_args
+from .pickling import reduce_derivative
 from .planning import BLOCK_SPEEDUP, Plan, default_chunk, plan
 from .rules.custom import primal_of
 from .specializations import Specializations
+from .syntax.source import python_function
 from .value_types import argument_types, is_number_type
 
 __all__ = ["jacobian", "JacobianFunction", "plan", "Plan", "default_chunk", "hessian", "hvp", "HessianFunction"]
 
 JACOBIAN_WRT_HINT = "differentiate one argument at a time: one Jacobian per wrt"
+
+
+def _fresh_copies(args) -> list:
+    return [a.copy() if isinstance(a, np.ndarray) else a for a in args]
 
 
 class JacobianFunction:
@@ -48,7 +54,10 @@ class JacobianFunction:
     ('forward', 1, 3)
     """
 
+    adflow_transform = "jacobian"
+
     def __init__(self, func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sparsity=None):
+        python_function(func)
         check_one_wrt(wrt, "jacobian", JACOBIAN_WRT_HINT)
         if sparsity is not None and batch:
             raise ArgumentError("batch=True and sparsity= do not combine",
@@ -72,6 +81,11 @@ class JacobianFunction:
         self.__name__ = getattr(func, "__name__", "f")
         self.__doc__ = getattr(func, "__doc__", None)
 
+    def __reduce__(self):
+        # Sent as the function and the options: the receiving process builds its own code (pickling.py).
+        return reduce_derivative(self, "jacobian", self.func, mode=self.mode, wrt=self.wrt, chunk=self.chunk,
+                                 batch=self.batch, target=self.target, sparsity=self.sparsity)
+
     def __call__(self, *args):
         # Repeated calls with the same argument types and shapes reuse the plan, the compiled
         # driver and the seed directions: only the key and the compiled call are left.
@@ -84,8 +98,11 @@ class JacobianFunction:
                 raise ShapeError(f"jacobian differentiates float arguments; argument {self.wrt} is "
                                  f"{type(x).__name__}")
             run = self._prepare(args)
-            if key is not None:
+            self.plan = run.plan
+            result = run(args)  # the result computed while preparing: handed out before another
+            if key is not None:  # thread (Dask's threaded scheduler) can reach the run with its own rows
                 self._runs[key] = run
+            return result
         self.plan = run.plan
         return run(args)
 
@@ -125,7 +142,9 @@ class JacobianFunction:
         """The output's shape: one run of the primal."""
         primal = primal_of(self.func)
         primal = getattr(primal, "py_func", primal)
-        y = self._reverse.target.wrap(primal)(*args)
+        # On copies: a function that writes into its arguments must not change the caller's arrays
+        # (nor the point the Jacobian is then taken at).
+        y = self._reverse.target.wrap(primal)(*_fresh_copies(args))
         if isinstance(y, tuple):
             raise ShapeError("jacobian needs a function returning one array or number, not a tuple")
         return np.shape(y)
@@ -291,6 +310,7 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sp
     >>> J.shape
     (2, 2)
     """
+    python_function(func)
     where = targets.named(target)
     if sparsity is not None and not where.supports("forward"):
         raise ArgumentError(f"sparsity= needs forward mode, which {where!r} does not run",
@@ -305,7 +325,10 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sp
 class HessianFunction:
     """``adflow.hessian(f)``: forward-over-reverse; each pass pushes ``chunk`` directions through the gradient."""
 
+    adflow_transform = "hessian"
+
     def __init__(self, func, wrt=0, chunk=None, target="cpu"):
+        python_function(func)
         check_one_wrt(wrt, "hessian", "the Hessian is with respect to one argument; pass wrt=0, wrt=1, ...")
         if not targets.named(target).supports("forward"):
             raise ArgumentError(f"hessian runs dual numbers through the reverse sweep, which target={target!r} "
@@ -314,6 +337,10 @@ class HessianFunction:
         self._specs = Specializations(func, target)
         self._drivers = {}  # (argument key, chunk) -> the compiled loop over passes
         self.__name__ = getattr(func, "__name__", "f")
+
+    def __reduce__(self):
+        # Sent as the function and the options: the receiving process builds its own code (pickling.py).
+        return reduce_derivative(self, "hessian", self.func, wrt=self.wrt, chunk=self.chunk, target=self.target)
 
     def _gradient_tangents(self, args, directions, k):
         """The gradient at ``args`` and its derivative along ``directions`` (shape x.shape + (k,))."""

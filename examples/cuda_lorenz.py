@@ -16,6 +16,7 @@ comes from the loop's trip count, known before the launch from the argument ``T`
 
 Run:  python examples/cuda_lorenz.py            (a GPU: 20,000 states x 1,000 steps)
       NUMBA_ENABLE_CUDASIM=1 python examples/cuda_lorenz.py   (numba's simulator: 32 states x 20 steps)
+      python examples/cuda_lorenz.py --fast     (a GPU: 1,000 x 100; the simulator: 8 x 10, the tests' size)
 Without a GPU and without the variable, the script restarts itself on the simulator.
 """
 import os
@@ -75,8 +76,15 @@ def lorenz_state(u0, p, nsteps):
     return np.array([x, y, z])
 
 
-def main():
-    rows, steps = (32, 20) if SIMULATOR else (20_000, 1_000)
+def sizes(fast):
+    """(rows, steps): the simulator runs each GPU thread as a Python thread, hence its small sizes."""
+    if SIMULATOR:
+        return (8, 10) if fast else (32, 20)
+    return (1_000, 100) if fast else (20_000, 1_000)
+
+
+def main(fast=False):
+    rows, steps = sizes(fast)
     rng = np.random.default_rng(0)
     U0 = rng.standard_normal((rows, 3)) + np.array([0.0, 0.0, 20.0])
     p = np.array([10.0, 28.0, 8.0 / 3.0])
@@ -141,4 +149,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(fast="--fast" in sys.argv[1:])

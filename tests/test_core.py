@@ -95,6 +95,26 @@ def test_custom_vjp_rule_is_used(target):
     np.testing.assert_allclose(g, [1.0, 2.0, 3.0])  # the true derivative would be [0, 2, 0]
 
 
+@adflow.custom_jvp
+def softsign(x):
+    return x / (1.0 + np.abs(x))
+
+
+softsign.defjvp(lambda x_dot, ans, x: 3.0 * x_dot)  # deliberately wrong: reverse mode must not use it
+
+
+def uses_softsign(x):
+    return np.sum(softsign(x) * np.array([1.0, 2.0, 3.0]))
+
+
+def test_a_tangent_rule_alone_leaves_reverse_mode_to_the_body(target):
+    # docs/custom-rules.md: a function with rules for one mode is differentiated through its body in the other
+    x = np.array([-3.0, 0.5, 4.0])
+    g = adflow.grad(uses_softsign, target=target)(x)
+    np.testing.assert_allclose(g, np.array([1.0, 2.0, 3.0]) / (1.0 + np.abs(x)) ** 2, rtol=1e-14)
+    np.testing.assert_allclose(g, numerical_grad(uses_softsign, (x,))[0], rtol=1e-7)
+
+
 # ---------------------------------------------------------------- options
 def quadratic(x, y):
     return np.sum(x * x * y) + y[0]
@@ -119,6 +139,20 @@ def test_has_aux(target):
     g, aux = adflow.grad(with_aux, has_aux=True, target=target)(np.array([1.0, -2.0]))
     np.testing.assert_allclose(g, [2.0, -4.0])
     assert aux == 2
+
+
+def loss_and_scaled(x, w):
+    return np.sum(w * x ** 3), x * 2.0
+
+
+def test_value_and_grad_has_aux(target):
+    # ((value, aux), gradient): aux comes back as computed, not differentiated
+    x, w = np.array([1.0, -2.0, 0.5]), np.array([0.3, 1.5, -2.0])
+    (value, aux), (gx, gw) = adflow.value_and_grad(loss_and_scaled, wrt=(0, 1), has_aux=True, target=target)(x, w)
+    assert value == pytest.approx(np.sum(w * x ** 3), rel=1e-15)
+    np.testing.assert_array_equal(aux, 2.0 * x)
+    np.testing.assert_allclose(gx, 3.0 * w * x ** 2, rtol=1e-15)
+    np.testing.assert_allclose(gw, x ** 3, rtol=1e-15)
 
 
 def test_bare_decorator():

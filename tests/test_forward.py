@@ -191,6 +191,44 @@ def test_custom_jvp_rule_is_used(target):
     assert t == pytest.approx(6.0)
 
 
+@adflow.custom_vjp
+def softclip(x, c):
+    return c * np.tanh(x / c)
+
+
+softclip.defvjp(lambda g, ans, x, c: 0.0 * g, None)  # deliberately wrong: forward mode must not use it
+
+
+def uses_softclip(x, c):
+    return softclip(x, c) * 2.0
+
+
+def test_an_adjoint_rule_alone_leaves_forward_mode_to_the_body(target):
+    # docs/custom-rules.md: a function with rules for one mode is differentiated through its body in the other
+    x, c = np.array([0.5, -1.0, 3.0]), 2.0
+    t = np.array([1.0, -0.5, 2.0])
+    _, y_dot = adflow.jvp(uses_softclip, (x, c), (t,), wrt=0, target=target)
+    np.testing.assert_allclose(y_dot, 2.0 * t / np.cosh(x / c) ** 2, rtol=1e-14)
+    J = adflow.jacobian(uses_softclip, mode="forward", target=target)(x, c)
+    np.testing.assert_allclose(J, jacobian_fd(uses_softclip, (x, c), 0), rtol=1e-7, atol=1e-10)
+
+
+@adflow.custom_vjp
+def both_rules(x):
+    return x * x
+
+
+# Two different wrong rules, one per mode: each mode must use its own.
+both_rules.defvjp(lambda g, ans, x: g * 5.0)
+adflow.custom_jvp(both_rules).defjvp(lambda x_dot, ans, x: 7.0 * x_dot)
+
+
+def test_a_function_with_both_rules_uses_each_in_its_mode():
+    assert adflow.custom_jvp(both_rules) is both_rules
+    assert adflow.grad(both_rules, target="python")(3.0) == 5.0
+    assert adflow.jvp(both_rules, (3.0,), (1.0,), target="python")[1] == 7.0
+
+
 def test_jvp_tangent_shape_is_checked():
     with pytest.raises(adflow.ShapeError, match=r"\(2,\).*\(3,\)"):
         adflow.jvp(vector_field, (np.ones(3), 0.5), (np.ones(2),), wrt=0)

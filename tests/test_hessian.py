@@ -194,3 +194,45 @@ def test_hessian_with_math_on_values_restored_from_a_tape(target):
     args = (np.array([0.7023, -0.6054, -0.6031, 0.6092]), 0.9571)
     H = adflow.hessian(math_of_a_restored_value, target=target)(*args)
     np.testing.assert_allclose(H, hessian_fd(math_of_a_restored_value, args), rtol=1e-6, atol=1e-6)
+
+
+# --- Hessians through defvjp rules (docs/custom-rules.md: the rules run on dual numbers) ---------
+@adflow.custom_vjp
+def cube(x):
+    return x * x * x
+
+
+cube.defvjp(lambda g, ans, x: g * (3.0 * x * x + x))  # deliberately not the body's 3x^2: H must be the rule's 6x + 1
+
+
+def sum_of_cubes(x):
+    return np.sum(cube(x))
+
+
+@adflow.custom_vjp
+def softclip(x, c):
+    return c * np.tanh(x / c)
+
+
+softclip.defvjp(lambda g, ans, x, c: g * (1.0 - (ans / c) ** 2), None)  # the docs' rule: the true derivative
+
+
+def softclip_loss(x, c):
+    return np.sum(softclip(x, c) ** 2)
+
+
+def test_hessian_differentiates_the_adjoint_rule(target):
+    x = np.array([0.3, -1.2, 2.0])
+    np.testing.assert_allclose(adflow.hessian(sum_of_cubes, target=target)(x), np.diag(6.0 * x + 1.0), rtol=1e-14)
+
+
+def test_hessian_through_the_documented_rule(target):
+    x, c = np.array([0.5, -1.0, 3.0]), 2.0
+    s = c * np.tanh(x / c)
+    ds = 1.0 - (s / c) ** 2
+    d2s = -2.0 * s / c ** 2 * ds
+    H = adflow.hessian(softclip_loss, target=target)(x, c)
+    np.testing.assert_allclose(H, np.diag(2.0 * (ds ** 2 + s * d2s)), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(H, hessian_fd(softclip_loss, (x, c)), rtol=1e-6, atol=1e-8)
+    v = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(adflow.hvp(softclip_loss, target=target)(x, c, v), H @ v, rtol=1e-12)

@@ -12,6 +12,7 @@ import pytest
 import adflow
 from adflow import specializations
 from adflow.pipeline import cache
+from adflow.testing import numerical_grad
 
 
 # ====================================================================== the user's inputs are never modified
@@ -62,8 +63,20 @@ def test_inputs_are_never_modified(target, f, args, wrt):
     value, g2 = adflow.value_and_grad(f, wrt=wrt, target=target)(*args)
     _assert_untouched(args, before)
     assert value == pytest.approx(f(*_snapshot(before)), rel=1e-6)
-    for a, b in zip(g if isinstance(g, tuple) else (g,), g2 if isinstance(g2, tuple) else (g2,)):
+    g, g2 = (g, g2) if isinstance(wrt, tuple) else ((g,), (g2,))
+    expected = _differences(f, args, wrt)
+    float32 = any(getattr(a, "dtype", None) == np.float32 for a in args)
+    for a, b, e, k in zip(g, g2, expected, wrt if isinstance(wrt, tuple) else (wrt,)):
         np.testing.assert_array_equal(a, b)
+        assert a.shape == args[k].shape
+        np.testing.assert_allclose(a, e, rtol=1e-5 if float32 else 1e-7, atol=1e-6 if float32 else 1e-9)
+
+
+def _differences(f, args, wrt):
+    """Central differences in float64 on C-ordered copies: a reference that shares nothing with adflow's
+    handling of strides, memory order or float32 (f writes into its inputs, so each call gets copies)."""
+    args64 = [np.array(a, dtype=np.float64, order="C") if isinstance(a, np.ndarray) else a for a in args]
+    return numerical_grad(lambda *a: f(*_snapshot(a)), args64, wrt if isinstance(wrt, tuple) else (wrt,))
 
 
 def test_vjp_and_pullback_leave_inputs_alone(target):

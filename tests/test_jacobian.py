@@ -101,6 +101,46 @@ def test_sparse_tridiagonal_needs_three_colours(target):
     assert "3 colours in 1 pass" in str(jf.plan)
 
 
+def arrow(x):
+    # Outputs 0..n-2 read x[0] and their own input; the last reads every input, so every pair of
+    # columns shares a row: n colours, more than one compressed pass of at most 32 directions.
+    n = x.shape[0]
+    F = np.zeros(n)
+    for i in range(n - 1):
+        F[i] = math.sin(x[i]) * x[0] + x[i] ** 2
+    s = 0.0
+    for j in range(n):
+        s = s + math.cos(x[j]) * (j + 1)
+    F[n - 1] = s
+    return F
+
+
+def blocks(x):
+    # Six uncoupled blocks of six inputs, each output reading its whole block: six colours.
+    F = np.zeros(x.shape[0])
+    for b in range(0, x.shape[0], 6):
+        s = 0.0
+        for j in range(b, b + 6):
+            s = s + math.sin(x[j]) * (j - b + 1)
+        for i in range(b, b + 6):
+            F[i] = s * x[i]
+    return F
+
+
+@pytest.mark.parametrize("f, n, colours, passes, nnz", [
+    (arrow, 40, 40, 2, 2 * 39 - 1 + 40),
+    (blocks, 36, 6, 1, 6 * 36),
+], ids=["arrow", "blocks"])
+def test_sparse_patterns_over_several_detection_and_compression_passes(f, n, colours, passes, nnz):
+    # More than 16 inputs: the pattern is detected in several forward passes of 16 directions.
+    x = np.random.default_rng(3).uniform(-1, 1, n)
+    jf = adflow.jacobian(f, sparsity="auto")
+    J = jf(x)
+    assert sp.issparse(J) and J.nnz == nnz and jf.colors == colours
+    assert f"{colours} colours in {passes} pass" in str(jf.plan)
+    np.testing.assert_allclose(J.toarray(), numerical_jacobian(f, x), rtol=1e-6, atol=1e-8)
+
+
 def test_sparse_with_a_given_pattern():
     u = np.random.default_rng(1).standard_normal(20)
     pattern = sp.diags([1.0, 1.0, 1.0], [-1, 0, 1], shape=(20, 20))

@@ -26,12 +26,12 @@ def {name}({params}, _out_shape):
     _m = 1
     for _d in _out_shape:
         _m *= _d
-    _jac = np.empty((_m, {x}.size), np.float64)
+    _jac = np.empty((_m, np.size({x})), np.float64)  # np.size: the argument may be a number
     for _j in range(_m):
         _seed = np.zeros(_m, np.float64)
         _seed[_j] = 1.0
         _grad = {vjp}({params}, _seed.reshape(_out_shape))[1][0]
-        _jac[_j, :] = np.ascontiguousarray(_grad).reshape({x}.size)
+        _jac[_j, :] = np.ascontiguousarray(np.asarray(_grad)).reshape(np.size({x}))
     return _jac
 '''
 

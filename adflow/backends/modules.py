@@ -16,8 +16,16 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from numba.core import utils as numba_utils
 
 from . import vector_math
+
+# numba compiles a function whose module it cannot import (a helper defined in exec'd code, or sent
+# by value to a Dask worker from a module the worker does not have) against a stand-in module named
+# '<dynamic>'.  Cached code that calls such a helper names that module, and loading the cache in
+# another process imports it by name, which failed (ModuleNotFoundError).  The stand-in is the
+# module numba means by the name (numba's own lookup falls back to it), so it is importable here.
+sys.modules.setdefault(numba_utils._dynamic_modname, numba_utils._dynamic_module)
 
 
 def cache_dir() -> Path:

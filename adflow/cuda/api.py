@@ -9,6 +9,7 @@ import numpy as np
 from ..errors import ArgumentError, NonDifferentiableError, ShapeError
 from ..pipeline.arguments import (cast_like, check_batch, check_mode, check_tangents, float_positions, normalize_wrt,
                                   prepare_args)
+from ..pickling import reduce_derivative
 from ..planning import plan
 from ..targets.cuda import TARGET_TEXT, device
 from .build import get_build
@@ -41,6 +42,13 @@ class CudaGradFunction:
         self._last = None
         self.__name__ = getattr(func, "__name__", "f")
         self.__doc__ = getattr(func, "__doc__", None)
+
+    def __reduce__(self):
+        # Sent as the function and the options: the receiving process builds its own code (pickling.py).
+        wrt = self.wrt[0] if self._single else self.wrt
+        if self.with_value:
+            return reduce_derivative(self, "value_and_grad", self.func, wrt=wrt, target="cuda")
+        return reduce_derivative(self, "grad", self.func, wrt=wrt, target="cuda", batch=self.batch)
 
     # -- builds
     def _build(self, args, batch):
@@ -171,13 +179,17 @@ class CudaJacobianFunction:
             raise NotImplementedError(f"adflow: forward-mode Jacobians do not run with {TARGET_TEXT} (dual arrays need "
                                       f"numba's runtime on the device); use mode='reverse' or 'auto'")
         self.func = func
-        self.wrt = wrt
-        self.batch = batch
+        self.mode, self.wrt, self.batch = mode, wrt, batch
         self.target = "cuda"
         self.plan = None
         self._grad = CudaGradFunction(func, wrt)
         self.__name__ = getattr(func, "__name__", "f")
         self.__doc__ = getattr(func, "__doc__", None)
+
+    def __reduce__(self):
+        # Sent as the function and the options: the receiving process builds its own code (pickling.py).
+        return reduce_derivative(self, "jacobian", self.func, mode=self.mode, wrt=self.wrt, batch=self.batch,
+                                 target="cuda")
 
     @property
     def source(self):

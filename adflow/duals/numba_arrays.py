@@ -409,7 +409,7 @@ def _rule_typer(function, name: str):
 
 # Primitives of arrays that numba's own NumPy supports, so their primal runs in jitted code.
 _NUMBA_ARRAY_RULES = (
-    "sum", "mean", "prod", "amax", "amin", "dot", "matmul", "outer", "trace", "transpose",
+    "sum", "mean", "prod", "amax", "amin", "dot", "matmul", "outer", "cross", "vdot", "trace", "transpose",
     "inv", "solve", "det", "ravel", "cumsum", "copy", "reshape",
 )
 
@@ -417,9 +417,10 @@ _NUMBA_ARRAY_RULES = (
 def register_all() -> None:
     for name in _NUMBA_ARRAY_RULES:
         for function in formulas.functions_of(name):
-            if function is np.asarray:  # asarray(d) is not a copy in numba's sense
+            if function is np.asarray:  # asarray(d) is d itself, not a copy: below
                 continue
             overload(function)(_rule_typer(function, name))
+    overload(np.asarray)(_asarray_of_dual)
     for method, name in method_primitives.items():
         if name in _NUMBA_ARRAY_RULES:
             primal = formulas.primal_function(name)
@@ -429,6 +430,12 @@ def register_all() -> None:
                 overload_method(DualArrayType, method)(_rule_typer(primal, name))
     overload_method(DualArrayType, "reshape")(_reshape_method)
     overload_attribute(DualArrayType, "T")(_rule_typer(np.transpose, "transpose"))
+
+
+def _asarray_of_dual(a, dtype=None):
+    if isinstance(a, DualArrayType) and _is_none(dtype):
+        return lambda a, dtype=None: a
+    return None
 
 
 @functools.cache

@@ -281,6 +281,8 @@ class RowBlocks:
         if op.kind != O.PRIMITIVE:
             raise NotBatchable(f"{where}: {op.what} has no block form")
         out = []
+        if isinstance(stmt.value, gast.Call) and O.is_math_call(self.fn, stmt.value, self.prepared.normalizer.locals):
+            stmt = O.numpy_call_for_duals(stmt, op)  # math.tanh of a column of the block: np.tanh
         operands = dict(op.args)
         if target in read:
             # ``h = np.tanh(h)``: the tangent rule reads the old h, which the value overwrites.

@@ -23,7 +23,7 @@ from numba.core import types
 
 from ..duals import formulas
 from ..duals.helpers import dual_zeros
-from ..errors import NonDifferentiableError, UnsupportedSyntaxError
+from ..errors import UnsupportedSyntaxError
 from ..frontend import ops as O
 from ..frontend.dependencies import find_varied
 from ..syntax.nodes import assign, attribute, call, const, name, statements
@@ -48,11 +48,22 @@ class ForwardTransform:
         params = [a.id for a in self.fdef.args.args]
         self.varied = find_varied(self.ops.values(), [params[k] for k in self.wrt], self.vartypes)
         self.unread = unread_values(self.fdef, self.ops, self.varied, self.vartypes, self.result_read)
-        body = self.block(self.fdef.body)
+        body = self.dual_arguments(params) + self.block(self.fdef.body)
         fdef = gast.FunctionDef(name=f"{self.fdef.name}_fwd", args=copy.deepcopy(self.fdef.args), body=body,
                                 decorator_list=[], returns=None, type_comment=None, type_params=[])
         fdef.lineno = self.fdef.lineno
         return fdef
+
+    def dual_arguments(self, params) -> list:
+        """Dual copies of the arguments that receive duals; plain copies of those written otherwise
+        (never the caller's arrays: the differentiated ones arrive as fresh duals)."""
+        wrt = {params[k] for k in self.wrt}
+        out = dual_arguments(params, wrt, self.varied, self.vartypes, self.chunk, self.fdef.lineno)
+        written = {op.target for op in self.ops.values() if op.kind == O.SETITEM}
+        for p in params:
+            if p in written and p not in wrt and p not in self.varied and isinstance(self.vartypes.get(p), types.Array):
+                out.append(assign(p, gast.Call(func=attribute(name(p), "copy"), args=[], keywords=[]), self.fdef.lineno))
+        return out
 
     def block(self, stmts) -> list:
         out = []
@@ -74,6 +85,8 @@ class ForwardTransform:
     def assignment(self, stmt) -> list:
         op = self.ops[id(stmt)]
         ln = stmt.lineno
+        if is_float_of(op, stmt, self.vartypes, self.varied) or is_asarray_of(op, self.varied):
+            return [assign(op.target, copy.deepcopy(op.args["x"]), ln)]
         if op.kind == O.ALLOCATION and op.target in self.varied:
             return [assign(op.target, self.dual_allocation(op, stmt.value), ln)]
         if id(stmt) in self.unread:
@@ -92,9 +105,11 @@ class ForwardTransform:
                 out.append(write)
             return out
         if op.kind == O.PRIMITIVE and isinstance(stmt.value, gast.Call) \
-                and O.is_math_call(self.fn, stmt.value, self.normalizer.locals) \
+                and O.is_mathcall(self.fn, stmt.value, self.normalizer.locals) \
                 and any(isinstance(a, gast.Name) and a.id in self.varied for a in op.args.values()):
             return [O.numpy_call_for_duals(stmt, op)]
+        if receives_duals_later(op, self.vartypes, self.varied):
+            return [stmt] + promoted(self.normalizer, stmt, op, self.chunk)
         if op.kind == O.CALL_USER:
             args = list(op.args.values())
             varied = [k for k, a in enumerate(args) if isinstance(a, gast.Name) and a.id in self.varied]
@@ -123,8 +138,56 @@ def dual_allocation(fn, op, call_node, chunk):
         return gast.BinOp(left=zeros, op=gast.Add(), right=const(1.0))
     if op.prim in ("full", "full_like"):
         return gast.BinOp(left=zeros, op=gast.Add(), right=copy.deepcopy(args[1]))
-    raise NonDifferentiableError(f"{op.what} cannot hold values that depend on the differentiated inputs",
-                                 fn.location(op.node), hint="allocate with np.zeros and fill it")
+    # np.eye, np.arange, np.linspace, ...: the values as allocated, with zero tangents to be written over
+    return gast.BinOp(left=copy.deepcopy(call), op=gast.Add(),
+                      right=call("dual_zeros_like", copy.deepcopy(call), const(chunk)))
+
+
+def dual_arguments(params, differentiated, varied, vartypes, chunk, lineno) -> list:
+    """Arguments not differentiated that the function writes duals into become dual copies.
+
+    ``x[1] = a * x[0]`` differentiated with respect to ``a`` alone stores a dual in ``x``: ``x``
+    continues as ``x + dual_zeros(x.shape, K)`` (its values, zero tangents; and the caller's
+    array is never written).
+    """
+    out = []
+    for p in params:
+        if p in varied and p not in differentiated and isinstance(vartypes.get(p), types.Array):
+            zeros = call("dual_zeros", attribute(name(p), "shape"), const(chunk))
+            out.append(assign(p, gast.BinOp(left=name(p), op=gast.Add(), right=zeros), lineno))
+    return out
+
+
+def is_float_of(op, stmt, vartypes, varied) -> bool:
+    """``float(a)`` of a float that carries tangents: a copy (on target="python" a dual would be
+    asked for a float, dropping them)."""
+    return (op.kind == O.PRIMITIVE and op.prim in ("copy", "float") and isinstance(stmt.value, gast.Call)
+            and isinstance(vartypes.get(op.target), types.Float)
+            and isinstance(op.args.get("x"), gast.Name) and op.args["x"].id in varied)
+
+
+def is_asarray_of(op, varied) -> bool:
+    """``np.asarray(x)`` of a dual array: ``x`` itself, as for any array (Python's dual arrays are
+    not NumPy arrays, so NumPy would make an array of objects of them)."""
+    return (op.kind == O.PRIMITIVE and op.prim == "copy" and op.what.endswith("asarray")
+            and isinstance(op.args.get("x"), gast.Name) and op.args["x"].id in varied)
+
+
+def receives_duals_later(op, vartypes, varied) -> bool:
+    """``c = np.ones(n) * a`` or ``z = helper()``: a fresh float array, computed from no dual, that a
+    later in-place write fills with duals (``c[1] = x[0]``), so it must become dual storage."""
+    return (op.target in varied and op.kind in (O.PRIMITIVE, O.CALL_USER)
+            and isinstance(vartypes.get(op.target), types.Array)
+            and op.prim not in ("transpose", "reshape", "ravel")  # views keep sharing memory
+            and not set(op.operand_names()) & varied)
+
+
+def promoted(normalizer, stmt, op, chunk) -> list:
+    """``c`` continues as ``c + dual_zeros(c.shape, K)``: its values, with tangents to be written."""
+    shape, zeros, ln = normalizer.fresh(f"{op.target}_shape"), normalizer.fresh("dual_zeros"), stmt.lineno
+    return [assign(shape, attribute(name(op.target), "shape"), ln),
+            assign(zeros, call("dual_zeros", name(shape), const(chunk)), ln),
+            assign(op.target, gast.BinOp(left=name(op.target), op=gast.Add(), right=name(zeros)), ln)]
 
 
 def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
@@ -143,14 +206,6 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
     ops = {id(s): classifier.classify(s) for s in statements(fdef.body) if isinstance(s, gast.Assign)}
     varied = find_varied(ops.values(), dual_params, vartypes)
 
-    def promoted(stmt, op):
-        # ``c = np.ones(n) * a`` computes a fresh float array that later receives duals
-        # (``c[1] = x[0]``): it continues as ``c + dual_zeros(c.shape, K)``.
-        shape, zeros, ln = normalizer.fresh(f"{op.target}_shape"), normalizer.fresh("dual_zeros"), stmt.lineno
-        return [assign(shape, attribute(name(op.target), "shape"), ln),
-                assign(zeros, call("dual_zeros", name(shape), const(chunk)), ln),
-                assign(op.target, gast.BinOp(left=name(op.target), op=gast.Add(), right=name(zeros)), ln)]
-
     def block(stmts):
         out = []
         for stmt in stmts:
@@ -163,7 +218,7 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
             if op is None or op.target not in varied:
                 continue
             if op.kind == O.PRIMITIVE and isinstance(stmt.value, gast.Call) \
-                    and O.is_math_call(fn, stmt.value, normalizer.locals):
+                    and O.is_mathcall(fn, stmt.value, normalizer.locals):
                 # On target="python" math.log1p(dual) asks the dual for a float; np.log1p takes it.
                 numpy_call = O.numpy_call_for_duals(stmt, op).value
                 if fn.globals.setdefault("np", np) is not np:
@@ -173,12 +228,13 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
                 stmt.value = numpy_call
             elif op.kind == O.ALLOCATION:
                 stmt.value = dual_allocation(fn, op, stmt.value, chunk)
-            elif (op.kind == O.PRIMITIVE and isinstance(vartypes.get(op.target), types.Array)
-                  and op.prim not in ("transpose", "reshape", "ravel")      # views keep sharing memory
-                  and not set(op.operand_names()) & varied):
-                out.extend(promoted(stmt, op))
+            elif is_float_of(op, stmt, vartypes, varied) or is_asarray_of(op, varied):
+                stmt.value = copy.deepcopy(op.args["x"])
+            elif receives_duals_later(op, vartypes, varied):
+                out.extend(promoted(normalizer, stmt, op, chunk))
         return out
 
-    fdef.body = block(fdef.body)
+    params = [a.id for a in fdef.args.args]
+    fdef.body = dual_arguments(params, set(dual_params), varied, vartypes, chunk, fdef.lineno) + block(fdef.body)
     return fdef
 

@@ -88,7 +88,7 @@ def reachable_user_functions(func) -> list[tuple]:
     found, seen = [], set()
 
     def visit(obj):
-        for py in _python_functions(obj):
+        for py in python_functions(obj):
             if id(py) in seen:
                 continue
             seen.add(id(py))
@@ -101,7 +101,7 @@ def reachable_user_functions(func) -> list[tuple]:
     return found
 
 
-def _python_functions(obj) -> list:
+def python_functions(obj) -> list:
     """The plain functions whose code decides what ``obj`` computes (a custom rule's primal and rules)."""
     if isinstance(obj, CustomRule):
         rules = (obj.vjp_rules or ()) + (obj.jvp_rules or ())

@@ -22,6 +22,7 @@ from ..backends import modules
 from ..backends.symbols import distinct
 from ..errors import SourceLocation, TypingError
 from ..rules.custom import CustomRule
+from ..syntax.source import source_lines
 from .namespace import is_user_function
 
 
@@ -189,7 +190,7 @@ def _code_fingerprint(func, digest, seen):
         return
     seen.add(id(py))
     try:
-        digest.update(inspect.getsource(py).encode())
+        digest.update("".join(source_lines(py)[0]).encode())
     except (OSError, TypeError):
         digest.update(py.__code__.co_code)
     for name in py.__code__.co_names:

@@ -17,7 +17,7 @@ from ..rules import primitives as P
 from ..rules.adjoints import adjoint_rules
 from ..syntax.nodes import accumulate, assign, call, call_attr, const, name
 from ..syntax.templates import instantiate
-from ..value_types import constant_type, ndim_of
+from ..value_types import constant_type, is_float_type, ndim_of
 
 
 def _number(node):
@@ -95,7 +95,13 @@ class AdjointWriter:
         g = name(self.bar(op.target))
         if op.kind == O.COPY:
             x = op.args["x"]
-            return [accumulate(self.bar(x.id), g, ln)] if self.is_active(x) else []
+            if not self.is_active(x):
+                return []
+            ty = self.vartypes.get(x.id)
+            if isinstance(ty, types.BaseTuple):  # a tuple's adjoint is kept per component
+                return [accumulate(self.bar(x.id, k), name(self.bar(op.target, k)), ln)
+                        for k, t in enumerate(ty.types) if is_float_type(t)]
+            return [accumulate(self.bar(x.id), g, ln)]
         if op.kind == O.GETITEM:
             x = op.args["x"]
             if not self.is_active(x):
@@ -181,7 +187,7 @@ class AdjointWriter:
                          for a in op.args.values())
         vjp = self.helper_vjp_name(op.prim, argtypes)
         grads_name = f"_{op.prim}_grads"
-        args = [copy.deepcopy(a) for a in op.args.values()] + [name(self.bar(op.target))]
+        args = [copy.deepcopy(a) for a in op.args.values()] + [self.cotangent_of(op.target)]
         grads = gast.Subscript(value=call(vjp, *args), slice=const(1), ctx=gast.Load())
         out = [assign(grads_name, grads, ln)]
         for k, a in enumerate(op.args.values()):
@@ -189,6 +195,17 @@ class AdjointWriter:
                 out.append(accumulate(self.bar(a.id), gast.Subscript(value=name(grads_name), slice=const(k),
                                                                       ctx=gast.Load()), ln))
         return out
+
+    def cotangent_of(self, var):
+        """The adjoint of ``var`` as one value: a tuple result's adjoint is kept per component.
+
+        A component that is not a float has no adjoint; the helper's vjp never reads its place.
+        """
+        ty = self.vartypes.get(var)
+        if isinstance(ty, types.BaseTuple):
+            return gast.Tuple(elts=[name(self.bar(var, k)) if is_float_type(t) else const(0.0)
+                                    for k, t in enumerate(ty.types)], ctx=gast.Load())
+        return name(self.bar(var))
 
     def setitem(self, op) -> list:
         """Adjoint of ``x[index] = v``: v collects x_bar[index], which then restarts at zero."""

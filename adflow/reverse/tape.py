@@ -117,8 +117,10 @@ def loop_body(loop):
 
 
 class TapePlanner:
-    def __init__(self, ops, reads, active, vartypes, body, loop_reads, aliases):
+    def __init__(self, ops, reads, active, vartypes, body, loop_reads, aliases, reads_overwritten=frozenset()):
         self.ops = ops  # id(stmt) -> Op
+        # ids of assignments whose adjoint reads the value their target held before them
+        self.reads_overwritten = reads_overwritten
         self.aliases = aliases  # from alias_groups
         self.reads = reads  # id(stmt) -> names its adjoint reads (primal values)
         self.loop_reads = loop_reads  # id(loop) -> names the reversed loop header reads
@@ -281,7 +283,7 @@ class TapePlanner:
                     continue
                 target = op.target
                 exposed |= reads - {target}
-                if target in exposed:
+                if target in exposed or id(stmt) in self.reads_overwritten:
                     self.plan.push_value.add(id(stmt))
                     exposed.discard(target)
                 if target in reads:

@@ -18,6 +18,7 @@ from ..backends.emit import comment
 from ..errors import NonDifferentiableError, TypingError
 from ..frontend import ops as O
 from ..duals.numba_dual import DualArrayType, DualType
+from ..rules.partials import elementwise_partials
 from ..syntax.nodes import (assign, assigned_names, call, call_attr, const, name, names_read, numpy_dtype, statements,
                             store)
 from ..value_types import is_array_type, is_float_type, ndim_of
@@ -111,7 +112,8 @@ class ReverseTransform:
                 loop_reads[id(stmt)] = info["reads"]
             elif isinstance(stmt, gast.If):
                 reads[id(stmt)] = {stmt.test.id}
-        self.plan = TapePlanner(self.ops, reads, self.active, self.vartypes, body, loop_reads, self.aliases).run()
+        self.plan = TapePlanner(self.ops, reads, self.active, self.vartypes, body, loop_reads, self.aliases,
+                                self.resets_reading_old_value(body)).run()
         self.recomputed = {id(s) for stmts in self.plan.recompute.values() for s in stmts}
         self.checkpointed_vars = {v for carried in self.plan.checkpoint.values() for v in carried}
         return self.assemble(body)
@@ -233,22 +235,13 @@ class ReverseTransform:
             tapes.extend(self.new_tape(var, ty, tape, top, ln, like=dummy_value(ty)))
 
         seed = self.seed
-        inits = []
-        for var in sorted(self.active):
-            ty = self.vartypes.get(var)
-            if isinstance(ty, types.BaseTuple):
-                for k, t in enumerate(ty.types):
-                    if is_float_type(t):
-                        inits.append(assign(self.bar(var, k), call("zeros_like_float",
-                                                                   gast.Subscript(value=name(var), slice=const(k),
-                                                                                  ctx=gast.Load()),
-                                                                   name(seed)), ln))
-            else:
-                inits.append(assign(self.bar(var), self.zero_of(var), ln))
+        inits = [stmt for var in sorted(self.active) for stmt in self.resets(var, ln)]
         wrt_names = [self.params[k] for k in self.wrt]
+        rebound = assignment_counts(self.fdef.body)
         for p in wrt_names:
             if p not in self.active:
-                inits.append(assign(self.bar(p), self.zero_of(p), ln))
+                # Zeros shaped like the argument as passed, before the function rebinds it (x = x[1:]).
+                (prologue if p in rebound else inits).append(assign(self.bar(p), self.zero_of(p), ln))
         if isinstance(self.result, gast.Name) and self.result.id in self.active:
             rty = self.vartypes.get(self.result.id)
             # add_cotangent: an empty cotangent (the probe run of vjp, which wants the value) adds nothing.
@@ -268,8 +261,19 @@ class ReverseTransform:
         grads = gast.Tuple(elts=[name(self.bar(p)) for p in wrt_names], ctx=gast.Load())
         # The reverse sweep restores overwritten variables: keep the result as the forward sweep left it.
         result = copy.deepcopy(self.result)
-        if isinstance(self.result, gast.Name):
-            restored_in_place = {var for var, _ in self.element_tapes}
+        restored_in_place = {var for var, _ in self.element_tapes}
+        rty = self.vartypes.get(self.result.id) if isinstance(self.result, gast.Name) else None
+        if isinstance(rty, types.BaseTuple) and restored_in_place:
+            # A tuple holds its arrays themselves, which the reverse sweep may write old values back
+            # into (flow-insensitive aliases cannot say which): return copies of its arrays.
+            value = self.normalizer.fresh("value")
+            parts = [gast.Subscript(value=copy.deepcopy(self.result), slice=const(k), ctx=gast.Load())
+                     for k in range(len(rty.types))]
+            parts = [gast.Call(func=gast.Attribute(value=p, attr="copy", ctx=gast.Load()), args=[], keywords=[])
+                     if _is_array_value(t) else p for p, t in zip(parts, rty.types)]
+            forward.append(assign(value, gast.Tuple(elts=parts, ctx=gast.Load()), ln))
+            result = name(value)
+        elif isinstance(self.result, gast.Name):
             if restored_in_place & self.aliases.get(self.result.id, {self.result.id}):
                 # The reverse sweep writes old values back into this array: return a copy.
                 value = self.normalizer.fresh("value")
@@ -302,6 +306,15 @@ class ReverseTransform:
             returned=result.id if isinstance(result, gast.Name) else None,
             gradients=tuple(self.bar(p) for p in wrt_names), forward_sweep=forward_sweep, reverse_sweep=reverse_sweep)
         return fdef
+
+    def resets(self, var, ln) -> list:
+        """``var``'s adjoint back to zero: one statement, or one per float component of a tuple."""
+        ty = self.vartypes.get(var)
+        if isinstance(ty, types.BaseTuple):
+            return [assign(self.bar(var, k), call("zeros_like_float", gast.Subscript(
+                        value=name(var), slice=const(k), ctx=gast.Load()), name(self.seed)), ln)
+                    for k, t in enumerate(ty.types) if is_float_type(t)]
+        return [assign(self.bar(var), self.zero_of(var), ln)]
 
     def zero_of(self, var):
         """A zero adjoint for ``var``: a literal for scalars, an array shaped like ``var`` otherwise."""
@@ -487,7 +500,7 @@ class ReverseTransform:
             elif op.target in self.checkpointed_vars:
                 out.append(self.peek(op.target, ln))
             if op.target in self.active and self.needs_reset(op.target):
-                out.append(assign(self.bar(op.target), self.zero_of(op.target), ln))
+                out.extend(self.resets(op.target, ln))
             return out
         if isinstance(stmt, gast.If):
             body, orelse = self.reverse_block(stmt.body), self.reverse_block(stmt.orelse)
@@ -498,10 +511,59 @@ class ReverseTransform:
             return self.reverse_loop(stmt, ln)
         return []
 
+    def resets_reading_old_value(self, body) -> set:
+        """Ids of assignments whose adjoint resets an array adjoint shaped like the value overwritten.
+
+        ``x_bar = zeros_like_float(x, ...)`` after reversing ``x = e`` must have the shape ``x`` had
+        before (``x = x[1:]`` shortens it), so the reverse sweep needs that old value back: the
+        planner saves it.  Not needed when ``e`` is elementwise in the old ``x`` and numbers
+        (``x = x / norm``): the shapes agree and the current value serves.
+        """
+        definitions = {}
+        for stmt in statements(body):
+            if isinstance(stmt, gast.Assign) and self.ops[id(stmt)].kind != O.SETITEM:
+                definitions.setdefault(self.ops[id(stmt)].target, []).append(stmt)
+        out = set()
+        for stmt in statements(body):
+            if not isinstance(stmt, gast.Assign):
+                continue
+            op = self.ops[id(stmt)]
+            if (op.kind == O.SETITEM or op.target not in self.active or not self.needs_reset(op.target)
+                    or not _is_array_value(self.vartypes.get(op.target))):
+                continue
+            if not self.keeps_shape(op, op.target, definitions, depth=4):
+                out.add(id(stmt))
+        return out
+
+    def keeps_shape(self, op, old, definitions, depth) -> bool:
+        """Is ``op``'s result certainly shaped like ``old`` (elementwise in ``old`` and numbers)?"""
+        if depth == 0:
+            return False
+        if op.kind == O.COPY or (op.kind == O.PRIMITIVE and op.prim in elementwise_partials):
+            for arg in op.args.values():
+                if not isinstance(arg, gast.Name) or not _is_array_value(self.vartypes.get(arg.id)):
+                    if isinstance(arg, (gast.Name, gast.Constant)):
+                        continue  # a number broadcasts without changing the shape
+                    return False
+                if arg.id == old:
+                    continue
+                defs = definitions.get(arg.id, [])
+                if len(defs) != 1 or not self.keeps_shape(self.ops[id(defs[0])], old, definitions, depth - 1):
+                    return False
+            return True
+        return False
+
     def needs_reset(self, var) -> bool:
-        """An adjoint restarts at zero where its variable is reassigned (loops, repeated assignment)."""
+        """An adjoint restarts at zero where its variable is reassigned (loops, repeated assignment).
+
+        Reversing ``v = e`` moves ``v_bar`` into ``e``; what ``v`` held before is another value,
+        whose adjoint starts at zero.  An argument holds a value before the function's first
+        statement, so ``a = a * 3.0`` reassigns it as a second assignment would.
+        """
         if not hasattr(self, "_counts"):
             self._counts = assignment_counts(self.fdef.body)
+            for p in self.params:
+                self._counts[p] = self._counts.get(p, 0) + 1
             self._in_loop = set()
             for loop in statements(self.fdef.body):
                 if isinstance(loop, (gast.For, gast.While)):

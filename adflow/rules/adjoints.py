@@ -40,6 +40,9 @@ adjoint_rules.update(
         "matmul": {"a": "dot_adjoint_a(g, a, b)", "b": "dot_adjoint_b(g, a, b)"},
         "outer": {"a": "np.dot(g, np.ravel(b)).reshape(np.shape(a))",
                   "b": "np.dot(np.ravel(a), g).reshape(np.shape(b))"},
+        # <g, a x b> = <a, b x g> = <b, g x a>
+        "cross": {"a": "np.cross(b, g)", "b": "np.cross(g, a)"},
+        "vdot": {"a": "g * b", "b": "g * a"},
         "trace": {"x": "g * np.eye(x.shape[0], x.shape[1])"},
         "inv": {"x": "-np.dot(ans.T, np.dot(g, ans.T))"},
         "solve": {"a": "solve_adjoint_a(g, ans, a)", "b": "np.linalg.solve(a.T, g)"},

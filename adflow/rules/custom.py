@@ -35,7 +35,7 @@ class CustomRule:
         self.primal = primal
         self.vjp_rules = None
         self.jvp_rules = None
-        functools.update_wrapper(self, primal)
+        functools.update_wrapper(self, primal, updated=())
 
     def __call__(self, *args):
         return self.primal(*args)

@@ -35,6 +35,8 @@ tangent_rules.update(
         "dot": {"a": "np.dot(a_dot, b)", "b": "np.dot(a, b_dot)"},
         "matmul": {"a": "np.dot(a_dot, b)", "b": "np.dot(a, b_dot)"},
         "outer": {"a": "np.outer(a_dot, b)", "b": "np.outer(a, b_dot)"},
+        "cross": {"a": "np.cross(a_dot, b)", "b": "np.cross(a, b_dot)"},
+        "vdot": {"a": "np.vdot(a_dot, b)", "b": "np.vdot(a, b_dot)"},
         "trace": {"x": "np.trace(x_dot)"},
         "inv": {"x": "-np.dot(ans, np.dot(x_dot, ans))"},
         "solve": {"a": "-np.linalg.solve(a, np.dot(a_dot, ans))", "b": "np.linalg.solve(a, b_dot)"},

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import inspect
 import textwrap
+import weakref
 from dataclasses import dataclass, field
 
 import gast
 
-from ..errors import SourceLocation, SourceUnavailableError, UnsupportedSyntaxError
+from ..errors import NonDifferentiableError, SourceLocation, SourceUnavailableError, UnsupportedSyntaxError
 
 
 @dataclass
@@ -28,8 +29,22 @@ class UserFunction:
         return [a.id for a in self.tree.args.args]
 
 
+def derivative_kind(fn) -> str | None:
+    """``"grad"``, ``"jacobian"``, ... when ``fn`` is a derivative adflow made (or a method of one)."""
+    return getattr(fn, "adflow_transform", None) or getattr(getattr(fn, "__self__", None), "adflow_transform", None)
+
+
 def python_function(fn):
     """The plain Python function behind ``fn`` (a numba dispatcher's ``py_func``, or ``fn``)."""
+    kind = derivative_kind(fn)
+    if kind is not None:
+        # A derivative's own source is adflow's, not the user's: reading it would differentiate the
+        # wrong function (grad(grad(f)) once returned f' silently).
+        raise NonDifferentiableError(
+            f"cannot differentiate {getattr(fn, '__name__', kind)}, a derivative made by adflow.{kind}: "
+            f"adflow's transforms do not compose yet",
+            hint="for second derivatives use adflow.hessian(f) or adflow.hvp(f) on the original function",
+        )
     py = getattr(fn, "py_func", fn)
     if not inspect.isfunction(py):
         kind = type(fn).__name__
@@ -41,12 +56,29 @@ def python_function(fn):
     return py
 
 
+# Source text that came with a function from another process (adflow.pickling), by code object:
+# a function sent by value may have no file in this process, or a different version of it.
+_SHIPPED = weakref.WeakKeyDictionary()
+
+
+def use_shipped_source(code, lines, start):
+    """Read ``code``'s source as ``lines`` (numbered from ``start``) instead of from its file."""
+    _SHIPPED[code] = (list(lines), start)
+
+
+def source_lines(py):
+    """``(lines, first line number)`` of a plain function: the source shipped with it, else its file's
+    (``inspect.getsourcelines``, whose ``OSError`` or ``TypeError`` says it cannot be read)."""
+    shipped = _SHIPPED.get(py.__code__)
+    return shipped if shipped is not None else inspect.getsourcelines(py)
+
+
 def load(fn) -> UserFunction:
     """Parse ``fn``'s source into a gast FunctionDef whose line numbers are the file's."""
     py = python_function(fn)
     filename = inspect.getsourcefile(py) or py.__code__.co_filename
     try:
-        lines, start = inspect.getsourcelines(py)
+        lines, start = source_lines(py)
     except (OSError, TypeError) as exc:
         raise SourceUnavailableError(
             f"cannot read the source of {py.__qualname__} (defined in {py.__code__.co_filename})",
@@ -81,6 +113,13 @@ def _find_function(module, py, filename):
         tree = defs[0]
         tree.decorator_list = []
         return tree
+    if py.__name__ != "<lambda>":
+        # The file no longer holds this def where the code object says (edited since it was
+        # imported): its text there belongs to something else, which must not be differentiated.
+        raise SourceUnavailableError(
+            f"the source of {py.__qualname__} in {filename} has changed since it was imported",
+            SourceLocation(filename, py.__code__.co_firstlineno),
+            hint="re-import the module (or restart the interpreter) after editing it")
     lambdas = [n for n in gast.walk(module) if isinstance(n, gast.Lambda)]
     if len(lambdas) == 1:
         lam = lambdas[0]

@@ -42,6 +42,6 @@ def dual_capable(primal, forward_version):
         fwd, _, _ = forward_version(primal, argument_types(values), wrt, args[wrt[0]].k)
         return fwd(*args)
 
-    functools.update_wrapper(call, primal)
+    functools.update_wrapper(call, primal, updated=())
     _DUAL_CAPABLE[id(primal)] = (primal, call)
     return call
