@@ -105,7 +105,7 @@ class ForwardTransform:
                 out.append(write)
             return out
         if op.kind == O.PRIMITIVE and isinstance(stmt.value, gast.Call) \
-                and O.is_mathcall(self.fn, stmt.value, self.normalizer.locals) \
+                and O.is_math_call(self.fn, stmt.value, self.normalizer.locals) \
                 and any(isinstance(a, gast.Name) and a.id in self.varied for a in op.args.values()):
             return [O.numpy_call_for_duals(stmt, op)]
         if receives_duals_later(op, self.vartypes, self.varied):
@@ -218,7 +218,7 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
             if op is None or op.target not in varied:
                 continue
             if op.kind == O.PRIMITIVE and isinstance(stmt.value, gast.Call) \
-                    and O.is_mathcall(fn, stmt.value, normalizer.locals):
+                    and O.is_math_call(fn, stmt.value, normalizer.locals):
                 # On target="python" math.log1p(dual) asks the dual for a float; np.log1p takes it.
                 numpy_call = O.numpy_call_for_duals(stmt, op).value
                 if fn.globals.setdefault("np", np) is not np:
