@@ -139,8 +139,8 @@ def dual_allocation(fn, op, call_node, chunk):
     if op.prim in ("full", "full_like"):
         return gast.BinOp(left=zeros, op=gast.Add(), right=copy.deepcopy(args[1]))
     # np.eye, np.arange, np.linspace, ...: the values as allocated, with zero tangents to be written over
-    return gast.BinOp(left=copy.deepcopy(call), op=gast.Add(),
-                      right=call("dual_zeros_like", copy.deepcopy(call), const(chunk)))
+    return gast.BinOp(left=copy.deepcopy(call_node), op=gast.Add(),
+                      right=call("dual_zeros_like", copy.deepcopy(call_node), const(chunk)))
 
 
 def dual_arguments(params, differentiated, varied, vartypes, chunk, lineno) -> list:
