@@ -9,6 +9,7 @@ from numba.core import types
 
 from . import targets
 from .backends.drivers import batch_grad
+from .checkpoint.api import CheckpointSpecializations, check_options
 from .cuda import api as cuda_api
 from .errors import ShapeError
 from .pipeline import call_compiled
@@ -45,10 +46,12 @@ class GradFunction:
     """``adflow.grad(f)``: call it like ``f`` to get the gradient.
 
     ``.source`` is the generated reverse-mode code of the last call (readable Python), and
-    ``.source_for(*args)`` the code for given example arguments.
+    ``.source_for(*args)`` the code for given example arguments.  With ``checkpoint=``,
+    ``.checkpoint_report`` says what each checkpointed loop did in the last call.
     """
 
-    def __init__(self, func, wrt=0, target="cpu", has_aux=False, with_value=False, batch=False):
+    def __init__(self, func, wrt=0, target="cpu", has_aux=False, with_value=False, batch=False,
+                 checkpoint=None, memory=None):
         self.func = func
         self.wrt, self._single = normalize_wrt(wrt)
         self.has_aux = has_aux
@@ -56,7 +59,11 @@ class GradFunction:
         self.batch = batch
         if batch:
             check_batch(self.wrt, has_aux, with_value)
-        self._specs = Specializations(func, target, 0 if has_aux else None)
+        check_options(checkpoint, memory, target)
+        if checkpoint is None:
+            self._specs = Specializations(func, target, 0 if has_aux else None)
+        else:
+            self._specs = CheckpointSpecializations(func, target, 0 if has_aux else None, checkpoint, memory)
         functools.update_wrapper(self, getattr(func, "py_func", func))
 
     @property
@@ -118,6 +125,13 @@ class GradFunction:
         return value, grads
 
     @property
+    def checkpoint_report(self) -> list:
+        """Per checkpointed loop of the last call: its trip count, snapshots, and the iterations run
+        (:class:`adflow.checkpoint.schedule.LoopReport`); empty without ``checkpoint=`` or when
+        ``checkpoint="auto"`` found that every loop's tape fits."""
+        return getattr(self._specs, "last_report", [])
+
+    @property
     def source(self) -> str:
         """The generated module (readable Python) behind the last call; call once before reading it.
 
@@ -151,7 +165,7 @@ class GradFunction:
         return self._derivative(prepare_args(args))[1]
 
 
-def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
+def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False, checkpoint=None, memory=None):
     """Gradient of a scalar-valued function, by reverse mode.
 
     Usable as ``adflow.grad(f)`` or as a bare decorator ``@adflow.grad``.  ``wrt`` picks the
@@ -162,6 +176,11 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
     an array of rows: the result's row ``i`` is the gradient at row ``i`` (per-sample gradients,
     computed in one compiled loop spread over the cores).
 
+    ``checkpoint=`` bounds the memory of long loops (docs/checkpointing.md): ``None`` keeps every
+    iteration's tape; an int ``s`` runs each top-level loop under a binomial schedule keeping at
+    most ``s`` snapshots of its state and recomputing the rest; ``"auto"`` does so for the first
+    top-level loop whose tape would exceed ``memory`` bytes (default: half the available memory).
+
     >>> import numpy as np, adflow
     >>> def f(x):
     ...     s = 0.0
@@ -171,15 +190,17 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
     >>> adflow.grad(f)(np.array([1.0, 2.0]))
     array([2., 4.])
     """
+    check_options(checkpoint, memory, target)
     if targets.named(target).per_thread:  # device functions and batched kernels: adflow/cuda/
         return cuda_api.grad(func, wrt, has_aux, batch)
     if func is None:
-        return lambda f: GradFunction(f, wrt, target, has_aux, batch=batch)
-    return GradFunction(func, wrt, target, has_aux, batch=batch)
+        return lambda f: GradFunction(f, wrt, target, has_aux, batch=batch, checkpoint=checkpoint, memory=memory)
+    return GradFunction(func, wrt, target, has_aux, batch=batch, checkpoint=checkpoint, memory=memory)
 
 
-def value_and_grad(func=None, wrt=0, target="cpu", has_aux=False):
-    """Like :func:`grad`, but returns ``(value, gradient)`` from one forward and reverse sweep.
+def value_and_grad(func=None, wrt=0, target="cpu", has_aux=False, checkpoint=None, memory=None):
+    """Like :func:`grad`, but returns ``(value, gradient)`` from one forward and reverse sweep
+    (``checkpoint=`` and ``memory=`` as for :func:`grad`).
 
     >>> import adflow, math
     >>> def f(x):
@@ -188,11 +209,12 @@ def value_and_grad(func=None, wrt=0, target="cpu", has_aux=False):
     >>> round(value, 6), round(slope, 6)  # sin(1) and sin(1) + cos(1)
     (0.841471, 1.381773)
     """
+    check_options(checkpoint, memory, target)
     if targets.named(target).per_thread:
         return cuda_api.value_and_grad(func, wrt, has_aux)
     if func is None:
-        return lambda f: GradFunction(f, wrt, target, has_aux, with_value=True)
-    return GradFunction(func, wrt, target, has_aux, with_value=True)
+        return lambda f: GradFunction(f, wrt, target, has_aux, with_value=True, checkpoint=checkpoint, memory=memory)
+    return GradFunction(func, wrt, target, has_aux, with_value=True, checkpoint=checkpoint, memory=memory)
 
 
 def _same_structure(v, y, fname):
@@ -208,13 +230,14 @@ def _same_structure(v, y, fname):
     return v_arr if isinstance(y, np.ndarray) else float(v_arr)
 
 
-def vjp(func, *args, wrt=None, target="cpu"):
+def vjp(func, *args, wrt=None, target="cpu", checkpoint=None, memory=None):
     """Vector-Jacobian product: returns ``(y, pullback)`` where ``pullback(v)`` is ``v^T J``.
 
     ``v`` is shaped like ``y`` (this is PyTorch's ``y.backward(v)`` / ``grad_outputs``, made
     explicit); ``pullback`` returns one cotangent per differentiated argument (all float
     arguments unless ``wrt`` is given).  Each pullback call reruns the compiled forward sweep
-    (recomputation instead of keeping the tape alive between calls).
+    (recomputation instead of keeping the tape alive between calls).  ``checkpoint=`` and
+    ``memory=`` bound the memory of long loops, as for :func:`grad`.
 
     >>> import numpy as np, adflow
     >>> def f(a, b):
@@ -223,10 +246,12 @@ def vjp(func, *args, wrt=None, target="cpu"):
     >>> pullback(np.array([1.0, 0.1]))
     (array([3. , 0.3]), array([12. ,  1.6]))
     """
+    check_options(checkpoint, memory, target)
     if targets.named(target).per_thread:
         return cuda_api.vjp(func, *args, wrt=wrt)
     args = prepare_args(args)
-    specs = Specializations(func, target)
+    specs = (Specializations(func, target) if checkpoint is None
+             else CheckpointSpecializations(func, target, None, checkpoint, memory))
     if wrt is None:
         wrt = float_positions(argument_types(args))
     fname = getattr(func, "__name__", "f")
