@@ -113,6 +113,19 @@ def main(argv=None):
           f"(budget {budget // MB} MB + primal arrays {3 * n * 8 / MB:.1f} MB)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"n": n, "short": short, "long": long_, "rows": rows, "ratio": ratio}, indent=1))
+    args.out.with_suffix(".md").write_text(markdown(n, short, long_, rows, ratio))
+
+
+def markdown(n, short, long_, rows, ratio) -> str:
+    """The table docs/checkpointing.md includes (copy results/checkpointing.md to docs/benchmarks/)."""
+    lines = [f"{n:,} points; short run {short:,} steps, long run {long_:,} steps.", "",
+             "| run | seconds | peak MB | snapshots | steps recomputed |", "|---|---|---|---|---|"]
+    for label, row in rows.items():
+        seconds = f"{row['seconds']:.3f}" if "seconds" in row else ""
+        lines.append(f"| {label} | {seconds} | {row['peak_MB']:.0f} | {row.get('snapshots') or ''} | "
+                     f"{row.get('recomputed', '')} |")
+    lines += ["", f"Checkpointed / full tape on the short run: **{ratio:.2f}x**."]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ from ..pipeline.arguments import is_index
 from ..pipeline.cache import identity_of, once
 from ..specializations import Specializations
 from ..value_types import argument_types
-from .build import Segment, build_checkpointed
+from .build import build_checkpointed
 from .schedule import require_schedules, state_bytes
+from .split import Segment
 
 
 def check_options(checkpoint, memory, target):

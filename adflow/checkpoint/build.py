@@ -21,7 +21,7 @@ from ..rules.custom import custom_vjp_of
 from ..syntax.nodes import assign, const, name, store
 from ..value_types import is_float_type
 from .schedule import LoopReport, LoopSweeps, state_bytes
-from .split import Loop, Segment, Splitter, top_level_loops
+from .split import Segment, Splitter, top_level_loops
 
 
 def build_checkpointed(func, argtypes, wrt, target, output_component=None, positions=None, probes=False):
@@ -71,7 +71,7 @@ def build_checkpointed(func, argtypes, wrt, target, output_component=None, posit
                 if probes:
                     names.probe = builder.add(_tape_probe(vjp), prepared,
                                               f"the bytes one iteration of the {kind} at {where} keeps on its tape")
-                names.vjp = builder.add(target_passes(builder, vjp), prepared,
+                names.vjp = builder.add(builder.target.after_reverse(vjp), prepared,
                                         f"one iteration of the {kind} at {where}, with its tape, and its reverse")
         module, text, _ = builder.load(f"{fn.name}_checkpointed", f"{fn.name}, checkpointed")
     finally:
@@ -80,15 +80,11 @@ def build_checkpointed(func, argtypes, wrt, target, output_component=None, posit
     return Checkpointed(module, fn, pieces, compiled, prepared.vartypes, wrt), text, prepared
 
 
-def target_passes(builder, vjp):
-    return builder.target.after_reverse(vjp)
-
-
 def _reverse(builder, prepared, function, output_component, header):
     vjp = ReverseTransform(prepared.fn, copy.deepcopy(function), prepared.normalizer, prepared.vartypes,
                            _float_params(function, prepared.vartypes), builder.helper_vjp_name(prepared),
                            False, output_component).run()
-    return builder.add(target_passes(builder, vjp), prepared, header)
+    return builder.add(builder.target.after_reverse(vjp), prepared, header)
 
 
 def _float_params(fdef, vartypes) -> list:
@@ -320,6 +316,3 @@ def _placeholder(ty):
         return np.empty((0,) * ndim, dtype=str(ty.dtype))
     text = str(ty)
     return False if text == "bool" else 0 if text.startswith(("int", "uint")) else 0.0
-
-
-__all__ = ["build_checkpointed", "Checkpointed", "Loop", "Segment"]

@@ -106,7 +106,7 @@ class Splitter:
 
     def run(self, chosen) -> list:
         chosen_ids = {id(s) for s in chosen}
-        pieces, start, defined = [], 0, set(self.params)
+        pieces, start = [], 0
         for k, stmt in enumerate(self.body):
             if id(stmt) not in chosen_ids:
                 continue
