@@ -9,6 +9,7 @@ from numba.core import types
 
 from . import targets
 from .backends.drivers import batch_grad
+from .checkpoint.api import CheckpointSpecializations, check_options
 from .cuda import api as cuda_api
 from .errors import ShapeError
 from .pipeline import call_compiled
@@ -47,12 +48,14 @@ class GradFunction:
     """``adflow.grad(f)``: call it like ``f`` to get the gradient.
 
     ``.source`` is the generated reverse-mode code of the last call (readable Python), and
-    ``.source_for(*args)`` the code for given example arguments.
+    ``.source_for(*args)`` the code for given example arguments.  With ``checkpoint=``,
+    ``.checkpoint_report`` says what each checkpointed loop did in the last call.
     """
 
     adflow_transform = "grad"
 
-    def __init__(self, func, wrt=0, target="cpu", has_aux=False, with_value=False, batch=False):
+    def __init__(self, func, wrt=0, target="cpu", has_aux=False, with_value=False, batch=False,
+                 checkpoint=None, memory=None):
         python_function(func)  # a builtin or a derivative object is refused here, where it is written
         self.func = func
         self.wrt, self._single = normalize_wrt(wrt)
@@ -61,7 +64,12 @@ class GradFunction:
         self.batch = batch
         if batch:
             check_batch(self.wrt, has_aux, with_value)
-        self._specs = Specializations(func, target, 0 if has_aux else None)
+        check_options(checkpoint, memory, target)
+        if checkpoint is None:
+            self._specs = Specializations(func, target, 0 if has_aux else None)
+        else:
+            self._specs = CheckpointSpecializations(func, target, 0 if has_aux else None, checkpoint, memory)
+        self.checkpoint, self.memory = checkpoint, memory
         # updated=(): the wrapped function's __dict__ must not overwrite this object's own state
         functools.update_wrapper(self, getattr(func, "py_func", func), updated=())
 
@@ -72,11 +80,12 @@ class GradFunction:
     def __reduce__(self):
         # Sent as the function and the options: the receiving process builds its own code (pickling.py).
         wrt = self.wrt[0] if self._single else self.wrt
+        memory = {"checkpoint": self.checkpoint, "memory": self.memory} if self.checkpoint is not None else {}
         if self.with_value:
             return reduce_derivative(self, "value_and_grad", self.func, wrt=wrt, target=self.target,
-                                     has_aux=self.has_aux)
+                                     has_aux=self.has_aux, **memory)
         return reduce_derivative(self, "grad", self.func, wrt=wrt, target=self.target, has_aux=self.has_aux,
-                                 batch=self.batch)
+                                 batch=self.batch, **memory)
 
     def __call__(self, *args):
         args = prepare_args(args)
@@ -133,6 +142,13 @@ class GradFunction:
         return value, grads
 
     @property
+    def checkpoint_report(self) -> list:
+        """Per checkpointed loop of the last call: its trip count, snapshots, and the iterations run
+        (:class:`adflow.checkpoint.schedule.LoopReport`); empty without ``checkpoint=`` or when
+        ``checkpoint="auto"`` found that every loop's tape fits."""
+        return getattr(self._specs, "last_report", [])
+
+    @property
     def source(self) -> str:
         """The generated module (readable Python) behind the last call; call once before reading it.
 
@@ -166,7 +182,7 @@ class GradFunction:
         return self._derivative(prepare_args(args))[1]
 
 
-def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
+def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False, checkpoint=None, memory=None):
     """Gradient of a scalar-valued function, by reverse mode.
 
     Usable as ``adflow.grad(f)`` or as a bare decorator ``@adflow.grad``.  ``wrt`` picks the
@@ -176,6 +192,11 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
     call returns ``(gradient, aux)``.  With ``batch=True``, ``f`` takes one row and the call takes
     an array of rows: the result's row ``i`` is the gradient at row ``i`` (per-sample gradients,
     computed in one compiled loop spread over the cores).
+
+    ``checkpoint=`` bounds the memory of long loops (docs/checkpointing.md): ``None`` keeps every
+    iteration's tape; an int ``s`` runs each top-level loop under a binomial schedule keeping at
+    most ``s`` snapshots of its state and recomputing the rest; ``"auto"`` does so for the first
+    top-level loop whose tape would exceed ``memory`` bytes (default: half the available memory).
 
     >>> import numpy as np, adflow
     >>> def f(x):
@@ -188,15 +209,17 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
     """
     if func is not None:
         python_function(func)
+    check_options(checkpoint, memory, target)
     if targets.named(target).per_thread:  # device functions and batched kernels: adflow/cuda/
         return cuda_api.grad(func, wrt, has_aux, batch)
     if func is None:
-        return lambda f: GradFunction(f, wrt, target, has_aux, batch=batch)
-    return GradFunction(func, wrt, target, has_aux, batch=batch)
+        return lambda f: GradFunction(f, wrt, target, has_aux, batch=batch, checkpoint=checkpoint, memory=memory)
+    return GradFunction(func, wrt, target, has_aux, batch=batch, checkpoint=checkpoint, memory=memory)
 
 
-def value_and_grad(func=None, wrt=0, target="cpu", has_aux=False):
-    """Like :func:`grad`, but returns ``(value, gradient)`` from one forward and reverse sweep.
+def value_and_grad(func=None, wrt=0, target="cpu", has_aux=False, checkpoint=None, memory=None):
+    """Like :func:`grad`, but returns ``(value, gradient)`` from one forward and reverse sweep
+    (``checkpoint=`` and ``memory=`` as for :func:`grad`).
 
     >>> import adflow, math
     >>> def f(x):
@@ -207,11 +230,12 @@ def value_and_grad(func=None, wrt=0, target="cpu", has_aux=False):
     """
     if func is not None:
         python_function(func)
+    check_options(checkpoint, memory, target)
     if targets.named(target).per_thread:
         return cuda_api.value_and_grad(func, wrt, has_aux)
     if func is None:
-        return lambda f: GradFunction(f, wrt, target, has_aux, with_value=True)
-    return GradFunction(func, wrt, target, has_aux, with_value=True)
+        return lambda f: GradFunction(f, wrt, target, has_aux, with_value=True, checkpoint=checkpoint, memory=memory)
+    return GradFunction(func, wrt, target, has_aux, with_value=True, checkpoint=checkpoint, memory=memory)
 
 
 def _same_structure(v, y, fname):
@@ -227,13 +251,14 @@ def _same_structure(v, y, fname):
     return v_arr if isinstance(y, np.ndarray) else float(v_arr)
 
 
-def vjp(func, *args, wrt=None, target="cpu"):
+def vjp(func, *args, wrt=None, target="cpu", checkpoint=None, memory=None):
     """Vector-Jacobian product: returns ``(y, pullback)`` where ``pullback(v)`` is ``v^T J``.
 
     ``v`` is shaped like ``y`` (this is PyTorch's ``y.backward(v)`` / ``grad_outputs``, made
     explicit); ``pullback`` returns one cotangent per differentiated argument (all float
     arguments unless ``wrt`` is given).  Each pullback call reruns the compiled forward sweep
-    (recomputation instead of keeping the tape alive between calls).
+    (recomputation instead of keeping the tape alive between calls).  ``checkpoint=`` and
+    ``memory=`` bound the memory of long loops, as for :func:`grad`.
 
     >>> import numpy as np, adflow
     >>> def f(a, b):
@@ -243,10 +268,12 @@ def vjp(func, *args, wrt=None, target="cpu"):
     (array([3. , 0.3]), array([12. ,  1.6]))
     """
     python_function(func)
+    check_options(checkpoint, memory, target)
     if targets.named(target).per_thread:
         return cuda_api.vjp(func, *args, wrt=wrt)
     args = prepare_args(args)
-    specs = Specializations(func, target)
+    specs = (Specializations(func, target) if checkpoint is None
+             else CheckpointSpecializations(func, target, None, checkpoint, memory))
     if wrt is None:
         wrt = float_positions(argument_types(args))
     fname = getattr(func, "__name__", "f")

@@ -672,3 +672,22 @@ def test_hessian_through_float_of_a_value_carrying_tangents(target):
     expected[1, :] += 2.0 * a * x
     expected[:, 1] += 2.0 * a * x
     np.testing.assert_allclose(H, expected, rtol=1e-12)
+
+
+def parameter_scaled(x):
+    x = x * 2.0
+    return x
+
+
+def parameter_shifted(x, y):
+    y = y + x * x
+    z = y * 3.0
+    return z
+
+
+def test_a_parameter_reassigned_once_starts_a_new_adjoint():
+    # Found while splitting functions for checkpoint= (adflow/checkpoint/split.py), whose pieces
+    # reassign their parameters: the adjoint of the parameter's old value kept the new one's
+    # (grad of x = x * 2.0; return x was 3.0; d/dy of 3 (y + x^2) was 6.0).
+    assert adflow.grad(parameter_scaled, target="python")(1.0) == 2.0
+    assert adflow.grad(parameter_shifted, wrt=(0, 1), target="python")(1.0, 1.0) == (6.0, 3.0)
