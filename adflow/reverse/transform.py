@@ -570,8 +570,7 @@ class ReverseTransform:
                     for s in statements(loop.body):
                         if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
                             self._in_loop.add(s.targets[0].id)
-        # A parameter counts as one assignment: reassigning it once (x = x * 2) starts a new value.
-        return self._counts.get(var, 0) + (var in self.params) > 1 or var in self._in_loop
+        return self._counts.get(var, 0) > 1 or var in self._in_loop
 
     def reverse_loop(self, loop, ln) -> list:
         info = self.loop_info[id(loop)]
