@@ -295,6 +295,8 @@ def reshape_like(g, x):
 
 @overload(reshape_like)
 def _reshape_like_numba(g, x):
+    if isinstance(g, DualArrayType):  # Hessians: a dual array has no np.ascontiguousarray
+        return lambda g, x: g.reshape(x.shape)
     return lambda g, x: np.ascontiguousarray(g).reshape(np.shape(x))
 
 

@@ -59,17 +59,25 @@ def alias_groups(ops, vartypes) -> dict:
         return v
 
     for op in ops:
-        source = op.args.get("x")
-        if not (isinstance(source, gast.Name) and is_array_type(vartypes.get(op.target))
-                and is_array_type(vartypes.get(source.id))):
-            continue
-        if op.kind in (O.COPY, O.GETITEM) or (op.kind == O.PRIMITIVE and (
-                op.prim in ("transpose", "reshape", "ravel") or (op.prim == "copy" and op.what.endswith("asarray")))):
-            parent[root(op.target)] = root(source.id)
+        source = viewed(op, vartypes)
+        if source is not None:
+            parent[root(op.target)] = root(source)
     groups: dict = {}
     for v in parent:
         groups.setdefault(root(v), set()).add(v)
     return {v: frozenset(groups[root(v)]) for v in parent}
+
+
+def viewed(op, vartypes):
+    """The array variable whose memory ``op``'s target shares (a view or the array itself), or None."""
+    source = op.args.get("x")
+    if not (isinstance(source, gast.Name) and is_array_type(vartypes.get(op.target))
+            and is_array_type(vartypes.get(source.id))):
+        return None
+    if op.kind in (O.COPY, O.GETITEM) or (op.kind == O.PRIMITIVE and (
+            op.prim in ("transpose", "reshape", "ravel") or (op.prim == "copy" and op.what.endswith("asarray")))):
+        return source.id
+    return None
 
 
 def live_after(body) -> dict:
@@ -282,11 +290,15 @@ class TapePlanner:
                         self.plan.push_element.add(id(stmt))
                     continue
                 target = op.target
+                # A view of memory an adjoint read (b = b[::-1], z = y, x = np.asarray(x)) stays
+                # exposed under its new name: a write through it must save what it overwrites.
+                source = viewed(op, self.vartypes)
+                reads_exposed_memory = source is not None and source in exposed | reads
                 exposed |= reads - {target}
                 if target in exposed or id(stmt) in self.reads_overwritten:
                     self.plan.push_value.add(id(stmt))
                     exposed.discard(target)
-                if target in reads:
+                if target in reads or reads_exposed_memory:
                     exposed.add(target)
             elif isinstance(stmt, gast.If):
                 exposed.add(stmt.test.id)
