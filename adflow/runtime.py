@@ -295,8 +295,11 @@ def reshape_like(g, x):
 
 @overload(reshape_like)
 def _reshape_like_numba(g, x):
-    if isinstance(g, DualArrayType):  # Hessians: a dual array has no np.ascontiguousarray
+    # Hessians: a dual array has neither np.ascontiguousarray nor np.shape
+    if isinstance(g, DualArrayType):
         return lambda g, x: g.reshape(x.shape)
+    if isinstance(x, DualArrayType):
+        return lambda g, x: np.ascontiguousarray(g).reshape(x.shape)
     return lambda g, x: np.ascontiguousarray(g).reshape(np.shape(x))
 
 

@@ -703,17 +703,28 @@ def write_through_a_view_in_a_loop(x, a):
     s = 0.0
     for i in range(4):
         s = s + np.sum(np.sin(b))
-        b = b.reshape(4)
+        b = b[::-1]
         b[i] = 0.5 * b[i]
     return s
+
+
+def write_through_a_reshape(x, a):
+    b = np.outer(x, x) * a
+    c = np.sin(b)
+    b = b.reshape(2, 8)
+    b[0, 1] = a
+    return np.sum(c) + np.sum(b)
 
 
 # fuzz seed 888177 (a float32 program: forward and reverse disagreed by 6e-4, within the float32
 # tolerance of the differences; float64 shows the same error): an adjoint read b (np.sin(b)), then
 # b was rebound to a view of itself (b[::-1], np.asarray(b), z = b) and written into; the reverse
 # sweep saved nothing, so the adjoint read the written value.  All targets, reverse mode and hvp.
+# On target="cpu" the loop also needed tapes typed for b[::-1] (numba's 'A' layout: an internal
+# AssertionError of numba), and hvp needed the adjoint of reshape to take duals (a TypingError).
 @pytest.mark.parametrize("f", [write_through_a_view_rebound_to_its_base, write_through_asarray_of_an_argument,
-                               write_through_a_plain_alias, write_through_a_view_in_a_loop])
+                               write_through_a_plain_alias, write_through_a_view_in_a_loop,
+                               write_through_a_reshape])
 def test_a_write_through_a_rebound_view_restores_what_adjoints_read(f, target):
     check(f, X, 0.8, target=target)
     v = np.array([0.3, -1.0, 0.5, 2.0])
@@ -721,3 +732,50 @@ def test_a_write_through_a_rebound_view_restores_what_adjoints_read(f, target):
     grad = adflow.grad(f, wrt=0, target="python")
     h = 1e-5
     np.testing.assert_allclose(hv, (grad(X + h * v, 0.8) - grad(X - h * v, 0.8)) / (2 * h), rtol=1e-6, atol=1e-8)
+
+
+def reversed_in_a_loop(x, a):
+    s = 0.0
+    for i in range(4):
+        s = s + np.sum(np.sin(x)) * a
+        x = x[::-1]
+    return s
+
+
+def transposed_in_a_loop(x, a):
+    M = np.outer(x, x) * a
+    s = 0.0
+    for i in range(3):
+        s = s + np.sum(np.sin(M) @ x)
+        M = M.T
+        M[i, 0] = 0.5 * M[i, 1]
+    return s
+
+
+# Found with the test above: on target="cpu", a variable rebound in a loop to a view numba lays out
+# differently (x[::-1] is 'A', M.T is 'F') had its tape and placeholder typed by a C array (numba
+# failed inside its compiler), and the Hessian of np.outer took np.shape of a dual (TypingError)
+@pytest.mark.parametrize("f", [reversed_in_a_loop, transposed_in_a_loop])
+def test_reverse_mode_of_arrays_rebound_to_views_laid_out_otherwise(f, target):
+    check(f, X, 0.8, target=target)
+    v = np.array([0.3, -1.0, 0.5, 2.0])
+    hv = adflow.hvp(f, wrt=0, target=target)(X.copy(), 0.8, v)
+    grad = adflow.grad(f, wrt=0, target="python")
+    h = 1e-5
+    np.testing.assert_allclose(hv, (grad(X + h * v, 0.8) - grad(X - h * v, 0.8)) / (2 * h), rtol=1e-6, atol=1e-8)
+
+
+def write_into_a_name_reshaped_to_more_dimensions(x, a):
+    b = np.cos(x * a)
+    c = b * b
+    b = b.reshape(2, 2)
+    b[0, 1] = a
+    return np.sum(c) + np.sum(b)
+
+
+# Found with the tests above: once the write saved what it overwrites, its tape was typed by the
+# name's first value (1-D) and named "_b_slices-1d" (a SyntaxError in generated code); before that,
+# a wrong gradient.  A name given arrays of several ranks has no one type: refused, with the line.
+def test_a_write_into_a_name_given_arrays_of_several_ranks_is_refused():
+    with pytest.raises(adflow.NonDifferentiableError, match=r"other dimensions(.|\n)*test_regressions.py:\d+"):
+        adflow.grad(write_into_a_name_reshaped_to_more_dimensions, target="python")(X, 0.8)

@@ -30,7 +30,7 @@ def dummy_value(ty):
         return gast.Call(func=name("dual_zeros_like"), args=[const(0.0), const(ty.k)], keywords=[])
     if isinstance(ty, DualArrayType):
         shape = gast.Tuple(elts=[const(0)] * ty.value_type.ndim, ctx=gast.Load())
-        return gast.Call(func=name("dual_zeros"), args=[shape, const(ty.k)], keywords=[])
+        return _laid_out(gast.Call(func=name("dual_zeros"), args=[shape, const(ty.k)], keywords=[]), ty.value_type)
     if isinstance(ty, types.Boolean):
         return const(False)
     if isinstance(ty, types.Integer):
@@ -39,10 +39,20 @@ def dummy_value(ty):
         return const(0.0) if ty.bitwidth == 64 else call_attr("np", ty.name, const(0.0))
     if isinstance(ty, types.Array):
         shape = gast.Tuple(elts=[const(0)] * ty.ndim, ctx=gast.Load())
-        return call_attr("np", "empty", shape, dtype_node(ty.dtype))
+        return _laid_out(call_attr("np", "empty", shape, dtype_node(ty.dtype)), ty)
     if isinstance(ty, types.BaseTuple):
         return gast.Tuple(elts=[dummy_value(t) for t in ty.types], ctx=gast.Load())
     raise NotImplementedError(f"no placeholder for {ty}")
+
+
+def _laid_out(empty, ty):
+    """An empty array laid out as numba types ``ty`` (a variable rebound to b[::-1] is 'A', to M.T
+    'F'): a placeholder or a tape typed by a C array cannot hold such values."""
+    if ty.layout == "A":
+        return gast.Subscript(value=empty, slice=gast.Slice(lower=None, upper=None, step=const(1)), ctx=gast.Load())
+    if ty.layout == "F" and ty.ndim > 1:
+        return gast.Attribute(value=empty, attr="T", ctx=gast.Load())
+    return empty
 
 
 def dtype_node(dtype):
@@ -354,7 +364,11 @@ class ReverseTransform:
             return [assign(tape, gast.Call(func=name("dual_zeros"), args=[const(16), const(ty.k)], keywords=[]), ln),
                     assign(top, const(0), ln)]
         if is_array_type(ty):
-            return [assign(tape, call("array_stack", like if like is not None else name(var)), ln)]
+            if like is None:
+                # Typed by the variable's type over the whole function, not by its first value (an
+                # argument rebound to a view: x = x[::-1] in a loop).
+                like = dummy_value(ty)
+            return [assign(tape, call("array_stack", like), ln)]
         return [assign(tape, call_attr("np", "empty", const(16), dtype_node(_scalar_dtype(ty))), ln),
                 assign(top, const(0), ln)]
 
@@ -472,9 +486,15 @@ class ReverseTransform:
         Elements and sub-arrays of one array go on separate tapes (a scalar stack, a list of arrays).
         """
         from ..forward.numba_dual import DualArrayType, DualType
-        from .adjoint import element_is_scalar
+        from .adjoint import element_is_scalar, ndim_of
         x, index = op.target, op.statics["index"]
         xtype = self.vartypes[x]
+        if len(index.elts if isinstance(index, gast.Tuple) else [index]) > ndim_of(xtype):
+            # One name for arrays of different ranks (b = b.reshape(2, 2)) has no one type: numba
+            # types each value apart, but a tape needs the element's type before the write.
+            raise NonDifferentiableError(
+                f"in-place write into '{x}', a name this function also gives arrays of other dimensions",
+                self.fn.location(op.node), hint=f"give the reshaped array a name of its own, not '{x}'")
         dual = isinstance(xtype, DualArrayType)  # a Hessian's sweep: the parts saved are duals too
         if element_is_scalar(xtype, index):
             ety, suffix = (DualType(xtype.k) if dual else xtype.dtype), "saved"
