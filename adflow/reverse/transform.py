@@ -20,7 +20,7 @@ from ..backends.emit import comment
 from ..rules.partials import elementwise_partials
 from .activity import find_active, is_array_type, is_float_type, statements
 from .adjoint import AdjointWriter, call, names_read
-from .tape import TapePlanner, alias_groups, assignment_counts, live_after, loop_body
+from .tape import TapePlanner, alias_groups, assignment_counts, live_after, loop_body, memory_at_writes
 
 
 def dummy_value(ty):
@@ -206,14 +206,19 @@ class ReverseTransform:
         see the overwritten part restored from the tape (``b[1:] = b[:-1] * a``; and ``b = np.sin(b)``,
         which is ``_b1 = np.sin(b); b = _b1``).
         """
-        aliases, live = self.aliases, live_after(body)
+        memory, live = memory_at_writes(body, self.ops, self.vartypes, self.params), live_after(body)
         for stmt in statements(body):
             if isinstance(stmt, gast.Assign):
                 op = self.ops[id(stmt)]
                 if op.kind != O.SETITEM:
                     continue
-                others = {v for v in aliases.get(op.target, frozenset()) - {op.target}
-                          if v in live[id(stmt)] or v in self.params}
+                held = memory[id(stmt)]
+                written = held.get(op.target, frozenset({op.target}))
+                # Another name holding the written memory now, or the caller's array of an argument
+                # (its name may hold other memory by now: x = x * 2.0 after v = x[1:]).
+                others = {v for v, where in held.items() if v != op.target and where & written
+                          and (v in live[id(stmt)] or v in self.params)}
+                others |= {p for p in self.params if p != op.target and p in written}
                 if others and (op.target in self.active or others & self.active):
                     other = min(others, key=lambda v: (v.startswith("_"), v))  # a user name if any
                     raise NonDifferentiableError(
