@@ -12,7 +12,8 @@ The grammar (:class:`ProgramGenerator`):
   ``x = x / np.sqrt(np.sum(x * x))``, ``x = x.copy()``, ``x = np.asarray(x)``, ``x = x[::-1]``,
   ``M = M.T``, ... as the first statement, in straight-line code, in branches, before loops and
   (damped) in loop bodies; ``x = x[1:]`` and other shortenings last; tuple swaps
-  (``a, s0 = s0, a * s0``, ``x, b = b, x * 0.5``); locals computed from themselves (``s = s * s``);
+  (``a, s0 = s0, a * s0``, ``x, b = b, x * 0.5``); locals computed from themselves (``s = s * s``)
+  or rebound to views of themselves (``b = b[::-1]``, ``b = np.asarray(b)``, ``b = b.reshape(n)``);
 * arrays: element, slice and overlapping-slice writes, ``+=``, writes into the arguments,
   ``np.where``/``np.clip``/``np.maximum``/``np.minimum``, reductions, ``reshape``;
 * matrices (an ``n x n`` argument ``M`` and a local ``P``): ``@``, ``np.dot``, ``np.outer``,
@@ -147,10 +148,6 @@ HEADER = "import math\nimport numpy as np\nfrom adflow.fuzz import " + ", ".join
 # defects); a second test and the campaign's ``--all`` include them.  Remove an entry when its
 # defect is fixed.
 KNOWN_DEFECTS: dict = {  # name -> what goes wrong (the test in tests/test_regressions.py that pins it)
-    "array_swap_alias": "x, b = b, x * 2.0 then a write into b is refused as an alias of x (a refusal with the "
-                        "line, not a wrong number: test_a_tuple_swap_of_arrays_makes_no_alias)",
-    "float32_dot_product": "a float32 program (fuzz seed 888177: a tuple swap of x and a, np.asarray, an element "
-                           "write): <v, jvp> and <vjp, t> differ by 6e-4 relative; not yet investigated",
 }
 
 # Valid Python that adflow refuses on purpose, each pinned by a test in tests/test_regressions.py.
@@ -410,7 +407,7 @@ class ProgramGenerator:
     def stmt_swap(self, indent, ctx):
         """A tuple assignment that swaps two names, often an argument's (``a, b = b, a * b``)."""
         d = self.d
-        if d.boolean(0.6) or "array_swap_alias" in self.avoid:
+        if d.boolean(0.6):
             p, q = self.two_of(["a"] + self.scalars)
             product = f"math.tanh({p} * {q})" if ctx.loops else f"{p} * {q}"
             self.emit(indent, d.choice([f"{p}, {q} = {q}, {product}", f"{p}, {q} = {product}, {p}"]))
@@ -426,7 +423,9 @@ class ProgramGenerator:
         return first, self.d.choice([name for name in names if name != first])
 
     def stmt_local_rebind(self, indent, ctx):
-        """A local computed from itself, then read (``s = s * s; y = s * s``)."""
+        """A local computed from itself, then read (``s = s * s; y = s * s``), or an array rebound to
+        a view of itself (``b = b[::-1]``: what adjoints read of the old b is overwritten by later
+        writes into the new one, fuzz seed 888177)."""
         d = self.d
         if d.boolean(0.7):
             s, t = self.two_of(self.scalars)
@@ -435,7 +434,9 @@ class ProgramGenerator:
                 self.emit(indent, f"{t} = math.sin({s} * {s})" if ctx.loops else f"{t} = {s} * {s}")
         else:
             arr = d.choice(self.arrays)
-            self.emit(indent, f"{arr} = np.tanh({arr} * {arr})" if ctx.loops else f"{arr} = {arr} * {arr}")
+            self.emit(indent, d.choice([f"{arr} = np.tanh({arr} * {arr})" if ctx.loops else f"{arr} = {arr} * {arr}",
+                                        f"{arr} = {arr}[::-1]", f"{arr} = np.asarray({arr})",
+                                        f"{arr} = {arr}.reshape(n)"]))
 
     def index(self, ctx):
         """An integer index expression valid for an array of length n (may be negative: wraps)."""
@@ -797,8 +798,6 @@ def _jacobian_variants(d, signature):
 
 def draw_program(d, name="prog", avoid=frozenset()) -> Program:
     signature = draw_signature(d)
-    if "float32_dot_product" in avoid:
-        signature.float32 = False
     source = ProgramGenerator(d, name, avoid=avoid, signature=signature).generate()
     x, a = _inputs(d)
     M = _matrix(d) if signature.matrix else None

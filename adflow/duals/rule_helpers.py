@@ -154,7 +154,11 @@ def _extremum_tangent_numba(x_dot, ans, x, axis=None):
 def _reshape_like_numba(x, like):
     if isinstance(like, types.Number):  # a 0-d result is a number
         return lambda x, like: np.ascontiguousarray(x).reshape(())[()]
-    return lambda x, like: np.ascontiguousarray(x).reshape(np.shape(like))
+    if isinstance(x, types.Array) and isinstance(like, types.Array):
+        return lambda x, like: np.ascontiguousarray(x).reshape(np.shape(like))
+    if isinstance(x, types.Array):  # like a dual array (Hessians): it has .shape, not np.shape
+        return lambda x, like: np.ascontiguousarray(x).reshape(like.shape)
+    return lambda x, like: x.reshape(like.shape)  # a dual array has its own reshape, not np.ascontiguousarray
 
 
 # Chunk helpers: the tangent carries a trailing axis of k directions (1-D or 2-D operands).

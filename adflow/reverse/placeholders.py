@@ -21,7 +21,7 @@ def dummy_value(ty):
     if isinstance(ty, DualType):
         return call("dual_zeros_like", const(0.0), const(ty.k))
     if isinstance(ty, DualArrayType):
-        return call("dual_zeros", _zero_shape(ty.value_type.ndim), const(ty.k))
+        return _laid_out(call("dual_zeros", _zero_shape(ty.value_type.ndim), const(ty.k)), ty.value_type)
     if isinstance(ty, types.Boolean):
         return const(False)
     if isinstance(ty, types.Integer):
@@ -29,7 +29,17 @@ def dummy_value(ty):
     if isinstance(ty, types.Float):
         return const(0.0) if ty.bitwidth == 64 else call_attr("np", ty.name, const(0.0))
     if isinstance(ty, types.Array):
-        return call_attr("np", "empty", _zero_shape(ty.ndim), numpy_dtype(ty.dtype))
+        return _laid_out(call_attr("np", "empty", _zero_shape(ty.ndim), numpy_dtype(ty.dtype)), ty)
     if isinstance(ty, types.BaseTuple):
         return gast.Tuple(elts=[dummy_value(t) for t in ty.types], ctx=gast.Load())
     raise NotImplementedError(f"no placeholder for {ty}")
+
+
+def _laid_out(empty, ty):
+    """An empty array laid out as numba types ``ty`` (a variable rebound to b[::-1] is 'A', to M.T
+    'F'): a placeholder or a tape typed by a C array cannot hold such values."""
+    if ty.layout == "A":
+        return gast.Subscript(value=empty, slice=gast.Slice(lower=None, upper=None, step=const(1)), ctx=gast.Load())
+    if ty.layout == "F" and ty.ndim > 1:
+        return gast.Attribute(value=empty, attr="T", ctx=gast.Load())
+    return empty

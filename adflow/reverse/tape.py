@@ -59,17 +59,71 @@ def alias_groups(ops, vartypes) -> dict:
         return v
 
     for op in ops:
-        source = op.args.get("x")
-        if not (isinstance(source, gast.Name) and is_array_type(vartypes.get(op.target))
-                and is_array_type(vartypes.get(source.id))):
-            continue
-        if op.kind in (O.COPY, O.GETITEM) or (op.kind == O.PRIMITIVE and (
-                op.prim in ("transpose", "reshape", "ravel") or (op.prim == "copy" and op.what.endswith("asarray")))):
-            parent[root(op.target)] = root(source.id)
+        source = viewed(op, vartypes)
+        if source is not None:
+            parent[root(op.target)] = root(source)
     groups: dict = {}
     for v in parent:
         groups.setdefault(root(v), set()).add(v)
     return {v: frozenset(groups[root(v)]) for v in parent}
+
+
+def memory_at_writes(body, ops, vartypes, params) -> dict:
+    """``{id(in-place write): {array variable: the memory it may hold just before the write}}``.
+
+    Flow-sensitive, unlike alias_groups: after ``b, c = c, b * 3.0`` the name ``b`` holds what ``c``
+    held and ``c`` new memory, so a write into ``c`` touches nothing ``b`` can see.  Memory is named
+    by where it was made (an argument's name, or the id of the statement that allocated it, its latest
+    value apart from its older ones); a view holds its base's memory; branches join; a loop joins its
+    iterations until nothing changes.
+    """
+    found: dict = {}
+
+    def join(one, other):
+        return {v: one.get(v, frozenset()) | other.get(v, frozenset()) for v in one.keys() | other.keys()}
+
+    def block(stmts, held):
+        for stmt in stmts:
+            if isinstance(stmt, gast.Assign):
+                op = ops[id(stmt)]
+                if op.kind == O.SETITEM:
+                    found[id(stmt)] = dict(held)  # in a loop, the last visit is the fixed point's
+                elif is_array_type(vartypes.get(op.target)):
+                    source = viewed(op, vartypes)
+                    if source is not None:
+                        held[op.target] = held.get(source, frozenset({source}))
+                    else:
+                        # New memory: what this statement made before (an earlier loop iteration) is
+                        # other memory, one "older" name for all of it.
+                        new, older = id(stmt), ("older", id(stmt))
+                        held = {v: where - {new} | {older} if new in where else where for v, where in held.items()}
+                        held[op.target] = frozenset({new})
+                else:
+                    held.pop(op.target, None)
+            elif isinstance(stmt, gast.If):
+                held = join(block(stmt.body, dict(held)), block(stmt.orelse, dict(held)))
+            elif isinstance(stmt, (gast.For, gast.While)):
+                while True:
+                    after = join(held, block(stmt.body, dict(held)))
+                    if after == held:
+                        break
+                    held = after
+        return held
+
+    block(body, {p: frozenset({p}) for p in params if is_array_type(vartypes.get(p))})
+    return found
+
+
+def viewed(op, vartypes):
+    """The array variable whose memory ``op``'s target shares (a view or the array itself), or None."""
+    source = op.args.get("x")
+    if not (isinstance(source, gast.Name) and is_array_type(vartypes.get(op.target))
+            and is_array_type(vartypes.get(source.id))):
+        return None
+    if op.kind in (O.COPY, O.GETITEM) or (op.kind == O.PRIMITIVE and (
+            op.prim in ("transpose", "reshape", "ravel") or (op.prim == "copy" and op.what.endswith("asarray")))):
+        return source.id
+    return None
 
 
 def live_after(body) -> dict:
@@ -282,11 +336,15 @@ class TapePlanner:
                         self.plan.push_element.add(id(stmt))
                     continue
                 target = op.target
+                # A view of memory an adjoint read (b = b[::-1], z = y, x = np.asarray(x)) stays
+                # exposed under its new name: a write through it must save what it overwrites.
+                source = viewed(op, self.vartypes)
+                reads_exposed_memory = source is not None and source in exposed | reads
                 exposed |= reads - {target}
                 if target in exposed or id(stmt) in self.reads_overwritten:
                     self.plan.push_value.add(id(stmt))
                     exposed.discard(target)
-                if target in reads:
+                if target in reads or reads_exposed_memory:
                     exposed.add(target)
             elif isinstance(stmt, gast.If):
                 exposed.add(stmt.test.id)

@@ -26,7 +26,7 @@ from .activity import find_active
 from .adjoint import AdjointWriter, element_is_scalar
 from .placeholders import dummy_value
 from .sweeps import Sweeps, Tape, scalar_dtype, tape_dtype
-from .tape import TapePlanner, alias_groups, assignment_counts, live_after, loop_body
+from .tape import TapePlanner, alias_groups, assignment_counts, live_after, loop_body, memory_at_writes
 
 
 class ReverseTransform:
@@ -163,14 +163,19 @@ class ReverseTransform:
         see the overwritten part restored from the tape (``b[1:] = b[:-1] * a``; and ``b = np.sin(b)``,
         which is ``_b1 = np.sin(b); b = _b1``).
         """
-        aliases, live = self.aliases, live_after(body)
+        memory, live = memory_at_writes(body, self.ops, self.vartypes, self.params), live_after(body)
         for stmt in statements(body):
             if isinstance(stmt, gast.Assign):
                 op = self.ops[id(stmt)]
                 if op.kind != O.SETITEM:
                     continue
-                others = {v for v in aliases.get(op.target, frozenset()) - {op.target}
-                          if v in live[id(stmt)] or v in self.params}
+                held = memory[id(stmt)]
+                written = held.get(op.target, frozenset({op.target}))
+                # Another name holding the written memory now, or the caller's array of an argument
+                # (its name may hold other memory by now: x = x * 2.0 after v = x[1:]).
+                others = {v for v, where in held.items() if v != op.target and where & written
+                          and (v in live[id(stmt)] or v in self.params)}
+                others |= {p for p in self.params if p != op.target and p in written}
                 if others and (op.target in self.active or others & self.active):
                     other = min(others, key=lambda v: (v.startswith("_"), v))  # a user name if any
                     raise NonDifferentiableError(
@@ -330,7 +335,11 @@ class ReverseTransform:
             return [assign(tape, gast.Call(func=name("dual_zeros"), args=[const(16), const(ty.k)], keywords=[]), ln),
                     assign(top, const(0), ln)]
         if is_array_type(ty):
-            return [assign(tape, call("array_stack", like if like is not None else name(var)), ln)]
+            if like is None:
+                # Typed by the variable's type over the whole function, not by its first value (an
+                # argument rebound to a view: x = x[::-1] in a loop).
+                like = dummy_value(ty)
+            return [assign(tape, call("array_stack", like), ln)]
         return [assign(tape, call_attr("np", "empty", const(16), numpy_dtype(scalar_dtype(ty))), ln),
                 assign(top, const(0), ln)]
 
@@ -447,6 +456,12 @@ class ReverseTransform:
         """
         x, index = op.target, op.statics["index"]
         xtype = self.vartypes[x]
+        if len(index.elts if isinstance(index, gast.Tuple) else [index]) > ndim_of(xtype):
+            # One name for arrays of different ranks (b = b.reshape(2, 2)) has no one type: numba
+            # types each value apart, but a tape needs the element's type before the write.
+            raise NonDifferentiableError(
+                f"in-place write into '{x}', a name this function also gives arrays of other dimensions",
+                self.fn.location(op.node), hint=f"give the reshaped array a name of its own, not '{x}'")
         dual = isinstance(xtype, DualArrayType)  # a Hessian's sweep: the parts saved are duals too
         if element_is_scalar(xtype, index):
             ety, suffix = (DualType(xtype.k) if dual else xtype.dtype), "saved"

@@ -38,8 +38,8 @@ adjoint_rules.update(
         # linear algebra
         "dot": {"a": "dot_adjoint_a(g, a, b)", "b": "dot_adjoint_b(g, a, b)"},
         "matmul": {"a": "dot_adjoint_a(g, a, b)", "b": "dot_adjoint_b(g, a, b)"},
-        "outer": {"a": "np.dot(g, np.ravel(b)).reshape(np.shape(a))",
-                  "b": "np.dot(np.ravel(a), g).reshape(np.shape(b))"},
+        "outer": {"a": "reshape_like(np.dot(g, np.ravel(b)), a)",
+                  "b": "reshape_like(np.dot(np.ravel(a), g), b)"},
         # <g, a x b> = <a, b x g> = <b, g x a>
         "cross": {"a": "np.cross(b, g)", "b": "np.cross(g, a)"},
         "vdot": {"a": "g * b", "b": "g * a"},
