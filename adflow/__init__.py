@@ -10,7 +10,7 @@ level (docs/architecture.md draws them, tests/test_layers.py checks them):
     errors < syntax < rules < dual numbers < runtime < front end < transforms < targets < pipeline
     < entry points < package and tools < integrations
 
-Feedback on long work: the logger ``adflow`` (``adflow.build``) reports every build's time per
+Feedback on long work: the logger ``adflow`` reports every build's time per
 stage (pipeline/build_report.py), a notice on stderr says when a build at a prompt takes long
 (:func:`build_notices`), and :mod:`adflow.cache` shows and clears the disk cache.
 """

@@ -1,6 +1,6 @@
 """Feedback on long work and the errors a first call can meet.
 
-* build reports on the logger ``adflow.build`` (one per build, its time per stage);
+* build reports on the logger ``adflow`` (one per build, its time per stage);
 * the notice on stderr of a long build (forced on here: it is for interactive sessions only);
 * ``adflow.cache``: ``info()``, ``clear()`` and ``python -m adflow.cache``, in a private folder;
 * numba's failing signature kept in typing errors, the has_aux hint, CUDA without a GPU.
@@ -28,9 +28,9 @@ X = np.array([0.5, 1.5, -0.25])
 
 @pytest.fixture
 def reports(caplog):
-    """The build reports logged while the test runs (INFO and DEBUG records of adflow.build)."""
+    """The build reports logged while the test runs (INFO and DEBUG records of the logger adflow)."""
     caplog.set_level(logging.DEBUG, logger="adflow")
-    return lambda: [r for r in caplog.records if r.name == "adflow.build" and hasattr(r, "build_report")]
+    return lambda: [r for r in caplog.records if r.name == "adflow" and hasattr(r, "build_report")]
 
 
 @pytest.fixture

@@ -6,13 +6,13 @@ opens a :class:`BuildReport` with :func:`build`; the code it runs marks its stag
 build's time.  numba compiles generated code when it is first called, after the build returned:
 the report waits for that call (:func:`first_call`, from ``call_compiled`` and the CUDA launcher)
 and adds numba's compile and disk-cache load, timed by numba's own events, before it is logged
-on the logger ``adflow.build`` (a child of ``adflow``)::
+on the logger ``adflow``::
 
     >>> import logging
     >>> logging.basicConfig()
     >>> logging.getLogger("adflow").setLevel(logging.INFO)
 
-    INFO:adflow.build: reverse mode of rosen(array(float64, 1d, C)), target cpu: 3.42 s = parse/normalize 0.04 s
+    INFO:adflow: reverse mode of rosen(array(float64, 1d, C)), target cpu: 3.42 s = parse/normalize 0.04 s
     + type inference 0.61 s + transform 0.12 s + emit 0.01 s + module load 0.01 s + numba compile 2.63 s; first run 0.01 s
 
 The record carries the report as ``record.build_report`` (:attr:`BuildReport.seconds` per stage).
@@ -32,8 +32,8 @@ from numba.core import event as numba_event
 from ..backends import modules
 from . import notice
 
-log = logging.getLogger("adflow.build")
-logging.getLogger("adflow").addHandler(logging.NullHandler())  # a library's loggers print nothing unless asked
+log = logging.getLogger("adflow")
+log.addHandler(logging.NullHandler())  # a library's loggers print nothing unless asked
 
 # The stages, in the order a build runs them.  "other" is the build's time outside every stage
 # (argument checks, bookkeeping); "first run" is the first call's time outside numba, not a build stage.

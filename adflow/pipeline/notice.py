@@ -7,7 +7,7 @@ when the build does::
     adflow: building reverse mode of f(array(float64, 1d, C)), target cpu (first call with these argument types; later calls reuse it) ... done in 5.3 s
 
 Only in an interactive session (the REPL, ``python -i``, IPython, Jupyter), never in scripts or
-tests unless :func:`build_notices` says so; never while the logger ``adflow.build`` reports at
+tests unless :func:`build_notices` says so; never while the logger ``adflow`` reports at
 INFO (the log already says it); off with ``ADFLOW_QUIET=1`` or ``adflow.build_notices(False)``.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _wanted() -> bool:
         return False
     if _SETTINGS["interactive_only"] and not interactive_session():
         return False
-    return not logging.getLogger("adflow.build").isEnabledFor(logging.INFO)
+    return not logging.getLogger("adflow").isEnabledFor(logging.INFO)
 
 
 def start(what: str):
