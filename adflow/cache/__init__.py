@@ -11,13 +11,9 @@ adflow keeps, in one folder (``ADFLOW_CACHE_DIR``, by default ``$XDG_CACHE_HOME/
 A module's name carries a hash of its text, so nothing stale is ever loaded: clearing only frees
 space (and makes the next first calls compile again).  Clear it while no other process is using it.
 
->>> import adflow
->>> info = adflow.cache.info()
->>> print(info)                                   # doctest: +SKIP
-adflow cache /home/me/.cache/adflow: 12 generated modules, 3.4 MB
->>> removed = adflow.cache.clear()                # doctest: +SKIP
-
-From a shell: ``python -m adflow.cache`` (or ``info``) and ``python -m adflow.cache clear``.
+``print(adflow.cache.info())`` reads ``adflow cache /home/me/.cache/adflow: 12 generated modules,
+3.4 MB``; ``adflow.cache.clear()`` deletes them.  From a shell: ``python -m adflow.cache`` (or
+``info``) and ``python -m adflow.cache clear``.
 """
 from __future__ import annotations
 

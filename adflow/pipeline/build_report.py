@@ -6,11 +6,8 @@ opens a :class:`BuildReport` with :func:`build`; the code it runs marks its stag
 build's time.  numba compiles generated code when it is first called, after the build returned:
 the report waits for that call (:func:`first_call`, from ``call_compiled`` and the CUDA launcher)
 and adds numba's compile and disk-cache load, timed by numba's own events, before it is logged
-on the logger ``adflow``::
-
-    >>> import logging
-    >>> logging.basicConfig()
-    >>> logging.getLogger("adflow").setLevel(logging.INFO)
+on the logger ``adflow``.  After ``logging.basicConfig()`` and
+``logging.getLogger("adflow").setLevel(logging.INFO)``, a first call prints::
 
     INFO:adflow: reverse mode of rosen(array(float64, 1d, C)), target cpu: 3.42 s = parse/normalize 0.04 s
     + type inference 0.61 s + transform 0.12 s + emit 0.01 s + module load 0.01 s + numba compile 2.63 s; first run 0.01 s
