@@ -38,7 +38,7 @@ STAGES = ("parse/normalize", "type cache load", "type inference", "transform", "
           "numba cache load", "numba compile", "other")
 FIRST_RUN = "first run"
 # Reports waiting for the first call of their compiled code, by id of each compiled function.
-# call_compiled tests it for emptiness on every call: the hot path pays one truth test.
+# call_compiled tests it on every call (emptiness, then the id): the hot path pays that much.
 AWAITING: dict = {}
 _AWAITING_LOCK = threading.Lock()
 _MOST_AWAITING = 32  # reports of builds never called are logged (without their compile) past this many

@@ -66,7 +66,7 @@ def _numba_summary(text):
 def call_compiled(compiled, *args):
     """``compiled(*args)``, with numba's refusal to compile it turned into :func:`compile_error`'s error."""
     try:
-        if AWAITING:  # a build waits for its first call (numba compiles now): time it
+        if AWAITING and id(compiled) in AWAITING:  # its build waits for this first call (numba compiles now)
             with first_call(compiled):
                 return compiled(*args)
         return compiled(*args)
