@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 
+import gast
 import numba
 import numpy as np
 from numba.core import types
@@ -42,6 +43,19 @@ def _check_aux_pair(result, fname):
         what = str(result) if isinstance(result, types.Type) else type(result).__name__
     raise ShapeError(f"has_aux=True needs {fname} to return a pair (value, aux), but it returns {what}",
                      hint="return (value, aux) with a scalar value, or drop has_aux=True")
+
+
+def _check_no_pair(prepared, fname, with_value):
+    """A function returning a tuple, without has_aux=True: the has_aux hint, at its return statement
+    (before numba meets a cotangent of 1.0 where the tuple's parts are)."""
+    if not isinstance(prepared.return_type, types.BaseTuple):
+        return
+    returns = [node for node in gast.walk(prepared.fn.tree) if isinstance(node, gast.Return)]
+    call = "value_and_grad" if with_value else "grad"
+    raise ShapeError(f"{call} needs {fname} to return a scalar, but it returns a tuple {prepared.return_type}",
+                     prepared.fn.location(returns[0]) if returns else None,
+                     hint=f"to return (value, aux), pass has_aux=True: adflow.{call}({fname}, has_aux=True) "
+                          f"differentiates the value and returns aux as computed")
 
 
 class GradFunction:
@@ -94,6 +108,8 @@ class GradFunction:
         vjp_fn, _, prepared = self._derivative(args)
         if self.has_aux and prepared is not None:
             _check_aux_pair(prepared.return_type, self.__name__)
+        elif prepared is not None:
+            _check_no_pair(prepared, self.__name__, self.with_value)
         value, grads = self._run(vjp_fn, args)
         grads = tuple(cast_like(g, args[k]) for g, k in zip(grads, self.wrt))
         out = grads[0] if self._single else grads

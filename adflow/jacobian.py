@@ -22,7 +22,8 @@ from .duals.helpers import make_dual, seed, tangents_of, value_of
 from .duals.numba_dual import DualType
 from .errors import ArgumentError, ShapeError
 from .forward.api import forward_jacobian, forward_jacobian_rows, pass_seeds, row_blocks_available
-from .pipeline import call_compiled
+from .pipeline import build_report, call_compiled
+from .pipeline.build import describe
 from .pipeline.arguments import cast_like, check_mode, check_one_wrt, prepare_args
 from .pickling import reduce_derivative
 from .planning import BLOCK_SPEEDUP, Plan, default_chunk, plan
@@ -144,7 +145,10 @@ class JacobianFunction:
         primal = getattr(primal, "py_func", primal)
         # On copies: a function that writes into its arguments must not change the caller's arrays
         # (nor the point the Jacobian is then taken at).
-        y = self._reverse.target.wrap(primal)(*_fresh_copies(args))
+        # numba compiles the primal for this run: a report says how long that takes.
+        with build_report.build(describe("output shape (a run of the primal)", self.func, argument_types(args),
+                                         self.target)):
+            y = self._reverse.target.wrap(primal)(*_fresh_copies(args))
         if isinstance(y, tuple):
             raise ShapeError("jacobian needs a function returning one array or number, not a tuple")
         return np.shape(y)

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -26,6 +27,11 @@ from . import vector_math
 # another process imports it by name, which failed (ModuleNotFoundError).  The stand-in is the
 # module numba means by the name (numba's own lookup falls back to it), so it is importable here.
 sys.modules.setdefault(numba_utils._dynamic_modname, numba_utils._dynamic_module)
+
+
+# Generated modules: the file <stem>_<key>.py in the cache folder, imported as adflow_generated_<stem>_<key>.
+MODULE_PREFIX = "adflow_generated_"
+GENERATED_FILE = re.compile(r"^(?P<stem>.+_[0-9a-f]{20})\.py$")
 
 
 def cache_dir() -> Path:
@@ -115,7 +121,7 @@ def load(stem: str, source: str, namespace: dict):
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(source)
         os.replace(tmp, path)
-    modname = f"adflow_generated_{stem}_{key}"
+    modname = f"{MODULE_PREFIX}{stem}_{key}"
     spec = importlib.util.spec_from_file_location(modname, path)
     module = importlib.util.module_from_spec(spec)
     module.__dict__.update(namespace)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedSyntaxError
-from ..pipeline import ModuleBuilder
+from ..pipeline import ModuleBuilder, build_report
+from ..pipeline.build import describe
 from ..pipeline.cache import code_identity, once
 from ..targets import cuda as target
 from . import kernels
@@ -67,6 +68,11 @@ class CudaBuild:
 
     def __init__(self, func, argtypes, wrt, example_args, batch_arg=None):
         self.cuda = target.device()
+        _watch_device_compiles()
+        with build_report.build(describe("reverse mode for the device", func, argtypes, target.TARGET)):
+            self._build(func, argtypes, wrt, example_args, batch_arg)
+
+    def _build(self, func, argtypes, wrt, example_args, batch_arg):
         builder = ModuleBuilder(target.TARGET)
         vjp_name, prepared = builder.reverse(func, argtypes, wrt)
         if prepared is None:
@@ -84,7 +90,9 @@ class CudaBuild:
             # A helper's tapes are sized for constants of the code only: it has no arguments of its own here.
             env = {} if fdef.sweeps.is_helper else sizing_env(prep.fn.params, example_args)
             adapter = DeviceAdapter(fdef, prep, generated)
-            builder.functions[k] = (adapter.run(env), header + f"\nadapted for CUDA devices ({device_note(adapter)})")
+            with build_report.stage("transform"):
+                adapted = adapter.run(env)
+            builder.functions[k] = (adapted, header + f"\nadapted for CUDA devices ({device_note(adapter)})")
             adapters[fdef.name] = adapter
         self.adapter = adapters[vjp_name]
         stem = prepared.fn.name
@@ -99,6 +107,15 @@ class CudaBuild:
         self.module, self.source, _ = builder.load(f"{stem}_cuda", stem)
         self.device = DeviceFunction(self.module, vjp_name, self.adapter, self.source)
         self.prepared = prepared
+
+
+def _watch_device_compiles():
+    """Time kernel compiles in build reports: numba-cuda has its own compile events (``numba.cuda.core.event``)."""
+    try:
+        from numba.cuda.core import event
+    except ImportError:  # pragma: no cover - a numba-cuda without them
+        return
+    build_report.watch_numba(event, "numba-cuda")
 
 
 def get_build(func, argtypes, wrt, example_args, batch_arg=None):

@@ -8,6 +8,7 @@ import numpy as np
 from numba.core import types
 
 from .. import value_types
+from ..pipeline.build_report import AWAITING, first_call
 from .sizing import sizing_env
 
 THREADS_PER_BLOCK = 128
@@ -47,7 +48,11 @@ def to_host(a, keep_on_device):
 
 def launch(kernel, rows, *args):
     blocks = max(1, math.ceil(rows / THREADS_PER_BLOCK))
-    kernel[blocks, THREADS_PER_BLOCK](*args)
+    if id(kernel) in AWAITING:  # the kernel's build waits for its first launch, where numba-cuda compiles
+        with first_call(kernel):
+            kernel[blocks, THREADS_PER_BLOCK](*args)
+    else:
+        kernel[blocks, THREADS_PER_BLOCK](*args)
 
 
 def chunks(rows, per_row_values):

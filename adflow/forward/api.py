@@ -8,7 +8,7 @@ from ..backends import drivers
 from ..cuda import api as cuda_api
 from ..duals.helpers import seed, tangents_of, value_of
 from ..errors import ArgumentError, ShapeError
-from ..pipeline import cached_forward, cached_row_blocks
+from ..pipeline import cached_forward, cached_row_blocks, call_compiled
 from ..pipeline.arguments import check_tangents, float_positions, normalize_wrt, prepare_args
 from ..syntax.source import python_function
 from ..value_types import argument_types
@@ -63,14 +63,14 @@ def jvp(func, primals, tangents, wrt=None, target="cpu"):
     for k, t in zip(wrt, tangents):
         t = np.asarray(t, dtype=np.float64)
         args[k] = seed(primals[k], t[..., None]) if np.ndim(primals[k]) else seed(float(primals[k]), float(t))
-    value, y_tangents = _outputs(fwd(*args), 1)
+    value, y_tangents = _outputs(call_compiled(fwd, *args), 1)
     return value, (y_tangents[..., 0] if np.ndim(value) else float(y_tangents[0]))
 
 
 def forward_pass(func, args, wrt, seeds, chunk, target):
     """(value, tangents (outputs, chunk)) of one compiled forward pass seeded with ``seeds`` (n, chunk)."""
     driver, _, _ = cached_forward(func, argument_types(args), (wrt,), chunk, target, drivers.forward_tangents)
-    return driver(*args, seeds)
+    return call_compiled(driver, *args, seeds)
 
 
 def pass_seeds(n, chunk):
@@ -94,7 +94,7 @@ def forward_jacobian(func, args, wrt, chunk, target, out_shape):
     def run(args):
         # A one-pass result may be the seeds themselves (f(x) = x): they must be fresh each call.
         seeds = directions.copy() if directions.shape[0] == 1 else directions
-        return driver(*args, seeds, np.empty((m, n))).reshape(out_shape + shape)
+        return call_compiled(driver, *args, seeds, np.empty((m, n))).reshape(out_shape + shape)
 
     return run
 
@@ -132,7 +132,7 @@ def forward_jacobian_rows(func, args, wrt, chunk, target, out_shape):
     def run(args):
         call = list(args)
         rows = call[wrt] = np.ascontiguousarray(args[wrt])
-        out = driver(*call, seeds, np.empty((rows.shape[0], m, d_in)))
+        out = call_compiled(driver, *call, seeds, np.empty((rows.shape[0], m, d_in)))
         return out.reshape((rows.shape[0],) + tuple(out_shape) + (d_in,))
 
     return run, block, why

@@ -121,7 +121,7 @@ def infer_types(pyfunc, argtypes, user_lines, filename, fname):
     except AttributeError:
         pass  # the type-only pipeline has no lowering result to hand back; the state holds the types
     except numba_errors.NumbaError as exc:
-        raise _user_error(exc, user_lines, filename, fname) from None
+        raise _user_error(exc, user_lines, filename, fname) from exc
     state = pipeline.state
     if state.typemap is None:  # pragma: no cover - defensive
         raise TypingError(f"numba could not type {fname}")
@@ -150,7 +150,7 @@ def _unify_by_name(typemap, typingctx) -> dict:
 
 def _user_error(exc, user_lines, filename, fname):
     text = str(exc)
-    first = clean_message(text)
+    first = numba_summary(text)
     lineno = None
     match = re.search(r'File "<adflow[^"]*>", line (\d+)', text)
     if match:
@@ -162,7 +162,7 @@ def _user_error(exc, user_lines, filename, fname):
         f"numba cannot compile {fname} for these argument types: {first}",
         location,
         hint="adflow differentiates the numba-compilable subset of Python and NumPy; "
-             "check that this line runs under numba.njit",
+             "check that this line runs under numba.njit (numba's full report is the cause above)",
     )
 
 
@@ -174,6 +174,15 @@ def clean_message(text: str) -> str:
         if line and not line.startswith(("Failed in", "During:", "File", "[1m")):
             return line[:300]
     return text[:300]
+
+
+def numba_summary(text: str, most: int = 3) -> str:
+    """numba's message in short: its first informative line, then the failing signatures it names
+    (``>>> exp(array(float64, 1d, C))``), each on its own line, at most ``most`` of them."""
+    first = clean_message(text)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    signatures = list(dict.fromkeys(line.strip() for line in plain.splitlines() if line.strip().startswith(">>> ")))
+    return first + "".join(f"\n    {line[:300]}" for line in signatures[:most])
 
 
 # --------------------------------------------------------------------------- a disk cache of types
@@ -218,8 +227,13 @@ def type_cache_key(source, argtypes, namespace, helpers) -> str:
     return digest.hexdigest()[:24]
 
 
+def types_folder():
+    """The folder of the type cache, inside the cache folder (``adflow.cache`` counts and clears it)."""
+    return modules.cache_dir() / "types"
+
+
 def _types_path(key):
-    folder = modules.cache_dir() / "types"
+    folder = types_folder()
     folder.mkdir(exist_ok=True)
     return folder / f"{key}.pkl"
 

@@ -13,7 +13,8 @@ import re
 from numba.core.errors import NumbaError
 
 from ..errors import SourceLocation, TypingError
-from ..frontend.typeinfer import clean_message
+from ..frontend.typeinfer import numba_summary
+from .build_report import AWAITING, first_call
 
 
 def location_of(func):
@@ -59,12 +60,15 @@ def _generated_line_location(text, namespace):
 
 def _numba_summary(text):
     ours = re.search(r"adflow: ([^\n\x1b]+)", text)  # adflow's runtime refuses in its own words
-    return ours.group(1).strip() if ours else clean_message(text)
+    return ours.group(1).strip() if ours else numba_summary(text)
 
 
 def call_compiled(compiled, *args):
     """``compiled(*args)``, with numba's refusal to compile it turned into :func:`compile_error`'s error."""
     try:
+        if AWAITING and id(compiled) in AWAITING:  # its build waits for this first call (numba compiles now)
+            with first_call(compiled):
+                return compiled(*args)
         return compiled(*args)
     except NumbaError as exc:
         raise compile_error(compiled, exc) from exc

@@ -18,6 +18,7 @@ from ..frontend.normalize import normalize
 from ..frontend.typeinfer import infer_types, jitted, load_types, store_types, type_cache_key
 from ..rules.custom import primal_of
 from ..syntax import source
+from .build_report import stage
 
 
 class Prepared:
@@ -28,6 +29,14 @@ class Prepared:
     """
 
     def __init__(self, func, argtypes, target, forward_version):
+        with stage("parse/normalize"):
+            self._front_end(func, argtypes)
+        self.vartypes, self.return_type = self._infer(argtypes)
+        for hname, obj in self.normalizer.helpers.items():
+            self.namespace[hname] = target.wrap_helper(primal_of(obj), forward_version)
+
+    def _front_end(self, func, argtypes):
+        """Read, fence, normalise, remove early exits (and, for dual arguments, store values as duals)."""
         self.fn = source.load(func)
         fence.check(self.fn)
         fence.check_helpers(self.fn)
@@ -45,18 +54,20 @@ class Prepared:
             self.namespace["dual_zeros"] = dual_zeros
             if "np" in self.fn.globals:  # math calls on duals became NumPy calls
                 self.namespace.setdefault("np", self.fn.globals["np"])
-        self.vartypes, self.return_type = self._infer(argtypes)
-        for hname, obj in self.normalizer.helpers.items():
-            self.namespace[hname] = target.wrap_helper(primal_of(obj), forward_version)
 
     def _infer(self, argtypes):
         """numba's types of every variable of ``self.fdef`` for ``argtypes`` (cached on disk)."""
+        with stage("type inference"):
+            return self._infer_types(argtypes)
+
+    def _infer_types(self, argtypes):
         self.primal_source, self.user_lines = emit.function_source(self.fdef)
         typing_namespace = dict(self.namespace)
         for hname, obj in self.normalizer.helpers.items():
             typing_namespace[hname] = jitted(primal_of(obj))
         key = type_cache_key(self.primal_source, argtypes, self.namespace, self.normalizer.helpers)
-        cached = load_types(key)
+        with stage("type cache load"):
+            cached = load_types(key)
         if cached is not None:
             return cached
         code = compile(self.primal_source, f"<adflow-normalized:{self.fn.name}>", "exec")

@@ -27,7 +27,19 @@ def device():
         raise AdflowError(f"{TARGET_TEXT} needs numba-cuda ({exc})",
                           hint="pip install 'adflow[cuda]'  (or pip install numba-cuda); without a GPU, "
                                "set NUMBA_ENABLE_CUDASIM=1 to run on numba's CUDA simulator") from None
+    if not cuda.is_available():  # True on the simulator
+        raise AdflowError(f"{TARGET_TEXT} needs a CUDA GPU, and numba finds none: {no_gpu_reason(cuda)}",
+                          hint="run on a machine with an NVIDIA GPU and its driver, use target='cpu', or set "
+                               "NUMBA_ENABLE_CUDASIM=1 (before numba.cuda is first imported) to run the same code "
+                               "on numba's CUDA simulator, slowly, on the CPU")
     return cuda
+
+
+def no_gpu_reason(cuda) -> str:
+    """numba-cuda's reason for finding no GPU, on one line (its driver's initialisation error)."""
+    error = getattr(getattr(getattr(cuda, "cudadrv", None), "driver", None), "driver", None)
+    error = getattr(error, "initialization_error", None)
+    return " ".join(str(error).split()) if error else "no device"
 
 
 class CudaTarget(Target):

@@ -1,0 +1,137 @@
+"""The disk cache: what adflow keeps between runs, how big it is, and how to clear it.
+
+adflow keeps, in one folder (``ADFLOW_CACHE_DIR``, by default ``$XDG_CACHE_HOME/adflow`` or
+``~/.cache/adflow``):
+
+* the generated modules, ``<function>_<hash>.py`` (the text ``.source`` shows);
+* numba's compiled code for them (``__pycache__/`` there, or under ``NUMBA_CACHE_DIR`` when it is
+  set), which makes a later run's first call a load instead of a compile;
+* the types the front end inferred (``types/``).
+
+A module's name carries a hash of its text, so nothing stale is ever loaded: clearing only frees
+space (and makes the next first calls compile again).  Clear it while no other process is using it.
+
+``print(adflow.cache.info())`` reads ``adflow cache /home/me/.cache/adflow: 12 generated modules,
+3.4 MB``; ``adflow.cache.clear()`` deletes them.  From a shell: ``python -m adflow.cache`` (or
+``info``) and ``python -m adflow.cache clear``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+from pathlib import Path
+
+from numba.core import caching, config
+
+from ..backends import modules
+from ..frontend.typeinfer import types_folder
+from ..pipeline import cache as builds
+
+# numba's files for a generated module are named after it: <stem>_<hash>.<function>-<line>.py311.nbi/.nbc
+_COMPILED_FILE = re.compile(r"^.+_[0-9a-f]{20}\.")
+# A module written but not yet renamed into place by a process that stopped: <stem>_<hash>.<pid>.tmp
+_PARTIAL_FILE = re.compile(r"^.+_[0-9a-f]{20}\.\d+\.tmp$")
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheInfo:
+    """What the cache folder holds: ``entries`` generated modules, ``bytes`` in all (the modules,
+    numba's compiled code for them and the inferred types)."""
+
+    folder: Path
+    entries: int
+    bytes: int
+
+    def __str__(self):
+        return (f"adflow cache {self.folder}: {self.entries} generated module{'s' if self.entries != 1 else ''}, "
+                f"{_size(self.bytes)}")
+
+
+def folder() -> Path:
+    """The cache folder in use (created if missing)."""
+    return modules.cache_dir()
+
+
+def compiled_folders() -> list[Path]:
+    """Where numba keeps its compiled code for the generated modules: ``__pycache__`` in the cache
+    folder, and the folder numba uses for it under ``NUMBA_CACHE_DIR`` when that is set."""
+    base = folder()
+    found = [base / "__pycache__"]
+    if config.CACHE_DIR:
+        found.append(Path(config.CACHE_DIR) / caching.UserProvidedCacheLocator.get_suitable_cache_subpath(
+            str(base / "module.py")))
+    return found
+
+
+def _files():
+    """(generated modules, every file adflow keeps for them) in the cache folder."""
+    base = folder()
+    generated = [p for p in base.iterdir() if p.is_file() and modules.GENERATED_FILE.match(p.name)]
+    kept = list(generated)
+    kept += [p for p in base.iterdir() if p.is_file() and _PARTIAL_FILE.match(p.name)]
+    for place in compiled_folders():
+        if place.is_dir():
+            kept += [p for p in place.iterdir() if p.is_file() and _COMPILED_FILE.match(p.name)]
+    types = types_folder()
+    if types.is_dir():
+        kept += [p for p in types.iterdir() if p.is_file() and p.suffix in (".pkl", ".tmp")]
+    return generated, kept
+
+
+def _bytes(paths) -> int:
+    total = 0
+    for path in paths:
+        try:
+            total += path.stat().st_size
+        except OSError:  # removed meanwhile by another process
+            pass
+    return total
+
+
+def info() -> CacheInfo:
+    """The cache folder, its number of generated modules and the bytes of everything kept for them.
+
+    >>> import adflow
+    >>> adflow.cache.info().entries >= 0
+    True
+    """
+    generated, kept = _files()
+    return CacheInfo(folder(), len(generated), _bytes(kept))
+
+
+def clear() -> CacheInfo:
+    """Delete every file adflow keeps in the cache folder, and forget this process's builds (the
+    next call of a derivative builds it again); returns what was removed.  Files that are not
+    adflow's are left alone, whatever the folder holds.
+    """
+    generated, kept = _files()
+    removed = CacheInfo(folder(), len(generated), _bytes(kept))
+    builds.clear()
+    for path in kept:
+        path.unlink(missing_ok=True)
+    return removed
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""  # pragma: no cover - the loop returns
+
+
+def main(argv=None) -> int:
+    """``python -m adflow.cache [info | clear]``."""
+    parser = argparse.ArgumentParser(prog="python -m adflow.cache",
+                                     description="Show or clear adflow's disk cache (ADFLOW_CACHE_DIR).")
+    parser.add_argument("command", nargs="?", choices=("info", "clear"), default="info",
+                        help="info (the default): folder, generated modules, size; clear: delete them")
+    args = parser.parse_args(argv)
+    if args.command == "clear":
+        removed = clear()
+        print(f"removed {removed.entries} generated module{'s' if removed.entries != 1 else ''} "
+              f"({_size(removed.bytes)}) from {removed.folder}")
+    else:
+        print(info())
+    return 0
