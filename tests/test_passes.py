@@ -16,6 +16,7 @@ import pytest
 import adflow
 from adflow.pipeline import cache
 from adflow.reverse import passes
+from adflow.reverse.dead_resets import drop_dead_resets
 from adflow.reverse.known_zero import assign_known_zeros
 from adflow.testing import numerical_grad
 
@@ -90,6 +91,28 @@ def test_only_the_adjoints_named_are_rewritten():
             return t
     """)
     assert "t += x" in text
+
+
+# --- dead_resets: zeros assigned again before anything reads them ------------------------------
+
+def test_resets_overwritten_unread_go_and_those_read_stay():
+    text = text_of(drop_dead_resets(parsed("""
+        def f(x, n, s):
+            a_bar = 0.0
+            b_bar = 0.0
+            c_bar = 0.0
+            t = 0.0
+            for i in range(n):
+                a_bar = s * x
+                c_bar += a_bar
+                a_bar = 0.0
+                b_bar = 0.0
+            return (c_bar, b_bar, t)
+    """), {"a_bar", "b_bar", "c_bar"}))
+    assert text.count("a_bar = 0.0") == 0
+    assert text.count("b_bar = 0.0") == 2  # returned: the loop may not run, and the last one is read
+    assert text.count("c_bar = 0.0") == 1  # read by +=
+    assert "t = 0.0" in text  # not an adjoint
 
 
 # --- every pass on real programs: the same numbers with and without it ---------------------------

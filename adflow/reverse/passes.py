@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+from .dead_resets import drop_dead_resets
 from .known_zero import assign_known_zeros
 from .reuse_values import reuse_forward_values
 from .single_adjoints import assign_single_contributions
@@ -22,6 +23,7 @@ PASSES = (
     ("reuse_values", reuse_forward_values),
     ("single_adjoints", assign_single_contributions),
     ("known_zero", assign_known_zeros),
+    ("dead_resets", drop_dead_resets),
 )
 # Decisions of the reverse transform itself, switchable the same way: recompute cheap values rather
 # than save them (rematerialize.py), and replay only the branches whose reverse does something.
