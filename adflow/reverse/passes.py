@@ -16,6 +16,7 @@ import os
 
 from .dead_resets import drop_dead_resets
 from .known_zero import assign_known_zeros
+from .merge_contributions import merge_equal_contributions
 from .reuse_values import reuse_forward_values
 from .single_adjoints import assign_single_contributions
 
@@ -23,6 +24,7 @@ PASSES = (
     ("reuse_values", reuse_forward_values),
     ("single_adjoints", assign_single_contributions),
     ("known_zero", assign_known_zeros),
+    ("merge_contributions", merge_equal_contributions),
     ("dead_resets", drop_dead_resets),
 )
 # Decisions of the reverse transform itself, switchable the same way: recompute cheap values rather
