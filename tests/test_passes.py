@@ -324,3 +324,40 @@ def test_lorenz_adjoints_start_as_their_first_contribution():
     # and the result's, which receives the cotangent; no reset inside the loop.
     assert len(zero_started_adjoints(text)) <= 4, zero_started_adjoints(text)
     assert "x_bar = 2.0 * (_result1_bar * x)" in text
+
+
+def test_hessians_through_the_passes_give_the_numbers_without_them():
+    # A Hessian's reverse sweep holds dual numbers: its tapes are dual arrays (reserve() grows those too).
+    x = np.array([0.9, 0.7, 0.8])
+    results = []
+    for off in ((), passes.names()):
+        cache.clear()
+        with passes.switched_off(*off):
+            results.append(adflow.hessian(nested_pushes)(x, 9))
+    cache.clear()
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-13)
+    eps = 1e-6
+    grad = adflow.grad(nested_pushes)
+    fd = np.array([(grad(x + eps * e, 9) - grad(x - eps * e, 9)) / (2 * eps) for e in np.eye(3)])
+    np.testing.assert_allclose(results[0], fd, rtol=1e-6)
+
+
+def test_a_counted_loop_reserves_its_tapes_once_and_pushes_without_checks():
+    x = np.array([1.0, 2.0, 3.0])
+    text = function_text(adflow.grad(lorenz_loss, wrt=(0, 1)).source_for(x, np.array([10.0, 28.0, 2.5]), 5),
+                         "lorenz_loss_vjp")
+    assert "_x_tape = reserve(_x_tape, _x_top + trip_count(0, nsteps, 1))" in text
+    assert "grow(" not in text
+    # the inner loop pushes s itself: the outer loop keeps its growth check for s
+    text = function_text(adflow.grad(nested_pushes).source_for(x, 9), "nested_pushes_vjp")
+    assert text.count("grow(_s_tape)") == 1 and text.count("reserve(_s_tape") == 1, text
+
+
+def stepper_text():
+    args = PROGRAMS["stepper"][1](None)
+    return function_text(adflow.grad(stepper).source_for(*args), "stepper_vjp")
+
+
+def test_a_while_loop_runs_in_chunks_that_reserve_their_room():
+    text = stepper_text()
+    assert "grow(" not in text and "reserve(_x_tape, _x_top + 256)" in text

@@ -17,6 +17,7 @@ import os
 from .dead_resets import drop_dead_resets
 from .known_zero import assign_known_zeros
 from .merge_contributions import merge_equal_contributions
+from .reserved_tapes import reserve_tapes
 from .reuse_values import reuse_forward_values
 from .single_adjoints import assign_single_contributions
 
@@ -26,6 +27,7 @@ PASSES = (
     ("known_zero", assign_known_zeros),
     ("merge_contributions", merge_equal_contributions),
     ("dead_resets", drop_dead_resets),
+    ("reserved_tapes", reserve_tapes),
 )
 # Decisions of the reverse transform itself, switchable the same way: recompute cheap values rather
 # than save them (rematerialize.py), and replay only the branches whose reverse does something.
