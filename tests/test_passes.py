@@ -358,6 +358,12 @@ def stepper_text():
     return function_text(adflow.grad(stepper).source_for(*args), "stepper_vjp")
 
 
+def test_the_branch_that_ends_the_loop_is_not_replayed():
+    # ``if e > 4.0: break`` only steers the forward loop: no tape of its decisions (_cond2, _brk1).
+    text = stepper_text()
+    assert "_cond2_tape" not in text and "_brk1_tape" not in text, text
+
+
 def test_a_while_loop_runs_in_chunks_that_reserve_their_room():
     text = stepper_text()
     assert "grow(" not in text and "reserve(_x_tape, _x_top + 256)" in text
