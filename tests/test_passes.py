@@ -364,6 +364,15 @@ def test_the_branch_that_ends_the_loop_is_not_replayed():
     assert "_cond2_tape" not in text and "_brk1_tape" not in text, text
 
 
+def test_the_stepper_saves_only_its_state():
+    # Its temporaries (_a5 = p[3] * v, _a6 = abs(v)) are recomputed from the restored state: two
+    # tapes, x and v, where there were six.
+    text = stepper_text()
+    tapes = sorted(line.split("=")[0].strip() for line in text.splitlines() if "np.empty(16" in line)
+    assert tapes == ["_v_tape", "_x_tape"], text
+    assert "_a5 = _a4 * v" in text.split("# reverse sweep")[1]
+
+
 def test_a_while_loop_runs_in_chunks_that_reserve_their_room():
     text = stepper_text()
     assert "grow(" not in text and "reserve(_x_tape, _x_top + 256)" in text

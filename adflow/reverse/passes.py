@@ -31,7 +31,7 @@ PASSES = (
 )
 # Decisions of the reverse transform itself, switchable the same way: recompute cheap values rather
 # than save them (rematerialize.py), and replay only the branches whose reverse does something.
-PLANNING = ("replayed_branches",)
+PLANNING = ("rematerialize", "replayed_branches")
 _NAMES = {name for name, _ in PASSES} | set(PLANNING)
 _switched_off: set = set()
 

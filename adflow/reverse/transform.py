@@ -26,6 +26,7 @@ from . import passes
 from .activity import find_active
 from .adjoint import AdjointWriter, element_is_scalar
 from .placeholders import dummy_value
+from .rematerialize import rematerialize
 from .sweeps import Sweeps, Tape, scalar_dtype, tape_dtype
 from .tape import TapePlanner, alias_groups, assignment_counts, live_after, loop_body
 
@@ -112,6 +113,15 @@ class ReverseTransform:
                 self.loop_info[id(stmt)] = info
                 loop_reads[id(stmt)] = info["reads"]
         overwritten = self.resets_reading_old_value(body)
+        if "rematerialize" not in passes.off():
+            # Cheap values adjoints read are recomputed rather than saved (not in loops that will
+            # recompute their whole body anyway).
+            planner = TapePlanner(self.ops, reads, self.active, self.vartypes, body, loop_reads, self.aliases,
+                                  overwritten)
+            checkpointed = {id(s) for s in statements(body) if isinstance(s, (gast.For, gast.While))
+                            and planner.checkpointable(s) is not None}
+            rematerialize(body, self.adjoints, reads, loop_reads, self.vartypes, assignment_counts(body),
+                          checkpointed)
         # A branch is replayed in the reverse sweep (its decision read back) only where its reverse
         # does something: ``if _brk: _cond = False`` only steers the forward loop, and saving its
         # decision every iteration would cost a tape for nothing.  Which branches those are depends
