@@ -20,7 +20,7 @@ from .duals.rule_helpers import ans_full, extremum_tangent, reduce_sum, reduced_
 from .value_types import ndim_of
 
 __all__ = [
-    "grow", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
+    "grow", "reserve", "trip_count", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
     "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
     "reshape_like", "reduce_sum", "ans_full", "zeros_like_float", "add_cotangent", "seed_directions",
     "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum",
@@ -35,31 +35,78 @@ __all__ = [
 
 def grow(stack):
     """A stack twice as large holding the same values (float arrays, or dual arrays for Hessians)."""
+    return _resized(stack, max(2 * _length(stack), 16))
+
+
+def reserve(stack, needed):
+    """``stack``, or a larger copy, with room for ``needed`` values: pushes in a loop whose trip count
+    is known on entry check the room once, before the loop (:mod:`adflow.reverse.reserved_tapes`)."""
+    if _length(stack) >= needed:
+        return stack
+    return _resized(stack, max(needed, 2 * _length(stack)))
+
+
+def _length(stack):
+    return stack.value.shape[0] if is_dual(stack) else stack.shape[0]
+
+
+def _resized(stack, n):
     if is_dual(stack):
-        return make_dual(grow(stack.value), np.concatenate([stack.tangents, np.zeros_like(stack.tangents)]))
-    bigger = np.empty(max(2 * stack.shape[0], 16), stack.dtype)
+        bigger = dual_zeros(n, stack.tangents.shape[1])
+        bigger.value[:stack.value.shape[0]] = stack.value
+        bigger.tangents[:stack.value.shape[0]] = stack.tangents
+        return bigger
+    bigger = np.empty(n, stack.dtype)
     bigger[: stack.shape[0]] = stack
     return bigger
 
 
 @overload(grow)
 def _grow_numba(stack):
+    return lambda stack: _resized(stack, max(2 * _length(stack), 16))
+
+
+@overload(reserve)
+def _reserve_numba(stack, needed):
+    def reserve_impl(stack, needed):
+        if _length(stack) >= needed:
+            return stack
+        return _resized(stack, max(needed, 2 * _length(stack)))
+    return reserve_impl
+
+
+@overload(_length)
+def _length_numba(stack):
+    if isinstance(stack, DualArrayType):
+        return lambda stack: stack.value.shape[0]
+    return lambda stack: stack.shape[0]
+
+
+@overload(_resized)
+def _resized_numba(stack, n):
     if isinstance(stack, DualArrayType):
         K = stack.k
 
-        def grow_duals(stack):
-            n = stack.value.shape[0]
-            bigger = dual_zeros(max(2 * n, 16), K)
-            bigger.value[:n] = stack.value
-            bigger.tangents[:n] = stack.tangents
+        def resized_duals(stack, n):
+            bigger = dual_zeros(n, K)
+            bigger.value[:stack.value.shape[0]] = stack.value
+            bigger.tangents[:stack.value.shape[0]] = stack.tangents
             return bigger
-        return grow_duals
+        return resized_duals
 
-    def grow_floats(stack):
-        bigger = np.empty(max(2 * stack.shape[0], 16), stack.dtype)
+    def resized_floats(stack, n):
+        bigger = np.empty(n, stack.dtype)
         bigger[: stack.shape[0]] = stack
         return bigger
-    return grow_floats
+    return resized_floats
+
+
+@register_jitable
+def trip_count(start, stop, step):
+    """How many iterations ``range(start, stop, step)`` runs."""
+    if step > 0:
+        return max(0, (stop - start + step - 1) // step)
+    return max(0, (start - stop - step - 1) // (-step))
 
 
 @register_jitable

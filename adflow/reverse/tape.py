@@ -347,7 +347,7 @@ class TapePlanner:
                 if target in reads or reads_exposed_memory:
                     exposed.add(target)
             elif isinstance(stmt, gast.If):
-                exposed.add(stmt.test.id)
+                exposed |= self.reads.get(id(stmt), set())  # the decision, where the reverse sweep replays it
                 exposed = self.flow(stmt.body, exposed) | self.flow(stmt.orelse, exposed)
             elif isinstance(stmt, (gast.For, gast.While)):
                 exposed = self.loop(stmt, exposed)

@@ -22,9 +22,11 @@ from ..rules.partials import elementwise_partials
 from ..syntax.nodes import (assign, assigned_names, call, call_attr, const, name, names_read, numpy_dtype, statements,
                             store)
 from ..value_types import is_array_type, is_float_type, ndim_of
+from . import passes
 from .activity import find_active
 from .adjoint import AdjointWriter, element_is_scalar
 from .placeholders import dummy_value
+from .rematerialize import rematerialize
 from .sweeps import Sweeps, Tape, scalar_dtype, tape_dtype
 from .tape import TapePlanner, alias_groups, assignment_counts, live_after, loop_body, memory_at_writes
 
@@ -110,13 +112,53 @@ class ReverseTransform:
                 info = self.loop_header(stmt)
                 self.loop_info[id(stmt)] = info
                 loop_reads[id(stmt)] = info["reads"]
-            elif isinstance(stmt, gast.If):
-                reads[id(stmt)] = {stmt.test.id}
-        self.plan = TapePlanner(self.ops, reads, self.active, self.vartypes, body, loop_reads, self.aliases,
-                                self.resets_reading_old_value(body)).run()
-        self.recomputed = {id(s) for stmts in self.plan.recompute.values() for s in stmts}
-        self.checkpointed_vars = {v for carried in self.plan.checkpoint.values() for v in carried}
+        overwritten = self.resets_reading_old_value(body)
+        if "rematerialize" not in passes.off():
+            # Cheap values adjoints read are recomputed rather than saved (not in loops that will
+            # recompute their whole body anyway).
+            planner = TapePlanner(self.ops, reads, self.active, self.vartypes, body, loop_reads, self.aliases,
+                                  overwritten)
+            checkpointed = {id(s) for s in statements(body) if isinstance(s, (gast.For, gast.While))
+                            and planner.checkpointable(s) is not None}
+            rematerialize(body, self.adjoints, reads, loop_reads, self.vartypes, assignment_counts(body),
+                          checkpointed)
+        # A branch is replayed in the reverse sweep (its decision read back) only where its reverse
+        # does something: ``if _brk: _cond = False`` only steers the forward loop, and saving its
+        # decision every iteration would cost a tape for nothing.  Which branches those are depends
+        # on the plan (a push inside makes a pop), and dropping a decision can only drop pushes: plan
+        # again until the set holds.
+        branches = [s for s in statements(body) if isinstance(s, gast.If)]
+        replayed = {id(s) for s in branches}
+        while True:
+            for stmt in branches:
+                reads[id(stmt)] = {stmt.test.id} if id(stmt) in replayed else set()
+            self.plan = TapePlanner(self.ops, reads, self.active, self.vartypes, body, loop_reads, self.aliases,
+                                    overwritten).run()
+            self.recomputed = {id(s) for stmts in self.plan.recompute.values() for s in stmts}
+            self.checkpointed_vars = {v for carried in self.plan.checkpoint.values() for v in carried}
+            needed = {id(s) for s in branches if self.reverses_something(s.body + s.orelse)}
+            if needed == replayed or "replayed_branches" in passes.off():
+                break
+            replayed = needed
         return self.assemble(body)
+
+    def reverses_something(self, stmts) -> bool:
+        """Whether the reverse sweep of ``stmts`` holds a statement, under the current plan (mirrors
+        :meth:`reverse_statement`)."""
+        for stmt in stmts:
+            if isinstance(stmt, gast.Assign):
+                op = self.ops[id(stmt)]
+                if self.adjoints.get(id(stmt)) or id(stmt) in self.plan.push_value \
+                        or id(stmt) in self.plan.push_element:
+                    return True
+                if op.kind != O.SETITEM and (op.target in self.checkpointed_vars
+                                             or (op.target in self.active and self.needs_reset(op.target))):
+                    return True
+            elif isinstance(stmt, gast.If) and self.reverses_something(stmt.body + stmt.orelse):
+                return True
+            elif isinstance(stmt, (gast.For, gast.While)) and self.reverses_something(loop_body(stmt)):
+                return True
+        return False
 
     def numpy_calls_for_duals(self, stmts, classifier) -> list:
         """With dual inputs (Hessians), ``math.f(dual)`` calls become ``np.f``, as in forward mode."""

@@ -1,8 +1,7 @@
 """What a target is: the few decisions that differ between the places generated code runs."""
 from __future__ import annotations
 
-from ..reverse.reuse_values import reuse_forward_values
-from ..reverse.single_adjoints import assign_single_contributions
+from ..reverse import passes
 
 
 class Target:
@@ -38,8 +37,8 @@ class Target:
         return self.wrap(primal)
 
     def after_reverse(self, vjp):
-        """The passes run on the reverse transform's output before it joins the module."""
-        return assign_single_contributions(reuse_forward_values(vjp))
+        """The passes run on the reverse transform's output before it joins the module (reverse/passes.py)."""
+        return passes.optimise(vjp)
 
     def compile(self, module, names, parallel):
         """Compile the generated functions ``names`` of the loaded ``module`` in place (``parallel``:

@@ -1,0 +1,74 @@
+"""The passes run on a generated vjp before it is compiled, in order, each one switchable off.
+
+Each pass is a pure function from the vjp's ``FunctionDef`` to a new one that computes the same
+numbers (each module says where the last bit may differ).  They are on by default; tests switch
+one off to compare results with and without it (:func:`switched_off`), and so may a measurement:
+``ADFLOW_PASSES_OFF=known_zero,dead_resets`` (or ``all``) in the environment.
+
+>>> from adflow.reverse import passes
+>>> [name for name, _ in passes.PASSES][:2]
+['reuse_values', 'single_adjoints']
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+from .dead_resets import drop_dead_resets
+from .known_zero import assign_known_zeros
+from .merge_contributions import merge_equal_contributions
+from .reserved_tapes import reserve_tapes
+from .reuse_values import reuse_forward_values
+from .single_adjoints import assign_single_contributions
+
+PASSES = (
+    ("reuse_values", reuse_forward_values),
+    ("single_adjoints", assign_single_contributions),
+    ("known_zero", assign_known_zeros),
+    ("merge_contributions", merge_equal_contributions),
+    ("dead_resets", drop_dead_resets),
+    ("reserved_tapes", reserve_tapes),
+)
+# Decisions of the reverse transform itself, switchable the same way: recompute cheap values rather
+# than save them (rematerialize.py), and replay only the branches whose reverse does something.
+PLANNING = ("rematerialize", "replayed_branches")
+_NAMES = {name for name, _ in PASSES} | set(PLANNING)
+_switched_off: set = set()
+
+
+def names() -> list:
+    """Every switch: the passes, in order, then the transform's own decisions."""
+    return [name for name, _ in PASSES] + list(PLANNING)
+
+
+def off() -> set:
+    """The passes switched off now: by :func:`switched_off`, or by ``ADFLOW_PASSES_OFF``."""
+    names = {n.strip() for n in os.environ.get("ADFLOW_PASSES_OFF", "").split(",") if n.strip()}
+    if "all" in names:
+        return set(_NAMES)
+    return names | _switched_off
+
+
+def optimise(vjp):
+    """``vjp`` after every pass that is on."""
+    skipped = off()
+    for name, run in PASSES:
+        if name not in skipped:
+            vjp = run(vjp)
+    return vjp
+
+
+@contextlib.contextmanager
+def switched_off(*names):
+    """Build with these passes off inside the block (builds made before are not rebuilt: clear
+    :func:`adflow.pipeline.cache.clear` first, or use a new function)."""
+    unknown = set(names) - _NAMES
+    if unknown:
+        raise ValueError(f"no pass named {sorted(unknown)}; the passes are {names()}")
+    before = set(_switched_off)
+    _switched_off.update(names)
+    try:
+        yield
+    finally:
+        _switched_off.clear()
+        _switched_off.update(before)

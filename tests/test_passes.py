@@ -1,0 +1,378 @@
+"""The passes over generated vjps (adflow/reverse/passes.py): what each rewrites, what it must leave
+alone, and that every one of them gives the numbers the vjp gives without it.
+
+The whole suite runs with every pass on, against finite differences and closed forms; here each
+pass is switched off in turn and the gradients compared with the passes-on ones: bit for bit
+(``-0.0`` and ``0.0`` are equal), or to the last unit where a pass says it rounds once instead of
+twice.
+"""
+import math
+import textwrap
+
+import gast
+import numpy as np
+import pytest
+
+import adflow
+from adflow.pipeline import cache
+from adflow.reverse import passes
+from adflow.reverse.dead_resets import drop_dead_resets
+from adflow.reverse.known_zero import assign_known_zeros
+from adflow.reverse.merge_contributions import merge_equal_contributions
+from adflow.testing import numerical_grad
+
+import test_control_flow as CF
+from test_single_adjoints import function_text
+
+pytestmark = pytest.mark.xdist_group("passes")  # one worker: the gradients with every pass on are made once
+
+
+def parsed(source):
+    return gast.parse(textwrap.dedent(source)).body[0]
+
+
+def text_of(fdef):
+    return textwrap.dedent(gast.unparse(fdef))
+
+
+# --- known_zero: v_bar = e where v_bar certainly holds zero ------------------------------------
+
+def known_zeros(source, adjoints=("a_bar", "b_bar", "c_bar")):
+    return text_of(assign_known_zeros(parsed(source), adjoints))
+
+
+def test_a_contribution_into_a_fresh_adjoint_is_an_assignment():
+    text = known_zeros("""
+        def f(x, n, s):
+            a_bar = 0.0
+            b_bar = np.float32(0.0)
+            a_bar += s * x
+            a_bar += s
+            b_bar += a_bar
+            for i in range(n):
+                c_bar += a_bar
+                c_bar = 0.0
+            return b_bar
+    """)
+    assert "a_bar = s * x" in text and "a_bar += s" in text  # the second adds to what the first left
+    assert "b_bar = a_bar" in text
+    assert "c_bar += a_bar" in text  # zero in later iterations, not on entry
+
+
+def test_a_reset_at_the_end_of_an_iteration_is_zero_at_the_start_of_the_next():
+    text = known_zeros("""
+        def f(x, n, s):
+            a_bar = 0.0
+            for i in range(n):
+                a_bar += s * x
+                b_bar += a_bar
+                a_bar = 0.0
+            return b_bar
+    """)
+    assert "a_bar = s * x" in text and "b_bar += a_bar" in text  # b_bar was never zero
+
+
+@pytest.mark.parametrize("between", [
+    "if c:\n    a_bar = 1.0",                 # one branch may leave something
+    "if c:\n    a_bar += s\nelse:\n    a_bar = 0.0",
+    "for i in range(n):\n    a_bar += s",  # a loop that may run
+    "for i in range(n):\n    a_bar = 0.0\n    if c:\n        break\n    a_bar += s",  # break: assigned, unknown
+    "a_bar, b_bar = s, s",                 # any store
+])
+def test_no_rewrite_where_the_adjoint_may_hold_something(between):
+    body = textwrap.indent(between, "    ")
+    text = known_zeros(f"def f(x, n, s, c):\n    a_bar = 0.0\n{body}\n    a_bar += x\n    return a_bar\n")
+    assert text.rstrip().splitlines()[-2].strip() == "a_bar += x", text
+
+
+def test_only_the_adjoints_named_are_rewritten():
+    text = known_zeros("""
+        def f(x):
+            t = 0.0
+            t += x
+            return t
+    """)
+    assert "t += x" in text
+
+
+# --- dead_resets: zeros assigned again before anything reads them ------------------------------
+
+def test_resets_overwritten_unread_go_and_those_read_stay():
+    text = text_of(drop_dead_resets(parsed("""
+        def f(x, n, s):
+            a_bar = 0.0
+            b_bar = 0.0
+            c_bar = 0.0
+            t = 0.0
+            for i in range(n):
+                a_bar = s * x
+                c_bar += a_bar
+                a_bar = 0.0
+                b_bar = 0.0
+            return (c_bar, b_bar, t)
+    """), {"a_bar", "b_bar", "c_bar"}))
+    assert text.count("a_bar = 0.0") == 0
+    assert text.count("b_bar = 0.0") == 2  # returned: the loop may not run, and the last one is read
+    assert text.count("c_bar = 0.0") == 1  # read by +=
+    assert "t = 0.0" in text  # not an adjoint
+
+
+# --- merge_contributions: z_bar += g * z twice is z_bar += 2.0 * (g * z) -------------------------
+
+def test_equal_contributions_of_one_line_are_doubled():
+    source = """
+        def f(z, g, w):
+            z_bar = g * z
+            z_bar += g * z
+            w_bar += g
+            w_bar += g
+            w_bar += g * z
+            return z_bar
+    """
+    fdef = parsed(source)
+    for stmt in fdef.body:
+        stmt.lineno = 7
+    text = text_of(merge_equal_contributions(fdef, {"z_bar", "w_bar"}))
+    assert "z_bar = 2.0 * (g * z)" in text and "w_bar += 2.0 * g" in text and "w_bar += g * z" in text
+
+
+def test_contributions_of_different_lines_stay_apart():
+    fdef = parsed("""
+        def f(z, g):
+            z_bar += g * z
+            z_bar += g * z
+            return z_bar
+    """)
+    fdef.body[0].lineno, fdef.body[1].lineno = 3, 4
+    assert text_of(merge_equal_contributions(fdef, {"z_bar"})).count("z_bar +=") == 2
+
+
+# --- every pass on real programs: the same numbers with and without it ---------------------------
+
+def lorenz_loss(u0, p, nsteps):
+    s = p[0]
+    r = p[1]
+    b = p[2]
+    x = u0[0]
+    y = u0[1]
+    z = u0[2]
+    h = 0.01
+    for _ in range(nsteps):
+        k1x = s * (y - x)
+        k1y = x * (r - z) - y
+        k1z = x * y - b * z
+        x2 = x + 0.5 * h * k1x
+        y2 = y + 0.5 * h * k1y
+        z2 = z + 0.5 * h * k1z
+        k2x = s * (y2 - x2)
+        k2y = x2 * (r - z2) - y2
+        k2z = x2 * y2 - b * z2
+        x = x + h * k2x
+        y = y + h * k2y
+        z = z + h * k2z
+    return x * x + y * y + z * z
+
+
+def stepper(p, tmax):
+    # A while loop with a break and 4 numbers of state, as a new user writes a time stepper.
+    x = p[0]
+    v = p[1]
+    e = 0.0
+    t = 0.0
+    dt = 0.01
+    while t < tmax:
+        a = -p[2] * x - p[3] * v * abs(v) + math.sin(t)
+        v = v + dt * a
+        x = x + dt * v
+        e = e + dt * (x * x + v * v)
+        t = t + dt
+        if e > 4.0:
+            break
+    return e + x * x
+
+
+def branchy(x, c):
+    s = 0.0
+    m = 1.0
+    for i in range(x.shape[0]):
+        if x[i] > c:
+            m = m * x[i]
+            s = s + m * m
+        else:
+            s = s - x[i] * x[i] * m
+    return s * c
+
+
+def read_in_one_branch(x, c):
+    # In the reverse sweep u_bar holds zero after one side of the branch only: what follows adds to it.
+    s = 0.0
+    for i in range(x.shape[0]):
+        u = x[i] * 2.0
+        s = s + u * c
+        if x[i] > c:
+            s = s + u * u
+    return s
+
+
+def nested_pushes(x, n):
+    # s is saved by the outer loop and by the inner one: one tape, two loops pushing to it.
+    s = 1.0
+    for i in range(n):
+        s = s * x[i % 3]
+        for j in range(i % 4):
+            s = s + math.sin(s) * x[j % 3]
+    return s
+
+
+def operand_changes_before_the_read(x, n):
+    # t = v * 2.0 is cheap, but v changes before the adjoint that reads t: t must be saved, not
+    # recomputed from the v the reverse sweep holds there.
+    s = 0.0
+    v = x[0]
+    for i in range(n):
+        t = v * 2.0
+        v = v + 0.1 * s
+        s = s + t * v
+        v = v * 0.9  # v assigned twice: the loop saves values, rather than recomputing its body
+    return s
+
+
+def rosen_array(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+PROGRAMS = {
+    "lorenz": (lorenz_loss, lambda rng: (np.array([1.0, 2.0, 3.0]), np.array([10.0, 28.0, 8.0 / 3.0]), 60)),
+    "stepper": (stepper, lambda rng: (np.array([1.0, 0.5, 2.0, 0.1]), 3.005)),
+    "stepper_breaks": (stepper, lambda rng: (np.array([1.5, 2.5, 2.0, 0.1]), 30.005)),
+    "branchy": (branchy, lambda rng: (rng.uniform(-1.0, 1.5, 12), 0.3)),
+    "read_in_one_branch": (read_in_one_branch, lambda rng: (rng.uniform(-1.0, 1.5, 12), 0.3)),
+    "nested_pushes": (nested_pushes, lambda rng: (rng.uniform(0.5, 1.0, 3), 9)),
+    "operand_changes_before_the_read": (operand_changes_before_the_read,
+                                        lambda rng: (np.array([0.7, 0.2]), 6)),
+    "rosen_array": (rosen_array, lambda rng: (rng.uniform(-1.0, 1.0, 9),)),
+    "nested_break": (CF.nested_break, lambda rng: (rng.uniform(0.2, 1.0, (4, 5)), 3.0)),
+    "continue_and_elif": (CF.continue_and_elif, lambda rng: (rng.uniform(-1.0, 1.0, 9),)),
+    "cube_root_newton": (CF.cube_root_newton, lambda rng: (2.0, 5.0)),
+    "float32_lorenz": (lorenz_loss, lambda rng: (np.array([1.0, 2.0, 3.0], np.float32),
+                                                 np.array([10.0, 28.0, 2.5], np.float32), 20)),
+}
+
+
+def gradients(program, target, off=()):
+    """grad's and value_and_grad's numbers for ``program``, built with the passes ``off`` switched off."""
+    key = (program, target, tuple(sorted(off)))
+    if key not in _RESULTS:
+        f, make = PROGRAMS[program]
+        args = make(np.random.default_rng(0))
+        wrt = tuple(k for k, a in enumerate(args) if not isinstance(a, int))
+        cache.clear()  # builds are kept per function: rebuild with these passes...
+        try:
+            with passes.switched_off(*off):
+                value, grads = adflow.value_and_grad(f, wrt=wrt, target=target)(*args)
+                only = adflow.grad(f, wrt=wrt, target=target)(*args)
+        finally:
+            cache.clear()  # ... and leave none made without them to later tests
+        _RESULTS[key] = (value, np.concatenate([np.ravel(g) for g in grads + only]))
+    return _RESULTS[key]
+
+
+_RESULTS: dict = {}
+
+
+def assert_same_numbers(on, without, exact):
+    assert on[0] == without[0]
+    if exact:
+        np.testing.assert_array_equal(on[1], without[1])
+    else:  # rounded once instead of twice: the last bits, carried through the iterations
+        np.testing.assert_allclose(on[1], without[1], rtol=1e-13, atol=0.0)
+
+
+# Each pass on its own on the Python target (cheap to build); all of them at once on the CPU.
+@pytest.mark.parametrize("program", sorted(PROGRAMS))
+@pytest.mark.parametrize("switched", passes.names())
+def test_each_pass_gives_the_numbers_the_vjp_gives_without_it(program, switched):
+    assert_same_numbers(gradients(program, "python"), gradients(program, "python", off=(switched,)),
+                        exact=switched != "merge_contributions")
+
+
+@pytest.mark.parametrize("program", sorted(PROGRAMS))
+def test_compiled_passes_give_the_numbers_of_the_unoptimised_vjp(program):
+    assert_same_numbers(gradients(program, "cpu"), gradients(program, "cpu", off=passes.names()), exact=False)
+
+
+@pytest.mark.parametrize("program", ["lorenz", "stepper", "stepper_breaks", "branchy", "read_in_one_branch",
+                                     "nested_pushes", "operand_changes_before_the_read"])
+def test_the_optimised_gradients_match_finite_differences(program, rng):
+    f, make = PROGRAMS[program]
+    args = make(rng)
+    wrt = (0,)  # the stepper's end time moves a discontinuity (its trip count): not differentiated here
+    got = adflow.grad(f, wrt=wrt)(*args)
+    for g, e in zip(got, numerical_grad(f, args, wrt)):
+        np.testing.assert_allclose(g, e, rtol=1e-6, atol=1e-8)
+
+
+def zero_started_adjoints(text):
+    return [line for line in text.splitlines() if "_bar" in line and line.rstrip().endswith("= 0.0")]
+
+
+def test_lorenz_adjoints_start_as_their_first_contribution():
+    args = PROGRAMS["lorenz"][1](None)
+    grad = adflow.grad(lorenz_loss, wrt=(0, 1))
+    text = function_text(grad.source_for(*args), "lorenz_loss_vjp")
+    # Only the parameters' adjoints, added into across iterations, start at zero (b_bar, r_bar, s_bar)
+    # and the result's, which receives the cotangent; no reset inside the loop.
+    assert len(zero_started_adjoints(text)) <= 4, zero_started_adjoints(text)
+    assert "x_bar = 2.0 * (_result1_bar * x)" in text
+
+
+def test_hessians_through_the_passes_give_the_numbers_without_them():
+    # A Hessian's reverse sweep holds dual numbers: its tapes are dual arrays (reserve() grows those too).
+    x = np.array([0.9, 0.7, 0.8])
+    results = []
+    for off in ((), passes.names()):
+        cache.clear()
+        with passes.switched_off(*off):
+            results.append(adflow.hessian(nested_pushes)(x, 9))
+    cache.clear()
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-13)
+    eps = 1e-6
+    grad = adflow.grad(nested_pushes)
+    fd = np.array([(grad(x + eps * e, 9) - grad(x - eps * e, 9)) / (2 * eps) for e in np.eye(3)])
+    np.testing.assert_allclose(results[0], fd, rtol=1e-6)
+
+
+def test_a_counted_loop_reserves_its_tapes_once_and_pushes_without_checks():
+    x = np.array([1.0, 2.0, 3.0])
+    text = function_text(adflow.grad(lorenz_loss, wrt=(0, 1)).source_for(x, np.array([10.0, 28.0, 2.5]), 5),
+                         "lorenz_loss_vjp")
+    assert "_x_tape = reserve(_x_tape, _x_top + trip_count(0, nsteps, 1))" in text
+    assert "grow(" not in text
+    # the inner loop pushes s itself: the outer loop keeps its growth check for s
+    text = function_text(adflow.grad(nested_pushes).source_for(x, 9), "nested_pushes_vjp")
+    assert text.count("grow(_s_tape)") == 1 and text.count("reserve(_s_tape") == 1, text
+
+
+def stepper_text():
+    args = PROGRAMS["stepper"][1](None)
+    return function_text(adflow.grad(stepper).source_for(*args), "stepper_vjp")
+
+
+def test_the_branch_that_ends_the_loop_is_not_replayed():
+    # ``if e > 4.0: break`` only steers the forward loop: no tape of its decisions (_cond2, _brk1).
+    text = stepper_text()
+    assert "_cond2_tape" not in text and "_brk1_tape" not in text, text
+
+
+def test_the_stepper_saves_only_its_state():
+    # Its temporaries (_a5 = p[3] * v, _a6 = abs(v)) are recomputed from the restored state: two
+    # tapes, x and v, where there were six.
+    text = stepper_text()
+    tapes = sorted(line.split("=")[0].strip() for line in text.splitlines() if "np.empty(16" in line)
+    assert tapes == ["_v_tape", "_x_tape"], text
+    assert "_a5 = _a4 * v" in text.split("# reverse sweep")[1]
+
+
+def test_a_while_loop_runs_in_chunks_that_reserve_their_room():
+    text = stepper_text()
+    assert "grow(" not in text and "reserve(_x_tape, _x_top + 256)" in text
