@@ -13,6 +13,8 @@ from .cuda import api as cuda_api
 from .errors import ShapeError
 from .pipeline import call_compiled
 from .pipeline.arguments import cast_like, check_batch, float_positions, normalize_wrt, prepare_args
+from .pipeline.binding import bind, given_indices
+from .pipeline.results import value_like
 from .pickling import reduce_derivative
 from .specializations import Specializations
 from .syntax.source import python_function
@@ -78,8 +80,8 @@ class GradFunction:
         return reduce_derivative(self, "grad", self.func, wrt=wrt, target=self.target, has_aux=self.has_aux,
                                  batch=self.batch)
 
-    def __call__(self, *args):
-        args = prepare_args(args)
+    def __call__(self, *args, **kwargs):
+        args = prepare_args(bind(self.func, args, kwargs))
         if self.batch:
             return self._batch(args)
         vjp_fn, _, prepared = self._derivative(args)
@@ -89,9 +91,9 @@ class GradFunction:
         grads = tuple(cast_like(g, args[k]) for g, k in zip(grads, self.wrt))
         out = grads[0] if self._single else grads
         if self.with_value:
-            return value, out
+            return value_like(value, args), out
         if self.has_aux:
-            return out, value[1]
+            return out, value_like(value[1], args)
         return out
 
     def _derivative(self, args):
@@ -163,7 +165,7 @@ class GradFunction:
         >>> "def f_vjp(x, " in source  # f's reverse mode: takes x and the result's cotangent
         True
         """
-        return self._derivative(prepare_args(args))[1]
+        return self._derivative(prepare_args(bind(self.func, args)))[1]
 
 
 def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
@@ -227,7 +229,7 @@ def _same_structure(v, y, fname):
     return v_arr if isinstance(y, np.ndarray) else float(v_arr)
 
 
-def vjp(func, *args, wrt=None, target="cpu"):
+def vjp(func, *args, wrt=None, target="cpu", **kwargs):
     """Vector-Jacobian product: returns ``(y, pullback)`` where ``pullback(v)`` is ``v^T J``.
 
     ``v`` is shaped like ``y`` (this is PyTorch's ``y.backward(v)`` / ``grad_outputs``, made
@@ -243,12 +245,13 @@ def vjp(func, *args, wrt=None, target="cpu"):
     (array([3. , 0.3]), array([12. ,  1.6]))
     """
     python_function(func)
+    given = given_indices(func, args, kwargs)
+    args = prepare_args(bind(func, args, kwargs))
+    if wrt is None:  # the float arguments the caller gave: a default filled in is a constant of the call
+        wrt = tuple(k for k in float_positions(argument_types(args)) if k in given)
     if targets.named(target).per_thread:
         return cuda_api.vjp(func, *args, wrt=wrt)
-    args = prepare_args(args)
     specs = Specializations(func, target)
-    if wrt is None:
-        wrt = float_positions(argument_types(args))
     fname = getattr(func, "__name__", "f")
     wrt, _ = normalize_wrt(wrt, len(args), fname)
     vjp_fn, _, prepared = specs.get(args, wrt)
@@ -263,7 +266,7 @@ def vjp(func, *args, wrt=None, target="cpu"):
 
     pullback.source = specs.last_source
     pullback.adflow_transform = "vjp"
-    return y, pullback
+    return value_like(y, args), pullback
 
 
 def _probe_cotangent(ty):
