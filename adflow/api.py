@@ -8,11 +8,12 @@ import numpy as np
 from numba.core import types
 
 from . import targets
-from .backends.drivers import batch_grad
+from .backends.drivers import batch_gradients
 from .cuda import api as cuda_api
-from .errors import ShapeError
+from .errors import ArgumentError, ShapeError
 from .pipeline import call_compiled
-from .pipeline.arguments import cast_like, check_batch, float_positions, normalize_wrt, prepare_args
+from .pipeline.arguments import (cast_like, check_batch, check_batched_call, float_positions, normalize_wrt,
+                                 prepare_args)
 from .pipeline.binding import bind, given_indices
 from .pipeline.results import value_like
 from .pickling import reduce_derivative
@@ -61,8 +62,7 @@ class GradFunction:
         self.has_aux = has_aux
         self.with_value = with_value
         self.batch = batch
-        if batch:
-            check_batch(self.wrt, has_aux, with_value)
+        self._batched = None if batch is False or batch is None else check_batch(self.wrt, has_aux, with_value, batch)
         self._specs = Specializations(func, target, 0 if has_aux else None)
         # updated=(): the wrapped function's __dict__ must not overwrite this object's own state
         functools.update_wrapper(self, getattr(func, "py_func", func), updated=())
@@ -82,7 +82,7 @@ class GradFunction:
 
     def __call__(self, *args, **kwargs):
         args = prepare_args(bind(self.func, args, kwargs))
-        if self.batch:
+        if self._batched is not None:
             return self._batch(args)
         vjp_fn, _, prepared = self._derivative(args)
         if self.has_aux and prepared is not None:
@@ -108,22 +108,22 @@ class GradFunction:
         return vjp_fn, source, prepared
 
     def _batch(self, args):
-        """Per-row gradients: row i is the gradient of f(X[i], ...), computed in one compiled prange loop."""
-        k = self.wrt[0]
-        rows = args[k]
-        if not isinstance(rows, np.ndarray) or rows.ndim < 1 or rows.shape[0] == 0:
-            raise ShapeError(f"batch=True needs argument {k} to be an array of rows, got {getattr(rows, 'shape', rows)}")
-        rows = np.ascontiguousarray(rows)
-        args[k] = rows
+        """Per-row gradients: row i is the gradient of f at row i of the batched arguments (the others
+        shared), computed in one compiled prange loop."""
+        check_batched_call(self.batch, self._batched, args, self.__name__)
         one = list(args)
-        one[k] = rows[0]
-        argtypes = argument_types(one)
-        driver, _, prepared = self._specs.get(one, self.wrt, driver=batch_grad, argtypes=argtypes)
+        for k in self._batched:
+            args[k] = np.ascontiguousarray(args[k])  # row i is then a C-contiguous view
+            one[k] = args[k][0]
+        driver, _, prepared = self._specs.get(one, self.wrt, driver=batch_gradients(self._batched, self.wrt),
+                                              argtypes=argument_types(one))
         if not isinstance(prepared.return_type, types.Float):
-            raise ShapeError(f"grad(batch=True) needs {self.__name__} to return a scalar per row, "
+            raise ShapeError(f"grad(batch=...) needs {self.__name__} to return a scalar per row, "
                              f"but it returns {prepared.return_type}",
                              hint="use adflow.jacobian(f, batch=True) for vector outputs")
-        return cast_like(call_compiled(driver, *args), rows)
+        out = call_compiled(driver, *args)
+        out = tuple(_rows_like(g, args[k]) for g, k in zip(out if len(self.wrt) > 1 else (out,), self.wrt))
+        return out[0] if self._single else out
 
     def _run(self, vjp_fn, args):
         # The seed's type must match the result's; a float64 seed works for float32 results too.
@@ -191,6 +191,9 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
     if func is not None:
         python_function(func)
     if targets.named(target).per_thread:  # device functions and batched kernels: adflow/cuda/
+        if not isinstance(batch, bool):
+            raise ArgumentError(f"target={target!r} batches one argument (batch=True), not batch={batch!r}",
+                                hint="use target='cpu' for batch= over several arguments")
         return cuda_api.grad(func, wrt, has_aux, batch)
     if func is None:
         return lambda f: GradFunction(f, wrt, target, has_aux, batch=batch)
@@ -267,6 +270,11 @@ def vjp(func, *args, wrt=None, target="cpu", **kwargs):
     pullback.source = specs.last_source
     pullback.adflow_transform = "vjp"
     return value_like(y, args), pullback
+
+
+def _rows_like(rows, arg):
+    """Per-row gradients in the float type of their argument."""
+    return rows.astype(arg.dtype, copy=False) if isinstance(arg, np.ndarray) and arg.dtype.kind == "f" else rows
 
 
 def _probe_cotangent(ty):

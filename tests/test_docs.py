@@ -16,7 +16,7 @@ import adflow
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 HOOKS = DOCS / "hooks"
-RUNNABLE_PAGES = ["quickstart.md", "concepts.md", "custom-rules.md"]
+RUNNABLE_PAGES = ["quickstart.md", "concepts.md", "custom-rules.md", "scipy.md"]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 

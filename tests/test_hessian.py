@@ -235,4 +235,4 @@ def test_hessian_through_the_documented_rule(target):
     np.testing.assert_allclose(H, np.diag(2.0 * (ds ** 2 + s * d2s)), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(H, hessian_fd(softclip_loss, (x, c)), rtol=1e-6, atol=1e-8)
     v = np.array([1.0, -2.0, 0.5])
-    np.testing.assert_allclose(adflow.hvp(softclip_loss, target=target)(x, c, v), H @ v, rtol=1e-12)
+    np.testing.assert_allclose(adflow.hvp(softclip_loss, target=target)(x, v, c), H @ v, rtol=1e-12)
