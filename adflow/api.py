@@ -15,7 +15,7 @@ from .pipeline import call_compiled
 from .pipeline.arguments import (cast_like, check_batch, check_batched_call, float_positions, normalize_wrt,
                                  prepare_args)
 from .pipeline.binding import bind, given_indices
-from .pipeline.results import value_like
+from .pipeline.results import check_flat_for_reverse, value_like
 from .pickling import reduce_derivative
 from .specializations import Specializations
 from .syntax.source import python_function
@@ -176,8 +176,12 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
     ``"cpu"`` (numba-compiled, the default), ``"python"`` (the generated code run as plain Python,
     for debugging) or ``"cuda"``.  With ``has_aux=True``, ``f`` returns ``(value, aux)`` and the
     call returns ``(gradient, aux)``.  With ``batch=True``, ``f`` takes one row and the call takes
-    an array of rows: the result's row ``i`` is the gradient at row ``i`` (per-sample gradients,
-    computed in one compiled loop spread over the cores).
+    an array of rows: the result's row ``i`` is the gradient at row ``i`` (computed in one compiled
+    loop spread over the cores).  ``batch=(None, 0, 0)`` says which arguments carry rows (0) and
+    which are shared (None), as ``jax.vmap``'s ``in_axes``: ``grad(loss, wrt=0, batch=(None, 0,
+    0))(w, X, y)`` is the per-sample gradients of ``loss(w, X[i], y[i])`` with respect to the
+    shared ``w``, shape ``(n,) + w.shape``.  Parameters with defaults may be left out of the call
+    or given by keyword.
 
     >>> import numpy as np, adflow
     >>> def f(x):
@@ -187,6 +191,12 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
     ...     return s
     >>> adflow.grad(f)(np.array([1.0, 2.0]))
     array([2., 4.])
+    >>> def loss(w, x, y):
+    ...     return (np.dot(x, w) - y) ** 2
+    >>> X, y = np.array([[1.0, 0.0], [0.0, 2.0]]), np.array([1.0, 0.0])
+    >>> adflow.grad(loss, batch=(None, 0, 0))(np.ones(2), X, y)  # one gradient per sample
+    array([[0., 0.],
+           [0., 8.]])
     """
     if func is not None:
         python_function(func)
@@ -260,6 +270,7 @@ def vjp(func, *args, wrt=None, target="cpu", **kwargs):
     vjp_fn, _, prepared = specs.get(args, wrt)
     # A function with custom rules has no inferred types: its primal, run once, gives the output's.
     out_type = prepared.return_type if prepared is not None else numba.typeof(func(*[a.copy() if isinstance(a, np.ndarray) else a for a in args]))
+    check_flat_for_reverse(out_type, fname)
     y, _ = call_compiled(vjp_fn, *args, _probe_cotangent(out_type))
 
     def pullback(v):

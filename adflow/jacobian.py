@@ -26,7 +26,8 @@ from .pipeline import call_compiled
 from .pipeline.arguments import (cast_like, check_mode, check_one_wrt, check_wrt_range, is_index, normalize_wrt,
                                  prepare_args)
 from .pipeline.binding import bind, describe
-from .pipeline.results import derivative_like, hessian_tree, jacobian_tree, leaves, rebuild, total_size
+from .pipeline.results import (check_flat_for_reverse, derivative_like, hessian_tree, is_nested, jacobian_tree, leaves,
+                               rebuild, total_size)
 from .pickling import reduce_derivative
 from .planning import BLOCK_SPEEDUP, Plan, default_chunk, plan
 from .rules.custom import primal_of
@@ -62,6 +63,7 @@ class JacobianFunction:
 
     def __init__(self, func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sparsity=None):
         python_function(func)
+        _check_batch_flag(batch)
         self._wrts, self._single = normalize_wrt(wrt)
         if not self._single and (batch is not False or sparsity is not None):
             raise ArgumentError(f"jacobian(wrt={wrt!r}) takes one argument with batch= or sparsity=",
@@ -145,6 +147,10 @@ class JacobianFunction:
         xs = [args[k] for k in self._wrts]
         m = total_size(value)
         the_plan = plan(sum(int(np.size(x)) for x in xs), m, self.mode, self.chunk)
+        if self.mode == "auto" and is_nested(value) and self._reverse.target.supports("forward"):
+            the_plan = plan(sum(int(np.size(x)) for x in xs), m, "forward", self.chunk)  # reverse keeps one level
+        if the_plan.mode != "forward":
+            check_flat_for_reverse(value, self.__name__)
         if the_plan.mode == "forward":
             runs = [forward_jacobian(self.func, args, k, plan(int(np.size(args[k])), m, "forward", self.chunk).chunk,
                                      self.target, (m,)) for k in self._wrts]
@@ -315,6 +321,14 @@ def _call_key(args):
     return tuple(key)
 
 
+def _check_batch_flag(batch):
+    if not isinstance(batch, bool):
+        raise ArgumentError(f"jacobian takes batch=True (the rows of the differentiated argument) or False, "
+                            f"not batch={batch!r}",
+                            hint="batch=(None, 0, 0) over chosen arguments is adflow.grad's; for a Jacobian, "
+                                 "pass the shared arguments as they are and the rows as the wrt argument")
+
+
 def _unit_cotangents(value):
     """The cotangents selecting each number of the output in turn (1 there, 0 elsewhere), laid out like it."""
     zeros = [np.zeros(np.shape(leaf)) for leaf in leaves(value)]
@@ -357,12 +371,22 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sp
     Jacobian comes from one forward pass per colour group, as a ``scipy.sparse.csr_array`` of
     shape (outputs, inputs); ``sparsity=`` may also be a known pattern (boolean array or sparse).
 
+    A function returning a (nested) tuple gets its Jacobian laid out like the output, and
+    ``wrt=(0, 1)`` gives one block per argument, as ``jax.jacobian`` does: for ``f -> (a, b)``,
+    ``((da/dx0, da/dx1), (db/dx0, db/dx1))``.  A number's derivative with respect to a number has
+    the argument's type (a Python float for a float).
+
     >>> import numpy as np, adflow
     >>> def f(x):
     ...     return np.sin(x) * x[0]
     >>> J = adflow.jacobian(f)(np.array([1.0, 2.0]))
     >>> J.shape
     (2, 2)
+    >>> def g(x, y):
+    ...     return x * y, np.sum(x)
+    >>> (da_dx, da_dy), (db_dx, db_dy) = adflow.jacobian(g, wrt=(0, 1))(np.array([1.0, 2.0]), 3.0)
+    >>> da_dy, db_dx
+    (array([1., 2.]), array([1., 1.]))
     """
     python_function(func)
     where = targets.named(target)
@@ -371,6 +395,7 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sp
                             hint="drop sparsity= (this target computes the Jacobian by reverse sweeps), or use "
                                  "target='cpu'")
     if where.per_thread:  # reverse sweeps inside CUDA threads: adflow/cuda/
+        _check_batch_flag(batch)
         check_one_wrt(wrt, "jacobian", JACOBIAN_WRT_HINT)
         return cuda_api.jacobian(func, mode, wrt, batch)
     return JacobianFunction(func, mode, wrt, chunk, batch, target, sparsity)
@@ -444,6 +469,7 @@ class HessianFunction:
         every gradient: columns of the blocks (i, j) for all i.
         """
         value = output_of(self.func, self._specs.target, args)
+        check_flat_for_reverse(value, self.__name__)
         xs = [args[k] for k in self._wrts]
         m, sizes = total_size(value), [int(np.size(x)) for x in xs]
         blocks = [[np.empty((m, ni, nj)) for nj in sizes] for ni in sizes]
@@ -543,7 +569,10 @@ def output_of(func, target, args):
 def hessian(func, wrt=0, chunk=None, target="cpu"):
     """The Hessian of a scalar ``func`` by forward-over-reverse: dual numbers through the reverse sweep.
 
-    Shaped ``x.shape + x.shape``; ``ceil(n / chunk)`` passes of the compiled gradient.
+    Shaped ``x.shape + x.shape``; ``ceil(n / chunk)`` passes of the compiled gradient.  With
+    ``wrt=(0, 1)`` the blocks ``((H00, H01), (H10, H11))``, ``Hij`` shaped ``xi.shape + xj.shape``,
+    as ``jax.hessian(f, argnums=(0, 1))``; a function returning an array or a tuple gets one
+    Hessian per output number, laid out like the output.
 
     >>> import numpy as np, adflow
     >>> def f(x):
@@ -551,18 +580,25 @@ def hessian(func, wrt=0, chunk=None, target="cpu"):
     >>> adflow.hessian(f)(np.array([1.0, 2.0]))
     array([[ 6.,  0.],
            [ 0., 12.]])
+    >>> def g(x, y):
+    ...     return x * y * y
+    >>> adflow.hessian(g, wrt=(0, 1))(2.0, 3.0)
+    ((0.0, 6.0), (6.0, 4.0))
     """
     return HessianFunction(func, wrt, chunk, target)
 
 
 def hvp(func, wrt=0, target="cpu"):
-    """Hessian-vector product without forming the Hessian: ``hvp(f)(*args, v)`` is ``H v``, one pass.
+    """Hessian-vector product without forming the Hessian: ``hvp(f)(x, v, *args)`` is ``H v``, one pass.
+
+    The vector comes right after the argument it is a direction for (``wrt``, default 0), which is
+    how SciPy calls ``hessp(x, p, *args)``: ``minimize(f, x0, args=..., hessp=adflow.hvp(f))``.
 
     >>> import numpy as np, adflow
-    >>> def f(x):
-    ...     return np.sum(x ** 3)
-    >>> adflow.hvp(f)(np.array([1.0, 2.0]), np.array([1.0, 1.0]))
-    array([ 6., 12.])
+    >>> def f(x, c):
+    ...     return c * np.sum(x ** 3)
+    >>> adflow.hvp(f)(np.array([1.0, 2.0]), np.array([1.0, 1.0]), 2.0)
+    array([12., 24.])
     """
     if not is_index(wrt):
         normalize_wrt(wrt)  # says what is wrong with a wrt that is not an index at all

@@ -186,6 +186,8 @@ def sum_adjoint(g, x, axis):
 @overload(sum_adjoint)
 def _sum_adjoint_numba(g, x, axis):
     no_axis = axis is None or isinstance(axis, (types.NoneType, types.Omitted))
+    if isinstance(x, types.Number) and no_axis:  # np.sum of a number (a row's dot product, say)
+        return lambda g, x, axis: g
     if isinstance(x, DualArrayType) and no_axis:
         return lambda g, x, axis: dual_zeros_like(x) + g
     if isinstance(g, DualType) and no_axis:  # a dual cotangent (vector mode) of a float sum

@@ -92,7 +92,8 @@ def test_docstrings_become_markdown():
     assert rest.convert(once) == once  # griffe may call the extension twice on one docstring
 
 
-@pytest.mark.parametrize("module", ["adflow.api", "adflow.forward.api", "adflow.jacobian", "adflow.rules.custom"])
+@pytest.mark.parametrize("module", ["adflow.api", "adflow.forward.api", "adflow.jacobian", "adflow.rules.custom",
+                                    "adflow.pipeline.binding", "adflow.pipeline.results"])
 def test_docstring_examples_run(module):
     # The API reference renders these docstrings: their examples must run and print what they show.
     import doctest
