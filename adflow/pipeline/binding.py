@@ -15,16 +15,27 @@ import weakref
 from ..errors import ArgumentError
 from ..syntax.source import python_function
 
-_SIGNATURES = weakref.WeakKeyDictionary()  # python function -> (signature, positional count, defaults)
+# function (as given: a plain function, a numba dispatcher, a custom rule) -> (the Python function,
+# its signature, its number of parameters or None when it has *args, **kwargs or keyword-only ones).
+# Read on every call of a derivative: the common call then costs a dictionary look-up.
+_SIGNATURES = weakref.WeakKeyDictionary()
 
 
-def _signature(py):
-    entry = _SIGNATURES.get(py)
+def _signature(func):
+    try:
+        entry = _SIGNATURES.get(func)
+    except TypeError:  # not weakly referenceable: worked out on each call
+        entry = None
     if entry is None:
+        py = python_function(func)
         signature = inspect.signature(py)
         code = py.__code__
         plain = not (code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)) and not code.co_kwonlyargcount
-        entry = _SIGNATURES[py] = (signature, code.co_argcount if plain else None)
+        entry = (py, signature, code.co_argcount if plain else None)
+        try:
+            _SIGNATURES[func] = entry
+        except TypeError:
+            pass
     return entry
 
 
@@ -38,8 +49,7 @@ def bind(func, args, kwargs=None) -> tuple:
     >>> bind(ridge, (1.0, 2.0, 3.0), {"alpha": 0.5})
     (1.0, 2.0, 3.0, 0.5)
     """
-    py = python_function(func)
-    signature, count = _signature(py)
+    py, signature, count = _signature(func)
     if not kwargs and count is not None and len(args) == count:
         return tuple(args)  # the common call: every parameter given in order
     if count is None:
@@ -76,5 +86,5 @@ def given_indices(func, args, kwargs=None) -> tuple:
     ``vjp`` and ``jvp`` differentiate every float argument the caller gave unless ``wrt`` says otherwise;
     a default filled in is a constant of the call, like a number in the code.
     """
-    names = list(_signature(python_function(func))[0].parameters)
+    names = list(_signature(func)[1].parameters)
     return tuple(range(len(args))) + tuple(sorted(names.index(name) for name in kwargs or {} if name in names))

@@ -28,13 +28,21 @@ from .arguments import cast_like
 derivative_like = cast_like
 
 
-def _plain_call(args) -> bool:
-    return not any(isinstance(a, (np.ndarray, np.generic)) for a in args)
-
-
-def _float_type(args):
-    dtypes = [a.dtype for a in args if isinstance(a, (np.ndarray, np.generic)) and a.dtype.kind == "f"]
-    return np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
+def _scalar_type(args):
+    """``float`` for a call of Python numbers; else ``np.float32`` when every NumPy float argument is
+    float32, ``np.float64`` otherwise (what NumPy's type promotion gives for these two)."""
+    numpy, single, double = False, False, False
+    for a in args:
+        if isinstance(a, (np.ndarray, np.generic)):
+            numpy = True
+            char = a.dtype.char
+            if char == "f":  # float32
+                single = True
+            elif char in "deg":  # float16 and longer floats promote with float64 as float64 does
+                double = True
+    if not numpy:
+        return float
+    return np.float32 if single and not double else np.float64
 
 
 def value_like(value, args):
@@ -49,7 +57,7 @@ def value_like(value, args):
     if isinstance(value, np.ndarray) or isinstance(value, (bool, np.bool_, int, np.integer)):
         return value
     if isinstance(value, (float, np.floating)):
-        return float(value) if _plain_call(args) else _float_type(args).type(value)
+        return _scalar_type(args)(value)
     return value
 
 
