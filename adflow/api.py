@@ -9,12 +9,15 @@ import numpy as np
 from numba.core import types
 
 from . import targets
-from .backends.drivers import batch_grad
+from .backends.drivers import batch_gradients
 from .checkpoint.api import CheckpointSpecializations, check_options
 from .cuda import api as cuda_api
-from .errors import ShapeError
+from .errors import ArgumentError, ShapeError
 from .pipeline import call_compiled
-from .pipeline.arguments import cast_like, check_batch, float_positions, normalize_wrt, prepare_args
+from .pipeline.arguments import (cast_like, check_batch, check_batched_call, float_positions, normalize_wrt,
+                                 prepare_args)
+from .pipeline.binding import bind, given_indices
+from .pipeline.results import check_flat_for_reverse, value_like
 from .pickling import reduce_derivative
 from .specializations import Specializations
 from .syntax.source import python_function
@@ -76,8 +79,7 @@ class GradFunction:
         self.has_aux = has_aux
         self.with_value = with_value
         self.batch = batch
-        if batch:
-            check_batch(self.wrt, has_aux, with_value)
+        self._batched = None if batch is False or batch is None else check_batch(self.wrt, has_aux, with_value, batch)
         check_options(checkpoint, memory, target)
         if checkpoint is None:
             self._specs = Specializations(func, target, 0 if has_aux else None)
@@ -101,9 +103,9 @@ class GradFunction:
         return reduce_derivative(self, "grad", self.func, wrt=wrt, target=self.target, has_aux=self.has_aux,
                                  batch=self.batch, **memory)
 
-    def __call__(self, *args):
-        args = prepare_args(args)
-        if self.batch:
+    def __call__(self, *args, **kwargs):
+        args = prepare_args(bind(self.func, args, kwargs))
+        if self._batched is not None:
             return self._batch(args)
         vjp_fn, _, prepared = self._derivative(args)
         if self.has_aux and prepared is not None:
@@ -114,9 +116,9 @@ class GradFunction:
         grads = tuple(cast_like(g, args[k]) for g, k in zip(grads, self.wrt))
         out = grads[0] if self._single else grads
         if self.with_value:
-            return value, out
+            return value_like(value, args), out
         if self.has_aux:
-            return out, value[1]
+            return out, value_like(value[1], args)
         return out
 
     def _derivative(self, args):
@@ -131,22 +133,22 @@ class GradFunction:
         return vjp_fn, source, prepared
 
     def _batch(self, args):
-        """Per-row gradients: row i is the gradient of f(X[i], ...), computed in one compiled prange loop."""
-        k = self.wrt[0]
-        rows = args[k]
-        if not isinstance(rows, np.ndarray) or rows.ndim < 1 or rows.shape[0] == 0:
-            raise ShapeError(f"batch=True needs argument {k} to be an array of rows, got {getattr(rows, 'shape', rows)}")
-        rows = np.ascontiguousarray(rows)
-        args[k] = rows
+        """Per-row gradients: row i is the gradient of f at row i of the batched arguments (the others
+        shared), computed in one compiled prange loop."""
+        check_batched_call(self.batch, self._batched, args, self.__name__)
         one = list(args)
-        one[k] = rows[0]
-        argtypes = argument_types(one)
-        driver, _, prepared = self._specs.get(one, self.wrt, driver=batch_grad, argtypes=argtypes)
+        for k in self._batched:
+            args[k] = np.ascontiguousarray(args[k])  # row i is then a C-contiguous view
+            one[k] = args[k][0]
+        driver, _, prepared = self._specs.get(one, self.wrt, driver=batch_gradients(self._batched, self.wrt),
+                                              argtypes=argument_types(one))
         if not isinstance(prepared.return_type, types.Float):
-            raise ShapeError(f"grad(batch=True) needs {self.__name__} to return a scalar per row, "
+            raise ShapeError(f"grad(batch=...) needs {self.__name__} to return a scalar per row, "
                              f"but it returns {prepared.return_type}",
                              hint="use adflow.jacobian(f, batch=True) for vector outputs")
-        return cast_like(call_compiled(driver, *args), rows)
+        out = call_compiled(driver, *args)
+        out = tuple(_rows_like(g, args[k]) for g, k in zip(out if len(self.wrt) > 1 else (out,), self.wrt))
+        return out[0] if self._single else out
 
     def _run(self, vjp_fn, args):
         # The seed's type must match the result's; a float64 seed works for float32 results too.
@@ -195,7 +197,7 @@ class GradFunction:
         >>> "def f_vjp(x, " in source  # f's reverse mode: takes x and the result's cotangent
         True
         """
-        return self._derivative(prepare_args(args))[1]
+        return self._derivative(prepare_args(bind(self.func, args)))[1]
 
 
 def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False, checkpoint=None, memory=None):
@@ -206,8 +208,12 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False, checkpoint=
     ``"cpu"`` (numba-compiled, the default), ``"python"`` (the generated code run as plain Python,
     for debugging) or ``"cuda"``.  With ``has_aux=True``, ``f`` returns ``(value, aux)`` and the
     call returns ``(gradient, aux)``.  With ``batch=True``, ``f`` takes one row and the call takes
-    an array of rows: the result's row ``i`` is the gradient at row ``i`` (per-sample gradients,
-    computed in one compiled loop spread over the cores).
+    an array of rows: the result's row ``i`` is the gradient at row ``i`` (computed in one compiled
+    loop spread over the cores).  ``batch=(None, 0, 0)`` says which arguments carry rows (0) and
+    which are shared (None), as ``jax.vmap``'s ``in_axes``: ``grad(loss, wrt=0, batch=(None, 0,
+    0))(w, X, y)`` is the per-sample gradients of ``loss(w, X[i], y[i])`` with respect to the
+    shared ``w``, shape ``(n,) + w.shape``.  Parameters with defaults may be left out of the call
+    or given by keyword.
 
     ``checkpoint=`` bounds the memory of long loops (docs/checkpointing.md): ``None`` keeps every
     iteration's tape; an int ``s`` runs each top-level loop under a binomial schedule keeping at
@@ -222,11 +228,20 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False, checkpoint=
     ...     return s
     >>> adflow.grad(f)(np.array([1.0, 2.0]))
     array([2., 4.])
+    >>> def loss(w, x, y):
+    ...     return (np.dot(x, w) - y) ** 2
+    >>> X, y = np.array([[1.0, 0.0], [0.0, 2.0]]), np.array([1.0, 0.0])
+    >>> adflow.grad(loss, batch=(None, 0, 0))(np.ones(2), X, y)  # one gradient per sample
+    array([[0., 0.],
+           [0., 8.]])
     """
     if func is not None:
         python_function(func)
     check_options(checkpoint, memory, target)
     if targets.named(target).per_thread:  # device functions and batched kernels: adflow/cuda/
+        if not isinstance(batch, bool):
+            raise ArgumentError(f"target={target!r} batches one argument (batch=True), not batch={batch!r}",
+                                hint="use target='cpu' for batch= over several arguments")
         return cuda_api.grad(func, wrt, has_aux, batch)
     if func is None:
         return lambda f: GradFunction(f, wrt, target, has_aux, batch=batch, checkpoint=checkpoint, memory=memory)
@@ -267,7 +282,7 @@ def _same_structure(v, y, fname):
     return v_arr if isinstance(y, np.ndarray) else float(v_arr)
 
 
-def vjp(func, *args, wrt=None, target="cpu", checkpoint=None, memory=None):
+def vjp(func, *args, wrt=None, target="cpu", checkpoint=None, memory=None, **kwargs):
     """Vector-Jacobian product: returns ``(y, pullback)`` where ``pullback(v)`` is ``v^T J``.
 
     ``v`` is shaped like ``y`` (this is PyTorch's ``y.backward(v)`` / ``grad_outputs``, made
@@ -285,18 +300,20 @@ def vjp(func, *args, wrt=None, target="cpu", checkpoint=None, memory=None):
     """
     python_function(func)
     check_options(checkpoint, memory, target)
+    given = given_indices(func, args, kwargs)
+    args = prepare_args(bind(func, args, kwargs))
+    if wrt is None:  # the float arguments the caller gave: a default filled in is a constant of the call
+        wrt = tuple(k for k in float_positions(argument_types(args)) if k in given)
     if targets.named(target).per_thread:
         return cuda_api.vjp(func, *args, wrt=wrt)
-    args = prepare_args(args)
     specs = (Specializations(func, target) if checkpoint is None
              else CheckpointSpecializations(func, target, None, checkpoint, memory))
-    if wrt is None:
-        wrt = float_positions(argument_types(args))
     fname = getattr(func, "__name__", "f")
     wrt, _ = normalize_wrt(wrt, len(args), fname)
     vjp_fn, _, prepared = specs.get(args, wrt)
     # A function with custom rules has no inferred types: its primal, run once, gives the output's.
     out_type = prepared.return_type if prepared is not None else numba.typeof(func(*[a.copy() if isinstance(a, np.ndarray) else a for a in args]))
+    check_flat_for_reverse(out_type, fname)
     y, _ = call_compiled(vjp_fn, *args, _probe_cotangent(out_type))
 
     def pullback(v):
@@ -306,7 +323,12 @@ def vjp(func, *args, wrt=None, target="cpu", checkpoint=None, memory=None):
 
     pullback.source = specs.last_source
     pullback.adflow_transform = "vjp"
-    return y, pullback
+    return value_like(y, args), pullback
+
+
+def _rows_like(rows, arg):
+    """Per-row gradients in the float type of their argument."""
+    return rows.astype(arg.dtype, copy=False) if isinstance(arg, np.ndarray) and arg.dtype.kind == "f" else rows
 
 
 def _probe_cotangent(ty):

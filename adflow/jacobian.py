@@ -23,8 +23,12 @@ from .duals.numba_dual import DualType
 from .errors import ArgumentError, ShapeError
 from .forward.api import forward_jacobian, forward_jacobian_rows, pass_seeds, row_blocks_available
 from .pipeline import build_report, call_compiled
-from .pipeline.build import describe
-from .pipeline.arguments import cast_like, check_mode, check_one_wrt, prepare_args
+from .pipeline import build as builds
+from .pipeline.arguments import (cast_like, check_mode, check_one_wrt, check_wrt_range, is_index, normalize_wrt,
+                                 prepare_args)
+from .pipeline.binding import bind, describe
+from .pipeline.results import (check_flat_for_reverse, derivative_like, hessian_tree, is_nested, jacobian_tree, leaves,
+                               rebuild, total_size)
 from .pickling import reduce_derivative
 from .planning import BLOCK_SPEEDUP, Plan, default_chunk, plan
 from .rules.custom import primal_of
@@ -35,6 +39,7 @@ from .value_types import argument_types, is_number_type
 __all__ = ["jacobian", "JacobianFunction", "plan", "Plan", "default_chunk", "hessian", "hvp", "HessianFunction"]
 
 JACOBIAN_WRT_HINT = "differentiate one argument at a time: one Jacobian per wrt"
+STRUCTURED_HINT = "batch= and sparsity= take one differentiated argument and a function returning one array"
 
 
 def _fresh_copies(args) -> list:
@@ -59,7 +64,11 @@ class JacobianFunction:
 
     def __init__(self, func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sparsity=None):
         python_function(func)
-        check_one_wrt(wrt, "jacobian", JACOBIAN_WRT_HINT)
+        _check_batch_flag(batch)
+        self._wrts, self._single = normalize_wrt(wrt)
+        if not self._single and (batch is not False or sparsity is not None):
+            raise ArgumentError(f"jacobian(wrt={wrt!r}) takes one argument with batch= or sparsity=",
+                                hint=STRUCTURED_HINT)
         if sparsity is not None and batch:
             raise ArgumentError("batch=True and sparsity= do not combine",
                                 hint="a batched Jacobian is already computed row by row; drop sparsity=")
@@ -73,7 +82,7 @@ class JacobianFunction:
         self._runs = {}  # (argument keys, shapes) -> _Run: plan, pattern and driver chosen once
         self.func = func
         self.mode = mode
-        self.wrt = wrt
+        self.wrt = self._wrts[0] if self._single else self._wrts
         self.chunk = chunk
         self.batch = batch
         self.target = target
@@ -87,17 +96,19 @@ class JacobianFunction:
         return reduce_derivative(self, "jacobian", self.func, mode=self.mode, wrt=self.wrt, chunk=self.chunk,
                                  batch=self.batch, target=self.target, sparsity=self.sparsity)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         # Repeated calls with the same argument types and shapes reuse the plan, the compiled
         # driver and the seed directions: only the key and the compiled call are left.
+        args = bind(self.func, args, kwargs)
         key = _call_key(args)
         run = self._runs.get(key) if key is not None else None
         if run is None:
             args = prepare_args(args)
-            x = args[self.wrt]
-            if not isinstance(x, (np.ndarray, float, np.floating)):
-                raise ShapeError(f"jacobian differentiates float arguments; argument {self.wrt} is "
-                                 f"{type(x).__name__}")
+            check_wrt_range(self._wrts, len(args), self.__name__)
+            for k in self._wrts:
+                if not isinstance(args[k], (np.ndarray, float, np.floating)):
+                    raise ShapeError(f"jacobian differentiates float arguments; argument {k} is "
+                                     f"{type(args[k]).__name__}")
             run = self._prepare(args)
             self.plan = run.plan
             result = run(args)  # the result computed while preparing: handed out before another
@@ -118,12 +129,51 @@ class JacobianFunction:
             return self._batched(args)
         if self.sparsity is not None:
             return self._sparse(args)
+        value = self._output_value(args)
+        if isinstance(value, tuple) or not self._single:
+            return self._structured(args, value)
         x = args[self.wrt]
-        out_shape = self._output_shape(args)
+        out_shape = np.shape(value)
         the_plan = plan(int(np.size(x)), int(np.prod(out_shape, dtype=int)), self.mode, self.chunk)
         if the_plan.mode == "forward":
-            return _Run(the_plan, forward_jacobian(self.func, args, self.wrt, the_plan.chunk, self.target, out_shape))
+            run = forward_jacobian(self.func, args, self.wrt, the_plan.chunk, self.target, out_shape)
+            if out_shape == () and np.ndim(x) == 0:  # a number by a number: typed like the argument
+                return _Run(the_plan, lambda args: derivative_like(run(args), args[self.wrt]))
+            return _Run(the_plan, run)
         return self._reverse_jacobian(args, out_shape, the_plan)
+
+    def _structured(self, args, value):
+        """A ``_Run`` for a tuple output or several ``wrt``: blocks laid out as ``jax.jacobian`` lays them out
+        (the output's layout, each leaf a block per differentiated argument)."""
+        xs = [args[k] for k in self._wrts]
+        m = total_size(value)
+        the_plan = plan(sum(int(np.size(x)) for x in xs), m, self.mode, self.chunk)
+        if self.mode == "auto" and is_nested(value) and self._reverse.target.supports("forward"):
+            the_plan = plan(sum(int(np.size(x)) for x in xs), m, "forward", self.chunk)  # reverse keeps one level
+        if the_plan.mode != "forward":
+            check_flat_for_reverse(value, self.__name__)
+        if the_plan.mode == "forward":
+            runs = [forward_jacobian(self.func, args, k, plan(int(np.size(args[k])), m, "forward", self.chunk).chunk,
+                                     self.target, (m,)) for k in self._wrts]
+
+            def by_passes(args):
+                return jacobian_tree(value, [run(args).reshape(m, -1) for run in runs],
+                                     [args[k] for k in self._wrts], self._single)
+
+            return _Run(the_plan, by_passes)
+        # Reverse mode: one sweep per output number, each giving that row for every argument at once.
+        the_plan = dataclasses.replace(the_plan, passes=m, chunk=1)
+        vjp_fn = self._reverse.get(args, self._wrts)[0]
+
+        def by_sweeps(args):
+            rows = [np.empty((m, int(np.size(args[k])))) for k in self._wrts]
+            for j, cotangent in enumerate(_unit_cotangents(value)):
+                grads = call_compiled(vjp_fn, *args, cotangent)[1]
+                for row, g in zip(rows, grads):
+                    row[j] = np.ravel(g)
+            return jacobian_tree(value, rows, [args[k] for k in self._wrts], self._single)
+
+        return _Run(the_plan, by_sweeps)
 
     def _sparse(self, args):
         """A ``scipy.sparse.csr_array`` (outputs x inputs, flattened): one compressed pass per 32 colours."""
@@ -139,18 +189,15 @@ class JacobianFunction:
                         pattern.shape[1], pattern.shape[0], float(n_colors), float("nan"))
         return _Run(the_plan, S.compressed_jacobian(self.func, args, self.wrt, pattern, colors, self.target))
 
+    def _output_value(self, args):
+        return output_of(self.func, self._reverse.target, args)
+
     def _output_shape(self, args):
-        """The output's shape: one run of the primal."""
-        primal = primal_of(self.func)
-        primal = getattr(primal, "py_func", primal)
-        # On copies: a function that writes into its arguments must not change the caller's arrays
-        # (nor the point the Jacobian is then taken at).
-        # numba compiles the primal for this run: a report says how long that takes.
-        with build_report.build(describe("output shape (a run of the primal)", self.func, argument_types(args),
-                                         self.target)):
-            y = self._reverse.target.wrap(primal)(*_fresh_copies(args))
+        """The output's shape, for the batched and sparse Jacobians (one array or number)."""
+        y = self._output_value(args)
         if isinstance(y, tuple):
-            raise ShapeError("jacobian needs a function returning one array or number, not a tuple")
+            raise ShapeError("jacobian(batch=...) and jacobian(sparsity=...) need a function returning one array "
+                             "or number, not a tuple", hint="drop batch=/sparsity= for a Jacobian of each part")
         return np.shape(y)
 
     def _reverse_jacobian(self, args, out_shape, the_plan):
@@ -275,6 +322,24 @@ def _call_key(args):
     return tuple(key)
 
 
+def _check_batch_flag(batch):
+    if not isinstance(batch, bool):
+        raise ArgumentError(f"jacobian takes batch=True (the rows of the differentiated argument) or False, "
+                            f"not batch={batch!r}",
+                            hint="batch=(None, 0, 0) over chosen arguments is adflow.grad's; for a Jacobian, "
+                                 "pass the shared arguments as they are and the rows as the wrt argument")
+
+
+def _unit_cotangents(value):
+    """The cotangents selecting each number of the output in turn (1 there, 0 elsewhere), laid out like it."""
+    zeros = [np.zeros(np.shape(leaf)) for leaf in leaves(value)]
+    for i, leaf in enumerate(zeros):
+        for j in range(leaf.size):
+            leaf.flat[j] = 1.0
+            yield rebuild(value, iter(z if z.ndim else float(z) for z in zeros))
+            leaf.flat[j] = 0.0
+
+
 class _Run:
     """A prepared Jacobian computation: its plan and the call that carries it out.
 
@@ -307,12 +372,22 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sp
     Jacobian comes from one forward pass per colour group, as a ``scipy.sparse.csr_array`` of
     shape (outputs, inputs); ``sparsity=`` may also be a known pattern (boolean array or sparse).
 
+    A function returning a (nested) tuple gets its Jacobian laid out like the output, and
+    ``wrt=(0, 1)`` gives one block per argument, as ``jax.jacobian`` does: for ``f -> (a, b)``,
+    ``((da/dx0, da/dx1), (db/dx0, db/dx1))``.  A number's derivative with respect to a number has
+    the argument's type (a Python float for a float).
+
     >>> import numpy as np, adflow
     >>> def f(x):
     ...     return np.sin(x) * x[0]
     >>> J = adflow.jacobian(f)(np.array([1.0, 2.0]))
     >>> J.shape
     (2, 2)
+    >>> def g(x, y):
+    ...     return x * y, np.sum(x)
+    >>> (da_dx, da_dy), (db_dx, db_dy) = adflow.jacobian(g, wrt=(0, 1))(np.array([1.0, 2.0]), 3.0)
+    >>> da_dy, db_dx
+    (array([1., 2.]), array([1., 1.]))
     """
     python_function(func)
     where = targets.named(target)
@@ -321,6 +396,7 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sp
                             hint="drop sparsity= (this target computes the Jacobian by reverse sweeps), or use "
                                  "target='cpu'")
     if where.per_thread:  # reverse sweeps inside CUDA threads: adflow/cuda/
+        _check_batch_flag(batch)
         check_one_wrt(wrt, "jacobian", JACOBIAN_WRT_HINT)
         return cuda_api.jacobian(func, mode, wrt, batch)
     return JacobianFunction(func, mode, wrt, chunk, batch, target, sparsity)
@@ -333,11 +409,12 @@ class HessianFunction:
 
     def __init__(self, func, wrt=0, chunk=None, target="cpu"):
         python_function(func)
-        check_one_wrt(wrt, "hessian", "the Hessian is with respect to one argument; pass wrt=0, wrt=1, ...")
+        self._wrts, self._single = normalize_wrt(wrt)
         if not targets.named(target).supports("forward"):
             raise ArgumentError(f"hessian runs dual numbers through the reverse sweep, which target={target!r} "
                                 f"does not run", hint="use target='cpu'")
-        self.func, self.wrt, self.chunk, self.target = func, wrt, chunk, target
+        self.func, self.chunk, self.target = func, chunk, target
+        self.wrt = self._wrts[0] if self._single else self._wrts
         self._specs = Specializations(func, target)
         self._drivers = {}  # (argument key, chunk) -> the compiled loop over passes
         self.__name__ = getattr(func, "__name__", "f")
@@ -347,27 +424,27 @@ class HessianFunction:
         return reduce_derivative(self, "hessian", self.func, wrt=self.wrt, chunk=self.chunk, target=self.target)
 
     def _gradient_tangents(self, args, directions, k):
-        """The gradient at ``args`` and its derivative along ``directions`` (shape x.shape + (k,))."""
+        """The gradient at ``args`` and its derivative along ``directions`` (shape x.shape + (k,));
+        ``None`` when ``f`` does not return a number."""
         x = args[self.wrt]
         call = list(args)
         call[self.wrt] = seed(x, directions) if np.ndim(x) else seed(float(x), directions.reshape(k))
         vjp_fn, _, prepared = self._specs.get(call, (self.wrt,))
+        if prepared is not None and not (isinstance(prepared.return_type, DualType)
+                                         or is_number_type(prepared.return_type)):
+            return None
         # A dual cotangent (zero tangents) makes every adjoint a dual from the start: the adjoint of
         # a value computed without x (``c = np.ones(n) * a``) still receives second-order terms.
         value, grads = call_compiled(vjp_fn, *call, make_dual(1.0, np.zeros(k), k))
-        if np.ndim(value_of(value)) != 0:
-            raise ShapeError(f"hessian needs {self.__name__} to return a scalar, "
-                             f"but it returned shape {np.shape(value_of(value))}",
-                             hint="use adflow.jacobian(adflow.grad-like vector function) for vector outputs")
-        g = grads[0]
-        try:
-            t = np.asarray(tangents_of(g))
-        except TypeError:  # the gradient does not depend on x: zero second derivatives
-            t = np.zeros(np.shape(x) + (k,))
-        return value_of(g), t
+        if isinstance(value, tuple) or np.ndim(value_of(value)) != 0:
+            return None
+        return value_of(grads[0]), _tangents_or_zeros(grads[0], x, k)
 
-    def __call__(self, *args):
-        args = prepare_args(args)
+    def __call__(self, *args, **kwargs):
+        args = prepare_args(bind(self.func, args, kwargs))
+        check_wrt_range(self._wrts, len(args), self.__name__)
+        if not self._single:
+            return self._blocks(args)
         x = args[self.wrt]
         shape, n = np.shape(x), int(np.size(x))
         k = self.chunk or default_chunk(n)
@@ -377,9 +454,43 @@ class HessianFunction:
                 return hessian.reshape(shape + shape)
         columns = []
         for p, dirs in enumerate(pass_seeds(n, k)):
-            _, t = self._gradient_tangents(args, dirs.reshape(shape + (k,)), k)
-            columns.append(t.reshape(n, k)[:, :min(k, n - p * k)])
-        return np.concatenate(columns, axis=1).reshape(shape + shape)
+            found = self._gradient_tangents(args, dirs.reshape(shape + (k,)), k)
+            if found is None:  # not a number: the blocks of each output number (tuples, arrays)
+                return self._blocks(args)
+            columns.append(found[1].reshape(n, k)[:, :min(k, n - p * k)])
+        return derivative_like(np.concatenate(columns, axis=1).reshape(shape + shape), x)
+
+    def _blocks(self, args):
+        """The Hessian of every output number with respect to every pair of ``wrt`` arguments, laid out
+        as ``jax.hessian`` lays it out (:func:`~adflow.pipeline.results.hessian_tree`).
+
+        Pass p of argument j seeds ``x_j`` with ``chunk`` directions, and every other differentiated
+        argument with zero directions (so all their adjoints are duals of one type); one reverse
+        sweep per output number, its cotangent a dual selecting that number, gives the tangents of
+        every gradient: columns of the blocks (i, j) for all i.
+        """
+        value = output_of(self.func, self._specs.target, args)
+        check_flat_for_reverse(value, self.__name__)
+        xs = [args[k] for k in self._wrts]
+        m, sizes = total_size(value), [int(np.size(x)) for x in xs]
+        blocks = [[np.empty((m, ni, nj)) for nj in sizes] for ni in sizes]
+        for j, (kj, nj) in enumerate(zip(self._wrts, sizes)):
+            k = self.chunk or default_chunk(nj)
+            for p, dirs in enumerate(pass_seeds(nj, k)):
+                call = list(args)
+                for i, ki in enumerate(self._wrts):
+                    directions = dirs if i == j else np.zeros((sizes[i], k))
+                    call[ki] = _seeded(args[ki], directions, k)
+                vjp_fn = self._specs.get(call, self._wrts)[0]
+                start, stop = p * k, min(nj, p * k + k)
+                for e, cotangent in enumerate(_unit_cotangents(value)):
+                    dual = rebuild(cotangent, iter(make_dual(leaf, np.zeros(np.shape(leaf) + (k,)), k)
+                                                   for leaf in leaves(cotangent)))
+                    grads = call_compiled(vjp_fn, *call, dual)[1]
+                    for i, g in enumerate(grads):
+                        t = _tangents_or_zeros(g, xs[i], k).reshape(sizes[i], k)
+                        blocks[i][j][e, :, start:stop] = t[:, :stop - start]
+        return hessian_tree(value, blocks, xs, self._single)
 
     def _compiled_passes(self, args, directions, k, columns):
         """The first ``columns`` columns of ``H @ directions`` (shape (n, columns)) from all passes in one
@@ -399,25 +510,73 @@ class HessianFunction:
                 self._drivers[key] = driver
         return call_compiled(driver, *args, directions, np.empty((args[self.wrt].size, columns)))
 
-    def hvp(self, *args_and_vector):
-        *args, v = args_and_vector
-        args = prepare_args(args)
-        x = args[self.wrt]
+    def hvp(self, *args_and_vector, **kwargs):
+        """``H v``: the vector ``v`` comes right after the argument it is a direction for, so that with
+        ``wrt=0`` the call is SciPy's ``hessp(x, p, *args)``."""
+        if not self._single:
+            raise ArgumentError(f"hvp takes one argument to differentiate (wrt an int), not {self.wrt!r}",
+                                hint="use adflow.hessian(f, wrt=...) for the blocks of several arguments")
+        k = self.wrt
+        if len(args_and_vector) < k + 2:
+            raise ArgumentError(f"hvp({self.__name__}, wrt={k}) is called with the arguments of {self.__name__} and "
+                                f"the vector right after argument {k}, but got {describe(args_and_vector, kwargs)}",
+                                hint="hvp(f)(x, v, *other_args), as SciPy calls hessp(x, p, *args)")
+        v = args_and_vector[k + 1]
+        # The vector first: a misplaced one would otherwise be reported as a wrong argument of f.
+        if not isinstance(v, (np.ndarray, list, tuple, float, int, np.number)):
+            raise ArgumentError(f"the vector of hvp must be an array shaped like argument {k}, not a "
+                                f"{type(v).__name__}")
         v = np.asarray(v, dtype=np.float64)
-        if v.shape != np.shape(x):
-            raise ShapeError(f"the vector has shape {v.shape} but argument {self.wrt} has shape {np.shape(x)}")
+        if v.shape != np.shape(prepare_args(args_and_vector[k:k + 1])[0]):
+            raise ShapeError(f"the vector has shape {v.shape} but argument {k} has shape "
+                             f"{np.shape(args_and_vector[k])}",
+                             hint="hvp(f)(x, v, *other_args): the vector comes right after the argument")
+        args = prepare_args(bind(self.func, args_and_vector[:k + 1] + args_and_vector[k + 2:], kwargs))
+        x = args[k]
         if isinstance(x, np.ndarray) and x.ndim > 0:  # one pass of the Hessian's compiled loop
             hv = self._compiled_passes(args, v.reshape(1, v.size, 1), 1, 1)
             if hv is not None:
                 return hv.reshape(v.shape)
-        _, t = self._gradient_tangents(args, v.reshape(np.shape(x) + (1,)), 1)
-        return t[..., 0] if np.ndim(x) else float(t.reshape(-1)[0])
+        found = self._gradient_tangents(args, v.reshape(np.shape(x) + (1,)), 1)
+        if found is None:
+            raise ShapeError(f"hvp needs {self.__name__} to return a number",
+                             hint="use adflow.hessian(f) for the Hessians of each output")
+        return derivative_like(found[1][..., 0], x)
+
+
+def _seeded(x, directions, k):
+    """``x`` as a dual carrying ``k`` directions (the columns of ``directions``, one row per number of ``x``)."""
+    return seed(x, directions.reshape(np.shape(x) + (k,))) if np.ndim(x) else seed(float(x), directions.reshape(k))
+
+
+def _tangents_or_zeros(g, x, k):
+    try:
+        return np.asarray(tangents_of(g))
+    except TypeError:  # the gradient does not depend on x: zero second derivatives
+        return np.zeros(np.shape(x) + (k,))
+
+
+def output_of(func, target, args):
+    """``func``'s output at ``args`` (its shapes and layout): one run of the primal on ``target``, on copies.
+
+    A function that writes into its arguments must not change the caller's arrays (nor the point the
+    derivative is then taken at).
+    """
+    primal = primal_of(func)
+    primal = getattr(primal, "py_func", primal)
+    # numba compiles the primal for this run: a report says how long that takes.
+    with build_report.build(builds.describe("output shape (a run of the primal)", func, argument_types(args),
+                                            target.name)):
+        return target.wrap(primal)(*_fresh_copies(args))
 
 
 def hessian(func, wrt=0, chunk=None, target="cpu"):
     """The Hessian of a scalar ``func`` by forward-over-reverse: dual numbers through the reverse sweep.
 
-    Shaped ``x.shape + x.shape``; ``ceil(n / chunk)`` passes of the compiled gradient.
+    Shaped ``x.shape + x.shape``; ``ceil(n / chunk)`` passes of the compiled gradient.  With
+    ``wrt=(0, 1)`` the blocks ``((H00, H01), (H10, H11))``, ``Hij`` shaped ``xi.shape + xj.shape``,
+    as ``jax.hessian(f, argnums=(0, 1))``; a function returning an array or a tuple gets one
+    Hessian per output number, laid out like the output.
 
     >>> import numpy as np, adflow
     >>> def f(x):
@@ -425,17 +584,28 @@ def hessian(func, wrt=0, chunk=None, target="cpu"):
     >>> adflow.hessian(f)(np.array([1.0, 2.0]))
     array([[ 6.,  0.],
            [ 0., 12.]])
+    >>> def g(x, y):
+    ...     return x * y * y
+    >>> adflow.hessian(g, wrt=(0, 1))(2.0, 3.0)
+    ((0.0, 6.0), (6.0, 4.0))
     """
     return HessianFunction(func, wrt, chunk, target)
 
 
 def hvp(func, wrt=0, target="cpu"):
-    """Hessian-vector product without forming the Hessian: ``hvp(f)(*args, v)`` is ``H v``, one pass.
+    """Hessian-vector product without forming the Hessian: ``hvp(f)(x, v, *args)`` is ``H v``, one pass.
+
+    The vector comes right after the argument it is a direction for (``wrt``, default 0), which is
+    how SciPy calls ``hessp(x, p, *args)``: ``minimize(f, x0, args=..., hessp=adflow.hvp(f))``.
 
     >>> import numpy as np, adflow
-    >>> def f(x):
-    ...     return np.sum(x ** 3)
-    >>> adflow.hvp(f)(np.array([1.0, 2.0]), np.array([1.0, 1.0]))
-    array([ 6., 12.])
+    >>> def f(x, c):
+    ...     return c * np.sum(x ** 3)
+    >>> adflow.hvp(f)(np.array([1.0, 2.0]), np.array([1.0, 1.0]), 2.0)
+    array([12., 24.])
     """
+    if not is_index(wrt):
+        normalize_wrt(wrt)  # says what is wrong with a wrt that is not an index at all
+        raise ArgumentError(f"hvp takes one argument to differentiate (wrt an int), not {wrt!r}",
+                            hint="use adflow.hessian(f, wrt=...) for the blocks of several arguments")
     return HessianFunction(func, wrt, None, target).hvp

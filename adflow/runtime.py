@@ -233,6 +233,8 @@ def sum_adjoint(g, x, axis):
 @overload(sum_adjoint)
 def _sum_adjoint_numba(g, x, axis):
     no_axis = axis is None or isinstance(axis, (types.NoneType, types.Omitted))
+    if isinstance(x, types.Number) and no_axis:  # np.sum of a number (a row's dot product, say)
+        return lambda g, x, axis: g
     if isinstance(x, DualArrayType) and no_axis:
         return lambda g, x, axis: dual_zeros_like(x) + g
     if isinstance(g, DualType) and no_axis:  # a dual cotangent (vector mode) of a float sum
@@ -412,14 +414,34 @@ def _seed_directions_numba(x, seeds, k):
 
 
 def output_tangents(y, k):
-    """(value, tangents as an (outputs, k) array) of a result that may not depend on the inputs."""
+    """(value, tangents as an (outputs, k) array) of a result that may not depend on the inputs.
+
+    A tuple result (nested or not) gives the tuple of its values and the rows of every part in order.
+    """
+    if isinstance(y, tuple):
+        parts = [output_tangents(part, k) for part in y]
+        return tuple(v for v, _ in parts), np.concatenate([t for _, t in parts])
     if is_dual(y):
         return value_of(y), np.asarray(tangents_of(y)).reshape(-1, k)
-    return y, np.zeros((max(np.size(y), 1), k))
+    return y, np.zeros((np.size(y), k))
+
+
+def _tuple_output_tangents(n):
+    # One line per part: numba unrolls a tuple of different types only in code written out for it.
+    lines = ["def impl(y, k):"]
+    lines += [f"    v{i}, t{i} = output_tangents(y[{i}], k)" for i in range(n)]
+    values = "".join(f"v{i}, " for i in range(n))
+    rows = "".join(f"t{i}, " for i in range(n))
+    lines.append(f"    return ({values}), np.concatenate(({rows}))")
+    namespace = {"output_tangents": output_tangents, "np": np}
+    exec("\n".join(lines), namespace)  # noqa: S102 - text built above from the tuple's length only
+    return namespace["impl"]
 
 
 @overload(output_tangents)
 def _output_tangents_numba(y, k):
+    if isinstance(y, types.BaseTuple):
+        return _tuple_output_tangents(len(y))
     if isinstance(y, DualArrayType):
         return lambda y, k: (y.value, np.ascontiguousarray(y.tangents).reshape(y.value.size, k))
     if isinstance(y, DualType):

@@ -8,10 +8,10 @@ convex, so Newton's method converges quadratically.  Two ways to use second deri
 1. ``adflow.hessian(f)(w, ...)``: the dense d x d Hessian by forward-over-reverse (dual numbers
    pushed through the compiled reverse sweep, ``ceil(d / 12)`` passes); each Newton step solves
    ``H p = -g``.
-2. ``adflow.hvp(f)(w, ..., v)``: ``H v`` in one pass, without forming ``H``, for SciPy's
-   ``minimize(..., method="Newton-CG", hessp=...)``.  SciPy calls ``hessp(x, p, *args)`` while
-   adflow takes the vector last (``hvp(f)(x, *args, p)``): with no extra arguments
-   ``hessp=adflow.hvp(f)`` fits as it is; with ``args=`` a one-line wrapper reorders them.
+2. ``adflow.hvp(f)(w, v, ...)``: ``H v`` in one pass, without forming ``H``, for SciPy's
+   ``minimize(..., method="Newton-CG", hessp=...)``.  The vector comes right after the argument
+   it is a direction for, as SciPy calls ``hessp(x, p, *args)``: ``hessp=adflow.hvp(f)`` fits
+   as it is, with ``args=`` too.
 
 Both are checked against the closed form H = X^T diag(p (1 - p)) X / N + lam I.
 
@@ -82,8 +82,8 @@ def main(fast=False):
     print(f"Hessian {H.shape} against the closed form: max abs err {err:.1e}")
     assert err < 1e-12, err
     v = rng.standard_normal(d)
-    np.testing.assert_allclose(hvp(w, *data, v), H @ v, rtol=1e-12, atol=1e-14)
-    print("hvp(w, X, y, lam, v) == hessian(w, X, y, lam) @ v")
+    np.testing.assert_allclose(hvp(w, v, *data), H @ v, rtol=1e-12, atol=1e-14)
+    print("hvp(w, v, X, y, lam) == hessian(w, X, y, lam) @ v")
 
     # 1. Newton's method with the dense Hessian: quadratic convergence from w = 0.
     w = np.zeros(d)
@@ -105,7 +105,7 @@ def main(fast=False):
     loss = numba.njit(logistic_loss)
     start = time.perf_counter()
     res = scipy.optimize.minimize(loss, np.zeros(d), args=data, jac=grad, method="Newton-CG",
-                                  hessp=lambda w, p, *args: hvp(w, *args, p), options={"xtol": 1e-12})
+                                  hessp=hvp, options={"xtol": 1e-12})
     elapsed = time.perf_counter() - start
     print(f"2. scipy Newton-CG with adflow.hvp: {res.nit} iterations, {res.nhev} Hessian-vector "
           f"products, {elapsed:.2f} s (numba compiling the loss included)")

@@ -99,9 +99,14 @@ def vector_valued(x):
     return x * x
 
 
-def test_hessian_of_a_vector_valued_function_names_the_shape(target):
-    with pytest.raises(adflow.ShapeError, match="return a scalar"):
-        adflow.hessian(vector_valued, target=target)(np.ones(3))
+def test_hessian_of_a_vector_valued_function_has_one_per_output(target):
+    # As jax.hessian: shape out.shape + x.shape + x.shape; d2(x_i^2)/dx_j dx_k = 2 if i == j == k.
+    H = adflow.hessian(vector_valued, target=target)(np.ones(3))
+    expected = np.zeros((3, 3, 3))
+    expected[[0, 1, 2], [0, 1, 2], [0, 1, 2]] = 2.0
+    np.testing.assert_allclose(H, expected, atol=1e-15)
+    with pytest.raises(adflow.ShapeError, match="hvp needs vector_valued to return a number"):
+        adflow.hvp(vector_valued, target=target)(np.ones(3), np.ones(3))
 
 
 def test_hvp_without_forming_the_hessian(target):
@@ -235,4 +240,4 @@ def test_hessian_through_the_documented_rule(target):
     np.testing.assert_allclose(H, np.diag(2.0 * (ds ** 2 + s * d2s)), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(H, hessian_fd(softclip_loss, (x, c)), rtol=1e-6, atol=1e-8)
     v = np.array([1.0, -2.0, 0.5])
-    np.testing.assert_allclose(adflow.hvp(softclip_loss, target=target)(x, c, v), H @ v, rtol=1e-12)
+    np.testing.assert_allclose(adflow.hvp(softclip_loss, target=target)(x, v, c), H @ v, rtol=1e-12)

@@ -553,7 +553,7 @@ def row_written_with_x(x, m):
 def test_hessian_vector_product_writes_into_an_argument_not_differentiated(target):
     v = np.array([1.0, -1.0, 0.5, 0.0])
     m = np.eye(4)
-    hv = adflow.hvp(row_written_with_x, target=target)(X, m, v)
+    hv = adflow.hvp(row_written_with_x, target=target)(X, v, m)
     np.testing.assert_array_equal(m, np.eye(4))
     t = np.tanh(X)
     # d2/dx2 of tanh(x)^2 = 2 (1 - t^2) (1 - 3 t^2)
@@ -569,7 +569,7 @@ def test_np_asarray_in_forward_mode_and_hessians(target):
     v = np.array([1.0, -1.0, 0.5, 0.0])
     _, y_dot = adflow.jvp(asarray_of_argument, (X, 0.7), (v, 0.0), target=target)
     assert y_dot == pytest.approx(1.4 * float(X @ v), rel=1e-14)
-    np.testing.assert_allclose(adflow.hvp(asarray_of_argument, target=target)(X, 0.7, v), 1.4 * v, rtol=1e-14)
+    np.testing.assert_allclose(adflow.hvp(asarray_of_argument, target=target)(X, v, 0.7), 1.4 * v, rtol=1e-14)
 
 
 def tuple_with_array_written_in_place(x, a):

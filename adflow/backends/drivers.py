@@ -13,11 +13,13 @@ from ..syntax.templates import function
 
 _BATCH_GRAD = '''
 def {name}({params}):
-    _rows = {x}.shape[0]
-    _out = np.empty({x}.shape, np.float64)
+    # Row i of every batched argument (the others shared), one reverse sweep per row, rows over cores.
+    _rows = {rows}.shape[0]
+{allocate}
     for _i in prange(_rows):
-        _out[_i] = {vjp}({row_args}, 1.0)[1][0]
-    return _out
+        _grads = {vjp}({row_args}, 1.0)[1]
+{store}
+    return {result}
 '''
 
 _JACOBIAN_REVERSE = '''
@@ -41,11 +43,35 @@ def _seeded_args(params, wrt, seeds, chunk):
     return ", ".join(f"seed_directions({p}, {seeds}, {chunk})" if k == wrt else p for k, p in enumerate(params))
 
 
+def _batch_gradients(name, vjp, params, batched, wrts):
+    rows = params[batched[0]]
+    row_args = ", ".join(f"{p}[_i]" if k in batched else p for k, p in enumerate(params))
+    # A batched argument's gradient has a row's shape; a shared one's its own, once per row.
+    shapes = [f"{params[k]}.shape[1:]" if k in batched else f"np.shape({params[k]})" for k in wrts]
+    allocate = "\n".join(f"    _out{j} = np.empty((_rows,) + {shape}, np.float64)" for j, shape in enumerate(shapes))
+    store = "\n".join(f"        _out{j}[_i] = _grads[{j}]" for j in range(len(wrts)))
+    result = "_out0" if len(wrts) == 1 else "(" + "".join(f"_out{j}, " for j in range(len(wrts))) + ")"
+    return function(_BATCH_GRAD.format(name=name, params=", ".join(params), rows=rows, allocate=allocate,
+                                       vjp=vjp, row_args=row_args, store=store, result=result))
+
+
 def batch_grad(name, vjp, params, wrt):
     """``name(X, ...)``: row i of the result is the gradient of ``f(X[i], ...)`` w.r.t. ``X[i]``."""
-    x = params[wrt]
-    row_args = ", ".join(f"{p}[_i]" if k == wrt else p for k, p in enumerate(params))
-    return function(_BATCH_GRAD.format(name=name, params=", ".join(params), x=x, vjp=vjp, row_args=row_args))
+    return _batch_gradients(name, vjp, params, (wrt,), (wrt,))
+
+
+@functools.cache
+def batch_gradients(batched, wrts):
+    """The driver maker for ``name(args...)`` whose arguments at the positions ``batched`` carry rows:
+    row i of each result is the gradient of ``f`` at row i of those (the others shared, as
+    ``jax.vmap``'s ``in_axes``) with respect to each argument of ``wrts``; rows over cores.
+    One maker per (batched, wrts) (build caches key on it)."""
+    def driver(name, vjp, params, wrt):
+        return _batch_gradients(name, vjp, params, batched, wrts)
+    driver.__name__ = "batch_gradients_" + "_".join(map(str, batched)) + "_wrt_" + "_".join(map(str, wrts))
+    driver.__doc__ = (f"``name(args...)``: per-row gradients with respect to arguments {wrts}, rows of "
+                      f"arguments {batched}, rows over cores.")
+    return driver
 
 
 def jacobian_reverse(name, vjp, params, wrt):

@@ -6,38 +6,32 @@ import numpy as np
 from .. import targets
 from ..backends import drivers
 from ..cuda import api as cuda_api
-from ..duals.helpers import seed, tangents_of, value_of
-from ..errors import ArgumentError, ShapeError
+from ..duals.helpers import seed
+from ..errors import ArgumentError
 from ..pipeline import cached_forward, cached_row_blocks, call_compiled
 from ..pipeline.arguments import check_tangents, float_positions, normalize_wrt, prepare_args
+from ..pipeline.binding import bind
+from ..pipeline.results import split_tangents, tangent_like, value_like
+from ..runtime import output_tangents
 from ..syntax.source import python_function
 from ..value_types import argument_types
-
-
-def _outputs(y, k):
-    """(value, tangents shaped value.shape + (k,)) of a result that may not depend on the inputs."""
-    if isinstance(y, tuple):
-        raise ShapeError("forward mode needs a function returning one array or number, not a tuple")
-    value = value_of(y)
-    try:
-        tangents = tangents_of(y)
-    except TypeError:
-        tangents = np.zeros(np.shape(value) + (k,))
-    if np.ndim(value) == 0 and not hasattr(y, "tangents"):
-        tangents = np.zeros(k)
-    return value, np.asarray(tangents)
 
 
 def jvp(func, primals, tangents, wrt=None, target="cpu"):
     """Jacobian-vector product by forward mode: returns ``(f(*primals), J @ tangents)``.
 
-    ``primals`` is the tuple of arguments; ``tangents`` holds one direction per differentiated
-    argument (all float arguments unless ``wrt`` is given), each shaped like its argument.
+    ``primals`` is the tuple of arguments (parameters with defaults may be left out);
+    ``tangents`` holds one direction per differentiated argument (all float arguments given,
+    unless ``wrt`` says which), each shaped like its argument.  A function returning a tuple
+    (nested or not) gets a tuple of tangents of the same layout; each tangent has the type of
+    its value.
 
     >>> import numpy as np, adflow
     >>> def f(x):
-    ...     return np.sin(x) * x[0]
-    >>> y, y_dot = adflow.jvp(f, (np.array([1.0, 2.0]),), (np.array([1.0, 0.0]),))
+    ...     return np.sin(x) * x[0], x[1]
+    >>> (y, z), (y_dot, z_dot) = adflow.jvp(f, (np.array([1.0, 2.0]),), (np.array([1.0, 0.0]),))
+    >>> float(z_dot)  # an np.float64, as z is: the arguments are arrays
+    0.0
     """
     python_function(func)
     for what, given in (("primals", primals), ("tangents", tangents)):
@@ -46,25 +40,28 @@ def jvp(func, primals, tangents, wrt=None, target="cpu"):
             raise ArgumentError(f"jvp takes its {what} as a tuple (or list) with one entry per argument, "
                                 f"not a {type(given).__name__}",
                                 hint="for f(x) write adflow.jvp(f, (x,), (t,))")
+    given = len(primals)
+    primals = prepare_args(bind(func, tuple(primals)))
+    if wrt is None:  # the float arguments given: a default filled in is a constant of the call
+        wrt = tuple(k for k in float_positions(argument_types(primals)) if k < given)
     if targets.named(target).per_thread:  # no duals on the device: from reverse sweeps, adflow/cuda/
         return cuda_api.jvp(func, primals, tangents, wrt)
-    primals = prepare_args(tuple(primals))
-    if wrt is None:
-        wrt = float_positions(argument_types(primals))
     wrt, _ = normalize_wrt(wrt, len(primals), getattr(func, "__name__", "f"))
     tangents = tuple(tangents)
     check_tangents(tangents, wrt, primals)
     if len(wrt) == 1:
         # The common case runs through a compiled driver: no Python dual objects cross into numba.
-        value, t = forward_pass(func, primals, wrt[0], np.asarray(tangents[0], np.float64).reshape(-1, 1), 1, target)
-        return value, (t[:, 0].reshape(np.shape(value)) if np.ndim(value) else float(t[0, 0]))
-    fwd, _, _ = cached_forward(func, argument_types(primals), wrt, 1, target)
-    args = list(primals)
-    for k, t in zip(wrt, tangents):
-        t = np.asarray(t, dtype=np.float64)
-        args[k] = seed(primals[k], t[..., None]) if np.ndim(primals[k]) else seed(float(primals[k]), float(t))
-    value, y_tangents = _outputs(call_compiled(fwd, *args), 1)
-    return value, (y_tangents[..., 0] if np.ndim(value) else float(y_tangents[0]))
+        value, flat = forward_pass(func, primals, wrt[0], np.asarray(tangents[0], np.float64).reshape(-1, 1), 1,
+                                   target)
+    else:
+        fwd, _, _ = cached_forward(func, argument_types(primals), wrt, 1, target)
+        args = list(primals)
+        for k, t in zip(wrt, tangents):
+            t = np.asarray(t, dtype=np.float64)
+            args[k] = seed(primals[k], t[..., None]) if np.ndim(primals[k]) else seed(float(primals[k]), float(t))
+        value, flat = output_tangents(call_compiled(fwd, *args), 1)
+    value = value_like(value, primals)
+    return value, tangent_like(split_tangents(value, flat), value)
 
 
 def forward_pass(func, args, wrt, seeds, chunk, target):

@@ -74,10 +74,46 @@ def float_positions(argtypes):
     return tuple(k for k, t in enumerate(argtypes) if is_float_type(t))
 
 
-def check_batch(wrt, has_aux, with_value):
-    """``batch=True`` gradients: one differentiated argument (the rows), no aux value, no value."""
-    if len(wrt) != 1 or has_aux or with_value:
-        raise ArgumentError("batch=True takes one wrt argument, without has_aux or value_and_grad")
+def check_batch(wrt, has_aux, with_value, batch=True):
+    """``batch=True`` gradients: one differentiated argument (the rows), no aux value, no value.
+
+    ``batch=(None, 0, 0)`` says which arguments carry rows (0) and which are shared (None), as
+    ``jax.vmap``'s ``in_axes``; returns the positions of those carrying rows.
+    """
+    if batch is True:
+        if len(wrt) != 1 or has_aux or with_value:
+            raise ArgumentError("batch=True takes one wrt argument, without has_aux or value_and_grad",
+                                hint="batch=(None, 0, 0) says which arguments carry rows, for any wrt")
+        return wrt
+    try:
+        axes = tuple(batch)
+    except TypeError:
+        axes = None
+    if not axes or any(a is not None and not (is_index(a) and a == 0) for a in axes) or all(a is None for a in axes):
+        raise ArgumentError(f"batch must be True or a tuple of 0 and None, one per argument, not {batch!r}",
+                            hint="batch=(None, 0, 0): the rows of the 2nd and 3rd arguments, the 1st shared "
+                                 "(axis 0 carries the rows; other axes are not supported)")
+    if has_aux or with_value:
+        raise ArgumentError("batch= gives per-row gradients only, without has_aux or value_and_grad")
+    return tuple(k for k, a in enumerate(axes) if a is not None)
+
+
+def check_batched_call(batch, batched, args, fname):
+    """The arguments carrying rows, checked: arrays of rows, as many rows each, ``batch`` one entry per argument."""
+    if batch is not True and len(batch) > len(args):
+        raise ArgumentError(f"batch={batch!r} has {len(batch)} entries but {fname} is called with {len(args)} "
+                            f"arguments", hint="give batch= one entry (0 or None) per argument")
+    rows = None
+    for k in batched:
+        a = args[k]
+        if not isinstance(a, np.ndarray) or a.ndim < 1 or a.shape[0] == 0:
+            raise ShapeError(f"batch= needs argument {k} of {fname} to be an array of rows, "
+                             f"got {getattr(a, 'shape', type(a).__name__)}",
+                             hint="axis 0 of a batched argument runs over the rows")
+        if rows is not None and a.shape[0] != rows[1]:
+            raise ShapeError(f"the batched arguments of {fname} have different numbers of rows: argument {rows[0]} "
+                             f"has {rows[1]}, argument {k} has {a.shape[0]}")
+        rows = (k, a.shape[0])
 
 
 def check_one_wrt(wrt, what, hint):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 
 import numpy as np
 
@@ -72,7 +73,8 @@ class ModuleBuilder:
     def add_driver(self, driver, stem, target_name, params, *options):
         """Wrap ``target_name`` in a compiled loop from :mod:`adflow.backends.drivers`; returns its name."""
         with stage("transform"):
-            driven = driver(self.unique(f"{stem}_{driver.__name__}"), target_name, params, *options)
+            # A lambda's name is '<lambda>': the driver's must be an identifier.
+            driven = driver(self.unique(re.sub(r"\W", "_", f"{stem}_{driver.__name__}")), target_name, params, *options)
         self.functions.insert(0, (driven, f"compiled loop: {driver.__doc__.splitlines()[0]}"))
         if "prange" in emit.function_source(driven)[0]:
             self.parallel.add(driven.name)
