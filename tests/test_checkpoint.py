@@ -218,3 +218,21 @@ def test_bad_options_are_refused():
     with pytest.raises(adflow.UnsupportedSyntaxError, match="no_loop has no loop") as info:
         adflow.grad(no_loop, checkpoint=2, target=PY)(1.0)
     assert "test_checkpoint.py" in str(info.value)
+
+
+def weighted_by_step(x, n):
+    s = 0.0
+    for i in range(n):
+        s = s + np.sum(np.sin(x) * i)
+        x = x * 0.9
+    return s
+
+
+@pytest.mark.parametrize("snapshots", [1, 3])
+def test_the_loop_variable_read_in_the_body(snapshots):
+    # The loop variable is bound by each iteration, not an invariant read from before the loop
+    # (it was: KeyError 'i' when the driver gathered the invariants).
+    x = np.array([1.0, 2.0, 3.0])
+    g = adflow.grad(weighted_by_step, checkpoint=snapshots, target=PY)(x, 10)
+    closed = sum(i * 0.9 ** i * np.cos(x * 0.9 ** i) for i in range(10))
+    assert close(g, closed, 1e-12)

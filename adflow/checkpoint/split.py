@@ -158,7 +158,8 @@ class Splitter:
                 f"checkpointing: the loop variable '{index}' is read after the loop", self.fn.location(loop),
                 hint=f"keep its last value in another variable inside the loop (last = {index})")
         carried = self.ordered((live_in & assigned & self.locals) - {index})
-        invariants = self.ordered((live_in & _loads([loop]) & self.locals) - assigned)
+        # The loop variable is bound by each iteration (index_line below), never read from outside.
+        invariants = self.ordered((live_in & _loads([loop]) & self.locals) - assigned - {index})
         bounds = ()
         if kind == "for":
             bounds = tuple(self.bound(b, loop) for b in loop.iter.args)
