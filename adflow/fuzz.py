@@ -1172,7 +1172,8 @@ class _Checker:
                 err = err + FLOAT32 * (np.abs(d1) + np.sqrt(np.mean(np.where(checked, d1, 0.0) ** 2)))
         names = [f"(H v)[{j}]" for j in range(N)]
         for target in self.targets:
-            hv = self.call("hvp", target, self.adflow.hvp(self.f, wrt=0, target=target), *self.program.args(), v)
+            x, *rest = self.program.args()
+            hv = self.call("hvp", target, self.adflow.hvp(self.f, wrt=0, target=target), x, v, *rest)
             _compare("wrong-hvp", f"hvp target={target} along {v} (differences of the gradient at steps {steps})",
                      hv, d1, err, checked, names, self.program)
         self.outcome.hvp_checked = bool(np.any(checked))

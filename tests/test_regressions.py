@@ -667,14 +667,28 @@ def view_of_a_rebound_argument(x, a):
     return np.sum(v) + np.sum(x)
 
 
-# What still shares memory at the write is refused: e holds d's memory; in the loop b and d hold
-# each other's arrays by turns (a join of both; refused, over-cautiously); v is a view of the
-# caller's x though the name x holds other memory by then
-@pytest.mark.parametrize("f, other", [(swap_then_alias, "e"), (swap_twice_in_a_loop, "b"),
-                                      (view_of_a_rebound_argument, "x")])
+# What still shares memory at the write is refused: e holds d's memory; v is a view of the caller's
+# x though the name x holds other memory by then
+@pytest.mark.parametrize("f, other", [(swap_then_alias, "e"), (view_of_a_rebound_argument, "x")])
 def test_memory_still_shared_after_rebinding_is_refused(f, other):
     with pytest.raises(adflow.NonDifferentiableError, match=f"shares memory with '{other}'"):
         adflow.grad(f, target="python")(X, 0.8)
+
+
+def swap_with_a_new_array_in_a_loop(x, a):
+    b = x.copy()
+    for i in range(3):
+        b[3] += 0.5 * np.exp(-0.5 * x[i] ** 2)
+        x, b = b, np.tanh(x)
+    return np.sum(b * b) + a * np.sum(x)
+
+
+# Arrays that hold each other's memory by turns in a loop never share it at once: the analysis
+# follows pairs of names, not where each name's memory may come from (fuzz seed 1353199966 was
+# refused, "shares memory with 'x'", when a join of iterations put both names on one allocation)
+@pytest.mark.parametrize("f", [swap_twice_in_a_loop, swap_with_a_new_array_in_a_loop])
+def test_arrays_swapped_in_a_loop_do_not_share_memory(f, target):
+    check(f, X, 0.8, target=target)
 
 
 def tanh_of_an_element(x, a):
@@ -806,7 +820,7 @@ def write_through_a_reshape(x, a):
 def test_a_write_through_a_rebound_view_restores_what_adjoints_read(f, target):
     check(f, X, 0.8, target=target)
     v = np.array([0.3, -1.0, 0.5, 2.0])
-    hv = adflow.hvp(f, wrt=0, target=target)(X.copy(), 0.8, v)
+    hv = adflow.hvp(f, wrt=0, target=target)(X.copy(), v, 0.8)
     grad = adflow.grad(f, wrt=0, target="python")
     h = 1e-5
     np.testing.assert_allclose(hv, (grad(X + h * v, 0.8) - grad(X - h * v, 0.8)) / (2 * h), rtol=1e-6, atol=1e-8)
@@ -837,7 +851,7 @@ def transposed_in_a_loop(x, a):
 def test_reverse_mode_of_arrays_rebound_to_views_laid_out_otherwise(f, target):
     check(f, X, 0.8, target=target)
     v = np.array([0.3, -1.0, 0.5, 2.0])
-    hv = adflow.hvp(f, wrt=0, target=target)(X.copy(), 0.8, v)
+    hv = adflow.hvp(f, wrt=0, target=target)(X.copy(), v, 0.8)
     grad = adflow.grad(f, wrt=0, target="python")
     h = 1e-5
     np.testing.assert_allclose(hv, (grad(X + h * v, 0.8) - grad(X - h * v, 0.8)) / (2 * h), rtol=1e-6, atol=1e-8)

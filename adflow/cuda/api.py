@@ -83,6 +83,7 @@ class CudaGradFunction:
 
     # -- calls
     def __call__(self, *args):
+        device()  # no GPU: said before building
         args = prepare_args(args)
         if self.batch:
             return self._rows(args)

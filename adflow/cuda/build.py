@@ -67,7 +67,7 @@ class CudaBuild:
     """One function, argument types and wrt, built for the device: the vjp plus its kernels."""
 
     def __init__(self, func, argtypes, wrt, example_args, batch_arg=None):
-        self.cuda = target.device()
+        self.cuda = target.device(gpu=False)
         _watch_device_compiles()
         with build_report.build(describe("reverse mode for the device", func, argtypes, target.TARGET)):
             self._build(func, argtypes, wrt, example_args, batch_arg)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import weakref
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, SourceLocation
 from ..syntax.source import python_function
 
 # function (as given: a plain function, a numba dispatcher, a custom rule) -> (the Python function,
@@ -62,7 +62,9 @@ def bind(func, args, kwargs=None) -> tuple:
     try:
         bound = signature.bind(*args, **(kwargs or {}))
     except TypeError as exc:
+        code = py.__code__
         raise ArgumentError(f"{py.__name__}{signature} cannot be called with {describe(args, kwargs)}: {exc}",
+                            SourceLocation(code.co_filename, code.co_firstlineno, py.__name__),
                             hint=f"call it as {py.__name__}({', '.join(signature.parameters)}); parameters with "
                                  f"defaults may be left out or given by keyword") from None
     bound.apply_defaults()

@@ -266,7 +266,7 @@ def _compile_ended(event):
             _finish(report)
         return
     py_func = getattr(_dispatcher(event), "py_func", None)
-    if getattr(py_func, "__module__", "").startswith(modules.MODULE_PREFIX):
+    if (getattr(py_func, "__module__", None) or "").startswith(modules.MODULE_PREFIX):
         log.debug("numba compiled %s in %.2f s (generated code of an earlier build, first called now)",
                   py_func.__qualname__, perf_counter() - _STATE.compile_started)
 

@@ -68,49 +68,48 @@ def alias_groups(ops, vartypes) -> dict:
     return {v: frozenset(groups[root(v)]) for v in parent}
 
 
-def memory_at_writes(body, ops, vartypes, params) -> dict:
-    """``{id(in-place write): {array variable: the memory it may hold just before the write}}``.
+def sharing_at_writes(body, ops, vartypes, params) -> dict:
+    """``{id(in-place write): the names that may share memory with the written array just before it}``.
 
-    Flow-sensitive, unlike alias_groups: after ``b, c = c, b * 3.0`` the name ``b`` holds what ``c``
-    held and ``c`` new memory, so a write into ``c`` touches nothing ``b`` can see.  Memory is named
-    by where it was made (an argument's name, or the id of the statement that allocated it, its latest
-    value apart from its older ones); a view holds its base's memory; branches join; a loop joins its
-    iterations until nothing changes.
+    The caller's array of argument ``p`` is named ``("argument", p)``: its name may hold other memory
+    by then (``x = x * 2.0`` after ``v = x[1:]``).  Flow-sensitive and relational, unlike alias_groups:
+    the analysis follows which *pairs* of names may share memory, so after ``b, c = c, b * 3.0`` the
+    name ``b`` shares what ``c`` shared and ``c`` nothing, and a loop that swaps two arrays
+    (``x, b = b, np.tanh(x)``) never makes them share, however many iterations it joins.  A view
+    shares its base's memory; branches join; a loop joins its iterations until nothing changes.
     """
     found: dict = {}
 
-    def join(one, other):
-        return {v: one.get(v, frozenset()) | other.get(v, frozenset()) for v in one.keys() | other.keys()}
+    def rebind(pairs, target, source=None):
+        """``pairs`` after ``target`` is bound to new memory, or to a view of ``source``."""
+        partners = {v for pair in pairs if source in pair for v in pair} - {source, target} if source else set()
+        pairs = {pair for pair in pairs if target not in pair}
+        if source is not None and source != target:
+            partners.add(source)
+        return pairs | {frozenset((target, v)) for v in partners}
 
-    def block(stmts, held):
+    def block(stmts, pairs):
         for stmt in stmts:
             if isinstance(stmt, gast.Assign):
                 op = ops[id(stmt)]
                 if op.kind == O.SETITEM:
-                    found[id(stmt)] = dict(held)  # in a loop, the last visit is the fixed point's
+                    # In a loop, the last visit is the fixed point's.
+                    found[id(stmt)] = frozenset(v for pair in pairs if op.target in pair for v in pair) - {op.target}
                 elif is_array_type(vartypes.get(op.target)):
-                    source = viewed(op, vartypes)
-                    if source is not None:
-                        held[op.target] = held.get(source, frozenset({source}))
-                    else:
-                        # New memory: what this statement made before (an earlier loop iteration) is
-                        # other memory, one "older" name for all of it.
-                        new, older = id(stmt), ("older", id(stmt))
-                        held = {v: where - {new} | {older} if new in where else where for v, where in held.items()}
-                        held[op.target] = frozenset({new})
+                    pairs = rebind(pairs, op.target, viewed(op, vartypes))
                 else:
-                    held.pop(op.target, None)
+                    pairs = rebind(pairs, op.target)
             elif isinstance(stmt, gast.If):
-                held = join(block(stmt.body, dict(held)), block(stmt.orelse, dict(held)))
+                pairs = block(stmt.body, pairs) | block(stmt.orelse, pairs)
             elif isinstance(stmt, (gast.For, gast.While)):
                 while True:
-                    after = join(held, block(stmt.body, dict(held)))
-                    if after == held:
+                    after = pairs | block(stmt.body, pairs)
+                    if after == pairs:
                         break
-                    held = after
-        return held
+                    pairs = after
+        return pairs
 
-    block(body, {p: frozenset({p}) for p in params if is_array_type(vartypes.get(p))})
+    block(body, {frozenset((p, ("argument", p))) for p in params if is_array_type(vartypes.get(p))})
     return found
 
 

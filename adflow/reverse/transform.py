@@ -28,7 +28,7 @@ from .adjoint import AdjointWriter, element_is_scalar
 from .placeholders import dummy_value
 from .rematerialize import rematerialize
 from .sweeps import Sweeps, Tape, scalar_dtype, tape_dtype
-from .tape import TapePlanner, alias_groups, assignment_counts, live_after, loop_body, memory_at_writes
+from .tape import TapePlanner, alias_groups, assignment_counts, live_after, loop_body, sharing_at_writes
 
 
 class ReverseTransform:
@@ -205,19 +205,17 @@ class ReverseTransform:
         see the overwritten part restored from the tape (``b[1:] = b[:-1] * a``; and ``b = np.sin(b)``,
         which is ``_b1 = np.sin(b); b = _b1``).
         """
-        memory, live = memory_at_writes(body, self.ops, self.vartypes, self.params), live_after(body)
+        sharing, live = sharing_at_writes(body, self.ops, self.vartypes, self.params), live_after(body)
         for stmt in statements(body):
             if isinstance(stmt, gast.Assign):
                 op = self.ops[id(stmt)]
                 if op.kind != O.SETITEM:
                     continue
-                held = memory[id(stmt)]
-                written = held.get(op.target, frozenset({op.target}))
-                # Another name holding the written memory now, or the caller's array of an argument
-                # (its name may hold other memory by now: x = x * 2.0 after v = x[1:]).
-                others = {v for v, where in held.items() if v != op.target and where & written
-                          and (v in live[id(stmt)] or v in self.params)}
-                others |= {p for p in self.params if p != op.target and p in written}
+                # Another name holding the written memory now and read later, or the caller's array
+                # of another argument.
+                shared = sharing[id(stmt)]
+                others = {v for v in shared if isinstance(v, str) and (v in live[id(stmt)] or v in self.params)}
+                others |= {v[1] for v in shared if not isinstance(v, str) and v[1] != op.target}
                 if others and (op.target in self.active or others & self.active):
                     other = min(others, key=lambda v: (v.startswith("_"), v))  # a user name if any
                     raise NonDifferentiableError(

@@ -18,8 +18,12 @@ KERNELS = "_ADFLOW_CUDA_KERNELS"
 TARGET_TEXT = "target='cuda'"
 
 
-def device():
-    """``numba.cuda`` (from the numba-cuda package), or a clear error when it is missing."""
+def device(gpu=True):
+    """``numba.cuda`` (from the numba-cuda package), or a clear error when it is missing.
+
+    ``gpu=False`` for what needs no GPU: building kernels, their source and PTX (``cuda.jit``
+    compiles at the first launch); a launch asks for the GPU.
+    """
     try:
         # Imported on first use: numba-cuda is optional, and importing it is slow.
         from numba import cuda
@@ -27,7 +31,7 @@ def device():
         raise AdflowError(f"{TARGET_TEXT} needs numba-cuda ({exc})",
                           hint="pip install 'adflow[cuda]'  (or pip install numba-cuda); without a GPU, "
                                "set NUMBA_ENABLE_CUDASIM=1 to run on numba's CUDA simulator") from None
-    if not cuda.is_available():  # True on the simulator
+    if gpu and not cuda.is_available():  # True on the simulator
         raise AdflowError(f"{TARGET_TEXT} needs a CUDA GPU, and numba finds none: {no_gpu_reason(cuda)}",
                           hint="run on a machine with an NVIDIA GPU and its driver, use target='cpu', or set "
                                "NUMBA_ENABLE_CUDASIM=1 (before numba.cuda is first imported) to run the same code "
@@ -57,7 +61,7 @@ class CudaTarget(Target):
     def compile(self, module, names, parallel):
         """Kernels with ``cuda.jit``, the other generated functions and the jitted helpers and rules
         they call as device functions; the module must have been adapted for the device first."""
-        cuda = device()
+        cuda = device(gpu=False)
         kernels = getattr(module, KERNELS, None)
         if kernels is None:
             raise AdflowError(f"{TARGET_TEXT}: this module was not adapted for the device",
