@@ -21,9 +21,9 @@ cotangent into float64 code).  A pure function from the generated ``FunctionDef`
 """
 from __future__ import annotations
 
-import copy
-
 import gast
+
+from ..syntax.nodes import copy_tree
 
 _FLOAT_CASTS = {"float64", "float32", "float16"}
 
@@ -54,7 +54,7 @@ def assign_known_zeros(fdef: gast.FunctionDef, adjoints=None) -> gast.FunctionDe
 
     ``adjoints``: the names considered (default: those of the function's record).
     """
-    fdef = copy.deepcopy(fdef)
+    fdef = copy_tree(fdef)
     names = adjoint_names(fdef) if adjoints is None else set(adjoints)
     if names:
         fdef.body, _ = _KnownZero(names).block(fdef.body, frozenset(), rewrite=True)
