@@ -8,6 +8,7 @@ twice.
 """
 import math
 import textwrap
+import types
 
 import gast
 import numpy as np
@@ -16,7 +17,7 @@ import pytest
 import adflow
 from adflow.pipeline import cache
 from adflow.reverse import passes
-from adflow.reverse.dead_resets import drop_dead_resets
+from adflow.reverse.dead_reverse import drop_dead_reverse
 from adflow.reverse.known_zero import assign_known_zeros
 from adflow.reverse.merge_contributions import merge_equal_contributions
 from adflow.testing import numerical_grad
@@ -95,26 +96,39 @@ def test_only_the_adjoints_named_are_rewritten():
     assert "t += x" in text
 
 
-# --- dead_resets: zeros assigned again before anything reads them ------------------------------
+# --- dead_reverse: what the reverse sweep computes and nothing reads ---------------------------
+
+def reverse_part(source):
+    """``source`` (a function whose body holds the comment ``# reverse sweep``) with its record."""
+    fdef = parsed(source)
+    marker = next(s for s in fdef.body if isinstance(s, gast.Expr) and isinstance(s.value, gast.Constant)
+                  and s.value.value == "reverse sweep")
+    fdef.sweeps = types.SimpleNamespace(reverse_sweep=marker, adjoints={})
+    return fdef
+
 
 def test_resets_overwritten_unread_go_and_those_read_stay():
-    text = text_of(drop_dead_resets(parsed("""
+    text = text_of(drop_dead_reverse(reverse_part("""
         def f(x, n, s):
+            t = 0.0
+            "reverse sweep"
             a_bar = 0.0
             b_bar = 0.0
             c_bar = 0.0
-            t = 0.0
             for i in range(n):
                 a_bar = s * x
                 c_bar += a_bar
                 a_bar = 0.0
                 b_bar = 0.0
+                u = x * 2.0
+                x = _x_tape[i]
             return (c_bar, b_bar, t)
-    """), {"a_bar", "b_bar", "c_bar"}))
+    """)))
     assert text.count("a_bar = 0.0") == 0
     assert text.count("b_bar = 0.0") == 2  # returned: the loop may not run, and the last one is read
     assert text.count("c_bar = 0.0") == 1  # read by +=
-    assert "t = 0.0" in text  # not an adjoint
+    assert "u = " not in text and "x = _x_tape[i]" in text  # u: read by nothing; x: by the next iteration
+    assert "t = 0.0" in text  # the forward sweep is left as written
 
 
 # --- merge_contributions: z_bar += g * z twice is z_bar += 2.0 * (g * z) -------------------------

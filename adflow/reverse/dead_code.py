@@ -8,7 +8,7 @@ its names (returns, writes into arrays, tape operations, calls), and so does a l
 whose body still holds something.
 
 Two passes use it: :mod:`.unused_value` (the statements only the value needed) and
-:mod:`.dead_resets` (zero resets of adjoints that are assigned again before they are read).
+:mod:`.dead_reverse` (what the reverse sweep computes and nothing reads: zero resets, recomputations).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ IEEE arithmetic (it is ``+0.0`` where ``e`` is ``-0.0``), so without fast-math L
 addition: one per contribution, on the reverse sweep's critical path.  This pass finds, by a
 forward analysis over the structured code, the adjoints that certainly hold zero before each
 ``v_bar += e`` and writes ``v_bar = e`` there.  The zero starts it leaves unread are removed by
-:mod:`.dead_resets`.
+:mod:`.dead_reverse`.
 
 What holds zero: an adjoint (a name the reverse transform started, :attr:`Sweeps.adjoints
 <adflow.reverse.sweeps.Sweeps.adjoints>`) just assigned a zero literal (``0.0``, ``np.float32(0.0)``
