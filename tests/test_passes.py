@@ -18,6 +18,7 @@ import adflow
 from adflow.pipeline import cache
 from adflow.reverse import passes
 from adflow.reverse.dead_reverse import drop_dead_reverse
+from adflow.reverse.copies import propagate_copies
 from adflow.reverse.known_zero import assign_known_zeros
 from adflow.reverse.merge_contributions import merge_equal_contributions
 from adflow.testing import numerical_grad
@@ -129,6 +130,27 @@ def test_resets_overwritten_unread_go_and_those_read_stay():
     assert text.count("c_bar = 0.0") == 1  # read by +=
     assert "u = " not in text and "x = _x_tape[i]" in text  # u: read by nothing; x: by the next iteration
     assert "t = 0.0" in text  # the forward sweep is left as written
+
+
+# --- copies and reloads ------------------------------------------------------------------------
+
+def test_copies_of_adjoints_are_read_through_and_go():
+    text = text_of(propagate_copies(parsed("""
+        def f(x, s):
+            _x8_bar = x_bar
+            x_bar = _x8_bar
+            _x7_bar = _x8_bar
+            _x6_bar = _x7_bar * s
+            k_bar = _x6_bar
+            if s > 0.0:
+                q_bar = _x6_bar * 2.0
+            _x6_bar = 1.0
+            w_bar = _x7_bar + _x6_bar
+            return (x_bar, k_bar, q_bar, w_bar)
+    """), {"x_bar", "_x8_bar", "_x7_bar", "_x6_bar", "k_bar", "q_bar", "w_bar"}))
+    assert "_x6_bar = x_bar * s" in text and "k_bar = _x6_bar" in text  # k_bar: the user's name stays
+    assert "q_bar = _x6_bar * 2.0" in text and "w_bar = x_bar + _x6_bar" in text
+    assert "_x8_bar" not in text and "_x7_bar" not in text and "x_bar = x_bar" not in text
 
 
 # --- merge_contributions: z_bar += g * z twice is z_bar += 2.0 * (g * z) -------------------------
@@ -337,7 +359,8 @@ def test_lorenz_adjoints_start_as_their_first_contribution():
     # Only the parameters' adjoints, added into across iterations, start at zero (b_bar, r_bar, s_bar)
     # and the result's, which receives the cotangent; no reset inside the loop.
     assert len(zero_started_adjoints(text)) <= 4, zero_started_adjoints(text)
-    assert "x_bar = 2.0 * (_result1_bar * x)" in text
+    assert "x_bar = 2.0 * (_result5_bar * x)" in text  # through the copies _result1_bar = _result3_bar = ...
+    assert "_x8_bar" not in text
 
 
 def test_hessians_through_the_passes_give_the_numbers_without_them():
