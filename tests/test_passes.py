@@ -21,6 +21,7 @@ from adflow.reverse.dead_reverse import drop_dead_reverse
 from adflow.reverse.copies import propagate_copies
 from adflow.reverse.known_zero import assign_known_zeros
 from adflow.reverse.merge_contributions import merge_equal_contributions
+from adflow.reverse.reloads import drop_reloads
 from adflow.testing import numerical_grad
 
 import test_control_flow as CF
@@ -151,6 +152,22 @@ def test_copies_of_adjoints_are_read_through_and_go():
     assert "_x6_bar = x_bar * s" in text and "k_bar = _x6_bar" in text  # k_bar: the user's name stays
     assert "q_bar = _x6_bar * 2.0" in text and "w_bar = x_bar + _x6_bar" in text
     assert "_x8_bar" not in text and "_x7_bar" not in text and "x_bar = x_bar" not in text
+
+
+def test_a_value_restored_twice_is_read_once():
+    text = text_of(drop_reloads(parsed("""
+        def f(n):
+            for i in range(n):
+                z = _z_tape[_z_top - 1]
+                a = z * 2.0
+                z = _z_tape[_z_top - 1]
+                _z_tape[0] = a
+                z = _z_tape[_z_top - 1]
+                _z_top -= 1
+                z = _z_tape[_z_top - 1]
+            return z
+    """)))
+    assert text.count("z = _z_tape[_z_top - 1]") == 3  # the second only: then a write, and a new top
 
 
 # --- merge_contributions: z_bar += g * z twice is z_bar += 2.0 * (g * z) -------------------------
