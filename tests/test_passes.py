@@ -147,11 +147,15 @@ def test_copies_of_adjoints_are_read_through_and_go():
                 q_bar = _x6_bar * 2.0
             _x6_bar = 1.0
             w_bar = _x7_bar + _x6_bar
-            return (x_bar, k_bar, q_bar, w_bar)
-    """), {"x_bar", "_x8_bar", "_x7_bar", "_x6_bar", "k_bar", "q_bar", "w_bar"}))
+            _t_bar = y_bar
+            y_bar = y_bar * 2.0
+            z_bar = _t_bar
+            return (x_bar, k_bar, q_bar, w_bar, y_bar, z_bar)
+    """), {"x_bar", "_x8_bar", "_x7_bar", "_x6_bar", "k_bar", "q_bar", "w_bar", "_t_bar", "y_bar", "z_bar"}))
     assert "_x6_bar = x_bar * s" in text and "k_bar = _x6_bar" in text  # k_bar: the user's name stays
     assert "q_bar = _x6_bar * 2.0" in text and "w_bar = x_bar + _x6_bar" in text
     assert "_x8_bar" not in text and "_x7_bar" not in text and "x_bar = x_bar" not in text
+    assert "z_bar = _t_bar" in text  # y_bar changed after the copy: _t_bar holds its old value
 
 
 def test_a_value_restored_twice_is_read_once():
