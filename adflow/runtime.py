@@ -82,6 +82,8 @@ def _length_numba(stack):
     return lambda stack: stack.shape[0]
 
 
+# Copied element by element: a slice assignment makes numba compile its shape-mismatch error
+# message (string formatting), over half the compile time of a small gradient with a tape.
 @overload(_resized)
 def _resized_numba(stack, n):
     if isinstance(stack, DualArrayType):
@@ -89,14 +91,17 @@ def _resized_numba(stack, n):
 
         def resized_duals(stack, n):
             bigger = dual_zeros(n, K)
-            bigger.value[:stack.value.shape[0]] = stack.value
-            bigger.tangents[:stack.value.shape[0]] = stack.tangents
+            for i in range(stack.value.shape[0]):
+                bigger.value[i] = stack.value[i]
+                for k in range(K):
+                    bigger.tangents[i, k] = stack.tangents[i, k]
             return bigger
         return resized_duals
 
     def resized_floats(stack, n):
         bigger = np.empty(n, stack.dtype)
-        bigger[: stack.shape[0]] = stack
+        for i in range(stack.shape[0]):
+            bigger[i] = stack[i]
         return bigger
     return resized_floats
 

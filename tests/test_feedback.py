@@ -209,9 +209,11 @@ def test_cache_info_and_clear_in_a_private_folder(tmp_path, monkeypatch):
     assert info.folder == tmp_path and info.entries == len(generated) == 1
     assert info.bytes > (tmp_path / generated[0]).stat().st_size  # the module, its compiled code, its types
     assert str(info).startswith(f"adflow cache {tmp_path}: 1 generated module, ")
+    assert list((tmp_path / "builds").glob("*.pkl"))  # the build's record (pipeline/build_cache.py)
     removed = adflow.cache.clear()
     assert removed == info
     assert adflow.cache.info() == adflow.cache.CacheInfo(tmp_path, 0, 0)
+    assert not list((tmp_path / "builds").glob("*.pkl"))
     assert foreign.read_text() == "not adflow's"  # only adflow's files are removed
     # The builds of this process are forgotten too: the next call builds (and writes) again.
     np.testing.assert_allclose(adflow.grad(tanh_for_cache)(X), expected)

@@ -8,6 +8,7 @@ twice.
 """
 import math
 import textwrap
+import types
 
 import gast
 import numpy as np
@@ -16,9 +17,11 @@ import pytest
 import adflow
 from adflow.pipeline import cache
 from adflow.reverse import passes
-from adflow.reverse.dead_resets import drop_dead_resets
+from adflow.reverse.dead_reverse import drop_dead_reverse
+from adflow.reverse.copies import propagate_copies
 from adflow.reverse.known_zero import assign_known_zeros
 from adflow.reverse.merge_contributions import merge_equal_contributions
+from adflow.reverse.reloads import drop_reloads
 from adflow.testing import numerical_grad
 
 import test_control_flow as CF
@@ -95,26 +98,80 @@ def test_only_the_adjoints_named_are_rewritten():
     assert "t += x" in text
 
 
-# --- dead_resets: zeros assigned again before anything reads them ------------------------------
+# --- dead_reverse: what the reverse sweep computes and nothing reads ---------------------------
+
+def reverse_part(source):
+    """``source`` (a function whose body holds the comment ``# reverse sweep``) with its record."""
+    fdef = parsed(source)
+    marker = next(s for s in fdef.body if isinstance(s, gast.Expr) and isinstance(s.value, gast.Constant)
+                  and s.value.value == "reverse sweep")
+    fdef.sweeps = types.SimpleNamespace(reverse_sweep=marker, adjoints={})
+    return fdef
+
 
 def test_resets_overwritten_unread_go_and_those_read_stay():
-    text = text_of(drop_dead_resets(parsed("""
+    text = text_of(drop_dead_reverse(reverse_part("""
         def f(x, n, s):
+            t = 0.0
+            "reverse sweep"
             a_bar = 0.0
             b_bar = 0.0
             c_bar = 0.0
-            t = 0.0
             for i in range(n):
                 a_bar = s * x
                 c_bar += a_bar
                 a_bar = 0.0
                 b_bar = 0.0
+                u = x * 2.0
+                x = _x_tape[i]
             return (c_bar, b_bar, t)
-    """), {"a_bar", "b_bar", "c_bar"}))
+    """)))
     assert text.count("a_bar = 0.0") == 0
     assert text.count("b_bar = 0.0") == 2  # returned: the loop may not run, and the last one is read
     assert text.count("c_bar = 0.0") == 1  # read by +=
-    assert "t = 0.0" in text  # not an adjoint
+    assert "u = " not in text and "x = _x_tape[i]" in text  # u: read by nothing; x: by the next iteration
+    assert "t = 0.0" in text  # the forward sweep is left as written
+
+
+# --- copies and reloads ------------------------------------------------------------------------
+
+def test_copies_of_adjoints_are_read_through_and_go():
+    text = text_of(propagate_copies(parsed("""
+        def f(x, s):
+            _x8_bar = x_bar
+            x_bar = _x8_bar
+            _x7_bar = _x8_bar
+            _x6_bar = _x7_bar * s
+            k_bar = _x6_bar
+            if s > 0.0:
+                q_bar = _x6_bar * 2.0
+            _x6_bar = 1.0
+            w_bar = _x7_bar + _x6_bar
+            _t_bar = y_bar
+            y_bar = y_bar * 2.0
+            z_bar = _t_bar
+            return (x_bar, k_bar, q_bar, w_bar, y_bar, z_bar)
+    """), {"x_bar", "_x8_bar", "_x7_bar", "_x6_bar", "k_bar", "q_bar", "w_bar", "_t_bar", "y_bar", "z_bar"}))
+    assert "_x6_bar = x_bar * s" in text and "k_bar = _x6_bar" in text  # k_bar: the user's name stays
+    assert "q_bar = _x6_bar * 2.0" in text and "w_bar = x_bar + _x6_bar" in text
+    assert "_x8_bar" not in text and "_x7_bar" not in text and "x_bar = x_bar" not in text
+    assert "z_bar = _t_bar" in text  # y_bar changed after the copy: _t_bar holds its old value
+
+
+def test_a_value_restored_twice_is_read_once():
+    text = text_of(drop_reloads(parsed("""
+        def f(n):
+            for i in range(n):
+                z = _z_tape[_z_top - 1]
+                a = z * 2.0
+                z = _z_tape[_z_top - 1]
+                _z_tape[0] = a
+                z = _z_tape[_z_top - 1]
+                _z_top -= 1
+                z = _z_tape[_z_top - 1]
+            return z
+    """)))
+    assert text.count("z = _z_tape[_z_top - 1]") == 3  # the second only: then a write, and a new top
 
 
 # --- merge_contributions: z_bar += g * z twice is z_bar += 2.0 * (g * z) -------------------------
@@ -323,7 +380,8 @@ def test_lorenz_adjoints_start_as_their_first_contribution():
     # Only the parameters' adjoints, added into across iterations, start at zero (b_bar, r_bar, s_bar)
     # and the result's, which receives the cotangent; no reset inside the loop.
     assert len(zero_started_adjoints(text)) <= 4, zero_started_adjoints(text)
-    assert "x_bar = 2.0 * (_result1_bar * x)" in text
+    assert "x_bar = 2.0 * (_result5_bar * x)" in text  # through the copies _result1_bar = _result3_bar = ...
+    assert "_x8_bar" not in text
 
 
 def test_hessians_through_the_passes_give_the_numbers_without_them():
@@ -346,7 +404,7 @@ def test_a_counted_loop_reserves_its_tapes_once_and_pushes_without_checks():
     x = np.array([1.0, 2.0, 3.0])
     text = function_text(adflow.grad(lorenz_loss, wrt=(0, 1)).source_for(x, np.array([10.0, 28.0, 2.5]), 5),
                          "lorenz_loss_vjp")
-    assert "_x_tape = reserve(_x_tape, _x_top + trip_count(0, nsteps, 1))" in text
+    assert "_x_tape = reserve(_x_tape, _x_top + nsteps)" in text
     assert "grow(" not in text
     # the inner loop pushes s itself: the outer loop keeps its growth check for s
     text = function_text(adflow.grad(nested_pushes).source_for(x, 9), "nested_pushes_vjp")

@@ -121,11 +121,15 @@ def load(stem: str, source: str, namespace: dict):
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(source)
         os.replace(tmp, path)
-    modname = f"{MODULE_PREFIX}{stem}_{key}"
+    return import_file(path, f"{MODULE_PREFIX}{stem}_{key}", namespace), path
+
+
+def import_file(path, modname: str, namespace: dict):
+    """Import the generated module at ``path`` as ``modname``, ``namespace`` injected."""
     spec = importlib.util.spec_from_file_location(modname, path)
     module = importlib.util.module_from_spec(spec)
     module.__dict__.update(namespace)
     spec.loader.exec_module(module)
     module.__dict__.update(namespace)
     sys.modules[modname] = module
-    return module, path
+    return module

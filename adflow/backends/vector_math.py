@@ -33,7 +33,6 @@ Elsewhere the loops call libm once per element, as the user's numba code does.
 """
 from __future__ import annotations
 
-import copy
 import ctypes
 import ctypes.util
 import functools
@@ -47,6 +46,7 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic, overload, register_jitable
 
+from ..syntax.nodes import copy_tree
 from .symbols import distinct, exec_function
 
 # NumPy's name for each function (the primitive's name) -> C's name, as libmvec spells it.
@@ -211,4 +211,4 @@ def with_vector_calls(fdef):
                 node.func.value = gast.Name(id="vector_math", ctx=gast.Load(), annotation=None, type_comment=None)
             return node
 
-    return _Rewrite().visit(copy.deepcopy(fdef)) if available() else fdef
+    return _Rewrite().visit(copy_tree(fdef)) if available() else fdef

@@ -6,7 +6,9 @@ adflow keeps, in one folder (``ADFLOW_CACHE_DIR``, by default ``$XDG_CACHE_HOME/
 * the generated modules, ``<function>_<hash>.py`` (the text ``.source`` shows);
 * numba's compiled code for them (``__pycache__/`` there, or under ``NUMBA_CACHE_DIR`` when it is
   set), which makes a later run's first call a load instead of a compile;
-* the types the front end inferred (``types/``).
+* the types the front end inferred (``types/``);
+* the records of builds (``builds/``), with which another process imports a generated module
+  without transforming the function again (:mod:`adflow.pipeline.build_cache`).
 
 A module's name carries a hash of its text, so nothing stale is ever loaded: clearing only frees
 space (and makes the next first calls compile again).  Clear it while no other process is using it.
@@ -26,6 +28,7 @@ from numba.core import caching, config
 
 from ..backends import modules
 from ..frontend.typeinfer import types_folder
+from ..pipeline import build_cache
 from ..pipeline import cache as builds
 
 # numba's files for a generated module are named after it: <stem>_<hash>.<function>-<line>.py311.nbi/.nbc
@@ -76,6 +79,9 @@ def _files():
     types = types_folder()
     if types.is_dir():
         kept += [p for p in types.iterdir() if p.is_file() and p.suffix in (".pkl", ".tmp")]
+    records = build_cache.records_folder()
+    if records.is_dir():
+        kept += [p for p in records.iterdir() if p.is_file() and p.suffix in (".pkl", ".tmp")]
     return generated, kept
 
 

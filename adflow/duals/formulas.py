@@ -83,8 +83,8 @@ def has_zero_derivative(name: str) -> bool:
 def _inverse_object_table() -> dict[str, list]:
     found: dict[str, list] = {}
     for module in (np, np.linalg, math, builtins, operator):
-        for attr in sorted(dir(module)):
-            obj = getattr(module, attr, None)
+        for attr, obj in sorted(vars(module).items()):  # not getattr: NumPy would import its lazy
+            # submodules (numpy.f2py, numpy.testing: a second of start-up) to answer it
             name = primitive_of_object.get(id(obj))
             if name is not None and all(obj is not seen for seen in found.get(name, ())):
                 found.setdefault(name, []).append(obj)

@@ -111,6 +111,12 @@ def python_functions(obj) -> list:
     return [py] if inspect.isfunction(py) else []
 
 
+def names_read_by(py) -> list[tuple]:
+    """``(scope, name, value)`` for every name plain function ``py``'s code reads from its closure, its
+    globals and the modules among them (what its compiled code may depend on)."""
+    return list(_names_read(py))
+
+
 def _names_read(py):
     """``(scope, name, value)`` for the names ``py``'s code reads from its closure, globals and their modules."""
     names = set(_code_names(py.__code__))

@@ -25,7 +25,7 @@ from ..reverse.unused_value import without_value
 from ..rules.custom import custom_jvp_of, custom_vjp_of
 from ..syntax import source
 from ..value_types import is_float_type
-from . import build_report, custom_rules
+from . import build_cache, build_report, custom_rules
 from .arguments import check_wrt_range
 from .cache import code_identity, once
 from .compile_errors import location_of
@@ -245,6 +245,18 @@ class ModuleBuilder:
         build_report.await_first_call(getattr(module, name) for name in names)  # numba compiles them then
         return module, text, path
 
+    def finish(self, key, func, stem, what, roles, prepared):
+        """Load the module, record the build on disk under ``key`` (build_cache.py), and return
+        (the generated function ``roles["derivative"]``, the module's source, ``prepared``)."""
+        module, text, path = self.load(stem, what)
+        derivative = getattr(module, roles["derivative"])
+        if "gradient_only" in roles:
+            derivative.gradient_only = getattr(module, roles["gradient_only"])
+        if prepared is not None:
+            build_cache.record(key, func, self.target, module, path, roles, [f.name for f, _ in self.functions],
+                               self.parallel, self.namespace, prepared.return_type)
+        return derivative, text, prepared
+
 
 def describe(kind, func, argtypes, target) -> str:
     """What a build report and a notice name: ``reverse mode of f(float64, array(float64, 1d, C)), target cpu``."""
@@ -290,19 +302,21 @@ def build_reverse(func, argtypes, wrt, target, output_component=None, driver=Non
 def _build_reverse(func, argtypes, wrt, target, output_component, driver):
     target = targets.named(target)
     check_call(func, argtypes, wrt)
+    key = build_cache.key_of("reverse", func, argtypes, (_tuple(wrt), output_component, _named(driver)), target)
+    found = _recorded(key, func, target)
+    if found is not None:
+        return found
     builder = ModuleBuilder(target)
     name, prepared = builder.reverse(func, argtypes, wrt, output_component=output_component)
     stem = prepared.fn.name if prepared is not None else func.__name__
-    gradient_only = None
+    roles = {"derivative": name}
     if driver is not None:
-        name = builder.add_driver(driver, stem, name, _params(prepared, argtypes), wrt[0])
+        roles["derivative"] = builder.add_driver(driver, stem, name, _params(prepared, argtypes), wrt[0])
     elif prepared is not None and target.gradient_only:
         gradient_only = builder.add_gradient_only(name)
-    module, text, path = builder.load(stem, stem)
-    derivative = getattr(module, name)
-    if gradient_only is not None:
-        derivative.gradient_only = getattr(module, gradient_only)
-    return derivative, text, prepared
+        if gradient_only is not None:
+            roles["gradient_only"] = gradient_only
+    return builder.finish(key, func, stem, stem, roles, prepared)
 
 
 def build_row_blocks(func, argtypes, wrt, chunk, target, block):
@@ -313,13 +327,17 @@ def build_row_blocks(func, argtypes, wrt, chunk, target, block):
 
 
 def _build_row_blocks(func, argtypes, wrt, chunk, target, block):
+    target = targets.named(target)
     check_call(func, argtypes, (wrt,))
+    key = build_cache.key_of("rows", func, argtypes, (wrt, chunk, block), target)
+    found = _recorded(key, func, target)
+    if found is not None:
+        return found
     builder = ModuleBuilder(target)
     name, prepared = builder.row_blocks(func, argtypes, wrt)
     stem = prepared.fn.name
     name = builder.add_driver(drivers.row_blocks, stem, name, _params(prepared, argtypes), wrt, chunk, block)
-    module, text, path = builder.load(f"{stem}_rows", stem)
-    return getattr(module, name), text, prepared
+    return builder.finish(key, func, f"{stem}_rows", stem, {"derivative": name}, prepared)
 
 
 def build_forward(func, argtypes, wrt, chunk, target, driver=None):
@@ -331,14 +349,41 @@ def build_forward(func, argtypes, wrt, chunk, target, driver=None):
 def _build_forward(func, argtypes, wrt, chunk, target, driver):
     target = targets.named(target)
     check_call(func, argtypes, wrt)
-    builder = ModuleBuilder(target)
     # A Jacobian driver reads only the tangents of f's result, so values feeding nothing else are skipped.
-    name, prepared = builder.forward(func, argtypes, wrt, chunk, result_read=getattr(driver, "reads_value", True))
+    result_read = getattr(driver, "reads_value", True)
+    key = build_cache.key_of("forward", func, argtypes, (_tuple(wrt), chunk, _named(driver), result_read), target)
+    found = _recorded(key, func, target)
+    if found is not None:
+        return found
+    builder = ModuleBuilder(target)
+    name, prepared = builder.forward(func, argtypes, wrt, chunk, result_read=result_read)
     stem = prepared.fn.name if prepared is not None else func.__name__
     if driver is not None:
         name = builder.add_driver(driver, stem, name, _params(prepared, argtypes), wrt[0], chunk)
-    module, text, path = builder.load(f"{stem}_fwd", stem)
-    return getattr(module, name), text, prepared
+    return builder.finish(key, func, f"{stem}_fwd", stem, {"derivative": name}, prepared)
+
+
+def _tuple(wrt):
+    return tuple(wrt) if wrt is not None else None
+
+
+def _named(driver):
+    return None if driver is None else f"{driver.__module__}.{driver.__name__}"
+
+
+def _recorded(key, func, target):
+    """(callable, source, a stand-in for the prepared function) of a build recorded on disk, or None."""
+    with stage("module load"):
+        found = build_cache.load(key, func, target)
+    if found is None:
+        return None
+    memory.keep_freed_memory()  # as ModuleBuilder.load does
+    module, text, rec = found
+    build_report.await_first_call(getattr(module, name) for name in rec.functions)  # numba loads them then
+    derivative = getattr(module, rec.roles["derivative"])
+    if "gradient_only" in rec.roles:
+        derivative.gradient_only = getattr(module, rec.roles["gradient_only"])
+    return derivative, text, build_cache.Built(rec.return_type)
 
 
 def cached_forward(func, argtypes, wrt, chunk, target, driver=None):

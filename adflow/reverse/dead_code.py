@@ -7,8 +7,9 @@ so everything live at the loop's head stays live at them.  What is not removable
 its names (returns, writes into arrays, tape operations, calls), and so does a loop or branch
 whose body still holds something.
 
-Two passes use it: :mod:`.unused_value` (the statements only the value needed) and
-:mod:`.dead_resets` (zero resets of adjoints that are assigned again before they are read).
+Passes that use it: :mod:`.unused_value` (the statements only the value needed), :mod:`.copies`
+(the copies nothing reads any more) and
+:mod:`.dead_reverse` (what the reverse sweep computes and nothing reads: zero resets, recomputations).
 """
 from __future__ import annotations
 

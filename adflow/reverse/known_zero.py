@@ -7,7 +7,7 @@ IEEE arithmetic (it is ``+0.0`` where ``e`` is ``-0.0``), so without fast-math L
 addition: one per contribution, on the reverse sweep's critical path.  This pass finds, by a
 forward analysis over the structured code, the adjoints that certainly hold zero before each
 ``v_bar += e`` and writes ``v_bar = e`` there.  The zero starts it leaves unread are removed by
-:mod:`.dead_resets`.
+:mod:`.dead_reverse`.
 
 What holds zero: an adjoint (a name the reverse transform started, :attr:`Sweeps.adjoints
 <adflow.reverse.sweeps.Sweeps.adjoints>`) just assigned a zero literal (``0.0``, ``np.float32(0.0)``
@@ -21,9 +21,9 @@ cotangent into float64 code).  A pure function from the generated ``FunctionDef`
 """
 from __future__ import annotations
 
-import copy
-
 import gast
+
+from ..syntax.nodes import copy_tree
 
 _FLOAT_CASTS = {"float64", "float32", "float16"}
 
@@ -54,7 +54,7 @@ def assign_known_zeros(fdef: gast.FunctionDef, adjoints=None) -> gast.FunctionDe
 
     ``adjoints``: the names considered (default: those of the function's record).
     """
-    fdef = copy.deepcopy(fdef)
+    fdef = copy_tree(fdef)
     names = adjoint_names(fdef) if adjoints is None else set(adjoints)
     if names:
         fdef.body, _ = _KnownZero(names).block(fdef.body, frozenset(), rewrite=True)

@@ -15,13 +15,13 @@ import copy
 
 import gast
 
-from ..syntax.nodes import const, names_read
+from ..syntax.nodes import const, copy_tree, names_read
 from .known_zero import adjoint_names
 
 
 def merge_equal_contributions(fdef: gast.FunctionDef, adjoints=None) -> gast.FunctionDef:
     """A copy of ``fdef`` with equal adjacent contributions merged (``adjoints`` as in :mod:`.known_zero`)."""
-    fdef = copy.deepcopy(fdef)
+    fdef = copy_tree(fdef)
     names = adjoint_names(fdef) if adjoints is None else set(adjoints)
     fdef.body = _block(fdef.body, names)
     return fdef

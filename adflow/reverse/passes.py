@@ -3,7 +3,7 @@
 Each pass is a pure function from the vjp's ``FunctionDef`` to a new one that computes the same
 numbers (each module says where the last bit may differ).  They are on by default; tests switch
 one off to compare results with and without it (:func:`switched_off`), and so may a measurement:
-``ADFLOW_PASSES_OFF=known_zero,dead_resets`` (or ``all``) in the environment.
+``ADFLOW_PASSES_OFF=known_zero,dead_reverse`` (or ``all``) in the environment.
 
 >>> from adflow.reverse import passes
 >>> [name for name, _ in passes.PASSES][:2]
@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from .dead_resets import drop_dead_resets
+from .dead_reverse import drop_dead_reverse
 from .known_zero import assign_known_zeros
 from .merge_contributions import merge_equal_contributions
 from .reserved_tapes import reserve_tapes
@@ -26,7 +26,7 @@ PASSES = (
     ("single_adjoints", assign_single_contributions),
     ("known_zero", assign_known_zeros),
     ("merge_contributions", merge_equal_contributions),
-    ("dead_resets", drop_dead_resets),
+    ("dead_reverse", drop_dead_reverse),
     ("reserved_tapes", reserve_tapes),
 )
 # Decisions of the reverse transform itself, switchable the same way: recompute cheap values rather

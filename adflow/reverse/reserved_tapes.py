@@ -13,8 +13,8 @@ straight line (Lorenz's gradient ran at 3.3x its primal with three such pushes p
 without).  So:
 
 * a ``for`` loop over ``range`` knows its trip count when it starts: before it goes
-  ``_x_tape = reserve(_x_tape, _x_top + k * trip_count(start, stop, step))`` for the ``k``
-  pushes of each tape its body makes per iteration (inside branches too: an upper bound, and
+  ``_x_tape = reserve(_x_tape, _x_top + k * trip_count(start, stop, step))`` (``_x_top + n`` for
+  ``range(0, n, 1)``) for the ``k`` pushes of each tape its body makes per iteration (inside branches too: an upper bound, and
   ``break`` only runs fewer), and those pushes lose their growth checks;
 * a ``while`` loop runs in chunks of :data:`CHUNK` iterations, each chunk a ``for`` loop that
   reserves room for itself as above and leaves when the loop's condition turns false.
@@ -31,7 +31,7 @@ import copy
 
 import gast
 
-from ..syntax.nodes import call, name
+from ..syntax.nodes import call, copy_tree, name
 from .dead_code import pure
 
 # Iterations of a while loop per check of its tapes' room.
@@ -42,7 +42,7 @@ def reserve_tapes(fdef: gast.FunctionDef) -> gast.FunctionDef:
     sweeps = getattr(fdef, "sweeps", None)
     if sweeps is None or not any(t.top is not None for t in sweeps.tapes):
         return fdef
-    fdef = copy.deepcopy(fdef)
+    fdef = copy_tree(fdef)
     taken = {n.id for n in gast.walk(fdef) if isinstance(n, gast.Name)}
     fdef.body = _Reserve(fdef.sweeps, taken).block(fdef.body)
     return fdef
@@ -63,7 +63,7 @@ class _Reserve:
                 if isinstance(stmt, gast.For):
                     bounds = _range_bounds(stmt)
                     if bounds is not None:
-                        out.extend(self.reservations(stmt, call("trip_count", *bounds)))
+                        out.extend(self.reservations(stmt, _trips(*bounds)))
                 else:
                     stmt = self.in_chunks(stmt)
             out.append(stmt)
@@ -157,6 +157,18 @@ def _jumps(stmts) -> bool:
         if isinstance(stmt, gast.If) and (_jumps(stmt.body) or _jumps(stmt.orelse)):
             return True
     return False
+
+
+def _trips(start, stop, step):
+    """The iterations of ``range(start, stop, step)``, or more: ``stop - start`` for a unit step (no
+    call to compile; negative when the loop does not run, and reserving less than the tape holds
+    does nothing)."""
+    if isinstance(step, gast.Constant) and step.value in (1, -1):
+        first, last = (start, stop) if step.value == 1 else (stop, start)
+        if isinstance(first, gast.Constant) and first.value == 0:
+            return last
+        return gast.BinOp(left=last, op=gast.Sub(), right=first)
+    return call("trip_count", start, stop, step)
 
 
 def _range_bounds(loop):

@@ -12,11 +12,9 @@ reused.  A pure function from the generated ``FunctionDef`` to a new one.
 """
 from __future__ import annotations
 
-import copy
-
 import gast
 
-from ..syntax.nodes import names_read
+from ..syntax.nodes import copy_tree, names_read
 from .single_adjoints import changed_names
 
 
@@ -57,7 +55,7 @@ class _Replace(gast.NodeTransformer):
 
 
 def reuse_forward_values(fdef: gast.FunctionDef) -> gast.FunctionDef:
-    fdef = copy.deepcopy(fdef)
+    fdef = copy_tree(fdef)
     body = fdef.body
     # changed_after[k]: what the statements after the k-th may rebind or change.
     changed_after = [set() for _ in body]

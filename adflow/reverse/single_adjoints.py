@@ -22,11 +22,9 @@ A pure function from the generated ``FunctionDef`` to a new one.
 """
 from __future__ import annotations
 
-import copy
-
 import gast
 
-from ..syntax.nodes import names_read
+from ..syntax.nodes import copy_tree, names_read
 
 # Adjoint helpers whose result has the shape of one argument, the primal variable: its position.
 SHAPED_LIKE_PRIMAL = {"unbroadcast": 1, "sum_adjoint": 1, "dot_adjoint_a": 1, "dot_adjoint_b": 2}
@@ -99,7 +97,7 @@ def _single_contribution(body, facts, start, bar, primal):
 
 
 def assign_single_contributions(fdef: gast.FunctionDef) -> gast.FunctionDef:
-    fdef = copy.deepcopy(fdef)
+    fdef = copy_tree(fdef)
     body = fdef.body
     returned = names_read([body[-1]]) if isinstance(body[-1], gast.Return) else set()
     # What each top-level statement changes and reads, worked out once (not per candidate).

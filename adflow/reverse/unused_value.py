@@ -15,17 +15,16 @@ other statement stay, and so does a loop whose body still holds one of them.
 """
 from __future__ import annotations
 
-import copy
-
 import gast
 
+from ..syntax.nodes import copy_tree
 from .dead_code import eliminate, pure
 
 
 def without_value(fdef: gast.FunctionDef, name: str) -> gast.FunctionDef | None:
     """A copy of the vjp ``fdef`` named ``name`` that returns ``(0.0, gradients)``, its dead code
     removed; ``None`` when its last statement is not the ``return (value, gradients)`` expected."""
-    fdef = copy.deepcopy(fdef)
+    fdef = copy_tree(fdef)
     last = fdef.body[-1] if fdef.body else None
     if not (isinstance(last, gast.Return) and isinstance(last.value, gast.Tuple) and len(last.value.elts) == 2):
         return None

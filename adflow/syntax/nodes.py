@@ -6,6 +6,8 @@ statements of a body with loops and branches flattened).
 """
 from __future__ import annotations
 
+import copy
+
 import gast
 
 
@@ -69,6 +71,43 @@ def accumulate(target: str, value, lineno):
     node = gast.AugAssign(target=store(target), op=gast.Add(), value=value)
     node.lineno = lineno
     return node
+
+
+# --------------------------------------------------------------------------- copying
+
+_ATOMS = (str, int, float, complex, bool, bytes, type(None), type(Ellipsis))
+
+
+def copy_tree(node):
+    """A deep copy of the gast tree ``node``, several times faster than ``copy.deepcopy``.
+
+    Nodes, lists and constants are copied by walking the fields; anything else a node carries (a
+    record such as the reverse transform's ``sweeps``) is deep-copied after the whole tree, with the
+    copies of the nodes it refers to in place of the originals, as ``copy.deepcopy`` would.
+    """
+    memo, deferred = {}, []
+    out = _copy(node, memo, deferred)
+    for target, key, value in deferred:
+        target.__dict__[key] = copy.deepcopy(value, memo)
+    return out
+
+
+def _copy(value, memo, deferred):
+    if isinstance(value, gast.AST):
+        new = value.__class__.__new__(value.__class__)
+        memo[id(value)] = new
+        fields = new.__dict__
+        for key, item in value.__dict__.items():
+            if isinstance(item, (gast.AST, list)) or isinstance(item, _ATOMS):
+                fields[key] = _copy(item, memo, deferred)
+            else:
+                deferred.append((new, key, item))
+        return new
+    if isinstance(value, list):
+        return [_copy(item, memo, deferred) for item in value]
+    if isinstance(value, _ATOMS):
+        return value
+    return copy.deepcopy(value, memo)
 
 
 # --------------------------------------------------------------------------- reading

@@ -1,0 +1,125 @@
+"""Builds recorded on disk (adflow/pipeline/build_cache.py): a new process loads the generated module
+without transforming again, and anything the module depends on makes a new build when it changes."""
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adflow.pipeline import build_cache
+from adflow.targets import cpu
+
+ROOT = Path(__file__).resolve().parent.parent
+
+USER_MODULE = '''
+import math
+import numpy as np
+
+SCALE = {scale}
+WEIGHTS = np.array([1.0, 2.0, {weight}])
+
+
+def helper(u):
+    return u * u * SCALE
+
+
+def loss(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s = s + helper(x[i]) * WEIGHTS[i] + math.sin(x[i])
+    return s
+'''
+
+RUN = '''
+import sys
+import numpy as np
+import adflow
+import adflow.reverse.transform, adflow.forward.transform
+from adflow.pipeline import build_cache
+import user_code
+
+if sys.argv[1] == "no-transform":
+    def refuse(self):
+        raise AssertionError("transformed again")
+    adflow.reverse.transform.ReverseTransform.run = refuse
+    adflow.forward.transform.ForwardTransform.run = refuse
+x = np.array([0.3, -1.2, 0.8])
+g = adflow.grad(user_code.loss)(x)
+j = adflow.jacobian(user_code.loss, mode="forward")(x)
+print(" ".join(repr(float(v)) for v in list(g) + list(j)))
+'''
+
+
+def expected(x, scale, weights):
+    # d/dx_i of sum(scale * x_i^2 * w_i + sin(x_i))
+    return [2.0 * scale * v * w + np.cos(v) for v, w in zip(x, weights)]
+
+
+def write_user_module(folder, scale, weight):
+    (folder / "user_code.py").write_text(USER_MODULE.format(scale=scale, weight=weight))
+
+
+def run(folder, mode):
+    env = dict(os.environ, ADFLOW_CACHE_DIR=str(folder / "cache"), PYTHONPATH=f"{ROOT}{os.pathsep}{folder}",
+               PYTHONDONTWRITEBYTECODE="1")
+    out = subprocess.run([sys.executable, str(folder / "run.py"), mode], env=env, capture_output=True, text=True,
+                         cwd=folder)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return [float(v) for v in out.stdout.split()]
+
+
+def records(folder):
+    return sorted((folder / "cache" / "builds").glob("*.pkl"))
+
+
+def test_a_second_process_loads_the_build_without_transforming(tmp_path):
+    (tmp_path / "run.py").write_text(RUN)
+    write_user_module(tmp_path, 1.5, 3.0)
+    x = [0.3, -1.2, 0.8]
+    want = expected(x, 1.5, [1.0, 2.0, 3.0])
+    first = run(tmp_path, "build")
+    assert len(records(tmp_path)) == 2  # the gradient's and the forward Jacobian's
+    second = run(tmp_path, "no-transform")  # fails if anything is transformed again
+    assert second == first
+    np.testing.assert_allclose(second[:3], want, rtol=1e-13)
+    np.testing.assert_allclose(second[3:], want, rtol=1e-13)
+
+
+@pytest.mark.parametrize("change", ["scale", "weight", "helper"])
+def test_what_the_module_depends_on_makes_a_new_build_when_it_changes(tmp_path, change):
+    (tmp_path / "run.py").write_text(RUN)
+    write_user_module(tmp_path, 1.5, 3.0)
+    run(tmp_path, "build")
+    scale, weight = {"scale": (2.5, 3.0), "weight": (1.5, -4.0), "helper": (1.5, 3.0)}[change]
+    write_user_module(tmp_path, scale, weight)
+    if change == "helper":  # the helper's own code changes: u * u * SCALE -> u * u * SCALE * 2.0
+        path = tmp_path / "user_code.py"
+        path.write_text(path.read_text().replace("return u * u * SCALE", "return u * u * SCALE * 2.0"))
+        scale = 3.0
+    got = run(tmp_path, "build")
+    assert len(records(tmp_path)) == 4
+    want = expected([0.3, -1.2, 0.8], scale, [1.0, 2.0, weight])
+    np.testing.assert_allclose(got[:3], want, rtol=1e-13)
+    np.testing.assert_allclose(got[3:], want, rtol=1e-13)
+
+
+class Knob:
+    factor = 2.0
+
+
+def test_a_value_it_cannot_describe_leaves_the_build_unrecorded(tmp_path, monkeypatch):
+    (tmp_path / "knobbed.py").write_text(textwrap.dedent('''
+        def f(x):
+            return x[0] * KNOB.factor
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("knobbed")
+    module.KNOB = Knob()
+    types = (build_cache.numba.typeof(np.ones(2)),)
+    assert build_cache.key_of("reverse", module.f, types, ((0,), None, None), cpu.TARGET) is None
+    module.KNOB = 2.0
+    assert build_cache.key_of("reverse", module.f, types, ((0,), None, None), cpu.TARGET) is not None
