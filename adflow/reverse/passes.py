@@ -14,9 +14,11 @@ from __future__ import annotations
 import contextlib
 import os
 
+from .copies import propagate_copies
 from .dead_reverse import drop_dead_reverse
 from .known_zero import assign_known_zeros
 from .merge_contributions import merge_equal_contributions
+from .reloads import drop_reloads
 from .reserved_tapes import reserve_tapes
 from .reuse_values import reuse_forward_values
 from .single_adjoints import assign_single_contributions
@@ -26,7 +28,9 @@ PASSES = (
     ("single_adjoints", assign_single_contributions),
     ("known_zero", assign_known_zeros),
     ("merge_contributions", merge_equal_contributions),
+    ("copies", propagate_copies),  # before dead_reverse, which removes the copies nothing reads then
     ("dead_reverse", drop_dead_reverse),
+    ("reloads", drop_reloads),  # after dead_reverse: the restore it leaves repeated (z = _z_tape[...])
     ("reserved_tapes", reserve_tapes),
 )
 # Decisions of the reverse transform itself, switchable the same way: recompute cheap values rather
