@@ -7,7 +7,7 @@ import numba
 import numpy as np
 from numba.core import types
 
-from . import targets
+from . import compose, targets
 from .backends.drivers import batch_grad
 from .cuda import api as cuda_api
 from .errors import ShapeError
@@ -55,7 +55,7 @@ class GradFunction:
     def __init__(self, func, wrt=0, target="cpu", has_aux=False, with_value=False, batch=False):
         python_function(func)  # a builtin or a derivative object is refused here, where it is written
         self.func = func
-        self.wrt, self._single = normalize_wrt(wrt)
+        self.wrt, self.single = normalize_wrt(wrt)
         self.has_aux = has_aux
         self.with_value = with_value
         self.batch = batch
@@ -71,7 +71,7 @@ class GradFunction:
 
     def __reduce__(self):
         # Sent as the function and the options: the receiving process builds its own code (pickling.py).
-        wrt = self.wrt[0] if self._single else self.wrt
+        wrt = self.wrt[0] if self.single else self.wrt
         if self.with_value:
             return reduce_derivative(self, "value_and_grad", self.func, wrt=wrt, target=self.target,
                                      has_aux=self.has_aux)
@@ -87,7 +87,7 @@ class GradFunction:
             _check_aux_pair(prepared.return_type, self.__name__)
         value, grads = self._run(vjp_fn, args)
         grads = tuple(cast_like(g, args[k]) for g, k in zip(grads, self.wrt))
-        out = grads[0] if self._single else grads
+        out = grads[0] if self.single else grads
         if self.with_value:
             return value, out
         if self.has_aux:
@@ -186,12 +186,13 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
     >>> adflow.grad(f)(np.array([1.0, 2.0]))
     array([2., 4.])
     """
-    if func is not None:
-        python_function(func)
+    if func is None:
+        return lambda f: grad(f, wrt, target, has_aux, batch)
+    if compose.is_derivative(func):  # grad of a derivative: adflow/compose.py
+        return compose.grad(func, wrt, target, has_aux, batch)
+    python_function(func)
     if targets.named(target).per_thread:  # device functions and batched kernels: adflow/cuda/
         return cuda_api.grad(func, wrt, has_aux, batch)
-    if func is None:
-        return lambda f: GradFunction(f, wrt, target, has_aux, batch=batch)
     return GradFunction(func, wrt, target, has_aux, batch=batch)
 
 
@@ -205,12 +206,13 @@ def value_and_grad(func=None, wrt=0, target="cpu", has_aux=False):
     >>> round(value, 6), round(slope, 6)  # sin(1) and sin(1) + cos(1)
     (0.841471, 1.381773)
     """
-    if func is not None:
-        python_function(func)
+    if func is None:
+        return lambda f: value_and_grad(f, wrt, target, has_aux)
+    if compose.is_derivative(func):
+        return compose.grad(func, wrt, target, has_aux, with_value=True)
+    python_function(func)
     if targets.named(target).per_thread:
         return cuda_api.value_and_grad(func, wrt, has_aux)
-    if func is None:
-        return lambda f: GradFunction(f, wrt, target, has_aux, with_value=True)
     return GradFunction(func, wrt, target, has_aux, with_value=True)
 
 
@@ -242,6 +244,8 @@ def vjp(func, *args, wrt=None, target="cpu"):
     >>> pullback(np.array([1.0, 0.1]))
     (array([3. , 0.3]), array([12. ,  1.6]))
     """
+    if compose.is_derivative(func):
+        return compose.vjp(func, args, wrt, target)
     python_function(func)
     if targets.named(target).per_thread:
         return cuda_api.vjp(func, *args, wrt=wrt)
@@ -262,7 +266,10 @@ def vjp(func, *args, wrt=None, target="cpu"):
         return tuple(cast_like(g, args[k]) for g, k in zip(grads, wrt))
 
     pullback.source = specs.last_source
+    # What a transform of the pullback reads (adflow/compose.py): it is a derivative of func at args.
     pullback.adflow_transform = "vjp"
+    pullback.func, pullback.primals, pullback.wrt, pullback.target = func, args, wrt, target
+    pullback.output_is_tuple = isinstance(y, tuple)
     return y, pullback
 
 

@@ -14,7 +14,7 @@ from numba.core import types
 from numba.core.errors import TypingError
 
 from . import sparsity as S
-from . import targets
+from . import compose, targets
 from .backends.drivers import (batch_grad, hessian_passes, jacobian_reverse, jacobian_reverse_chunked,
                                row_jacobian_reverse)
 from .cuda import api as cuda_api
@@ -310,6 +310,8 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sp
     >>> J.shape
     (2, 2)
     """
+    if compose.is_derivative(func):  # the Jacobian of a derivative: adflow/compose.py
+        return compose.jacobian(func, mode, wrt, chunk, batch, target, sparsity)
     python_function(func)
     where = targets.named(target)
     if sparsity is not None and not where.supports("forward"):
@@ -422,6 +424,8 @@ def hessian(func, wrt=0, chunk=None, target="cpu"):
     array([[ 6.,  0.],
            [ 0., 12.]])
     """
+    if compose.is_derivative(func):
+        return compose.hessian(func, "hessian", target)
     return HessianFunction(func, wrt, chunk, target)
 
 
@@ -434,4 +438,6 @@ def hvp(func, wrt=0, target="cpu"):
     >>> adflow.hvp(f)(np.array([1.0, 2.0]), np.array([1.0, 1.0]))
     array([ 6., 12.])
     """
+    if compose.is_derivative(func):
+        return compose.hessian(func, "hvp", target)
     return HessianFunction(func, wrt, None, target).hvp

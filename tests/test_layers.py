@@ -43,7 +43,7 @@ LAYERS = [
     ("targets", ["adflow.targets", "adflow.targets.*", "adflow.cuda", "adflow.cuda.sizing", "adflow.cuda.adapter",
                  "adflow.cuda.kernels"]),
     ("pipeline", ["adflow.pipeline", "adflow.pipeline.*", "adflow.pickling"]),
-    ("entry points", ["adflow.api", "adflow.forward.api", "adflow.jacobian", "adflow.sparsity", "adflow.planning",
+    ("entry points", ["adflow.api", "adflow.compose", "adflow.forward.api", "adflow.jacobian", "adflow.sparsity", "adflow.planning",
                       "adflow.specializations", "adflow.cuda.build", "adflow.cuda.launch", "adflow.cuda.api"]),
     ("package and tools", ["adflow", "adflow.testing", "adflow.demo", "adflow.fuzz"]),
     ("integrations", ["adflow.dask", "adflow.dask.*"]),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import targets
+from .. import compose, targets
 from ..backends import drivers
 from ..cuda import api as cuda_api
 from ..duals.helpers import seed, tangents_of, value_of
@@ -39,13 +39,15 @@ def jvp(func, primals, tangents, wrt=None, target="cpu"):
     ...     return np.sin(x) * x[0]
     >>> y, y_dot = adflow.jvp(f, (np.array([1.0, 2.0]),), (np.array([1.0, 0.0]),))
     """
-    python_function(func)
     for what, given in (("primals", primals), ("tangents", tangents)):
         if not isinstance(given, (tuple, list)):
             # An array here would be unpacked as the argument list: f(x[0], x[1]) instead of f(x).
             raise ArgumentError(f"jvp takes its {what} as a tuple (or list) with one entry per argument, "
                                 f"not a {type(given).__name__}",
                                 hint="for f(x) write adflow.jvp(f, (x,), (t,))")
+    if compose.is_derivative(func):  # the jvp of a derivative: adflow/compose.py
+        return compose.jvp(func, primals, tangents, wrt, target)
+    python_function(func)
     if targets.named(target).per_thread:  # no duals on the device: from reverse sweeps, adflow/cuda/
         return cuda_api.jvp(func, primals, tangents, wrt)
     primals = prepare_args(tuple(primals))
