@@ -10,12 +10,12 @@ from numba.core import types
 from . import compose, targets
 from .backends.drivers import batch_grad
 from .cuda import api as cuda_api
-from .errors import ShapeError
-from .pipeline import call_compiled
+from .errors import NonDifferentiableError, ShapeError
+from .pipeline import call_compiled, compiled_derivative
 from .pipeline.arguments import cast_like, check_batch, float_positions, normalize_wrt, prepare_args
 from .pickling import reduce_derivative
 from .specializations import Specializations
-from .syntax.source import python_function
+from .syntax.source import entry_point, python_function
 from .value_types import argument_types, is_number_type
 
 
@@ -68,6 +68,15 @@ class GradFunction:
     @property
     def target(self):
         return self._specs.target.name
+
+    @property
+    def _numba_type_(self):
+        # Compiled code that calls this gradient (adflow.grad(f)(y) inside a differentiated function)
+        # asks numba for its type: a dispatcher building f's reverse sweep (pipeline/compiled_derivative.py).
+        if self.has_aux or self.batch or (self.with_value and not self.single):
+            raise NonDifferentiableError(f"{self.__name__}'s gradient made with has_aux, batch or value_and_grad of "
+                                         f"a tuple wrt cannot be called inside a differentiated function")
+        return compiled_derivative.numba_type(self)
 
     def __reduce__(self):
         # Sent as the function and the options: the receiving process builds its own code (pickling.py).
@@ -166,6 +175,7 @@ class GradFunction:
         return self._derivative(prepare_args(args))[1]
 
 
+@entry_point(makes_derivative=True)
 def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
     """Gradient of a scalar-valued function, by reverse mode.
 
@@ -196,6 +206,7 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
     return GradFunction(func, wrt, target, has_aux, batch=batch)
 
 
+@entry_point(makes_derivative=True)
 def value_and_grad(func=None, wrt=0, target="cpu", has_aux=False):
     """Like :func:`grad`, but returns ``(value, gradient)`` from one forward and reverse sweep.
 
@@ -229,6 +240,7 @@ def _same_structure(v, y, fname):
     return v_arr if isinstance(y, np.ndarray) else float(v_arr)
 
 
+@entry_point(makes_derivative=False)
 def vjp(func, *args, wrt=None, target="cpu"):
     """Vector-Jacobian product: returns ``(y, pullback)`` where ``pullback(v)`` is ``v^T J``.
 

@@ -25,6 +25,7 @@ derivative would need duals of duals, which adflow's dual numbers are not.
 from __future__ import annotations
 
 import numpy as np
+from numba.core.errors import TypingError
 
 from . import targets
 from .duals.helpers import make_dual, seed, tangents_of, value_of
@@ -189,7 +190,11 @@ class _Jacobian(_Inner):
         shape = self._shapes.get(key)
         if shape is None:
             copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-            y = targets.named(self.target).wrap(primal_of(self.func))(*copies)
+            primal = getattr(primal_of(self.func), "py_func", primal_of(self.func))
+            try:
+                y = targets.named(self.target).wrap(primal)(*copies)
+            except TypingError:  # numba cannot compile it as written (it makes adflow.grad(f)(y)): as Python
+                y = primal(*copies)
             if isinstance(y, tuple):
                 raise ShapeError(f"{self.description}: jacobian needs a function returning one array or "
                                  f"number, not a tuple")

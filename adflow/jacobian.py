@@ -28,7 +28,7 @@ from .pickling import reduce_derivative
 from .planning import BLOCK_SPEEDUP, Plan, default_chunk, plan
 from .rules.custom import primal_of
 from .specializations import Specializations
-from .syntax.source import python_function
+from .syntax.source import entry_point, python_function
 from .value_types import argument_types, is_number_type
 
 __all__ = ["jacobian", "JacobianFunction", "plan", "Plan", "default_chunk", "hessian", "hvp", "HessianFunction"]
@@ -144,7 +144,10 @@ class JacobianFunction:
         primal = getattr(primal, "py_func", primal)
         # On copies: a function that writes into its arguments must not change the caller's arrays
         # (nor the point the Jacobian is then taken at).
-        y = self._reverse.target.wrap(primal)(*_fresh_copies(args))
+        try:
+            y = self._reverse.target.wrap(primal)(*_fresh_copies(args))
+        except TypingError:  # numba cannot compile it as written (it makes adflow.grad(f)(y)): run it as Python
+            y = primal(*_fresh_copies(args))
         if isinstance(y, tuple):
             raise ShapeError("jacobian needs a function returning one array or number, not a tuple")
         return np.shape(y)
@@ -290,6 +293,7 @@ class _Run:
         return first if first is not None else self._call(args)
 
 
+@entry_point(makes_derivative=True)
 def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sparsity=None):
     """The Jacobian of ``func`` with respect to argument ``wrt``, shaped ``out.shape + in.shape``.
 
@@ -412,6 +416,7 @@ class HessianFunction:
         return t[..., 0] if np.ndim(x) else float(t.reshape(-1)[0])
 
 
+@entry_point(makes_derivative=True)
 def hessian(func, wrt=0, chunk=None, target="cpu"):
     """The Hessian of a scalar ``func`` by forward-over-reverse: dual numbers through the reverse sweep.
 
@@ -429,6 +434,7 @@ def hessian(func, wrt=0, chunk=None, target="cpu"):
     return HessianFunction(func, wrt, chunk, target)
 
 
+@entry_point(makes_derivative=True)
 def hvp(func, wrt=0, target="cpu"):
     """Hessian-vector product without forming the Hessian: ``hvp(f)(*args, v)`` is ``H v``, one pass.
 

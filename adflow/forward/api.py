@@ -10,7 +10,7 @@ from ..duals.helpers import seed, tangents_of, value_of
 from ..errors import ArgumentError, ShapeError
 from ..pipeline import cached_forward, cached_row_blocks
 from ..pipeline.arguments import check_tangents, float_positions, normalize_wrt, prepare_args
-from ..syntax.source import python_function
+from ..syntax.source import entry_point, python_function
 from ..value_types import argument_types
 
 
@@ -28,6 +28,7 @@ def _outputs(y, k):
     return value, np.asarray(tangents)
 
 
+@entry_point(makes_derivative=False)
 def jvp(func, primals, tangents, wrt=None, target="cpu"):
     """Jacobian-vector product by forward mode: returns ``(f(*primals), J @ tangents)``.
 

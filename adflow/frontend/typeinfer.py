@@ -22,7 +22,7 @@ from ..backends import modules
 from ..backends.symbols import distinct
 from ..errors import SourceLocation, TypingError
 from ..rules.custom import CustomRule
-from ..syntax.source import source_lines
+from ..syntax.source import derivative_function, derivative_kind, source_lines
 from .namespace import is_user_function
 
 
@@ -77,8 +77,8 @@ def jitted(func):
     by their dispatchers in a copy of its globals (the key has their identities: rebinding one
     makes a new dispatcher).
     """
-    if isinstance(func, numba.core.dispatcher.Dispatcher):
-        return func
+    if isinstance(func, numba.core.dispatcher.Dispatcher) or derivative_kind(func) is not None:
+        return func  # a derivative adflow made gives numba its own type (pipeline/compiled_derivative.py)
     callees = {}
     for name in func.__code__.co_names:
         value = func.__globals__.get(name)
@@ -182,7 +182,13 @@ def clean_message(text: str) -> str:
 # and the code of the helpers it calls, so they are cached on disk next to the generated modules.
 
 
-def _code_fingerprint(func, digest, seen):
+def code_fingerprint(func, digest, seen=None):
+    """Add ``func``'s source, and that of the functions it calls by name, to ``digest`` (a hashlib hash)."""
+    seen = set() if seen is None else seen
+    if derivative_kind(func) is not None:  # adflow.grad(f): its options and f's code
+        options = (derivative_kind(func), getattr(func, "wrt", None), getattr(func, "with_value", None))
+        digest.update(repr(options).encode())
+        func = derivative_function(func)
     py = getattr(func, "py_func", func)
     py = getattr(py, "primal", py)
     py = getattr(py, "py_func", py)
@@ -195,8 +201,9 @@ def _code_fingerprint(func, digest, seen):
         digest.update(py.__code__.co_code)
     for name in py.__code__.co_names:
         value = py.__globals__.get(name)
-        if callable(value) and (hasattr(value, "__code__") or hasattr(value, "py_func")):
-            _code_fingerprint(value, digest, seen)
+        if callable(value) and (hasattr(value, "__code__") or hasattr(value, "py_func")
+                                or derivative_kind(value) is not None):
+            code_fingerprint(value, digest, seen)
 
 
 _PIPELINE = "no-dead-branch-prune"  # what _TypeOnlyPipeline runs: types cached by another are not reused
@@ -214,7 +221,7 @@ def type_cache_key(source, argtypes, namespace, helpers) -> str:
     seen: set = set()
     for key in sorted(helpers):
         digest.update(key.encode())
-        _code_fingerprint(helpers[key], digest, seen)
+        code_fingerprint(helpers[key], digest, seen)
     return digest.hexdigest()[:24]
 
 

@@ -24,7 +24,7 @@ from ..reverse.unused_value import without_value
 from ..rules.custom import custom_jvp_of, custom_vjp_of
 from ..syntax import source
 from ..value_types import is_float_type
-from . import custom_rules
+from . import custom_rules, derivative_calls
 from .arguments import check_wrt_range
 from .cache import code_identity, once
 from .compile_errors import location_of
@@ -55,6 +55,9 @@ class ModuleBuilder:
         self.parallel = set()  # drivers whose loops numba spreads over cores
         self.prepared = {}  # generated name -> the Prepared user function it was generated from
         self.top = None  # the function the module is built for (what a compile error names)
+        # Derivatives adflow made that the module's code calls by name (adflow.grad(f) in g): what they
+        # compute is written in the module's header, so that a changed f gives the module a new name.
+        self.called_derivatives = {}
         # What the Python target's helpers call when they meet dual numbers (targets/python.py).
         self.forward_version = functools.partial(cached_forward, target=self.target)
 
@@ -103,6 +106,9 @@ class ModuleBuilder:
         key = (id(func), tuple(argtypes), tuple(wrt) if wrt is not None else None, output_component)
         if key in self.built:
             return self.built[key], None
+        if derivative_calls.is_derivative(func):  # adflow.grad(f) called in a differentiated function
+            self.built[key] = derivative_calls.vjp_function(self, func, argtypes, name or "derivative_vjp")
+            return self.built[key], None
         self.enter(func)
         try:
             custom = custom_vjp_of(func)
@@ -126,6 +132,10 @@ class ModuleBuilder:
         (``result_read=False``: the caller reads only the result's tangents)."""
         key = ("forward", id(func), tuple(argtypes), tuple(wrt), chunk, result_read)
         if key in self.built:
+            return self.built[key], None
+        if derivative_calls.is_derivative(func):
+            self.built[key] = derivative_calls.forward_function(self, func, argtypes, wrt, chunk,
+                                                                name or "derivative_fwd")
             return self.built[key], None
         self.enter(func)
         try:
@@ -188,6 +198,9 @@ class ModuleBuilder:
                     f"differentiated with", prepared.fn.location(prepared.fn.tree),
                     hint="give the two objects different names")
             self.namespace[key] = value
+        for key, helper in prepared.normalizer.helpers.items():
+            if derivative_calls.is_derivative(helper):
+                self.called_derivatives[key] = derivative_calls.fingerprint(helper)
 
     def source(self, what) -> tuple[str, list]:
         emitter, _ = self._emit(what)
@@ -198,6 +211,8 @@ class ModuleBuilder:
         emitter = emit.Emitter()
         vector_calls = self._uses_vector_math()
         header = _HEADER.format(runtime=modules.runtime_fingerprint(), what=what)
+        for key, computes in sorted(self.called_derivatives.items()):
+            header += f"# {key} is {computes}\n"
         if vector_calls:
             header += "from adflow.backends import vector_math\n"
         for line in header.splitlines():

@@ -18,6 +18,7 @@ from ..frontend.normalize import normalize
 from ..frontend.typeinfer import infer_types, jitted, load_types, store_types, type_cache_key
 from ..rules.custom import primal_of
 from ..syntax import source
+from . import derivative_calls
 
 
 class Prepared:
@@ -33,6 +34,7 @@ class Prepared:
         fence.check_helpers(self.fn)
         fdef, self.normalizer = normalize(self.fn)
         self.fdef = remove_early_exits(fdef, self.normalizer.fresh)
+        derivative_calls.check_calls(self.fn, self.fdef, self.normalizer.helpers)
         self.namespace = dict(self.normalizer.globals_used)
         self.namespace.update(self.normalizer.arrays)
         duals = [(p, t) for p, t in zip(self.fn.params, argtypes) if isinstance(t, (DualType, DualArrayType))]
@@ -40,6 +42,8 @@ class Prepared:
             values = tuple(t.value_type if isinstance(t, DualArrayType) else
                            types.float64 if isinstance(t, DualType) else t for t in argtypes)
             primal_types, _ = self._infer(values)
+            derivative_calls.refuse_third_order(self.fn, self.fdef, self.normalizer, primal_types,
+                                                [p for p, _ in duals])
             self.fdef = with_dual_storage(self.fn, self.fdef, self.normalizer, primal_types,
                                           [p for p, _ in duals], duals[0][1].k)
             self.namespace["dual_zeros"] = dual_zeros

@@ -1,0 +1,76 @@
+"""A derivative adflow made, as compiled code calls it: ``adflow.grad(f)`` read by numba as a global.
+
+Generated code that calls ``grad_f(y)`` (a differentiated function's call of ``adflow.grad(f)``,
+see :mod:`.derivative_calls`) is typed and compiled by numba, which asks the derivative object
+for its numba type (``_numba_type_``).  :func:`numba_type` answers with a dispatcher whose body
+calls an overload: when numba types a call, the overload builds ``f``'s reverse sweep for those
+argument types (the build ``adflow.grad(f)`` makes for them, shared with it) and returns a body
+calling it with the cotangent 1.
+"""
+from __future__ import annotations
+
+import weakref
+
+import numba
+from numba.core import types
+from numba.extending import overload
+
+from ..duals.numba_dual import DualArrayType, DualType
+from ..errors import ShapeError
+from ..syntax.source import derivative_function
+from ..value_types import is_number_type
+from .build import build_reverse
+from .cache import code_identity, once
+from .compile_errors import location_of
+from .derivative_calls import describe
+
+_STUBS = weakref.WeakKeyDictionary()  # derivative -> its dispatcher
+
+
+def numba_type(derivative):
+    """The numba type of ``derivative`` (a ``grad`` or ``value_and_grad`` object) in compiled code."""
+    stub = _STUBS.get(derivative)
+    if stub is None:
+        stub = _STUBS[derivative] = _dispatcher(derivative)
+    return types.Dispatcher(stub)
+
+
+def compiled_vjp(derivative, argtypes):
+    """``f``'s vjp compiled for the CPU, for ``argtypes``, and ``f``'s prepared form (None with custom rules)."""
+    func = derivative_function(derivative)
+    wrt = tuple(derivative.wrt)
+    # The key of Specializations.get, so that adflow.grad(f) called from Python shares the build.
+    key = ("reverse", tuple(argtypes), wrt, code_identity(func), "cpu", None, None)
+    vjp, _, prepared = once(key, lambda: build_reverse(func, tuple(argtypes), wrt, "cpu"), func)
+    return vjp, prepared
+
+
+def _dispatcher(derivative):
+    func = derivative_function(derivative)
+    stem = f"{func.__name__}_{'value_and_grad' if derivative.with_value else 'grad'}"
+    params = ", ".join(f"a{k}" for k in range(func.__code__.co_argcount))
+    namespace = {}
+    exec(f"def derivative_call({params}):\n    raise NotImplementedError\n", namespace)
+    derivative_call = namespace["derivative_call"]  # typed and compiled only through the overload
+
+    def typed(*argtypes):
+        if any(isinstance(t, (DualType, DualArrayType)) for t in argtypes):
+            return None  # a third derivative: refused before typing, at the call's line (derivative_calls)
+        vjp, prepared = compiled_vjp(derivative, argtypes)
+        returned = prepared.return_type if prepared is not None else None
+        if returned is not None and not is_number_type(returned):
+            raise ShapeError(f"{describe(derivative)} is called inside a differentiated function, but "
+                             f"{func.__name__} returns {returned}, not a number", location_of(func),
+                             hint="a gradient needs a function returning a scalar")
+        value = "_r[0], " if derivative.with_value else ""
+        grads = "_r[1][0]" if derivative.single else "_r[1]"
+        body = {"_vjp": vjp}
+        exec(f"def impl({params}):\n    _r = _vjp({params}, 1.0)\n    return {value}{grads}\n", body)
+        return body["impl"]
+
+    # numba matches the typing function's parameters to the implementation's: both name a0, a1...
+    namespace["typed"] = typed
+    exec(f"def typing({params}):\n    return typed({params})\n", namespace)
+    overload(derivative_call)(namespace["typing"])
+    exec(f"def {stem}({params}):\n    return derivative_call({params})\n", namespace)
+    return numba.njit(namespace[stem])

@@ -1,0 +1,189 @@
+"""A derivative adflow made, called inside a differentiated function: ``adflow.grad(f)(y)`` in ``g``.
+
+The front end treats such a call as a call of a helper (:mod:`adflow.frontend.normalize`), and
+this module gives that helper what every helper needs:
+
+* a compiled version numba can type and call (:mod:`.compiled_derivative`): the reverse sweep
+  of ``f`` for the argument types numba meets, built when numba types the call;
+* its reverse mode (:func:`vjp_function`): the cotangent ``w`` of ``D(y) = grad f(y)`` gives
+  ``w^T dD/dy``, the Hessian-vector product ``H w``: ``f``'s reverse sweep run on duals seeded
+  with ``w`` (forward over reverse; the Hessian is symmetric, so one pass gives every argument's
+  cotangent);
+* its forward mode (:func:`forward_function`): ``f``'s reverse sweep run on the dual arguments.
+
+Only ``grad`` and ``value_and_grad`` derivatives are called this way (:func:`check_calls` refuses
+the others at the call's line), and a second derivative of a function that calls one would be a
+third derivative of ``f`` (:func:`refuse_third_order`).
+"""
+from __future__ import annotations
+
+import hashlib
+
+import gast
+from numba.core import types
+
+from ..duals.numba_dual import DualArrayType, DualType
+from ..errors import NonDifferentiableError, ShapeError
+from ..frontend import ops as O
+from ..frontend.dependencies import find_varied
+from ..frontend.typeinfer import code_fingerprint
+from ..syntax.nodes import statements
+from ..syntax.source import derivative_function, derivative_kind
+from ..syntax.templates import function
+from ..value_types import is_float_type
+
+CALLABLE_INSIDE = "adflow.grad(f)(...) and adflow.value_and_grad(f)(...)"
+
+
+def is_derivative(obj) -> bool:
+    return derivative_kind(obj) is not None
+
+
+def describe(derivative) -> str:
+    kind = "value_and_grad" if getattr(derivative, "with_value", False) else derivative_kind(derivative)
+    return f"adflow.{kind}({getattr(derivative_function(derivative), '__name__', 'f')})"
+
+
+# --------------------------------------------------------------------------- what may be called inside
+
+
+def _call_lines(fdef, hname):
+    """The statements of ``fdef`` that call the helper named ``hname``."""
+    for stmt in statements(fdef.body):
+        value = getattr(stmt, "value", None)
+        func = getattr(value, "func", None)
+        if getattr(func, "id", None) == hname:
+            yield stmt
+
+
+def _first_call(fn, fdef, hname):
+    stmt = next(_call_lines(fdef, hname), None)
+    return fn.location(stmt if stmt is not None else fn.tree)
+
+
+def check_calls(fn, fdef, helpers):
+    """Refuse, at the call's line, a derivative that compiled code cannot call (only ``grad`` and
+    ``value_and_grad`` can, without ``has_aux`` or ``batch``, value_and_grad with one ``wrt``)."""
+    for hname, obj in helpers.items():
+        if not is_derivative(obj):
+            continue
+        what = describe(obj)
+        why = None
+        if derivative_kind(obj) != "grad":
+            why = f"{what} cannot be called inside a differentiated function"
+        elif obj.has_aux or obj.batch:
+            why = f"{what} made with {'has_aux=True' if obj.has_aux else 'batch=True'} cannot be called inside a " \
+                  f"differentiated function"
+        elif obj.with_value and not obj.single:
+            why = f"{what} with a tuple wrt cannot be called inside a differentiated function (its result " \
+                  f"nests tuples)"
+        if why is not None:
+            raise NonDifferentiableError(why, _first_call(fn, fdef, hname),
+                                         hint=f"only {CALLABLE_INSIDE} can be called there (a gradient with "
+                                              f"respect to one argument or a tuple of them); or compose the transforms "
+                                              f"from outside: adflow.jacobian(adflow.grad(f)) and the like")
+
+
+def refuse_third_order(fn, fdef, normalizer, vartypes, dual_params):
+    """A Hessian of a function that calls a gradient on values depending on its dual arguments
+    would need ``f``'s third derivatives: refused at the call's line."""
+    derivatives = {h for h, obj in normalizer.helpers.items() if is_derivative(obj)}
+    if not derivatives:
+        return
+    classifier = O.Classifier(fn, normalizer.helpers, normalizer.locals)
+    ops = [classifier.classify(s) for s in statements(fdef.body) if isinstance(s, gast.Assign)]
+    varied = find_varied(ops, dual_params, vartypes)
+    for op in ops:
+        if op.kind == O.CALL_USER and op.prim in derivatives and set(op.operand_names()) & varied:
+            raise NonDifferentiableError(
+                f"a second derivative of {fn.name}, which calls {describe(normalizer.helpers[op.prim])}, would be a "
+                f"third derivative of {getattr(derivative_function(normalizer.helpers[op.prim]), '__name__', 'f')}, "
+                f"which adflow does not compute", fn.location(op.node),
+                hint=f"take one derivative of {fn.name} (grad, jvp, vjp, jacobian)")
+
+
+# --------------------------------------------------------------------------- the generated module names it
+
+
+def fingerprint(derivative) -> str:
+    """What the derivative computes, as text for a generated module's header: its options and a hash of
+    ``f``'s code (and its helpers'), so that a changed ``f`` makes a module of a new name."""
+    digest = hashlib.sha256(describe(derivative).encode())
+    digest.update(repr((tuple(derivative.wrt), derivative.single, derivative.with_value)).encode())
+    code_fingerprint(derivative_function(derivative), digest)
+    return f"{describe(derivative)}, wrt={tuple(derivative.wrt)}, code {digest.hexdigest()[:16]}"
+
+
+# --------------------------------------------------------------------------- its reverse and forward modes
+
+
+def dual_type(ty, k):
+    """The numba type of ``seed(x, directions)`` carrying ``k`` directions, for an ``x`` of type ``ty``."""
+    if isinstance(ty, types.Array):
+        return DualArrayType(k, types.Array(types.float64, ty.ndim, "C"), types.Array(types.float64, ty.ndim + 1, "C"))
+    return DualType(k)
+
+
+def _seeded(k, ty, w):
+    """The generated expression seeding argument ``a{k}`` (of type ``ty``) with the one direction ``w``."""
+    if isinstance(ty, types.Array):
+        return f"seed_directions(a{k}, {w}, 1)"
+    return f"seed(a{k}, {w})"
+
+
+def _tangent(expr, ty, k):
+    return f"tangents_of({expr}, {k})[..., 0]" if isinstance(ty, types.Array) else f"tangents_of({expr}, {k})[0]"
+
+
+def vjp_function(builder, derivative, argtypes, name) -> str:
+    """Write ``<name>(a0, ..., g)``: the reverse mode of a call of ``derivative`` (``g``: the cotangent of
+    its result), returning ``(result, cotangents of the arguments)``; its name."""
+    if any(isinstance(t, (DualType, DualArrayType)) for t in argtypes):  # refused earlier, at the call's line
+        raise NonDifferentiableError(f"a second derivative through {describe(derivative)} would be a third "
+                                     f"derivative, which adflow does not compute")
+    f = derivative_function(derivative)
+    wrt = tuple(derivative.wrt)
+    floats = tuple(k for k, t in enumerate(argtypes) if is_float_type(t))
+    grad_parts = ("g[1]",) if derivative.with_value and derivative.single else \
+        tuple(f"g[1][{j}]" for j in range(len(wrt))) if derivative.with_value else \
+        ("g",) if derivative.single else tuple(f"g[{j}]" for j in range(len(wrt)))
+    dual_types = tuple(dual_type(t, 1) if k in wrt else t for k, t in enumerate(argtypes))
+    sweep, _ = builder.reverse(f, dual_types, floats, name=f"{f.__name__}_vjp_on_duals")
+    params = [f"a{k}" for k in range(len(argtypes))]
+    call_args = list(params)
+    for j, k in enumerate(wrt):
+        call_args[k] = _seeded(k, argtypes[k], grad_parts[j])
+    position = {k: j for j, k in enumerate(floats)}
+    value_term = " + g[0] * value_of(_grads[{}])" if derivative.with_value else ""
+    cotangents = [(_tangent(f"_grads[{position[k]}]", t, 1) + value_term.format(position[k])) if k in position
+                  else f"zeros_like_float(a{k})" for k, t in enumerate(argtypes)]
+    grads = [f"value_of(_grads[{position[k]}])" for k in wrt]
+    result = grads[0] if derivative.single else f"({', '.join(grads)},)"
+    if derivative.with_value:
+        result = f"(value_of(_y), {result})"
+    vjp_name = builder.unique(name)
+    text = (f"def {vjp_name}({', '.join(params)}, g):\n"
+            f"    _y, _grads = {sweep}({', '.join(call_args)}, make_dual(1.0, np.zeros(1), 1))\n"
+            f"    return {result}, ({', '.join(cotangents)},)\n")
+    builder.functions.append((function(text), f"reverse mode of {describe(derivative)}: its reverse sweep on duals "
+                                               f"seeded with the cotangent (Hessian-vector products)"))
+    return vjp_name
+
+
+def forward_function(builder, derivative, argtypes, varied, chunk, name) -> str:
+    """Write ``<name>(a0, ...)``: ``derivative`` on arguments of which ``varied`` are duals carrying
+    ``chunk`` directions (``f``'s reverse sweep run on them); its name."""
+    f = derivative_function(derivative)
+    wrt = tuple(derivative.wrt)
+    dual_types = tuple(dual_type(t, chunk) if k in varied else t for k, t in enumerate(argtypes))
+    sweep, _ = builder.reverse(f, dual_types, wrt, name=f"{f.__name__}_vjp_on_duals")
+    params = ", ".join(f"a{k}" for k in range(len(argtypes)))
+    grads = "_grads[0]" if derivative.single else "_grads"
+    result = f"_y, {grads}" if derivative.with_value else grads
+    fwd_name = builder.unique(name)
+    text = (f"def {fwd_name}({params}):\n"
+            f"    _y, _grads = {sweep}({params}, make_dual(1.0, np.zeros({chunk}), {chunk}))\n"
+            f"    return {result}\n")
+    builder.functions.append((function(text), f"forward mode of {describe(derivative)}: its reverse sweep on "
+                                               f"dual numbers carrying {chunk} direction{'s' if chunk != 1 else ''}"))
+    return fwd_name
