@@ -8,7 +8,7 @@ from ..backends import drivers
 from ..cuda import api as cuda_api
 from ..duals.helpers import seed, tangents_of, value_of
 from ..errors import ArgumentError, ShapeError
-from ..pipeline import cached_forward, cached_row_blocks
+from ..pipeline import cached_forward, cached_row_blocks, compiled_derivative
 from ..pipeline.arguments import check_tangents, float_positions, normalize_wrt, prepare_args
 from ..syntax.source import entry_point, python_function
 from ..value_types import argument_types
@@ -68,6 +68,33 @@ def jvp(func, primals, tangents, wrt=None, target="cpu"):
         args[k] = seed(primals[k], t[..., None]) if np.ndim(primals[k]) else seed(float(primals[k]), float(t))
     value, y_tangents = _outputs(fwd(*args), 1)
     return value, (y_tangents[..., 0] if np.ndim(value) else float(y_tangents[0]))
+
+
+class JvpInside:
+    """``adflow.jvp(f, (x, ...), (t, ...))`` called inside a differentiated function, as the front end sees
+    it: a helper of the primals then the tangents, returning ``(f(x), J t)``.
+
+    Its compiled form runs ``f``'s forward mode; its reverse mode is ``f``'s reverse sweep on duals
+    (adflow/pipeline/derivative_calls.py).
+    """
+
+    adflow_transform = "jvp"
+
+    def __init__(self, func, nprimals, wrt=None, target="cpu"):
+        python_function(func)
+        self.func, self.nprimals, self.target = func, nprimals, target
+        self.wrt, _ = normalize_wrt(tuple(range(nprimals)) if wrt is None else wrt, nprimals, func.__name__)
+        self.__name__ = f"jvp_{func.__name__}"
+
+    def __call__(self, *args):  # generated code run as Python (target="python") calls it
+        return jvp(self.func, args[:self.nprimals], args[self.nprimals:], self.wrt, self.target)
+
+    @property
+    def _numba_type_(self):
+        return compiled_derivative.numba_type(self)
+
+
+jvp.called_inside = JvpInside  # how the front end reads adflow.jvp(f, (x,), (t,)) in a function's body
 
 
 def forward_pass(func, args, wrt, seeds, chunk, target):

@@ -411,7 +411,7 @@ class Normalizer:
         else:
             resolved = ns.resolve(self.fn, func, self.locals)
         if resolved is not None and getattr(resolved.value, "adflow_entry", None) is not None:
-            raise self.transform_called(func, resolved.value, e)
+            return self.call(self.values_transform_call(func, resolved.value, e), out, hint)
         if resolved is None:
             if isinstance(func, gast.Attribute):  # a method of a local array: x.sum(axis=0)
                 base = self.atom(func.value, out, hint)
@@ -478,6 +478,29 @@ class Normalizer:
                          "not fixed when the function is compiled", node,
                          hint="pass module-level functions and constants, as in adflow.grad(f, wrt=1)(y)")
 
+    def values_transform_call(self, func, transform, call):
+        """``adflow.jvp(f, (x, a), (t, u))`` -> a call ``jvp_f(x, a, t, u)`` of the helper the transform makes
+        for calls inside a function (``transform.called_inside``); the error for any other transform."""
+        maker = getattr(transform, "called_inside", None)
+        if maker is None:
+            raise self.transform_called(func, transform, call)
+        what = ns.dotted_name(func)
+        args = list(call.args)
+        if len(args) != 3 or not all(isinstance(a, (gast.Tuple, gast.List)) for a in args[1:]):
+            raise self.error(f"{what} inside a differentiated function takes the function, a tuple of primals "
+                             f"and a tuple of tangents", call, hint=f"write {what}(f, (x,), (t,))")
+        options = {kw.arg: self.static_value(kw.value) for kw in call.keywords}
+        primals, tangents = args[1].elts, args[2].elts
+        if "wrt" not in options and len(tangents) != len(primals):
+            raise self.error(f"{what} with {len(tangents)} tangents for {len(primals)} primals", call,
+                             hint="pass wrt= (the positions of the primals the tangents belong to)")
+        try:
+            helper = made_derivative(maker, [self.static_value(args[0]), len(primals)], options)
+        except AdflowError as exc:
+            raise type(exc)(exc.message, exc.location or self.fn.location(call), exc.hint) from None
+        return gast.Call(func=name(self.helper_name(None, helper, helper.__name__)), args=primals + tangents,
+                         keywords=[])
+
     def transform_called(self, func, transform, node):
         """The error for an adflow transform called inside the function other than as ``adflow.grad(f)(y)``."""
         what = ns.dotted_name(func) or getattr(transform, "__name__", "transform")
@@ -486,8 +509,8 @@ class Normalizer:
                               f"where it is made", node, hint=f"write {what}(f)(y), or make it at module level "
                                                               f"(df = {what}(f)) and call df(y)")
         return self.error(f"{what} inside a differentiated function", node,
-                          hint="call adflow.grad(f)(y) or adflow.value_and_grad(f)(y) there, or compose the "
-                               f"transforms from outside: {what}(adflow.grad(f), ...)")
+                          hint="call adflow.grad(f)(y), adflow.value_and_grad(f)(y) or adflow.jvp(f, (x,), (t,)) "
+                               f"there, or compose the transforms from outside: {what}(adflow.grad(f), ...)")
 
     def use_global(self, node):
         root = ns.dotted_name(node).split(".")[0]

@@ -58,6 +58,7 @@ class ModuleBuilder:
         # Derivatives adflow made that the module's code calls by name (adflow.grad(f) in g): what they
         # compute is written in the module's header, so that a changed f gives the module a new name.
         self.called_derivatives = {}
+        self.call_sites = {}  # id of such a derivative -> where the first function calling it does (for errors)
         # What the Python target's helpers call when they meet dual numbers (targets/python.py).
         self.forward_version = functools.partial(cached_forward, target=self.target)
 
@@ -92,7 +93,11 @@ class ModuleBuilder:
         return copied.name
 
     def prepare(self, func, argtypes):
-        return Prepared(func, argtypes, self.target, self.forward_version)
+        prepared = Prepared(func, argtypes, self.target, self.forward_version)
+        for hname, helper in prepared.normalizer.helpers.items():
+            if derivative_calls.is_derivative(helper):
+                self.call_sites.setdefault(id(helper), derivative_calls.call_site(prepared.fn, prepared.fdef, hname))
+        return prepared
 
     def add(self, fdef, prepared, header, name=None):
         """Add the generated ``fdef`` (made from ``prepared``) under a name no other function has."""
@@ -135,7 +140,7 @@ class ModuleBuilder:
             return self.built[key], None
         if derivative_calls.is_derivative(func):
             self.built[key] = derivative_calls.forward_function(self, func, argtypes, wrt, chunk,
-                                                                name or "derivative_fwd")
+                                                                name or "derivative_fwd", self.call_sites.get(id(func)))
             return self.built[key], None
         self.enter(func)
         try:

@@ -16,13 +16,15 @@ from numba.core import types
 from numba.extending import overload
 
 from ..duals.numba_dual import DualArrayType, DualType
+from ..duals.helpers import seed, tangents_of, value_of
 from ..errors import ShapeError
-from ..syntax.source import derivative_function
+from ..runtime import seed_directions
+from ..syntax.source import derivative_function, derivative_kind
 from ..value_types import is_number_type
-from .build import build_reverse
+from .build import build_reverse, cached_forward
 from .cache import code_identity, once
 from .compile_errors import location_of
-from .derivative_calls import describe
+from .derivative_calls import arity, describe
 
 _STUBS = weakref.WeakKeyDictionary()  # derivative -> its dispatcher
 
@@ -47,8 +49,9 @@ def compiled_vjp(derivative, argtypes):
 
 def _dispatcher(derivative):
     func = derivative_function(derivative)
-    stem = f"{func.__name__}_{'value_and_grad' if derivative.with_value else 'grad'}"
-    params = ", ".join(f"a{k}" for k in range(func.__code__.co_argcount))
+    kind = "value_and_grad" if getattr(derivative, "with_value", False) else derivative_kind(derivative)
+    stem = f"{func.__name__}_{kind}"
+    params = ", ".join(f"a{k}" for k in range(arity(derivative)))
     namespace = {}
     exec(f"def derivative_call({params}):\n    raise NotImplementedError\n", namespace)
     derivative_call = namespace["derivative_call"]  # typed and compiled only through the overload
@@ -56,6 +59,8 @@ def _dispatcher(derivative):
     def typed(*argtypes):
         if any(isinstance(t, (DualType, DualArrayType)) for t in argtypes):
             return None  # a third derivative: refused before typing, at the call's line (derivative_calls)
+        if kind == "jvp":
+            return _jvp_body(derivative, argtypes, params)
         vjp, prepared = compiled_vjp(derivative, argtypes)
         returned = prepared.return_type if prepared is not None else None
         if returned is not None and not is_number_type(returned):
@@ -74,3 +79,24 @@ def _dispatcher(derivative):
     overload(derivative_call)(namespace["typing"])
     exec(f"def {stem}({params}):\n    return derivative_call({params})\n", namespace)
     return numba.njit(namespace[stem])
+
+
+def _jvp_body(derivative, argtypes, params):
+    """The compiled ``jvp(f, (a0, ...), (t0, ...))``: ``f``'s forward mode on the primals seeded with the tangents."""
+    func, n, wrt = derivative_function(derivative), derivative.nprimals, tuple(derivative.wrt)
+    fwd, _, prepared = cached_forward(func, tuple(argtypes[:n]), wrt, 1, "cpu")
+    returned = prepared.return_type if prepared is not None else None
+    if not isinstance(returned, (types.Array, types.Float)):
+        raise ShapeError(f"{describe(derivative)} is called inside a differentiated function, but {func.__name__} "
+                         f"returns {returned or 'what its rules return'}, not one array or number",
+                         location_of(func), hint="a jvp inside a differentiated function takes one output")
+    seeded = []
+    for k, ty in enumerate(argtypes[:n]):
+        t = f"a{n + wrt.index(k)}" if k in wrt else None
+        seeded.append(f"a{k}" if t is None else f"seed_directions(a{k}, {t}, 1)" if isinstance(ty, types.Array)
+                      else f"seed(a{k}, {t})")
+    tangent = "tangents_of(_y, 1)[..., 0]" if isinstance(returned, types.Array) else "tangents_of(_y, 1)[0]"
+    body = {"_fwd": fwd, "seed": seed, "seed_directions": seed_directions, "tangents_of": tangents_of,
+            "value_of": value_of}
+    exec(f"def impl({params}):\n    _y = _fwd({', '.join(seeded)})\n    return value_of(_y), {tangent}\n", body)
+    return body["impl"]

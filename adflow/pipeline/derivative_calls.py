@@ -32,7 +32,7 @@ from ..syntax.source import derivative_function, derivative_kind
 from ..syntax.templates import function
 from ..value_types import is_float_type
 
-CALLABLE_INSIDE = "adflow.grad(f)(...) and adflow.value_and_grad(f)(...)"
+CALLABLE_INSIDE = "adflow.grad(f)(...), adflow.value_and_grad(f)(...) and adflow.jvp(f, (x,), (t,))"
 
 
 def is_derivative(obj) -> bool:
@@ -41,7 +41,15 @@ def is_derivative(obj) -> bool:
 
 def describe(derivative) -> str:
     kind = "value_and_grad" if getattr(derivative, "with_value", False) else derivative_kind(derivative)
-    return f"adflow.{kind}({getattr(derivative_function(derivative), '__name__', 'f')})"
+    fname = getattr(derivative_function(derivative), "__name__", "f")
+    return f"adflow.jvp({fname}, ...)" if kind == "jvp" else f"adflow.{kind}({fname})"
+
+
+def arity(derivative) -> int:
+    """How many arguments a call of the derivative passes: ``f``'s, then for a jvp the tangents."""
+    if derivative_kind(derivative) == "jvp":
+        return derivative.nprimals + len(derivative.wrt)
+    return derivative_function(derivative).__code__.co_argcount
 
 
 # --------------------------------------------------------------------------- what may be called inside
@@ -56,7 +64,8 @@ def _call_lines(fdef, hname):
             yield stmt
 
 
-def _first_call(fn, fdef, hname):
+def call_site(fn, fdef, hname):
+    """Where ``fn`` first calls the helper ``hname`` (its definition if no statement does)."""
     stmt = next(_call_lines(fdef, hname), None)
     return fn.location(stmt if stmt is not None else fn.tree)
 
@@ -69,6 +78,8 @@ def check_calls(fn, fdef, helpers):
             continue
         what = describe(obj)
         why = None
+        if derivative_kind(obj) == "jvp":
+            continue
         if derivative_kind(obj) != "grad":
             why = f"{what} cannot be called inside a differentiated function"
         elif obj.has_aux or obj.batch:
@@ -78,7 +89,7 @@ def check_calls(fn, fdef, helpers):
             why = f"{what} with a tuple wrt cannot be called inside a differentiated function (its result " \
                   f"nests tuples)"
         if why is not None:
-            raise NonDifferentiableError(why, _first_call(fn, fdef, hname),
+            raise NonDifferentiableError(why, call_site(fn, fdef, hname),
                                          hint=f"only {CALLABLE_INSIDE} can be called there (a gradient with "
                                               f"respect to one argument or a tuple of them); or compose the transforms "
                                               f"from outside: adflow.jacobian(adflow.grad(f)) and the like")
@@ -109,7 +120,8 @@ def fingerprint(derivative) -> str:
     """What the derivative computes, as text for a generated module's header: its options and a hash of
     ``f``'s code (and its helpers'), so that a changed ``f`` makes a module of a new name."""
     digest = hashlib.sha256(describe(derivative).encode())
-    digest.update(repr((tuple(derivative.wrt), derivative.single, derivative.with_value)).encode())
+    options = (tuple(derivative.wrt), getattr(derivative, "single", None), getattr(derivative, "with_value", None))
+    digest.update(repr(options).encode())
     code_fingerprint(derivative_function(derivative), digest)
     return f"{describe(derivative)}, wrt={tuple(derivative.wrt)}, code {digest.hexdigest()[:16]}"
 
@@ -126,13 +138,17 @@ def dual_type(ty, k):
 
 def _seeded(k, ty, w):
     """The generated expression seeding argument ``a{k}`` (of type ``ty``) with the one direction ``w``."""
-    if isinstance(ty, types.Array):
+    if _is_array(ty):
         return f"seed_directions(a{k}, {w}, 1)"
     return f"seed(a{k}, {w})"
 
 
+def _is_array(ty) -> bool:
+    return isinstance(ty, (types.Array, DualArrayType))
+
+
 def _tangent(expr, ty, k):
-    return f"tangents_of({expr}, {k})[..., 0]" if isinstance(ty, types.Array) else f"tangents_of({expr}, {k})[0]"
+    return f"tangents_of({expr}, {k})[..., 0]" if _is_array(ty) else f"tangents_of({expr}, {k})[0]"
 
 
 def vjp_function(builder, derivative, argtypes, name) -> str:
@@ -141,6 +157,8 @@ def vjp_function(builder, derivative, argtypes, name) -> str:
     if any(isinstance(t, (DualType, DualArrayType)) for t in argtypes):  # refused earlier, at the call's line
         raise NonDifferentiableError(f"a second derivative through {describe(derivative)} would be a third "
                                      f"derivative, which adflow does not compute")
+    if derivative_kind(derivative) == "jvp":
+        return _jvp_vjp_function(builder, derivative, argtypes, name)
     f = derivative_function(derivative)
     wrt = tuple(derivative.wrt)
     floats = tuple(k for k, t in enumerate(argtypes) if is_float_type(t))
@@ -170,9 +188,47 @@ def vjp_function(builder, derivative, argtypes, name) -> str:
     return vjp_name
 
 
-def forward_function(builder, derivative, argtypes, varied, chunk, name) -> str:
+def _jvp_vjp_function(builder, derivative, argtypes, name) -> str:
+    """The reverse mode of ``jvp(f, (x...), (t...))``, cotangent ``g = (w_y, w_t)``: one reverse sweep of
+    ``f`` on ``x + e t`` with the dual cotangent ``w_t + e w_y`` gives ``w_t^T J`` (the tangents'
+    cotangents, its values) and ``w_y^T J + w_t^T (d^2 f) t`` (the primals', its tangents)."""
+    f = derivative_function(derivative)
+    n, wrt = derivative.nprimals, tuple(derivative.wrt)
+    primal_types = argtypes[:n]
+    floats = tuple(k for k, t in enumerate(primal_types) if is_float_type(t))
+    dual_types = tuple(dual_type(t, 1) if k in wrt else t for k, t in enumerate(primal_types))
+    sweep, _ = builder.reverse(f, dual_types, floats, name=f"{f.__name__}_vjp_on_duals")
+    prepared = builder.prepared.get(sweep)  # None for a function with custom rules
+    params = [f"a{k}" for k in range(len(argtypes))]
+    call_args = [_seeded(k, t, f"a{n + wrt.index(k)}") if k in wrt else f"a{k}" for k, t in enumerate(primal_types)]
+    returned = prepared.return_type if prepared is not None else None
+    if returned is None or not (_is_array(returned) or is_float_type(returned)):
+        raise NonDifferentiableError(f"{describe(derivative)} inside a differentiated function needs {f.__name__} "
+                                     f"to return one array or number, not {returned or 'what its rules return'}")
+    cotangent = "seed_directions(g[1], g[0], 1)" if _is_array(returned) else "seed(g[1], g[0])"
+    position = {k: j for j, k in enumerate(floats)}
+    primal_bars = [_tangent(f"_grads[{position[k]}]", t, 1) if k in position else f"zeros_like_float(a{k})"
+                   for k, t in enumerate(primal_types)]
+    tangent_bars = [f"value_of(_grads[{position[k]}])" for k in wrt]
+    result = f"(value_of(_y), {_tangent('_y', returned, 1)})"
+    vjp_name = builder.unique(name)
+    text = (f"def {vjp_name}({', '.join(params)}, g):\n"
+            f"    _y, _grads = {sweep}({', '.join(call_args)}, {cotangent})\n"
+            f"    return {result}, ({', '.join(primal_bars + tangent_bars)},)\n")
+    builder.functions.append((function(text), f"reverse mode of {describe(derivative)}: its reverse sweep on duals "
+                                               f"seeded with the tangents, the cotangent a dual too"))
+    return vjp_name
+
+
+def forward_function(builder, derivative, argtypes, varied, chunk, name, where=None) -> str:
     """Write ``<name>(a0, ...)``: ``derivative`` on arguments of which ``varied`` are duals carrying
     ``chunk`` directions (``f``'s reverse sweep run on them); its name."""
+    if derivative_kind(derivative) == "jvp":
+        raise NonDifferentiableError(
+            f"forward mode through {describe(derivative)} would push tangents through tangents (forward over "
+            f"forward), which adflow's dual numbers do not carry", where,
+            hint="differentiate this function in reverse mode: adflow.grad, adflow.vjp, or "
+                 "adflow.jacobian(..., mode='reverse')")
     f = derivative_function(derivative)
     wrt = tuple(derivative.wrt)
     dual_types = tuple(dual_type(t, chunk) if k in varied else t for k, t in enumerate(argtypes))
