@@ -5,6 +5,7 @@ infer every variable's type with numba.  The result, :class:`Prepared`, is what 
 """
 from __future__ import annotations
 
+import numba
 from numba.core import types
 
 from ..backends import emit
@@ -50,6 +51,9 @@ class Prepared:
             if "np" in self.fn.globals:  # math calls on duals became NumPy calls
                 self.namespace.setdefault("np", self.fn.globals["np"])
         self.vartypes, self.return_type = self._infer(argtypes)
+        for gname, value in self.normalizer.arrays.items():
+            # A global array passed to a helper: its type (numba freezes it, read-only) types that call.
+            self.vartypes.setdefault(gname, numba.typeof(value).copy(readonly=True))
         for hname, obj in self.normalizer.helpers.items():
             self.namespace[hname] = target.wrap_helper(primal_of(obj), forward_version)
 
