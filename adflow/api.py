@@ -185,7 +185,9 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
     for debugging) or ``"cuda"``.  With ``has_aux=True``, ``f`` returns ``(value, aux)`` and the
     call returns ``(gradient, aux)``.  With ``batch=True``, ``f`` takes one row and the call takes
     an array of rows: the result's row ``i`` is the gradient at row ``i`` (per-sample gradients,
-    computed in one compiled loop spread over the cores).
+    computed in one compiled loop spread over the cores).  ``func`` may itself be a derivative adflow
+    made (``adflow.grad(adflow.grad(f))``), and ``func`` may call ``adflow.grad(h)(y)`` inside: see
+    :mod:`adflow.compose`.
 
     >>> import numpy as np, adflow
     >>> def f(x):
@@ -247,7 +249,8 @@ def vjp(func, *args, wrt=None, target="cpu"):
     ``v`` is shaped like ``y`` (this is PyTorch's ``y.backward(v)`` / ``grad_outputs``, made
     explicit); ``pullback`` returns one cotangent per differentiated argument (all float
     arguments unless ``wrt`` is given).  Each pullback call reruns the compiled forward sweep
-    (recomputation instead of keeping the tape alive between calls).
+    (recomputation instead of keeping the tape alive between calls).  ``func`` may be a derivative
+    adflow made (:mod:`adflow.compose`); the pullback itself can be differentiated again.
 
     >>> import numpy as np, adflow
     >>> def f(a, b):

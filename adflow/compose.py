@@ -20,7 +20,19 @@ vjp pullback of f   D(u): the pullback is linear          one forward-mode jvp o
 
 ``jacobian`` takes ``ceil(n / chunk)`` of these columns at once (``chunk`` directions per pass).
 Third derivatives are refused: a derivative of a Hessian, of an ``hvp``, or of a composed
-derivative would need duals of duals, which adflow's dual numbers are not.
+derivative would need duals of duals, which adflow's dual numbers are not.  The entry points
+(``adflow.grad``, ``jvp``, ``vjp``, ``jacobian``, ``hessian``, ``hvp``) hand a derivative to this
+module; calls of a derivative inside a differentiated function are
+:mod:`adflow.pipeline.derivative_calls`'s.
+
+>>> import numpy as np, adflow
+>>> def f(x):
+...     return np.sum(x ** 3)
+>>> adflow.jacobian(adflow.grad(f, target="python"))(np.array([1.0, 2.0]))  # the Hessian, diag(6 x)
+array([[ 6.,  0.],
+       [ 0., 12.]])
+>>> adflow.jvp(adflow.grad(f, target="python"), (np.array([1.0, 2.0]),), (np.array([1.0, 0.0]),))
+(array([ 3., 12.]), array([6., 0.]))
 """
 from __future__ import annotations
 

@@ -306,6 +306,8 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sp
     first call's point, per argument types and shape), the columns are coloured greedily and the
     Jacobian comes from one forward pass per colour group, as a ``scipy.sparse.csr_array`` of
     shape (outputs, inputs); ``sparsity=`` may also be a known pattern (boolean array or sparse).
+    ``func`` may be a derivative adflow made: ``jacobian(adflow.grad(f))`` is the Hessian, computed
+    forward over the gradient's reverse sweep (:mod:`adflow.compose`).
 
     >>> import numpy as np, adflow
     >>> def f(x):

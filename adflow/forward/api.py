@@ -34,6 +34,8 @@ def jvp(func, primals, tangents, wrt=None, target="cpu"):
 
     ``primals`` is the tuple of arguments; ``tangents`` holds one direction per differentiated
     argument (all float arguments unless ``wrt`` is given), each shaped like its argument.
+    ``func`` may be a derivative adflow made: ``jvp(adflow.grad(f), (x,), (v,))`` gives the gradient
+    and the Hessian-vector product ``H v`` (:mod:`adflow.compose`).
 
     >>> import numpy as np, adflow
     >>> def f(x):
