@@ -36,6 +36,8 @@ array([[ 6.,  0.],
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba.core.errors import TypingError
 
@@ -115,10 +117,6 @@ def forward_over_reverse(specs, args, seeds, k, reverse_wrt, cotangent):
             [_tangents(g, s, k) for g, s in zip(grads, shapes)])
 
 
-def _scalar_or_array(value, like):
-    return cast_like(value, like)
-
-
 # --------------------------------------------------------------------------- the inner derivatives
 
 
@@ -171,7 +169,7 @@ class _Gradient(_Inner):
 
     def directional(self, args, seeds, k):
         value, value_t, grads, grads_t = self._pass(args, seeds, k, self.wrt)
-        grads = [_scalar_or_array(g, args[p]) for g, p in zip(grads, self.wrt)]
+        grads = [cast_like(g, args[p]) for g, p in zip(grads, self.wrt)]
         return self._shaped(value, grads), self._shaped(value_t, grads_t)
 
     def pullback(self, args, w, wrt):
@@ -185,7 +183,7 @@ class _Gradient(_Inner):
         value, _, grads, grads_t = self._pass(args, seeds, 1, reverse_wrt)
         cotangents = [t[..., 0] + float(w_value) * g for g, t in zip(grads, grads_t)][:len(wrt)]
         own = dict(zip(reverse_wrt, grads))
-        return self._shaped(value, [_scalar_or_array(own[p], args[p]) for p in self.wrt]), cotangents
+        return self._shaped(value, [cast_like(own[p], args[p]) for p in self.wrt]), cotangents
 
 
 class _Jacobian(_Inner):
@@ -235,7 +233,7 @@ class _Jacobian(_Inner):
             rows.append(grads[0])
             rows_t.append(grads_t[0])
         jac = np.stack(rows).reshape(tuple(out_shape) + x_shape)
-        return _scalar_or_array(jac, args[self.o]), np.stack(rows_t).reshape(tuple(out_shape) + x_shape + (k,))
+        return _like(jac, args[self.o]), np.stack(rows_t).reshape(tuple(out_shape) + x_shape + (k,))
 
     def pullback(self, args, w, wrt):
         out_shape = self.output_shape(args)
@@ -251,7 +249,7 @@ class _Jacobian(_Inner):
             rows.append(grads[reverse_wrt.index(self.o)])
             totals = [total + t[..., 0] for total, t in zip(totals, grads_t)]
         jac = np.stack(rows).reshape(tuple(out_shape) + x_shape)
-        return _scalar_or_array(jac, args[self.o]), totals
+        return _like(jac, args[self.o]), totals
 
 
 class _Pullback(_Inner):
@@ -285,11 +283,13 @@ class _Pullback(_Inner):
             seeded[p] = seed(primals[p], part[..., None]) if np.ndim(part) else seed(float(primals[p]), float(part))
         fwd, _, _ = cached_forward(self.func, argument_types(primals), self.wrt, 1, self.target)
         y = fwd(*seeded)
-        if isinstance(y, tuple):
-            raise ShapeError(f"{self.description}: {self.func.__name__} returns a tuple; the transpose of its "
-                             f"pullback is computed for one array or number")
         jvp = _tangents(y, np.shape(value_of(y)), 1)[..., 0]
         return self.value(args), [np.asarray(jvp) if np.ndim(jvp) else float(jvp) for _ in wrt]
+
+
+def _like(jac, x):
+    """A Jacobian in ``x``'s float type: a number for a number, an array otherwise."""
+    return cast_like(jac, x) if isinstance(x, np.ndarray) or np.ndim(jac) == 0 else np.asarray(jac)
 
 
 def _union(first, then) -> tuple:
@@ -361,8 +361,9 @@ class ComposedFunction:
 
     adflow_transform = "composed"
 
-    def __init__(self, outer, inner, call):
+    def __init__(self, outer, inner, call, options):
         self.inner = inner
+        self.outer, self.options = outer, options  # what pickling sends: the inner derivative and these
         self.description = f"adflow.{outer}({inner.description})"
         self._call = call
         self.__name__ = f"{outer}_of_{getattr(inner.func, '__name__', 'f')}"
@@ -374,12 +375,27 @@ class ComposedFunction:
     def __repr__(self):
         return f"<{self.description}>"
 
+    def __reduce__(self):
+        # The inner derivative pickles as its function and options (adflow/pickling.py); this is remade from it.
+        return remake, (self.outer, self.inner.derivative, self.options)
+
+
+def remake(outer, derivative, options):
+    """``adflow.<outer>(derivative, **options)``, as a pickled :class:`ComposedFunction` is rebuilt."""
+    make = {"grad": grad, "value_and_grad": functools.partial(grad, with_value=True), "jacobian": jacobian}[outer]
+    return make(derivative, **options)
+
 
 def _outer_wrt(wrt, args, inner):
     """The outer transform's ``wrt`` as indices into the arguments of ``D``; float arguments by default."""
-    if wrt is None:
-        wrt = float_positions(argument_types(args))
-    return normalize_wrt(wrt, len(args), inner.description)
+    floats = float_positions(argument_types(args))
+    ks, single = normalize_wrt(floats if wrt is None else wrt, len(args), inner.description)
+    for k in ks:
+        if k not in floats:
+            raise ArgumentError(f"{inner.description} is differentiated with respect to argument {k}, which is "
+                                f"{type(args[k]).__name__}, not a float or float array",
+                                hint="wrt names float arguments")
+    return ks, single
 
 
 def grad(derivative, wrt=0, target="cpu", has_aux=False, batch=False, with_value=False):
@@ -394,18 +410,18 @@ def grad(derivative, wrt=0, target="cpu", has_aux=False, batch=False, with_value
     normalize_wrt(wrt)  # a malformed wrt fails where it is written
 
     def call(args):
-        ks, single = normalize_wrt(wrt, len(args), inner.description)
+        ks, single = _outer_wrt(wrt, args, inner)
         shape = inner.shape(args)
         if shape != ():
             raise ShapeError(f"adflow.{outer} needs {inner.description} to return a scalar, but it returns "
                              f"{'a tuple' if isinstance(shape, tuple) and shape and isinstance(shape[0], tuple) else f'shape {shape}'}",
                              hint="use adflow.jacobian or adflow.vjp of it for a vector output")
         value, cotangents = inner.pullback(args, 1.0, ks)
-        out = tuple(_scalar_or_array(c, args[k]) for c, k in zip(cotangents, ks))
+        out = tuple(cast_like(c, args[k]) for c, k in zip(cotangents, ks))
         out = out[0] if single else out
         return (float(value), out) if with_value else out
 
-    return ComposedFunction(outer, inner, call)
+    return ComposedFunction(outer, inner, call, {"wrt": wrt, "target": target})
 
 
 def vjp(derivative, args, wrt=None, target="cpu"):
@@ -417,7 +433,7 @@ def vjp(derivative, args, wrt=None, target="cpu"):
 
     def pullback(w):
         _, cotangents = inner.pullback(args, w, ks)
-        return tuple(_scalar_or_array(c, args[k]) for c, k in zip(cotangents, ks))
+        return tuple(cast_like(c, args[k]) for c, k in zip(cotangents, ks))
 
     pullback.adflow_transform = "vjp"
     pullback.composed_from = f"the pullback of adflow.vjp({inner.description}, ...)"
@@ -466,10 +482,8 @@ def jacobian(derivative, mode="auto", wrt=0, chunk=None, batch=False, target="cp
                             hint=f"drop {option}")
 
     def call(args):
-        normalize_wrt(wrt, len(args), inner.description)
+        _outer_wrt(wrt, args, inner)
         x = args[wrt]
-        if not isinstance(x, (np.ndarray, float, np.floating)):
-            raise ShapeError(f"jacobian differentiates float arguments; argument {wrt} is {type(x).__name__}")
         shape = inner.shape(args)
         if shape and isinstance(shape[0], tuple):
             raise ShapeError(f"jacobian needs {inner.description} to return one array or number, not a tuple",
@@ -486,7 +500,7 @@ def jacobian(derivative, mode="auto", wrt=0, chunk=None, batch=False, target="cp
         jac = np.concatenate(columns, axis=1).reshape(tuple(shape) + np.shape(x))
         return float(jac) if jac.ndim == 0 else jac
 
-    return ComposedFunction("jacobian", inner, call)
+    return ComposedFunction("jacobian", inner, call, {"mode": mode, "wrt": wrt, "chunk": chunk, "target": target})
 
 
 def hessian(derivative, outer="hessian", target="cpu"):

@@ -443,3 +443,27 @@ def test_a_global_array_passed_to_a_helper(target):
     np.testing.assert_allclose(adflow.grad(calls_weighted, target=target)(X), 2.0 * X * WEIGHTS ** 2, rtol=1e-12)
     _, tangent = adflow.jvp(calls_weighted, (X,), (np.ones(3),), target=target)
     assert tangent == pytest.approx(np.sum(2.0 * X * WEIGHTS ** 2), rel=1e-12)
+
+
+def test_a_composed_derivative_pickles_as_the_inner_one_and_its_options():
+    import pickle
+    hessian = pickle.loads(pickle.dumps(adflow.jacobian(adflow.grad(quadratic_form, target="python"), chunk=2)))
+    np.testing.assert_allclose(hessian(X), quadratic_form_hessian(X), rtol=1e-12)
+    second = pickle.loads(pickle.dumps(adflow.value_and_grad(adflow.grad(wave, target="python"))))
+    assert second(0.7)[1] == pytest.approx(wave_second(0.7), rel=1e-12)
+
+
+def curve(t):
+    return np.array([math.sin(t), t ** 3])
+
+
+def test_derivatives_of_the_jacobian_of_a_curve(target):
+    # a number in, an array out: the Jacobian of the Jacobian is the second derivative of each output
+    second = adflow.jacobian(adflow.jacobian(curve, target=target))(0.6)
+    np.testing.assert_allclose(second, [-math.sin(0.6), 6.0 * 0.6], rtol=1e-12)
+    velocity, acceleration = adflow.jvp(adflow.jacobian(curve, target=target), (0.6,), (2.0,))
+    np.testing.assert_allclose(velocity, [math.cos(0.6), 3.0 * 0.36], rtol=1e-12)
+    np.testing.assert_allclose(acceleration, 2.0 * second, rtol=1e-12)
+    with pytest.raises(adflow.ArgumentError, match=r"adflow.jacobian\(wave\) is differentiated with respect to "
+                                                   r"argument 1, which is int, not a float or float array"):
+        adflow.jvp(adflow.jacobian(wave, target=target), (0.6, 3), (1.0, 1.0), wrt=(0, 1))
