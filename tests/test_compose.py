@@ -241,9 +241,12 @@ def test_grad_of_a_function_calling_grad(target):
 def test_the_generated_code_says_what_it_calls():
     g = adflow.grad(norm_of_gradient, target="python")
     g(X)
-    assert "# grad_f_inner is adflow.grad(f_inner), wrt=(0,), code " in g.source
-    assert "def grad_f_inner_vjp(a0, g):" in g.source       # its reverse mode ...
-    assert "def f_inner_vjp_on_duals(" in g.source           # ... f's reverse sweep run on duals
+    # the call, f's reverse sweep, in g's module like a helper's (the module's name changes with f's code) ...
+    assert "# adflow.grad(f_inner), as norm_of_gradient calls it: f's reverse sweep with the cotangent 1\n" \
+           "def grad_f_inner(a0):" in g.source
+    assert "def f_inner_vjp(" in g.source
+    assert "def grad_f_inner_vjp(a0, g):" in g.source       # ... its reverse mode:
+    assert "def f_inner_vjp_on_duals(" in g.source           # f's reverse sweep run on duals
 
 
 def two_arguments(x, a):

@@ -182,9 +182,7 @@ def clean_message(text: str) -> str:
 # and the code of the helpers it calls, so they are cached on disk next to the generated modules.
 
 
-def code_fingerprint(func, digest, seen=None):
-    """Add ``func``'s source, and that of the functions it calls by name, to ``digest`` (a hashlib hash)."""
-    seen = set() if seen is None else seen
+def _code_fingerprint(func, digest, seen):
     if derivative_kind(func) is not None:  # adflow.grad(f): its options and f's code
         options = (derivative_kind(func), getattr(func, "wrt", None), getattr(func, "with_value", None))
         digest.update(repr(options).encode())
@@ -203,7 +201,7 @@ def code_fingerprint(func, digest, seen=None):
         value = py.__globals__.get(name)
         if callable(value) and (hasattr(value, "__code__") or hasattr(value, "py_func")
                                 or derivative_kind(value) is not None):
-            code_fingerprint(value, digest, seen)
+            _code_fingerprint(value, digest, seen)
 
 
 _PIPELINE = "no-dead-branch-prune"  # what _TypeOnlyPipeline runs: types cached by another are not reused
@@ -221,7 +219,7 @@ def type_cache_key(source, argtypes, namespace, helpers) -> str:
     seen: set = set()
     for key in sorted(helpers):
         digest.update(key.encode())
-        code_fingerprint(helpers[key], digest, seen)
+        _code_fingerprint(helpers[key], digest, seen)
     return digest.hexdigest()[:24]
 
 

@@ -55,8 +55,8 @@ class ModuleBuilder:
         self.parallel = set()  # drivers whose loops numba spreads over cores
         self.prepared = {}  # generated name -> the Prepared user function it was generated from
         self.top = None  # the function the module is built for (what a compile error names)
-        # Derivatives adflow made that the module's code calls by name (adflow.grad(f) in g): what they
-        # compute is written in the module's header, so that a changed f gives the module a new name.
+        # Derivatives adflow made that the module's functions call (adflow.grad(f)(y) in g): name -> the
+        # derivative, written into the module (f's generated code with it), and where it is first called.
         self.called_derivatives = {}
         self.call_sites = {}  # id of such a derivative -> where the first function calling it does (for errors)
         # What the Python target's helpers call when they meet dual numbers (targets/python.py).
@@ -105,7 +105,23 @@ class ModuleBuilder:
         self.prepared[fdef.name] = prepared
         self.add_namespace(prepared)
         self.functions.append((fdef, header))
+        self.add_derivative_calls(prepared)
         return fdef.name
+
+    def add_derivative_calls(self, prepared):
+        """Write each derivative ``prepared``'s function calls (``grad_f`` for ``adflow.grad(f)(y)``) into
+        the module, under the name its code calls: f's generated code, in this module like a helper's."""
+        for hname, helper in prepared.normalizer.helpers.items():
+            if not derivative_calls.is_derivative(helper) or self.called_derivatives.get(hname) is helper:
+                continue
+            if hname in self.called_derivatives or hname in self.namespace:
+                raise UnsupportedSyntaxError(
+                    f"the name '{hname}' means different things in {prepared.fn.name} and another function it is "
+                    f"differentiated with", derivative_calls.call_site(prepared.fn, prepared.fdef, hname),
+                    hint="give the two derivatives different names")
+            self.called_derivatives[hname] = helper
+            derivative_calls.primal_function(self, helper, derivative_calls.call_types(prepared, hname), hname,
+                                             prepared.fn.name)
 
     def reverse(self, func, argtypes, wrt=None, is_helper=False, output_component=None, name=None):
         key = (id(func), tuple(argtypes), tuple(wrt) if wrt is not None else None, output_component)
@@ -203,9 +219,7 @@ class ModuleBuilder:
                     f"differentiated with", prepared.fn.location(prepared.fn.tree),
                     hint="give the two objects different names")
             self.namespace[key] = value
-        for key, helper in prepared.normalizer.helpers.items():
-            if derivative_calls.is_derivative(helper):
-                self.called_derivatives[key] = derivative_calls.fingerprint(helper)
+
 
     def source(self, what) -> tuple[str, list]:
         emitter, _ = self._emit(what)
@@ -216,8 +230,6 @@ class ModuleBuilder:
         emitter = emit.Emitter()
         vector_calls = self._uses_vector_math()
         header = _HEADER.format(runtime=modules.runtime_fingerprint(), what=what)
-        for key, computes in sorted(self.called_derivatives.items()):
-            header += f"# {key} is {computes}\n"
         if vector_calls:
             header += "from adflow.backends import vector_math\n"
         for line in header.splitlines():

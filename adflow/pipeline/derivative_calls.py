@@ -1,23 +1,24 @@
-"""A derivative adflow made, called inside a differentiated function: ``adflow.grad(f)(y)`` in ``g``.
+"""A transform called inside a differentiated function: ``adflow.grad(f)(y)`` or
+``adflow.jvp(f, (x,), (t,))`` in ``g``.
 
-The front end treats such a call as a call of a helper (:mod:`adflow.frontend.normalize`), and
-this module gives that helper what every helper needs:
+The front end makes such a call a call of a helper, the derivative object
+(:mod:`adflow.frontend.normalize`), and this module gives that helper what every helper needs:
 
-* a compiled version numba can type and call (:mod:`.compiled_derivative`): the reverse sweep
-  of ``f`` for the argument types numba meets, built when numba types the call;
-* its reverse mode (:func:`vjp_function`): the cotangent ``w`` of ``D(y) = grad f(y)`` gives
-  ``w^T dD/dy``, the Hessian-vector product ``H w``: ``f``'s reverse sweep run on duals seeded
-  with ``w`` (forward over reverse; the Hessian is symmetric, so one pass gives every argument's
-  cotangent);
-* its forward mode (:func:`forward_function`): ``f``'s reverse sweep run on the dual arguments.
+* a compiled version numba can type and call (:mod:`.compiled_derivative`): ``f``'s reverse sweep
+  (a gradient) or forward mode (a jvp) for the argument types numba meets;
+* its reverse mode (:func:`vjp_function`).  For a gradient ``D(y) = grad f(y)`` with the
+  cotangent ``w``: ``w^T dD/dy``, the Hessian-vector product ``H w``, is ``f``'s reverse sweep
+  run on duals seeded with ``w`` (forward over reverse; the Hessian is symmetric, so one sweep
+  gives every argument's cotangent).  For a jvp ``(f(x), J t)`` with the cotangent
+  ``(w_y, w_t)``: one sweep of ``f`` on ``x + e t`` with the dual cotangent ``w_t + e w_y``;
+* its forward mode (:func:`forward_function`): for a gradient, ``f``'s reverse sweep run on the
+  dual arguments; for a jvp it would be forward over forward, which is refused.
 
-Only ``grad`` and ``value_and_grad`` derivatives are called this way (:func:`check_calls` refuses
-the others at the call's line), and a second derivative of a function that calls one would be a
-third derivative of ``f`` (:func:`refuse_third_order`).
+:func:`check_calls` refuses at the call's line what compiled code cannot call (a Jacobian, a
+Hessian, a gradient with ``has_aux``...), and :func:`refuse_third_order` a second derivative of a
+function calling one, which would be a third derivative of ``f``.
 """
 from __future__ import annotations
-
-import hashlib
 
 import gast
 from numba.core import types
@@ -26,11 +27,10 @@ from ..duals.numba_dual import DualArrayType, DualType
 from ..errors import NonDifferentiableError, ShapeError
 from ..frontend import ops as O
 from ..frontend.dependencies import find_varied
-from ..frontend.typeinfer import code_fingerprint
 from ..syntax.nodes import statements
 from ..syntax.source import derivative_function, derivative_kind
 from ..syntax.templates import function
-from ..value_types import is_float_type
+from ..value_types import constant_type, is_float_type
 
 CALLABLE_INSIDE = "adflow.grad(f)(...), adflow.value_and_grad(f)(...) and adflow.jvp(f, (x,), (t,))"
 
@@ -70,17 +70,20 @@ def call_site(fn, fdef, hname):
     return fn.location(stmt if stmt is not None else fn.tree)
 
 
-def check_calls(fn, fdef, helpers):
-    """Refuse, at the call's line, a derivative that compiled code cannot call (only ``grad`` and
-    ``value_and_grad`` can, without ``has_aux`` or ``batch``, value_and_grad with one ``wrt``)."""
+def check_calls(fn, fdef, helpers, target):
+    """Refuse, at the call's line, a derivative that compiled code cannot call: only ``jvp`` calls and
+    ``grad`` and ``value_and_grad`` derivatives can (without ``has_aux`` or ``batch``; value_and_grad
+    with one ``wrt``), and not in code run one GPU thread per derivative."""
     for hname, obj in helpers.items():
-        if not is_derivative(obj):
+        kind = derivative_kind(obj)
+        if kind is None:
             continue
         what = describe(obj)
-        why = None
-        if derivative_kind(obj) == "jvp":
+        if target.per_thread:
+            why = f"{what} called inside a function differentiated for {target!r}"
+        elif kind == "jvp":
             continue
-        if derivative_kind(obj) != "grad":
+        elif kind != "grad":
             why = f"{what} cannot be called inside a differentiated function"
         elif obj.has_aux or obj.batch:
             why = f"{what} made with {'has_aux=True' if obj.has_aux else 'batch=True'} cannot be called inside a " \
@@ -88,11 +91,12 @@ def check_calls(fn, fdef, helpers):
         elif obj.with_value and not obj.single:
             why = f"{what} with a tuple wrt cannot be called inside a differentiated function (its result " \
                   f"nests tuples)"
-        if why is not None:
-            raise NonDifferentiableError(why, call_site(fn, fdef, hname),
-                                         hint=f"only {CALLABLE_INSIDE} can be called there (a gradient with "
-                                              f"respect to one argument or a tuple of them); or compose the transforms "
-                                              f"from outside: adflow.jacobian(adflow.grad(f)) and the like")
+        else:
+            continue
+        raise NonDifferentiableError(why, call_site(fn, fdef, hname),
+                                     hint=f"only {CALLABLE_INSIDE} can be called there (a gradient with respect "
+                                          f"to one argument or a tuple of them); or compose the transforms from "
+                                          f"outside: adflow.jacobian(adflow.grad(f)) and the like")
 
 
 def refuse_third_order(fn, fdef, normalizer, vartypes, dual_params):
@@ -113,17 +117,48 @@ def refuse_third_order(fn, fdef, normalizer, vartypes, dual_params):
                 hint=f"take one derivative of {fn.name} (grad, jvp, vjp, jacobian)")
 
 
-# --------------------------------------------------------------------------- the generated module names it
+# --------------------------------------------------------------------------- the call itself
 
 
-def fingerprint(derivative) -> str:
-    """What the derivative computes, as text for a generated module's header: its options and a hash of
-    ``f``'s code (and its helpers'), so that a changed ``f`` makes a module of a new name."""
-    digest = hashlib.sha256(describe(derivative).encode())
-    options = (tuple(derivative.wrt), getattr(derivative, "single", None), getattr(derivative, "with_value", None))
-    digest.update(repr(options).encode())
-    code_fingerprint(derivative_function(derivative), digest)
-    return f"{describe(derivative)}, wrt={tuple(derivative.wrt)}, code {digest.hexdigest()[:16]}"
+def call_types(prepared, hname):
+    """The argument types of ``prepared``'s first call of the helper ``hname``."""
+    stmt = next(_call_lines(prepared.fdef, hname))
+    return tuple(prepared.vartypes[a.id] if isinstance(a, gast.Name) else constant_type(a) for a in stmt.value.args)
+
+
+def primal_function(builder, derivative, argtypes, hname, caller):
+    """Write ``<hname>(a0, ...)``, what ``caller``'s generated code calls for the derivative: ``f``'s
+    reverse sweep with the cotangent 1 (a gradient) or ``f``'s forward mode seeded with the tangents
+    (a jvp), generated into the same module."""
+    f = derivative_function(derivative)
+    params = [f"a{k}" for k in range(len(argtypes))]
+    if derivative_kind(derivative) == "jvp":
+        n, wrt = derivative.nprimals, tuple(derivative.wrt)
+        fwd, _ = builder.forward(f, tuple(argtypes[:n]), wrt, 1, name=f"{f.__name__}_fwd")
+        returned = _one_output(builder, fwd, derivative)
+        seeded = [_seeded(k, t, f"a{n + wrt.index(k)}") if k in wrt else f"a{k}" for k, t in enumerate(argtypes[:n])]
+        body = [f"    _y = {fwd}({', '.join(seeded)})", f"    return value_of(_y), {_tangent('_y', returned, 1)}"]
+        how = "f's forward mode seeded with the tangents"
+    else:
+        wrt = tuple(derivative.wrt)
+        sweep, _ = builder.reverse(f, tuple(argtypes), wrt, name=f"{f.__name__}_vjp")
+        grads = "_grads[0]" if derivative.single else "_grads"
+        body = [f"    _y, _grads = {sweep}({', '.join(params)}, 1.0)",
+                f"    return {f'_y, {grads}' if derivative.with_value else grads}"]
+        how = "f's reverse sweep with the cotangent 1"
+    text = "\n".join([f"def {hname}({', '.join(params)}):"] + body) + "\n"
+    builder.functions.append((function(text), f"{describe(derivative)}, as {caller} calls it: {how}"))
+
+
+def _one_output(builder, generated, derivative):
+    """The type ``f`` returns (from its generated function's front end), refused unless one array or number."""
+    prepared = builder.prepared.get(generated)  # None for a function with custom rules
+    returned = prepared.return_type if prepared is not None else None
+    if returned is None or not (_is_array(returned) or is_float_type(returned)):
+        f = derivative_function(derivative)
+        raise NonDifferentiableError(f"{describe(derivative)} inside a differentiated function needs {f.__name__} "
+                                     f"to return one array or number, not {returned or 'what its rules return'}")
+    return returned
 
 
 # --------------------------------------------------------------------------- its reverse and forward modes
@@ -162,9 +197,8 @@ def vjp_function(builder, derivative, argtypes, name) -> str:
     f = derivative_function(derivative)
     wrt = tuple(derivative.wrt)
     floats = tuple(k for k, t in enumerate(argtypes) if is_float_type(t))
-    grad_parts = ("g[1]",) if derivative.with_value and derivative.single else \
-        tuple(f"g[1][{j}]" for j in range(len(wrt))) if derivative.with_value else \
-        ("g",) if derivative.single else tuple(f"g[{j}]" for j in range(len(wrt)))
+    grads_cotangent = "g[1]" if derivative.with_value else "g"  # value_and_grad: (the value's, the gradient's)
+    grad_parts = [grads_cotangent] if derivative.single else [f"{grads_cotangent}[{j}]" for j in range(len(wrt))]
     dual_types = tuple(dual_type(t, 1) if k in wrt else t for k, t in enumerate(argtypes))
     sweep, _ = builder.reverse(f, dual_types, floats, name=f"{f.__name__}_vjp_on_duals")
     params = [f"a{k}" for k in range(len(argtypes))]
@@ -198,13 +232,9 @@ def _jvp_vjp_function(builder, derivative, argtypes, name) -> str:
     floats = tuple(k for k, t in enumerate(primal_types) if is_float_type(t))
     dual_types = tuple(dual_type(t, 1) if k in wrt else t for k, t in enumerate(primal_types))
     sweep, _ = builder.reverse(f, dual_types, floats, name=f"{f.__name__}_vjp_on_duals")
-    prepared = builder.prepared.get(sweep)  # None for a function with custom rules
+    returned = _one_output(builder, sweep, derivative)
     params = [f"a{k}" for k in range(len(argtypes))]
     call_args = [_seeded(k, t, f"a{n + wrt.index(k)}") if k in wrt else f"a{k}" for k, t in enumerate(primal_types)]
-    returned = prepared.return_type if prepared is not None else None
-    if returned is None or not (_is_array(returned) or is_float_type(returned)):
-        raise NonDifferentiableError(f"{describe(derivative)} inside a differentiated function needs {f.__name__} "
-                                     f"to return one array or number, not {returned or 'what its rules return'}")
     cotangent = "seed_directions(g[1], g[0], 1)" if _is_array(returned) else "seed(g[1], g[0])"
     position = {k: j for j, k in enumerate(floats)}
     primal_bars = [_tangent(f"_grads[{position[k]}]", t, 1) if k in position else f"zeros_like_float(a{k})"

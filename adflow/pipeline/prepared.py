@@ -35,7 +35,7 @@ class Prepared:
         fence.check_helpers(self.fn)
         fdef, self.normalizer = normalize(self.fn)
         self.fdef = remove_early_exits(fdef, self.normalizer.fresh)
-        derivative_calls.check_calls(self.fn, self.fdef, self.normalizer.helpers)
+        derivative_calls.check_calls(self.fn, self.fdef, self.normalizer.helpers, target)
         self.namespace = dict(self.normalizer.globals_used)
         self.namespace.update(self.normalizer.arrays)
         duals = [(p, t) for p, t in zip(self.fn.params, argtypes) if isinstance(t, (DualType, DualArrayType))]
@@ -55,6 +55,8 @@ class Prepared:
             # A global array passed to a helper: its type (numba freezes it, read-only) types that call.
             self.vartypes.setdefault(gname, numba.typeof(value).copy(readonly=True))
         for hname, obj in self.normalizer.helpers.items():
+            if derivative_calls.is_derivative(obj):
+                continue  # adflow.grad(f) called here: the builder writes it into the module (derivative_calls.py)
             self.namespace[hname] = target.wrap_helper(primal_of(obj), forward_version)
 
     def _infer(self, argtypes):
