@@ -470,3 +470,37 @@ def test_derivatives_of_the_jacobian_of_a_curve(target):
     with pytest.raises(adflow.ArgumentError, match=r"adflow.jacobian\(wave\) is differentiated with respect to "
                                                    r"argument 1, which is int, not a float or float array"):
         adflow.jvp(adflow.jacobian(wave, target=target), (0.6, 3), (1.0, 1.0), wrt=(0, 1))
+
+
+CACHED_COMPOSITION = '''
+import numpy as np
+import adflow
+
+def f(y):
+    return np.sum(np.sin(y) * y)
+
+def g(x):
+    return np.sum(adflow.grad(f)(x) ** 2)
+
+x = np.array([0.3, -1.2, 0.8])
+print(" ".join(repr(float(v)) for v in adflow.grad(g)(x)))
+'''
+
+
+@pytest.mark.slow  # two processes compiling dual-number code from an empty cache: minutes on a loaded machine
+def test_a_cached_composition_loads_in_a_new_process(tmp_path):
+    # The generated module of g once called f's derivative in another generated module, which numba's
+    # cache then imported by name in the next process: ModuleNotFoundError.
+    import os
+    import subprocess
+    import sys
+    script = tmp_path / "composed.py"
+    script.write_text(CACHED_COMPOSITION)
+    env = dict(os.environ, ADFLOW_CACHE_DIR=str(tmp_path / "cache"), NUMBA_CACHE_DIR=str(tmp_path / "numba"),
+               PYTHONPATH=str(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    runs = [subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, cwd=tmp_path)
+            for _ in range(2)]
+    for out in runs:
+        assert out.returncode == 0, out.stderr[-3000:]
+    expected = 2.0 * f_inner_hessian(X) @ f_inner_grad(X)
+    np.testing.assert_allclose([float(v) for v in runs[1].stdout.split()], expected, rtol=1e-12)
