@@ -249,6 +249,30 @@ def test_the_generated_code_says_what_it_calls():
     assert "def f_inner_vjp_on_duals(" in g.source           # f's reverse sweep run on duals
 
 
+def scaled_gradient(x):
+    return adflow.grad(f_inner)(x) * x[0]
+
+
+def scaled_gradient_jacobian(x):
+    J = f_inner_hessian(x) * x[0]
+    J[:, 0] += f_inner_grad(x)
+    return J
+
+
+def test_jacobians_of_a_function_calling_grad(target):
+    rows = np.array([[0.3, 0.7, -0.2], [0.1, -0.4, 1.5]])
+    expected = np.stack([scaled_gradient_jacobian(r) for r in rows])
+    # reverse mode: its vector mode meets the call (a dual cotangent) and takes one sweep per output instead
+    np.testing.assert_allclose(adflow.jacobian(scaled_gradient, mode="reverse", target=target)(rows[0]), expected[0],
+                               rtol=1e-12)
+    np.testing.assert_allclose(adflow.jacobian(scaled_gradient, mode="forward", target=target)(rows[0]), expected[0],
+                               rtol=1e-12)
+    np.testing.assert_allclose(adflow.jacobian(scaled_gradient, batch=True, target=target)(rows), expected, rtol=1e-12)
+    sparse = adflow.jacobian(scaled_gradient, sparsity="auto", target=target)(rows[1])
+    np.testing.assert_allclose(sparse.toarray(), expected[1], rtol=1e-12)
+    np.testing.assert_allclose(expected[1], numerical_jacobian(scaled_gradient, rows[1]), rtol=1e-6, atol=1e-7)
+
+
 def two_arguments(x, a):
     return np.sum(np.sin(x) * a) * a[0] + x[0] * x[1] ** 2
 

@@ -215,6 +215,7 @@ def vjp_function(builder, derivative, argtypes, name) -> str:
         result = f"(value_of(_y), {result})"
     vjp_name = builder.unique(name)
     text = (f"def {vjp_name}({', '.join(params)}, g):\n"
+            f"    g = one_cotangent(g)\n"
             f"    _y, _grads = {sweep}({', '.join(call_args)}, make_dual(1.0, np.zeros(1), 1))\n"
             f"    return {result}, ({', '.join(cotangents)},)\n")
     builder.functions.append((function(text), f"reverse mode of {describe(derivative)}: its reverse sweep on duals "
@@ -243,6 +244,7 @@ def _jvp_vjp_function(builder, derivative, argtypes, name) -> str:
     result = f"(value_of(_y), {_tangent('_y', returned, 1)})"
     vjp_name = builder.unique(name)
     text = (f"def {vjp_name}({', '.join(params)}, g):\n"
+            f"    g = one_cotangent(g)\n"
             f"    _y, _grads = {sweep}({', '.join(call_args)}, {cotangent})\n"
             f"    return {result}, ({', '.join(primal_bars + tangent_bars)},)\n")
     builder.functions.append((function(text), f"reverse mode of {describe(derivative)}: its reverse sweep on duals "
