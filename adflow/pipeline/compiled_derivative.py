@@ -1,11 +1,13 @@
-"""A derivative adflow made, as compiled code calls it: ``adflow.grad(f)`` read by numba as a global.
+"""A derivative adflow made, as numba sees it: ``adflow.grad(f)`` or a jvp call, read as a global.
 
-Generated code that calls ``grad_f(y)`` (a differentiated function's call of ``adflow.grad(f)``,
-see :mod:`.derivative_calls`) is typed and compiled by numba, which asks the derivative object
-for its numba type (``_numba_type_``).  :func:`numba_type` answers with a dispatcher whose body
-calls an overload: when numba types a call, the overload builds ``f``'s reverse sweep for those
-argument types (the build ``adflow.grad(f)`` makes for them, shared with it) and returns a body
-calling it with the cotangent 1.
+numba types a differentiated function ``g`` that calls ``grad_f(y)`` (:mod:`.derivative_calls`), and
+compiles as written the helpers and ``numba.njit`` functions that call a module-level
+``df = adflow.grad(f)``.  For both it asks the derivative object for its numba type
+(``_numba_type_``); :func:`numba_type` answers with a dispatcher whose body calls an overload:
+when numba types a call, the overload builds ``f``'s reverse sweep (or, for a jvp, its forward
+mode) for those argument types and returns a body calling it.  ``g``'s generated module does not
+call this dispatcher: it holds its own copy of the call (``derivative_calls.primal_function``), so
+that numba's disk cache of the module names no other generated module.
 """
 from __future__ import annotations
 
