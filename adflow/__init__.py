@@ -2,7 +2,9 @@
 
 Reverse mode by source transformation (``grad``, ``value_and_grad``, ``vjp``), forward mode by
 dual numbers (``jvp``), Jacobians that pick their mode (``jacobian``), and ``hessian``/``hvp``.
-Generated code is compiled by numba for the CPU (default), CUDA, or run as plain Python.
+Generated code is compiled by numba for the CPU (default), CUDA, or run as plain Python.  The
+transforms compose up to second derivatives (``jacobian(grad(f))``, ``grad(f)`` called inside a
+differentiated function): :mod:`adflow.compose`.
 
 The code is layered; each layer imports only from itself and the layers before it, at module
 level (docs/architecture.md draws them, tests/test_layers.py checks them):

@@ -8,19 +8,19 @@ import numba
 import numpy as np
 from numba.core import types
 
-from . import targets
+from . import compose, targets
 from .backends.drivers import batch_gradients
 from .checkpoint.api import CheckpointSpecializations, check_options
 from .cuda import api as cuda_api
-from .errors import ArgumentError, ShapeError
-from .pipeline import call_compiled
+from .errors import ArgumentError, NonDifferentiableError, ShapeError
+from .pipeline import call_compiled, compiled_derivative
 from .pipeline.arguments import (cast_like, check_batch, check_batched_call, float_positions, normalize_wrt,
                                  prepare_args)
 from .pipeline.binding import bind, given_indices
 from .pipeline.results import check_flat_for_reverse, value_like
 from .pickling import reduce_derivative
 from .specializations import Specializations
-from .syntax.source import python_function
+from .syntax.source import entry_point, python_function
 from .value_types import argument_types, is_number_type
 
 
@@ -75,7 +75,7 @@ class GradFunction:
                  checkpoint=None, memory=None):
         python_function(func)  # a builtin or a derivative object is refused here, where it is written
         self.func = func
-        self.wrt, self._single = normalize_wrt(wrt)
+        self.wrt, self.single = normalize_wrt(wrt)
         self.has_aux = has_aux
         self.with_value = with_value
         self.batch = batch
@@ -93,9 +93,18 @@ class GradFunction:
     def target(self):
         return self._specs.target.name
 
+    @property
+    def _numba_type_(self):
+        # Compiled code that calls this gradient (adflow.grad(f)(y) inside a differentiated function)
+        # asks numba for its type: a dispatcher building f's reverse sweep (pipeline/compiled_derivative.py).
+        if self.has_aux or self._batched is not None or (self.with_value and not self.single):
+            raise NonDifferentiableError(f"{self.__name__}'s gradient made with has_aux, batch or value_and_grad of "
+                                         f"a tuple wrt cannot be called inside a differentiated function")
+        return compiled_derivative.numba_type(self)
+
     def __reduce__(self):
         # Sent as the function and the options: the receiving process builds its own code (pickling.py).
-        wrt = self.wrt[0] if self._single else self.wrt
+        wrt = self.wrt[0] if self.single else self.wrt
         memory = {"checkpoint": self.checkpoint, "memory": self.memory} if self.checkpoint is not None else {}
         if self.with_value:
             return reduce_derivative(self, "value_and_grad", self.func, wrt=wrt, target=self.target,
@@ -114,7 +123,7 @@ class GradFunction:
             _check_no_pair(prepared, self.__name__, self.with_value)
         value, grads = self._run(vjp_fn, args)
         grads = tuple(cast_like(g, args[k]) for g, k in zip(grads, self.wrt))
-        out = grads[0] if self._single else grads
+        out = grads[0] if self.single else grads
         if self.with_value:
             return value_like(value, args), out
         if self.has_aux:
@@ -148,7 +157,7 @@ class GradFunction:
                              hint="use adflow.jacobian(f, batch=True) for vector outputs")
         out = call_compiled(driver, *args)
         out = tuple(_rows_like(g, args[k]) for g, k in zip(out if len(self.wrt) > 1 else (out,), self.wrt))
-        return out[0] if self._single else out
+        return out[0] if self.single else out
 
     def _run(self, vjp_fn, args):
         # The seed's type must match the result's; a float64 seed works for float32 results too.
@@ -200,6 +209,7 @@ class GradFunction:
         return self._derivative(prepare_args(bind(self.func, args)))[1]
 
 
+@entry_point(makes_derivative=True)
 def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False, checkpoint=None, memory=None):
     """Gradient of a scalar-valued function, by reverse mode.
 
@@ -213,7 +223,9 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False, checkpoint=
     which are shared (None), as ``jax.vmap``'s ``in_axes``: ``grad(loss, wrt=0, batch=(None, 0,
     0))(w, X, y)`` is the per-sample gradients of ``loss(w, X[i], y[i])`` with respect to the
     shared ``w``, shape ``(n,) + w.shape``.  Parameters with defaults may be left out of the call
-    or given by keyword.
+    or given by keyword.  ``func`` may itself be a derivative adflow made
+    (``adflow.grad(adflow.grad(f))``), and ``func`` may call ``adflow.grad(h)(y)`` inside: see
+    :mod:`adflow.compose`.
 
     ``checkpoint=`` bounds the memory of long loops (docs/checkpointing.md): ``None`` keeps every
     iteration's tape; an int ``s`` runs each top-level loop under a binomial schedule keeping at
@@ -235,19 +247,22 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False, checkpoint=
     array([[0., 0.],
            [0., 8.]])
     """
-    if func is not None:
-        python_function(func)
     check_options(checkpoint, memory, target)
+    if func is None:
+        return lambda f: grad(f, wrt, target, has_aux, batch, checkpoint, memory)
+    if compose.is_derivative(func):  # grad of a derivative: adflow/compose.py
+        _no_checkpoint_of_a_derivative(checkpoint, memory, "grad")
+        return compose.grad(func, wrt, target, has_aux, batch)
+    python_function(func)
     if targets.named(target).per_thread:  # device functions and batched kernels: adflow/cuda/
         if not isinstance(batch, bool):
             raise ArgumentError(f"target={target!r} batches one argument (batch=True), not batch={batch!r}",
                                 hint="use target='cpu' for batch= over several arguments")
         return cuda_api.grad(func, wrt, has_aux, batch)
-    if func is None:
-        return lambda f: GradFunction(f, wrt, target, has_aux, batch=batch, checkpoint=checkpoint, memory=memory)
     return GradFunction(func, wrt, target, has_aux, batch=batch, checkpoint=checkpoint, memory=memory)
 
 
+@entry_point(makes_derivative=True)
 def value_and_grad(func=None, wrt=0, target="cpu", has_aux=False, checkpoint=None, memory=None):
     """Like :func:`grad`, but returns ``(value, gradient)`` from one forward and reverse sweep
     (``checkpoint=`` and ``memory=`` as for :func:`grad`).
@@ -259,13 +274,15 @@ def value_and_grad(func=None, wrt=0, target="cpu", has_aux=False, checkpoint=Non
     >>> round(value, 6), round(slope, 6)  # sin(1) and sin(1) + cos(1)
     (0.841471, 1.381773)
     """
-    if func is not None:
-        python_function(func)
     check_options(checkpoint, memory, target)
+    if func is None:
+        return lambda f: value_and_grad(f, wrt, target, has_aux, checkpoint, memory)
+    if compose.is_derivative(func):
+        _no_checkpoint_of_a_derivative(checkpoint, memory, "value_and_grad")
+        return compose.grad(func, wrt, target, has_aux, with_value=True)
+    python_function(func)
     if targets.named(target).per_thread:
         return cuda_api.value_and_grad(func, wrt, has_aux)
-    if func is None:
-        return lambda f: GradFunction(f, wrt, target, has_aux, with_value=True, checkpoint=checkpoint, memory=memory)
     return GradFunction(func, wrt, target, has_aux, with_value=True, checkpoint=checkpoint, memory=memory)
 
 
@@ -282,6 +299,7 @@ def _same_structure(v, y, fname):
     return v_arr if isinstance(y, np.ndarray) else float(v_arr)
 
 
+@entry_point(makes_derivative=False)
 def vjp(func, *args, wrt=None, target="cpu", checkpoint=None, memory=None, **kwargs):
     """Vector-Jacobian product: returns ``(y, pullback)`` where ``pullback(v)`` is ``v^T J``.
 
@@ -289,7 +307,8 @@ def vjp(func, *args, wrt=None, target="cpu", checkpoint=None, memory=None, **kwa
     explicit); ``pullback`` returns one cotangent per differentiated argument (all float
     arguments unless ``wrt`` is given).  Each pullback call reruns the compiled forward sweep
     (recomputation instead of keeping the tape alive between calls).  ``checkpoint=`` and
-    ``memory=`` bound the memory of long loops, as for :func:`grad`.
+    ``memory=`` bound the memory of long loops, as for :func:`grad`.  ``func`` may be a derivative
+    adflow made (:mod:`adflow.compose`); the pullback itself can be differentiated again.
 
     >>> import numpy as np, adflow
     >>> def f(a, b):
@@ -298,6 +317,9 @@ def vjp(func, *args, wrt=None, target="cpu", checkpoint=None, memory=None, **kwa
     >>> pullback(np.array([1.0, 0.1]))
     (array([3. , 0.3]), array([12. ,  1.6]))
     """
+    if compose.is_derivative(func):
+        _no_checkpoint_of_a_derivative(checkpoint, memory, "vjp")
+        return compose.vjp(func, args, wrt, target, kwargs)
     python_function(func)
     check_options(checkpoint, memory, target)
     given = given_indices(func, args, kwargs)
@@ -322,8 +344,19 @@ def vjp(func, *args, wrt=None, target="cpu", checkpoint=None, memory=None, **kwa
         return tuple(cast_like(g, args[k]) for g, k in zip(grads, wrt))
 
     pullback.source = specs.last_source
+    # What a transform of the pullback reads (adflow/compose.py): it is a derivative of func at args.
     pullback.adflow_transform = "vjp"
+    pullback.func, pullback.primals, pullback.wrt, pullback.target = func, args, wrt, target
+    pullback.output_is_tuple = isinstance(y, tuple)
     return value_like(y, args), pullback
+
+
+def _no_checkpoint_of_a_derivative(checkpoint, memory, outer):
+    """Refuse ``checkpoint=``/``memory=`` on a transform of a derivative (it runs no tape of its own)."""
+    if checkpoint is not None or memory is not None:
+        raise ArgumentError(f"adflow.{outer}(..., checkpoint=) of a derivative adflow made: a composed derivative "
+                            f"runs the inner derivative's reverse sweep on dual numbers, without a schedule",
+                            hint="drop checkpoint= and memory=")
 
 
 def _rows_like(rows, arg):

@@ -14,7 +14,7 @@ from numba.core import types
 from numba.core.errors import TypingError
 
 from . import sparsity as S
-from . import targets
+from . import compose, targets
 from .backends.drivers import (batch_grad, hessian_passes, jacobian_reverse, jacobian_reverse_chunked,
                                row_jacobian_reverse)
 from .cuda import api as cuda_api
@@ -33,7 +33,7 @@ from .pickling import reduce_derivative
 from .planning import BLOCK_SPEEDUP, Plan, default_chunk, plan
 from .rules.custom import primal_of
 from .specializations import Specializations
-from .syntax.source import python_function
+from .syntax.source import entry_point, python_function
 from .value_types import argument_types, is_number_type
 
 __all__ = ["jacobian", "JacobianFunction", "plan", "Plan", "default_chunk", "hessian", "hvp", "HessianFunction"]
@@ -359,6 +359,7 @@ class _Run:
         return first if first is not None else self._call(args)
 
 
+@entry_point(makes_derivative=True)
 def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sparsity=None):
     """The Jacobian of ``func`` with respect to argument ``wrt``, shaped ``out.shape + in.shape``.
 
@@ -371,6 +372,8 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sp
     first call's point, per argument types and shape), the columns are coloured greedily and the
     Jacobian comes from one forward pass per colour group, as a ``scipy.sparse.csr_array`` of
     shape (outputs, inputs); ``sparsity=`` may also be a known pattern (boolean array or sparse).
+    ``func`` may be a derivative adflow made: ``jacobian(adflow.grad(f))`` is the Hessian, computed
+    forward over the gradient's reverse sweep (:mod:`adflow.compose`).
 
     A function returning a (nested) tuple gets its Jacobian laid out like the output, and
     ``wrt=(0, 1)`` gives one block per argument, as ``jax.jacobian`` does: for ``f -> (a, b)``,
@@ -389,6 +392,8 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sp
     >>> da_dy, db_dx
     (array([1., 2.]), array([1., 1.]))
     """
+    if compose.is_derivative(func):  # the Jacobian of a derivative: adflow/compose.py
+        return compose.jacobian(func, mode, wrt, chunk, batch, target, sparsity)
     python_function(func)
     where = targets.named(target)
     if sparsity is not None and not where.supports("forward"):
@@ -567,9 +572,13 @@ def output_of(func, target, args):
     # numba compiles the primal for this run: a report says how long that takes.
     with build_report.build(builds.describe("output shape (a run of the primal)", func, argument_types(args),
                                             target.name)):
-        return target.wrap(primal)(*_fresh_copies(args))
+        try:
+            return target.wrap(primal)(*_fresh_copies(args))
+        except TypingError:  # numba cannot compile it as written (it makes adflow.grad(f)(y)): run it as Python
+            return primal(*_fresh_copies(args))
 
 
+@entry_point(makes_derivative=True)
 def hessian(func, wrt=0, chunk=None, target="cpu"):
     """The Hessian of a scalar ``func`` by forward-over-reverse: dual numbers through the reverse sweep.
 
@@ -589,9 +598,12 @@ def hessian(func, wrt=0, chunk=None, target="cpu"):
     >>> adflow.hessian(g, wrt=(0, 1))(2.0, 3.0)
     ((0.0, 6.0), (6.0, 4.0))
     """
+    if compose.is_derivative(func):
+        return compose.hessian(func, "hessian", target)
     return HessianFunction(func, wrt, chunk, target)
 
 
+@entry_point(makes_derivative=True)
 def hvp(func, wrt=0, target="cpu"):
     """Hessian-vector product without forming the Hessian: ``hvp(f)(x, v, *args)`` is ``H v``, one pass.
 
@@ -604,6 +616,8 @@ def hvp(func, wrt=0, target="cpu"):
     >>> adflow.hvp(f)(np.array([1.0, 2.0]), np.array([1.0, 1.0]), 2.0)
     array([12., 24.])
     """
+    if compose.is_derivative(func):
+        return compose.hessian(func, "hvp", target)
     if not is_index(wrt):
         normalize_wrt(wrt)  # says what is wrong with a wrt that is not an index at all
         raise ArgumentError(f"hvp takes one argument to differentiate (wrt an int), not {wrt!r}",

@@ -23,7 +23,7 @@ __all__ = [
     "grow", "reserve", "trip_count", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
     "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
     "reshape_like", "reduce_sum", "ans_full", "zeros_like_float", "add_cotangent", "seed_directions",
-    "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum",
+    "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum", "one_cotangent",
 ]
 
 
@@ -416,6 +416,28 @@ def _seed_directions_numba(x, seeds, k):
     if isinstance(x, types.Number):
         return lambda x, seeds, k: seed(x, np.ascontiguousarray(seeds[0]), k)
     return lambda x, seeds, k: seed(x, np.ascontiguousarray(seeds).reshape(x.shape + (k,)), k)
+
+
+def one_cotangent(g):
+    """``g``, the cotangent of a derivative's call inside a differentiated function (adflow.grad(f)(y)).
+
+    Its reverse mode pushes ``g`` forward through f's reverse sweep as one direction; a dual ``g``
+    (vector mode: k rows of a Jacobian in one sweep) would be k + 1 of them, in a sweep built for
+    one.  It is refused as numba refuses a type, on every target, so the Jacobian falls back to one
+    sweep per row.
+    """
+    for part in g if isinstance(g, tuple) else (g,):
+        if is_dual(part):
+            raise NumbaTypingError("adflow: a derivative called inside the function takes one cotangent per sweep")
+    return g
+
+
+@overload(one_cotangent)
+def _one_cotangent_numba(g):
+    parts = g.types if isinstance(g, types.BaseTuple) else (g,)
+    if any(isinstance(t, (DualType, DualArrayType)) for t in parts):
+        return None  # numba: no implementation for these types (a TypingError)
+    return lambda g: g
 
 
 def output_tangents(y, k):

@@ -16,7 +16,7 @@ import adflow
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 HOOKS = DOCS / "hooks"
-RUNNABLE_PAGES = ["quickstart.md", "concepts.md", "custom-rules.md", "scipy.md"]
+RUNNABLE_PAGES = ["quickstart.md", "concepts.md", "custom-rules.md", "scipy.md", "composition.md"]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
@@ -92,9 +92,9 @@ def test_docstrings_become_markdown():
     assert rest.convert(once) == once  # griffe may call the extension twice on one docstring
 
 
-@pytest.mark.parametrize("module", ["adflow.api", "adflow.forward.api", "adflow.jacobian", "adflow.rules.custom",
-                                    "adflow.cache", "adflow.pipeline.notice", "adflow.pipeline.binding",
-                                    "adflow.pipeline.results"])
+@pytest.mark.parametrize("module", ["adflow.api", "adflow.compose", "adflow.forward.api", "adflow.jacobian",
+                                    "adflow.rules.custom", "adflow.cache", "adflow.pipeline.notice",
+                                    "adflow.pipeline.binding", "adflow.pipeline.results"])
 def test_docstring_examples_run(module):
     # The API reference renders these docstrings: their examples must run and print what they show.
     import doctest

@@ -44,9 +44,9 @@ LAYERS = [
     ("targets", ["adflow.targets", "adflow.targets.*", "adflow.cuda", "adflow.cuda.sizing", "adflow.cuda.adapter",
                  "adflow.cuda.kernels"]),
     ("pipeline", ["adflow.pipeline", "adflow.pipeline.*", "adflow.pickling", "adflow.checkpoint.build"]),
-    ("entry points", ["adflow.api", "adflow.forward.api", "adflow.jacobian", "adflow.sparsity", "adflow.planning",
-                      "adflow.specializations", "adflow.cuda.build", "adflow.cuda.launch", "adflow.cuda.api",
-                      "adflow.checkpoint.api"]),
+    ("entry points", ["adflow.api", "adflow.compose", "adflow.forward.api", "adflow.jacobian", "adflow.sparsity",
+                      "adflow.planning", "adflow.specializations", "adflow.cuda.build", "adflow.cuda.launch",
+                      "adflow.cuda.api", "adflow.checkpoint.api"]),
     ("package and tools", ["adflow", "adflow.testing", "adflow.demo", "adflow.fuzz", "adflow.cache", "adflow.cache.*"]),
     ("integrations", ["adflow.dask", "adflow.dask.*"]),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import importlib.abc
 import importlib.util
 import os
 import re
@@ -27,6 +28,28 @@ from . import vector_math
 # another process imports it by name, which failed (ModuleNotFoundError).  The stand-in is the
 # module numba means by the name (numba's own lookup falls back to it), so it is importable here.
 sys.modules.setdefault(numba_utils._dynamic_modname, numba_utils._dynamic_module)
+
+MODULE_PREFIX = "adflow_generated_"  # the name of a generated module: the prefix, then its file's stem
+
+
+class _GeneratedModules(importlib.abc.MetaPathFinder):
+    """Imports a generated module by name from the cache folder, in a process that has not loaded it.
+
+    numba's disk cache of one generated module's code can name another generated module (code of
+    ``f``'s derivative that ``g``'s code reaches through a helper compiled as written), and loading
+    it imports that module by name.  What numba reads there is the module's namespace, not its code:
+    the functions are defined (the file holds imports and definitions only), without the names a
+    build injects, which only a build that runs them needs (it loads the module itself, :func:`load`).
+    """
+
+    def find_spec(self, fullname, path=None, target=None):
+        if not fullname.startswith(MODULE_PREFIX):
+            return None
+        file = cache_dir() / f"{fullname[len(MODULE_PREFIX):]}.py"
+        return importlib.util.spec_from_file_location(fullname, file) if file.is_file() else None
+
+
+sys.meta_path.append(_GeneratedModules())
 
 
 # Generated modules: the file <stem>_<key>.py in the cache folder, imported as adflow_generated_<stem>_<key>.

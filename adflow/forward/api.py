@@ -3,20 +3,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import targets
+from .. import compose, targets
 from ..backends import drivers
 from ..cuda import api as cuda_api
 from ..duals.helpers import seed
 from ..errors import ArgumentError
-from ..pipeline import cached_forward, cached_row_blocks, call_compiled
+from ..pipeline import cached_forward, cached_row_blocks, call_compiled, compiled_derivative
 from ..pipeline.arguments import check_tangents, float_positions, normalize_wrt, prepare_args
 from ..pipeline.binding import bind
 from ..pipeline.results import split_tangents, tangent_like, value_like
 from ..runtime import output_tangents
-from ..syntax.source import python_function
+from ..syntax.source import entry_point, python_function
 from ..value_types import argument_types
 
 
+@entry_point(makes_derivative=False)
 def jvp(func, primals, tangents, wrt=None, target="cpu"):
     """Jacobian-vector product by forward mode: returns ``(f(*primals), J @ tangents)``.
 
@@ -24,7 +25,8 @@ def jvp(func, primals, tangents, wrt=None, target="cpu"):
     ``tangents`` holds one direction per differentiated argument (all float arguments given,
     unless ``wrt`` says which), each shaped like its argument.  A function returning a tuple
     (nested or not) gets a tuple of tangents of the same layout; each tangent has the type of
-    its value.
+    its value.  ``func`` may be a derivative adflow made: ``jvp(adflow.grad(f), (x,), (v,))``
+    gives the gradient and the Hessian-vector product ``H v`` (:mod:`adflow.compose`).
 
     >>> import numpy as np, adflow
     >>> def f(x):
@@ -33,13 +35,14 @@ def jvp(func, primals, tangents, wrt=None, target="cpu"):
     >>> float(z_dot)  # an np.float64, as z is: the arguments are arrays
     0.0
     """
-    python_function(func)
     for what, given in (("primals", primals), ("tangents", tangents)):
         if not isinstance(given, (tuple, list)):
             # An array here would be unpacked as the argument list: f(x[0], x[1]) instead of f(x).
             raise ArgumentError(f"jvp takes its {what} as a tuple (or list) with one entry per argument, "
                                 f"not a {type(given).__name__}",
                                 hint="for f(x) write adflow.jvp(f, (x,), (t,))")
+    if compose.is_derivative(func):  # the jvp of a derivative: adflow/compose.py
+        return compose.jvp(func, primals, tangents, wrt, target)
     given = len(primals)
     primals = prepare_args(bind(func, tuple(primals)))
     if wrt is None:  # the float arguments given: a default filled in is a constant of the call
@@ -62,6 +65,33 @@ def jvp(func, primals, tangents, wrt=None, target="cpu"):
         value, flat = output_tangents(call_compiled(fwd, *args), 1)
     value = value_like(value, primals)
     return value, tangent_like(split_tangents(value, flat), value)
+
+
+class JvpInside:
+    """``adflow.jvp(f, (x, ...), (t, ...))`` called inside a differentiated function, as the front end sees
+    it: a helper of the primals then the tangents, returning ``(f(x), J t)``.
+
+    Its compiled form runs ``f``'s forward mode; its reverse mode is ``f``'s reverse sweep on duals
+    (adflow/pipeline/derivative_calls.py).
+    """
+
+    adflow_transform = "jvp"
+
+    def __init__(self, func, nprimals, wrt=None, target="cpu"):
+        python_function(func)
+        self.func, self.nprimals, self.target = func, nprimals, target
+        self.wrt, _ = normalize_wrt(tuple(range(nprimals)) if wrt is None else wrt, nprimals, func.__name__)
+        self.__name__ = f"jvp_{func.__name__}"
+
+    def __call__(self, *args):  # generated code run as Python (target="python") calls it
+        return jvp(self.func, args[:self.nprimals], args[self.nprimals:], self.wrt, self.target)
+
+    @property
+    def _numba_type_(self):
+        return compiled_derivative.numba_type(self)
+
+
+jvp.called_inside = JvpInside  # how the front end reads adflow.jvp(f, (x,), (t,)) in a function's body
 
 
 def forward_pass(func, args, wrt, seeds, chunk, target):

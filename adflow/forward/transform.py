@@ -96,14 +96,7 @@ class ForwardTransform:
                                  args=[copy.deepcopy(op.args[p]) for p in formulas.signature(prim).params])
             return [assign(op.target, tangents, ln)]
         if op.kind == O.PRIMITIVE and op.prim == "array" and op.target in self.varied:
-            items = list(op.args.values())
-            out = [assign(op.target, call("dual_zeros", const(len(items)), const(self.chunk)), ln)]
-            for k, item in enumerate(items):
-                write = gast.Assign(targets=[gast.Subscript(value=name(op.target), slice=const(k), ctx=gast.Store())],
-                                    value=copy.deepcopy(item), type_comment=None)
-                write.lineno = ln
-                out.append(write)
-            return out
+            return dual_array_of_items(op, self.chunk, ln)
         if op.kind == O.PRIMITIVE and isinstance(stmt.value, gast.Call) \
                 and O.is_math_call(self.fn, stmt.value, self.normalizer.locals) \
                 and any(isinstance(a, gast.Name) and a.id in self.varied for a in op.args.values()):
@@ -141,6 +134,18 @@ def dual_allocation(fn, op, call_node, chunk):
     # np.eye, np.arange, np.linspace, ...: the values as allocated, with zero tangents to be written over
     return gast.BinOp(left=copy.deepcopy(call_node), op=gast.Add(),
                       right=call("dual_zeros_like", copy.deepcopy(call_node), const(chunk)))
+
+
+def dual_array_of_items(op, chunk, lineno) -> list:
+    """``t = np.array([a, b])`` of values carrying tangents -> ``t = dual_zeros(2, K); t[0] = a; t[1] = b``."""
+    items = list(op.args.values())
+    out = [assign(op.target, call("dual_zeros", const(len(items)), const(chunk)), lineno)]
+    for k, item in enumerate(items):
+        write = gast.Assign(targets=[gast.Subscript(value=name(op.target), slice=const(k), ctx=gast.Store())],
+                            value=copy.deepcopy(item), type_comment=None)
+        write.lineno = lineno
+        out.append(write)
+    return out
 
 
 def dual_arguments(params, differentiated, varied, vartypes, chunk, lineno) -> list:
@@ -196,7 +201,8 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
     A Hessian runs the reverse transform on dual arguments; ``b = np.zeros(n); b[i] = x[i] * a``
     would store a dual into a float array.  Forward mode makes the same allocations dual (above);
     here the rewritten function is then typed and reverse-differentiated as the user's own.
-    ``math`` calls on those values become NumPy calls, as in forward mode.
+    ``math`` calls on those values become NumPy calls, and ``np.array([a, b])`` of them is written
+    element by element into dual storage, as in forward mode.
     """
     if fn.globals.setdefault("dual_zeros", dual_zeros) is not dual_zeros:
         raise UnsupportedSyntaxError("the name 'dual_zeros' means something else in this module",
@@ -228,6 +234,8 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
                 stmt.value = numpy_call
             elif op.kind == O.ALLOCATION:
                 stmt.value = dual_allocation(fn, op, stmt.value, chunk)
+            elif op.kind == O.PRIMITIVE and op.prim == "array":  # written element by element, as forward mode does
+                out[-1:] = dual_array_of_items(op, chunk, stmt.lineno)
             elif is_float_of(op, stmt, vartypes, varied) or is_asarray_of(op, varied):
                 stmt.value = copy.deepcopy(op.args["x"])
             elif receives_duals_later(op, vartypes, varied):

@@ -96,7 +96,8 @@ def _breaks(stmts) -> bool:
 
 
 def check_helpers(fn, strict=False) -> None:
-    """Refuse recursion among ``fn`` and the user helpers it reaches through calls.
+    """Refuse recursion among ``fn`` and the user helpers it reaches through calls, and a derivative
+    made inside a helper (``adflow.grad(f)(y)``: numba types helpers as written, and cannot make it).
 
     This runs before numba types ``fn``, which types the helpers with it: recursion would otherwise
     surface as numba's "Untyped global name".  Helpers are only walked, not fenced: one called
@@ -124,6 +125,7 @@ def check_helpers(fn, strict=False) -> None:
                 if strict:
                     raise
                 continue  # numba compiles it as it is; adflow reports it if it must transform it
+            _refuse_derivative_made_in_helper(helper, strict)
             visit(helper, chain)
         done.add(id(fn.py_func))
 
@@ -133,7 +135,8 @@ def check_helpers(fn, strict=False) -> None:
 def _helper_calls(fn, strict):
     """``(call node, user function)`` for each call in ``fn`` that adflow transforms as a helper.
 
-    Functions with custom rules are left out: their bodies are not differentiated in every mode.
+    Functions with custom rules are left out: their bodies are not differentiated in every mode; so
+    are derivatives adflow made (``adflow.grad(f)``), which are not differentiated through their source.
     Names that do not resolve are left to the normaliser's message unless ``strict``.
     """
     local_names = set(fn.params) | assigned_names(fn.tree.body)
@@ -148,8 +151,29 @@ def _helper_calls(fn, strict):
                     raise
                 continue
             if (resolved is not None and resolved.kind == ns.USER_FUNCTION
-                    and not isinstance(resolved.value, CustomRule)):
+                    and not isinstance(resolved.value, CustomRule) and source.derivative_kind(resolved.value) is None):
                 yield node, resolved.value
+
+
+def _refuse_derivative_made_in_helper(helper, strict):
+    """``adflow.grad(f)(y)`` in a helper: the differentiated function itself may make it, a helper may not."""
+    local_names = set(helper.params) | assigned_names(helper.tree.body)
+    for node in gast.walk(helper.tree):
+        if not (isinstance(node, gast.Call) and isinstance(node.func, gast.Call)):
+            continue
+        try:
+            resolved = ns.resolve(helper, node.func.func, local_names)
+        except AdflowError:
+            if strict:
+                raise
+            continue
+        if resolved is not None and getattr(resolved.value, "adflow_entry", None) == "derivative":
+            what = ns.dotted_name(node.func.func)
+            raise UnsupportedSyntaxError(
+                f"{what}(...)(...) in {helper.name}, a helper: numba compiles helpers as written, and cannot make "
+                f"a derivative", helper.location(node),
+                hint=f"make it at module level (df = {what}(f)) and call df(...) in {helper.name}, or call "
+                     f"{what}(f)(...) in the differentiated function itself")
 
 
 def _recursion(cycle):

@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import UnsupportedSyntaxError
 from ..rules.custom import CustomRule
 from ..syntax.nodes import dotted_name
+from ..syntax.source import derivative_function, derivative_kind
 
 MODULE, CALLABLE, USER_FUNCTION, CONSTANT, ARRAY = "module", "callable", "user_function", "constant", "array"
 
@@ -22,9 +23,12 @@ class Resolved:
 
 
 def is_user_function(obj) -> bool:
-    """A function adflow should transform itself: Python source, or a numba dispatcher of it."""
-    if isinstance(obj, CustomRule):
+    """A function adflow should transform itself: Python source, or a numba dispatcher of it (or a
+    derivative adflow made, which a differentiated function calls like a helper)."""
+    if isinstance(obj, CustomRule) or derivative_kind(obj) is not None:
         return True
+    if getattr(obj, "adflow_entry", None) is not None:  # adflow.grad itself: the front end reads its calls
+        return False
     if hasattr(obj, "py_func") and inspect.isfunction(getattr(obj, "py_func")):
         return True
     if inspect.isfunction(obj):
@@ -107,6 +111,8 @@ def python_functions(obj) -> list:
         rules = (obj.vjp_rules or ()) + (obj.jvp_rules or ())
         return [f for f in (obj.py_func,) + tuple(getattr(r, "py_func", r) for r in rules)
                 if inspect.isfunction(f)]
+    if derivative_kind(obj) is not None:  # adflow.grad(f): f's code decides it
+        return python_functions(derivative_function(obj))
     py = getattr(obj, "py_func", obj)
     return [py] if inspect.isfunction(py) else []
 

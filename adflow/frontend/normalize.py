@@ -20,7 +20,7 @@ from __future__ import annotations
 import gast
 import numpy as np
 
-from ..errors import UnsupportedSyntaxError
+from ..errors import AdflowError, UnsupportedSyntaxError
 from ..syntax.nodes import assign, assigned_names, const, name, store
 from . import namespace as ns
 
@@ -400,7 +400,18 @@ class Normalizer:
 
     def call(self, e, out, hint):
         func = e.func
-        resolved = ns.resolve(self.fn, func, self.locals)
+        if isinstance(func, gast.Call):  # adflow.grad(f)(y): a derivative made with fixed arguments
+            derivative = self.derivative_made_by(func)
+            kind = "value_and_grad" if getattr(derivative, "with_value", False) else derivative.adflow_transform
+            base = f"{kind}_{getattr(getattr(derivative, 'func', None), '__name__', 'f')}"
+            return self.call(gast.Call(func=name(self.helper_name(None, derivative, base)), args=e.args,
+                                       keywords=e.keywords), out, hint)
+        if isinstance(func, gast.Name) and func.id in self.helpers:  # a helper named above
+            resolved = ns.Resolved(ns.USER_FUNCTION, self.helpers[func.id])
+        else:
+            resolved = ns.resolve(self.fn, func, self.locals)
+        if resolved is not None and getattr(resolved.value, "adflow_entry", None) is not None:
+            return self.call(self.values_transform_call(func, resolved.value, e), out, hint)
         if resolved is None:
             if isinstance(func, gast.Attribute):  # a method of a local array: x.sum(axis=0)
                 base = self.atom(func.value, out, hint)
@@ -438,14 +449,76 @@ class Normalizer:
             keywords.append(gast.keyword(arg=kw.arg, value=value))
         return gast.Call(func=new_func, args=args, keywords=keywords)
 
+    def derivative_made_by(self, call):
+        """The derivative ``adflow.grad(f, wrt=1)`` in ``adflow.grad(f, wrt=1)(y)``, made once for these arguments."""
+        resolved = None if isinstance(call.func, gast.Call) else ns.resolve(self.fn, call.func, self.locals)
+        factory = resolved.value if resolved is not None else None
+        if getattr(factory, "adflow_entry", None) != "derivative":
+            raise self.error("calling the result of a call", call, hint="call module-level functions by name")
+        args = [self.static_value(a) for a in call.args]
+        kwargs = {kw.arg: self.static_value(kw.value) for kw in call.keywords}
+        try:
+            return made_derivative(factory, args, kwargs)
+        except AdflowError as exc:  # a bad option of the inner transform: said at this line
+            raise type(exc)(exc.message, exc.location or self.fn.location(call), exc.hint) from None
+
+    def static_value(self, node):
+        """The value of an argument of an adflow transform called in the function: fixed when it is compiled."""
+        if isinstance(node, gast.Constant):
+            return node.value
+        if isinstance(node, gast.Tuple):
+            return tuple(self.static_value(x) for x in node.elts)
+        if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) and isinstance(node.operand, gast.Constant):
+            return -node.operand.value
+        if isinstance(node, (gast.Name, gast.Attribute)):
+            resolved = ns.resolve(self.fn, node, self.locals)
+            if resolved is not None:
+                return resolved.value
+        raise self.error("an adflow transform called inside a differentiated function with an argument that is "
+                         "not fixed when the function is compiled", node,
+                         hint="pass module-level functions and constants, as in adflow.grad(f, wrt=1)(y)")
+
+    def values_transform_call(self, func, transform, call):
+        """``adflow.jvp(f, (x, a), (t, u))`` -> a call ``jvp_f(x, a, t, u)`` of the helper the transform makes
+        for calls inside a function (``transform.called_inside``); the error for any other transform."""
+        maker = getattr(transform, "called_inside", None)
+        if maker is None:
+            raise self.transform_called(func, transform, call)
+        what = ns.dotted_name(func)
+        args = list(call.args)
+        if len(args) != 3 or not all(isinstance(a, (gast.Tuple, gast.List)) for a in args[1:]):
+            raise self.error(f"{what} inside a differentiated function takes the function, a tuple of primals "
+                             f"and a tuple of tangents", call, hint=f"write {what}(f, (x,), (t,))")
+        options = {kw.arg: self.static_value(kw.value) for kw in call.keywords}
+        primals, tangents = args[1].elts, args[2].elts
+        if "wrt" not in options and len(tangents) != len(primals):
+            raise self.error(f"{what} with {len(tangents)} tangents for {len(primals)} primals", call,
+                             hint="pass wrt= (the positions of the primals the tangents belong to)")
+        try:
+            helper = made_derivative(maker, [self.static_value(args[0]), len(primals)], options)
+        except AdflowError as exc:
+            raise type(exc)(exc.message, exc.location or self.fn.location(call), exc.hint) from None
+        return gast.Call(func=name(self.helper_name(None, helper, helper.__name__)), args=primals + tangents,
+                         keywords=[])
+
+    def transform_called(self, func, transform, node):
+        """The error for an adflow transform called inside the function other than as ``adflow.grad(f)(y)``."""
+        what = ns.dotted_name(func) or getattr(transform, "__name__", "transform")
+        if transform.adflow_entry == "derivative":
+            return self.error(f"{what}(...) makes a derivative; inside a differentiated function, call the derivative "
+                              f"where it is made", node, hint=f"write {what}(f)(y), or make it at module level "
+                                                              f"(df = {what}(f)) and call df(y)")
+        return self.error(f"{what} inside a differentiated function", node,
+                          hint="call adflow.grad(f)(y), adflow.value_and_grad(f)(y) or adflow.jvp(f, (x,), (t,)) "
+                               f"there, or compose the transforms from outside: {what}(adflow.grad(f), ...)")
+
     def use_global(self, node):
         root = ns.dotted_name(node).split(".")[0]
         if root in self.fn.globals:
             self.globals_used[root] = self.fn.globals[root]
 
-    def helper_name(self, func, obj) -> str:
-        dotted = ns.dotted_name(func) or "helper"
-        base = dotted.replace(".", "_")
+    def helper_name(self, func, obj, base=None) -> str:
+        base = base or (ns.dotted_name(func) or "helper").replace(".", "_")
         candidate = base
         k = 2
         while candidate in self.helpers and self.helpers[candidate] is not obj or candidate in self.locals:
@@ -461,6 +534,29 @@ class Normalizer:
         if isinstance(idx, gast.Tuple):
             return gast.Tuple(elts=[self.index(x, out, hint) for x in idx.elts], ctx=gast.Load())
         return self.atom(idx, out, "i")
+
+
+# Derivatives made inside differentiated functions (adflow.grad(f)(y)), by transform and arguments:
+# one object per distinct call, so that its builds are made once.  The entry keeps the arguments
+# alive, which the key names by id.
+_MADE: dict = {}
+
+
+def made_derivative(factory, args, kwargs):
+    """``factory(*args, **kwargs)`` (an adflow transform making a derivative), once per distinct arguments."""
+    key = (id(factory), tuple(_key(a) for a in args), tuple(sorted((k, _key(v)) for k, v in kwargs.items())))
+    entry = _MADE.get(key)
+    if entry is None:
+        entry = _MADE[key] = (factory(*args, **kwargs), factory, args, kwargs)
+    return entry[0]
+
+
+def _key(value):
+    if isinstance(value, tuple):
+        return ("tuple", tuple(_key(v) for v in value))
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return ("value", value)
+    return ("object", id(value))
 
 
 def _written_in_place(stmts) -> set[str]:

@@ -22,7 +22,7 @@ from ..backends import modules
 from ..backends.symbols import distinct
 from ..errors import SourceLocation, TypingError
 from ..rules.custom import CustomRule
-from ..syntax.source import source_lines
+from ..syntax.source import derivative_function, derivative_kind, source_lines
 from .namespace import is_user_function
 
 
@@ -77,8 +77,8 @@ def jitted(func):
     by their dispatchers in a copy of its globals (the key has their identities: rebinding one
     makes a new dispatcher).
     """
-    if isinstance(func, numba.core.dispatcher.Dispatcher):
-        return func
+    if isinstance(func, numba.core.dispatcher.Dispatcher) or derivative_kind(func) is not None:
+        return func  # a derivative adflow made gives numba its own type (pipeline/compiled_derivative.py)
     callees = {}
     for name in func.__code__.co_names:
         value = func.__globals__.get(name)
@@ -192,6 +192,10 @@ def numba_summary(text: str, most: int = 3) -> str:
 
 
 def _code_fingerprint(func, digest, seen):
+    if derivative_kind(func) is not None:  # adflow.grad(f): its options and f's code
+        options = (derivative_kind(func), getattr(func, "wrt", None), getattr(func, "with_value", None))
+        digest.update(repr(options).encode())
+        func = derivative_function(func)
     py = getattr(func, "py_func", func)
     py = getattr(py, "primal", py)
     py = getattr(py, "py_func", py)
@@ -204,7 +208,8 @@ def _code_fingerprint(func, digest, seen):
         digest.update(py.__code__.co_code)
     for name in py.__code__.co_names:
         value = py.__globals__.get(name)
-        if callable(value) and (hasattr(value, "__code__") or hasattr(value, "py_func")):
+        if callable(value) and (hasattr(value, "__code__") or hasattr(value, "py_func")
+                                or derivative_kind(value) is not None):
             _code_fingerprint(value, digest, seen)
 
 

@@ -25,7 +25,7 @@ from ..reverse.unused_value import without_value
 from ..rules.custom import custom_jvp_of, custom_vjp_of
 from ..syntax import source
 from ..value_types import is_float_type
-from . import build_cache, build_report, custom_rules
+from . import build_cache, build_report, custom_rules, derivative_calls
 from .arguments import check_wrt_range
 from .cache import code_identity, once
 from .compile_errors import location_of
@@ -57,6 +57,10 @@ class ModuleBuilder:
         self.parallel = set()  # drivers whose loops numba spreads over cores
         self.prepared = {}  # generated name -> the Prepared user function it was generated from
         self.top = None  # the function the module is built for (what a compile error names)
+        # Derivatives adflow made that the module's functions call (adflow.grad(f)(y) in g): name -> the
+        # derivative, written into the module (f's generated code with it), and where it is first called.
+        self.called_derivatives = {}
+        self.call_sites = {}  # id of such a derivative -> where the first function calling it does (for errors)
         # What the Python target's helpers call when they meet dual numbers (targets/python.py).
         self.forward_version = functools.partial(cached_forward, target=self.target)
 
@@ -94,7 +98,11 @@ class ModuleBuilder:
         return copied.name
 
     def prepare(self, func, argtypes):
-        return Prepared(func, argtypes, self.target, self.forward_version)
+        prepared = Prepared(func, argtypes, self.target, self.forward_version)
+        for hname, helper in prepared.normalizer.helpers.items():
+            if derivative_calls.is_derivative(helper):
+                self.call_sites.setdefault(id(helper), derivative_calls.call_site(prepared.fn, prepared.fdef, hname))
+        return prepared
 
     def add(self, fdef, prepared, header, name=None):
         """Add the generated ``fdef`` (made from ``prepared``) under a name no other function has."""
@@ -102,11 +110,30 @@ class ModuleBuilder:
         self.prepared[fdef.name] = prepared
         self.add_namespace(prepared)
         self.functions.append((fdef, header))
+        self.add_derivative_calls(prepared)
         return fdef.name
+
+    def add_derivative_calls(self, prepared):
+        """Write each derivative ``prepared``'s function calls (``grad_f`` for ``adflow.grad(f)(y)``) into
+        the module, under the name its code calls: f's generated code, in this module like a helper's."""
+        for hname, helper in prepared.normalizer.helpers.items():
+            if not derivative_calls.is_derivative(helper) or self.called_derivatives.get(hname) is helper:
+                continue
+            if hname in self.called_derivatives or hname in self.namespace:
+                raise UnsupportedSyntaxError(
+                    f"the name '{hname}' means different things in {prepared.fn.name} and another function it is "
+                    f"differentiated with", derivative_calls.call_site(prepared.fn, prepared.fdef, hname),
+                    hint="give the two derivatives different names")
+            self.called_derivatives[hname] = helper
+            derivative_calls.primal_function(self, helper, derivative_calls.call_types(prepared, hname), hname,
+                                             prepared.fn.name)
 
     def reverse(self, func, argtypes, wrt=None, is_helper=False, output_component=None, name=None):
         key = (id(func), tuple(argtypes), tuple(wrt) if wrt is not None else None, output_component)
         if key in self.built:
+            return self.built[key], None
+        if derivative_calls.is_derivative(func):  # adflow.grad(f) called in a differentiated function
+            self.built[key] = derivative_calls.vjp_function(self, func, argtypes, name or "derivative_vjp")
             return self.built[key], None
         self.enter(func)
         try:
@@ -133,6 +160,10 @@ class ModuleBuilder:
         (``result_read=False``: the caller reads only the result's tangents)."""
         key = ("forward", id(func), tuple(argtypes), tuple(wrt), chunk, result_read)
         if key in self.built:
+            return self.built[key], None
+        if derivative_calls.is_derivative(func):
+            self.built[key] = derivative_calls.forward_function(self, func, argtypes, wrt, chunk,
+                                                                name or "derivative_fwd", self.call_sites.get(id(func)))
             return self.built[key], None
         self.enter(func)
         try:
@@ -197,6 +228,7 @@ class ModuleBuilder:
                     f"differentiated with", prepared.fn.location(prepared.fn.tree),
                     hint="give the two objects different names")
             self.namespace[key] = value
+
 
     def source(self, what) -> tuple[str, list]:
         emitter, _ = self._emit(what)

@@ -174,6 +174,8 @@ def _recipe(name, value, callables, target):
         return ("module", value.__name__)
     for k, obj in enumerate(callables):
         for wrapped in (obj, primal_of(obj)):
+            if isinstance(wrapped, CustomRule):
+                continue  # not compiled itself: its primal is (target.wrap of it raised AttributeError)
             if target.wrap(wrapped) is value:
                 return ("wrap", k, wrapped is not obj)
     for k, obj in enumerate(callables):

@@ -5,6 +5,7 @@ infer every variable's type with numba.  The result, :class:`Prepared`, is what 
 """
 from __future__ import annotations
 
+import numba
 from numba.core import types
 
 from ..backends import emit
@@ -18,6 +19,7 @@ from ..frontend.normalize import normalize
 from ..frontend.typeinfer import infer_types, jitted, load_types, store_types, type_cache_key
 from ..rules.custom import primal_of
 from ..syntax import source
+from . import derivative_calls
 from .build_report import stage
 
 
@@ -30,18 +32,24 @@ class Prepared:
 
     def __init__(self, func, argtypes, target, forward_version):
         with stage("parse/normalize"):
-            self._front_end(func, argtypes)
+            self._front_end(func, argtypes, target)
         self.vartypes, self.return_type = self._infer(argtypes)
+        for gname, value in self.normalizer.arrays.items():
+            # A global array passed to a helper: its type (numba freezes it, read-only) types that call.
+            self.vartypes.setdefault(gname, numba.typeof(value).copy(readonly=True))
         for hname, obj in self.normalizer.helpers.items():
+            if derivative_calls.is_derivative(obj):
+                continue  # adflow.grad(f) called here: the builder writes it into the module (derivative_calls.py)
             self.namespace[hname] = target.wrap_helper(primal_of(obj), forward_version)
 
-    def _front_end(self, func, argtypes):
+    def _front_end(self, func, argtypes, target):
         """Read, fence, normalise, remove early exits (and, for dual arguments, store values as duals)."""
         self.fn = source.load(func)
         fence.check(self.fn)
         fence.check_helpers(self.fn)
         fdef, self.normalizer = normalize(self.fn)
         self.fdef = remove_early_exits(fdef, self.normalizer.fresh)
+        derivative_calls.check_calls(self.fn, self.fdef, self.normalizer.helpers, target)
         self.namespace = dict(self.normalizer.globals_used)
         self.namespace.update(self.normalizer.arrays)
         duals = [(p, t) for p, t in zip(self.fn.params, argtypes) if isinstance(t, (DualType, DualArrayType))]
@@ -49,6 +57,8 @@ class Prepared:
             values = tuple(t.value_type if isinstance(t, DualArrayType) else
                            types.float64 if isinstance(t, DualType) else t for t in argtypes)
             primal_types, _ = self._infer(values)
+            derivative_calls.refuse_third_order(self.fn, self.fdef, self.normalizer, primal_types,
+                                                [p for p, _ in duals])
             self.fdef = with_dual_storage(self.fn, self.fdef, self.normalizer, primal_types,
                                           [p for p, _ in duals], duals[0][1].k)
             self.namespace["dual_zeros"] = dual_zeros

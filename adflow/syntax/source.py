@@ -34,16 +34,35 @@ def derivative_kind(fn) -> str | None:
     return getattr(fn, "adflow_transform", None) or getattr(getattr(fn, "__self__", None), "adflow_transform", None)
 
 
+def derivative_function(fn):
+    """The function a derivative adflow made differentiates (``f`` for ``adflow.grad(f)``), or None."""
+    return getattr(getattr(fn, "__self__", fn), "func", None) if derivative_kind(fn) is not None else None
+
+
+def entry_point(makes_derivative: bool):
+    """Mark one of adflow's public transforms, so that the front end knows it in a function's body.
+
+    ``makes_derivative``: it returns a derivative object (``adflow.grad(f)``), which a differentiated
+    function may call (``adflow.grad(f)(y)``); the others (``adflow.jvp``) compute values.
+    """
+    def mark(transform):
+        transform.adflow_entry = "derivative" if makes_derivative else "values"
+        return transform
+    return mark
+
+
 def python_function(fn):
     """The plain Python function behind ``fn`` (a numba dispatcher's ``py_func``, or ``fn``)."""
     kind = derivative_kind(fn)
     if kind is not None:
         # A derivative's own source is adflow's, not the user's: reading it would differentiate the
-        # wrong function (grad(grad(f)) once returned f' silently).
+        # wrong function (grad(grad(f)) once returned f' silently).  The entry points compose
+        # derivatives (adflow/compose.py); what reaches this point takes Python source only.
         raise NonDifferentiableError(
-            f"cannot differentiate {getattr(fn, '__name__', kind)}, a derivative made by adflow.{kind}: "
-            f"adflow's transforms do not compose yet",
-            hint="for second derivatives use adflow.hessian(f) or adflow.hvp(f) on the original function",
+            f"{getattr(fn, '__name__', kind)} is a derivative made by adflow.{kind}, not a Python function "
+            f"with source code",
+            hint="pass it to adflow.grad, value_and_grad, jvp, vjp or jacobian (they compose), or call it "
+                 "inside a function you differentiate; see the Composition page of the docs",
         )
     py = getattr(fn, "py_func", fn)
     if not inspect.isfunction(py):
