@@ -87,22 +87,25 @@ def _reduced_count_numba(x, axis=None):
 def _spread_numba(g, x, axis):
     if not isinstance(axis, types.Integer):
         raise errors.TypingError("adflow: spreading along an axis in numba takes an integer axis")
+    if isinstance(g, types.Number):  # a 1-D x reduced along its axis
+        return lambda g, x, axis: np.full(x.shape, g)
     nd = x.ndim
 
     def impl(g, x, axis):
         ax = axis if axis >= 0 else axis + nd
         out = np.empty(x.shape, g.dtype)
         for idx in np.ndindex(x.shape):
-            out[idx] = g[_drop(idx, ax)]
+            out[idx] = g[drop_axis(idx, ax)]
         return out
     return impl
 
 
-def _drop(idx, ax):  # pragma: no cover - only compiled
+def drop_axis(idx, ax):  # pragma: no cover - only compiled
+    """The index ``idx`` without its entry ``ax`` (numba only: tuples of up to 3 entries)."""
     raise NotImplementedError
 
 
-@overload(_drop)
+@overload(drop_axis)
 def _drop_numba(idx, ax):
     n = len(idx)
     if n == 1:
