@@ -88,3 +88,20 @@ def test_reductions_of_three_dimensional_arrays(target):
     T = np.random.default_rng(3).standard_normal((2, 3, 4))
     g = adflow.grad(max_along_rows_3d, target=target)(T)
     np.testing.assert_allclose(g, numerical_grad(max_along_rows_3d, (T,))[0], rtol=1e-6, atol=1e-8)
+
+
+# ============================================================================ np.atleast_1d/2d/3d
+
+W2 = np.array([[0.3, -1.2, 0.7], [1.1, 0.4, -0.6]])
+
+
+def at_least(x):
+    a = np.atleast_1d(x[0] * x[1])
+    b = np.atleast_2d(x) * W2[0]
+    c = np.atleast_3d(np.sin(x))
+    d = np.atleast_2d(x[2])
+    return np.sum(a * x) + np.sum(b * b) + np.sum(c[0, :, 0] * W2[1]) + d[0, 0] ** 3
+
+
+def test_at_least_in_every_mode(target):
+    check_every_mode(at_least, np.array([0.4, -0.9, 1.3]), target)

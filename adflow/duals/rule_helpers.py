@@ -155,8 +155,12 @@ def _extremum_tangent_numba(x_dot, ans, x, axis=None):
 
 @overload(reshape_like)
 def _reshape_like_numba(x, like):
-    if isinstance(like, types.Number):  # a 0-d result is a number
-        return lambda x, like: np.ascontiguousarray(x).reshape(())[()]
+    if getattr(like, "ndim", 0) == 0:  # a number (or a dual number): the one element
+        return lambda x, like: x.ravel()[0]
+    if isinstance(x, types.Number):  # one element, as an array of one element
+        return lambda x, like: np.full(like.shape, x)
+    if not isinstance(x, types.Array):  # dual arrays: their np.reshape
+        return lambda x, like: np.reshape(x, like.shape)
     return lambda x, like: np.ascontiguousarray(x).reshape(np.shape(like))
 
 

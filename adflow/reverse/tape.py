@@ -24,6 +24,7 @@ import gast
 from numba.core import types
 
 from ..frontend import ops as O
+from ..rules import primitives as P
 from ..syntax.nodes import assigned_names, statements
 from ..value_types import is_array_type
 
@@ -64,7 +65,7 @@ def alias_groups(ops, vartypes) -> dict:
                 and is_array_type(vartypes.get(source.id))):
             continue
         if op.kind in (O.COPY, O.GETITEM) or (op.kind == O.PRIMITIVE and (
-                op.prim in ("transpose", "reshape", "ravel") or (op.prim == "copy" and op.what.endswith("asarray")))):
+                op.prim in P.views or (op.prim == "copy" and op.what.endswith("asarray")))):
             parent[root(op.target)] = root(source.id)
     groups: dict = {}
     for v in parent:

@@ -51,6 +51,9 @@ adjoint_rules.update(
         "transpose": {"x": "np.transpose(g)"},
         "reshape": {"x": "reshape_like(g, x)"},
         "ravel": {"x": "reshape_like(g, x)"},
+        "atleast_1d": {"x": "reshape_like(g, x)"},
+        "atleast_2d": {"x": "reshape_like(g, x)"},
+        "atleast_3d": {"x": "reshape_like(g, x)"},
         "copy": {"x": "g"},
         "float": {"x": "g"},
     }
