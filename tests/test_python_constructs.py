@@ -105,3 +105,200 @@ def at_least(x):
 
 def test_at_least_in_every_mode(target):
     check_every_mode(at_least, np.array([0.4, -0.9, 1.3]), target)
+
+
+# ============================================================================ helpers called for their side effects
+
+from inline_helpers import fill_scaled  # noqa: E402
+
+SCALE = -100.0  # not the helper module's SCALE: the helper reads its own
+
+
+def fill_squares(out, x):
+    for i in range(x.shape[0]):
+        out[i] = x[i] * x[i]
+
+
+def fills_an_array(x):
+    out = np.zeros(x.shape[0])
+    fill_squares(out, x)
+    return np.sum(out * x)
+
+
+def add_sines(out, x, a=2.0):
+    """Writes into out and returns a value; returns early from inside its loop."""
+    if a < 0.0:
+        return 0.0
+    for i in range(x.shape[0]):
+        if x[i] > 10.0:
+            return -1.0
+        out[i] = out[i] + a * np.sin(x[i])
+    return np.sum(out)
+
+
+def uses_value_and_effect(x):
+    out = np.ones(x.shape[0])
+    s = add_sines(out, x, 3.0)   # its value, and what it did to out
+    add_sines(out, x * 2.0)      # only what it did to out (default a)
+    fill_scaled(out, out * x)    # from another module, with its own SCALE and sine
+    return s * np.sum(out * out)
+
+
+def closed_form_fills(x):
+    return np.sum(x ** 3)
+
+
+X1 = np.array([0.7, 0.3, 0.9])
+
+
+def test_helper_filling_an_array_closed_form(target):
+    # sum(x^2 * x): gradient 3 x^2, Hessian diag(6 x).
+    np.testing.assert_allclose(adflow.grad(fills_an_array, target=target)(X1), 3 * X1 ** 2, rtol=1e-13)
+    np.testing.assert_allclose(adflow.jacobian(fills_an_array, mode="forward", target=target)(X1), 3 * X1 ** 2,
+                               rtol=1e-13)
+    np.testing.assert_allclose(adflow.hessian(fills_an_array, target=target)(X1), np.diag(6 * X1), rtol=1e-13)
+
+
+def test_helpers_writing_into_arguments_in_every_mode(target):
+    check_every_mode(uses_value_and_effect, X1, target)
+
+
+def test_inputs_filled_by_a_helper_are_not_changed(target):
+    def fills_its_argument(x, out):
+        fill_squares(out, x)
+        return np.sum(out)
+    out = np.full(3, 7.0)
+    g = adflow.grad(fills_its_argument, wrt=(0, 1), target=target)(X1, out)
+    np.testing.assert_array_equal(out, np.full(3, 7.0))
+    np.testing.assert_allclose(g[0], 2 * X1, rtol=1e-13)
+    np.testing.assert_array_equal(g[1], np.zeros(3))  # overwritten before it is read
+
+
+def doubles_first_returns_second(v):
+    v[0] = v[0] * 2.0
+    return v[1] * v[0]
+
+
+def calls_writing_helper(x):
+    return doubles_first_returns_second(x) * 2.0 + x[0]   # reads x[0] after the helper doubled it
+
+
+def test_helper_writing_into_the_callers_argument(target):
+    # f = 2 x1 (2 x0) + 2 x0: gradient (4 x1 + 2, 4 x0); the caller's array is not changed.
+    x = np.array([1.5, 2.0])
+    g = adflow.grad(calls_writing_helper, target=target)(x)
+    np.testing.assert_array_equal(x, [1.5, 2.0])
+    np.testing.assert_allclose(g, [4 * 2.0 + 2.0, 4 * 1.5], rtol=1e-14)
+    assert adflow.value_and_grad(calls_writing_helper, target=target)(x)[0] == calls_writing_helper(x.copy())
+
+
+# ============================================================================ nested functions
+
+def with_nested_functions(x):
+    c = 2.0 * x[0]
+
+    def h(u, k=3.0):
+        if u > 0.5:
+            return c * u * k     # reads c as it is when h is called
+        return u * u
+    sq = lambda u: u * np.cos(u)  # noqa: E731
+    out = np.zeros(3)
+
+    def put(i, v):
+        out[i] = v               # writes into the caller's array
+    put(1, h(x[1]))
+    c = c + x[2]
+    return h(x[0]) + h(x[1], 1.0) + sq(x[2]) + out[1]
+
+
+def with_nested_functions_by_hand(x):
+    c0 = 2.0 * x[0]
+    first = c0 * x[1] * 3.0 if x[1] > 0.5 else x[1] * x[1]
+    c1 = c0 + x[2]
+    hx0 = c1 * x[0] * 3.0 if x[0] > 0.5 else x[0] * x[0]
+    hx1 = c1 * x[1] if x[1] > 0.5 else x[1] * x[1]
+    return hx0 + hx1 + x[2] * np.cos(x[2]) + first
+
+
+@pytest.mark.parametrize("x", [X1, np.array([0.2, 0.8, -0.4])], ids=["branch", "other_branch"])
+def test_nested_functions_in_every_mode(x, target):
+    assert with_nested_functions(x) == pytest.approx(with_nested_functions_by_hand(x), rel=1e-14)
+    check_every_mode(with_nested_functions, x, target)
+
+
+# ============================================================================ what stays refused, and how
+
+def line_of(func, marker):
+    import inspect
+    lines, start = inspect.getsourcelines(func)
+    return start + next(k for k, line in enumerate(lines) if marker in line)
+
+
+def refused(call, cls, message, func, marker):
+    """``call`` raises ``cls`` with exactly ``message``, at ``func``'s line holding ``marker``, with a hint."""
+    with pytest.raises(cls) as info:
+        call()
+    err = info.value
+    assert err.message == message
+    assert err.location.lineno == line_of(func, marker) and err.location.filename == __file__
+    assert err.hint
+
+
+def nested_recursion(x):
+    def h(n, v):
+        if n == 0:
+            return v
+        return h(n - 1, v * 2.0)
+    return h(3, x)
+
+
+def nested_as_value(x):
+    def h(v):
+        return v * 2.0
+    g = h
+    return g(x)
+
+
+def nested_without_return(x):
+    def h(v):
+        if v > 0.0:
+            return v
+    return h(x)
+
+
+def nested_wrong_arity(x):
+    def h(u, v):
+        return u * v
+    return h(x, x, x)
+
+
+def side_effect_of_a_builtin(x):
+    print(x)
+    return x * 2.0
+
+
+def fill_with_default_array(out, x, w=X1):
+    out[0] = x * w[0]
+
+
+def helper_with_array_default(x):
+    out = np.zeros(1)
+    fill_with_default_array(out, x)
+    return out[0]
+
+
+@pytest.mark.parametrize("func, cls, message, marker", [
+    (nested_recursion, adflow.UnsupportedSyntaxError,
+     "h calls itself (recursion), which adflow cannot differentiate", "return h(n - 1"),
+    (nested_as_value, adflow.UnsupportedSyntaxError, "the nested function 'h' used as a value", "g = h"),
+    (nested_without_return, adflow.UnsupportedSyntaxError, "h can reach its end without returning a value",
+     "return h(x)"),
+    (nested_wrong_arity, adflow.UnsupportedSyntaxError, "h() takes 2 positional arguments but 3 were given",
+     "return h(x, x, x)"),
+    (side_effect_of_a_builtin, adflow.UnsupportedSyntaxError,
+     "a statement whose value is unused (a call for its side effect)", "print(x)"),
+    (helper_with_array_default, adflow.UnsupportedSyntaxError,
+     "fill_with_default_array has a default argument that is not a number", "fill_with_default_array(out, x)"),
+], ids=lambda v: v.__name__ if callable(v) else None)
+def test_refusals_name_the_construct_and_the_line(func, cls, message, marker):
+    refused(lambda: adflow.grad(func, target="python")(0.5), cls, message, func, marker)

@@ -21,7 +21,10 @@ import gast
 import numpy as np
 
 from ..errors import UnsupportedSyntaxError
+from ..rules.custom import CustomRule
+from ..syntax import source
 from ..syntax.nodes import assign, assigned_names, const, name, store
+from . import fence, inline
 from . import namespace as ns
 
 
@@ -37,12 +40,15 @@ def is_atom(node) -> bool:
 class Normalizer:
     def __init__(self, fn):
         self.fn = fn
-        self.locals = set(fn.params) | assigned_names(fn.tree.body)
+        self.locals = set(fn.params) | inline.assigned_outside_functions(fn.tree.body)
         self.taken = {n.id for n in gast.walk(fn.tree) if isinstance(n, gast.Name)} | self.locals
         self.helpers: dict[str, object] = {}  # generated-code name -> user function
         self.arrays: dict[str, np.ndarray] = {}  # global array constants used
         self.globals_used: dict[str, object] = {}  # global names the code refers to (np, math...)
         self.lineno = fn.tree.lineno
+        self.nested: dict[str, gast.FunctionDef] = {}  # functions defined in the body, by name
+        self.expanding: list = []  # the calls being written out in place (frontend/inline.py), innermost last
+        self.loaded: dict[int, object] = {}  # id(user function) -> its parsed source
 
     # ------------------------------------------------------------------ names
     def fresh(self, hint: str) -> str:
@@ -78,6 +84,10 @@ class Normalizer:
     def stmt(self, s) -> list:
         out: list = []
         ln = s.lineno
+        nested = inline.nested_function(s)
+        if nested is not None:  # def h(...): or h = lambda ...: written out where it is called
+            self.nested[nested.name] = nested
+            return []
         if isinstance(s, gast.Assign):
             if len(s.targets) == 1:
                 self.assign_to(s.targets[0], s.value, out, ln)
@@ -95,8 +105,12 @@ class Normalizer:
         elif isinstance(s, gast.Expr):
             if isinstance(s.value, gast.Constant):  # docstring or bare constant
                 return []
-            raise self.error("a statement whose value is unused (a call for its side effect)", s,
-                             hint="adflow needs functions to return their results; assign the value or remove the call")
+            callee = self.callee(s.value, statement=True) if isinstance(s.value, gast.Call) else None
+            if callee is None:
+                raise self.error("a statement whose value is unused (a call for its side effect)", s,
+                                 hint="assign the value, or remove the call; your own functions (a helper "
+                                      "filling an array it is given) may be called as statements")
+            self.inline(callee, s.value, out, discard=True)
         elif isinstance(s, gast.Pass):
             return []
         elif isinstance(s, gast.If):
@@ -343,6 +357,9 @@ class Normalizer:
     def name_or_attribute(self, e, out, hint):
         resolved = ns.resolve(self.fn, e, self.locals)
         if resolved is None:
+            if isinstance(e, gast.Name) and e.id in self.nested:
+                raise self.error(f"the nested function '{e.id}' used as a value", e,
+                                 hint="call it: adflow writes a nested function out where it is called")
             if isinstance(e, gast.Name):
                 return name(e.id)
             base = self.atom(e.value, out, hint)
@@ -398,8 +415,51 @@ class Normalizer:
         out.append(node)
         return name(result)
 
+    def callee(self, call, statement) -> inline.Callee | None:
+        """The function ``call`` runs if it is written out in place: a nested function; a helper called as a
+        statement; a helper called for its value that writes into its arguments."""
+        func = call.func
+        if isinstance(func, gast.Name) and func.id in self.nested:
+            return inline.Callee(func.id, self.nested[func.id])
+        if isinstance(func, gast.Name) and func.id in self.locals:
+            return None
+        resolved = ns.resolve(self.fn, func, self.locals)
+        if resolved is None or resolved.kind != ns.USER_FUNCTION:
+            return None
+        if isinstance(resolved.value, CustomRule):
+            if statement:
+                raise self.error(f"{ns.dotted_name(func)}, a function with a custom rule, called for its side effect",
+                                 call, hint="its rule gives the derivative of its value: assign the value")
+            return None
+        helper = self.loaded.get(id(resolved.value))
+        if helper is None:
+            helper = self.loaded[id(resolved.value)] = source.load(resolved.value)
+        if statement or inline.writes_into_parameters(helper.tree):
+            fence.check_body(helper, helper.tree.body)
+            return inline.Callee(ns.dotted_name(func), helper.tree, helper)
+        return None
+
+    def inline(self, callee, call, out, discard):
+        """Write ``callee``'s body out for ``call`` into ``out``; the variable holding its value (or None)."""
+        key = callee.helper.py_func if callee.helper is not None else callee.tree
+        if any(key is k for k in self.expanding):
+            raise self.error(f"{callee.label} calls itself (recursion), which adflow cannot differentiate", call,
+                             hint="write the recursion as a loop")
+        expansion = inline.expand(callee, call, self.fn, self.locals, self.fresh, discard)
+        lineno = self.lineno
+        self.expanding.append(key)
+        try:
+            out.extend(self.block(expansion.statements))
+        finally:
+            self.expanding.pop()
+            self.lineno = lineno
+        return None if expansion.result is None else name(expansion.result)
+
     def call(self, e, out, hint):
         func = e.func
+        callee = self.callee(e, statement=False)
+        if callee is not None:
+            return self.inline(callee, e, out, discard=False)
         resolved = ns.resolve(self.fn, func, self.locals)
         if resolved is None:
             if isinstance(func, gast.Attribute):  # a method of a local array: x.sum(axis=0)
