@@ -11,6 +11,7 @@ from . import targets
 from .backends.drivers import batch_grad
 from .cuda import api as cuda_api
 from .errors import ShapeError
+from .frontend.bound import as_function
 from .pipeline import call_compiled
 from .pipeline.arguments import cast_like, check_batch, float_positions, normalize_wrt, prepare_args
 from .pickling import reduce_derivative
@@ -53,6 +54,7 @@ class GradFunction:
     adflow_transform = "grad"
 
     def __init__(self, func, wrt=0, target="cpu", has_aux=False, with_value=False, batch=False):
+        func = as_function(func)  # a bound method or callable object: a function of its arguments
         python_function(func)  # a builtin or a derivative object is refused here, where it is written
         self.func = func
         self.wrt, self._single = normalize_wrt(wrt)
@@ -187,6 +189,7 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False):
     array([2., 4.])
     """
     if func is not None:
+        func = as_function(func)
         python_function(func)
     if targets.named(target).per_thread:  # device functions and batched kernels: adflow/cuda/
         return cuda_api.grad(func, wrt, has_aux, batch)
@@ -206,6 +209,7 @@ def value_and_grad(func=None, wrt=0, target="cpu", has_aux=False):
     (0.841471, 1.381773)
     """
     if func is not None:
+        func = as_function(func)
         python_function(func)
     if targets.named(target).per_thread:
         return cuda_api.value_and_grad(func, wrt, has_aux)
@@ -242,6 +246,7 @@ def vjp(func, *args, wrt=None, target="cpu"):
     >>> pullback(np.array([1.0, 0.1]))
     (array([3. , 0.3]), array([12. ,  1.6]))
     """
+    func = as_function(func)
     python_function(func)
     if targets.named(target).per_thread:
         return cuda_api.vjp(func, *args, wrt=wrt)

@@ -21,6 +21,7 @@ from .cuda import api as cuda_api
 from .duals.helpers import make_dual, seed, tangents_of, value_of
 from .duals.numba_dual import DualType
 from .errors import ArgumentError, ShapeError
+from .frontend.bound import as_function
 from .forward.api import forward_jacobian, forward_jacobian_rows, pass_seeds, row_blocks_available
 from .pipeline import call_compiled
 from .pipeline.arguments import cast_like, check_mode, check_one_wrt, prepare_args
@@ -57,6 +58,7 @@ class JacobianFunction:
     adflow_transform = "jacobian"
 
     def __init__(self, func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sparsity=None):
+        func = as_function(func)  # a bound method or callable object: a function of its arguments
         python_function(func)
         check_one_wrt(wrt, "jacobian", JACOBIAN_WRT_HINT)
         if sparsity is not None and batch:
@@ -310,6 +312,7 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sp
     >>> J.shape
     (2, 2)
     """
+    func = as_function(func)
     python_function(func)
     where = targets.named(target)
     if sparsity is not None and not where.supports("forward"):
@@ -328,6 +331,7 @@ class HessianFunction:
     adflow_transform = "hessian"
 
     def __init__(self, func, wrt=0, chunk=None, target="cpu"):
+        func = as_function(func)
         python_function(func)
         check_one_wrt(wrt, "hessian", "the Hessian is with respect to one argument; pass wrt=0, wrt=1, ...")
         if not targets.named(target).supports("forward"):

@@ -17,13 +17,13 @@ from numba.extending import overload, register_jitable
 from .duals.helpers import dual_zeros, dual_zeros_like, is_dual, make_dual, seed, tangents_of, value_of
 from .duals.numba_dual import DualArrayType, DualType
 from .duals.rule_helpers import (ans_full, drop_axis, extremum_tangent, reduce_sum, reduced_count, reshape_like,
-                                 spread)
+                                 size_of, spread)
 from .value_types import ndim_of
 
 __all__ = [
     "grow", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
     "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
-    "reshape_like", "reduce_sum", "ans_full", "zeros_like_float", "add_cotangent", "seed_directions",
+    "reshape_like", "size_of", "reduce_sum", "ans_full", "zeros_like_float", "add_cotangent", "seed_directions",
     "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum",
 ]
 

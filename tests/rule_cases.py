@@ -329,6 +329,10 @@ def outer_prod(u, v):
     return np.sum(np.outer(u, v) * W)
 
 
+def appends(x):
+    return np.sum(np.append(x, x[0, 1] * 2.0) * np.arange(13.0)) + np.sum(np.append(np.zeros(0), x[2]) ** 2)
+
+
 def at_least(x):
     return np.sum(np.atleast_3d(x)[:, :, 0] * W) + np.sum(np.atleast_1d(x[0, 1]) * 2.0) + np.sum(np.atleast_2d(x[1]) ** 2)
 

@@ -366,15 +366,16 @@ def test_reductions_match_python():
 
 
 @njit(cache=True)
-def along_axes_and_at_least(a):
+def along_axes_at_least_append(a):
     return (np.max(a, axis=0), np.min(a, axis=-1), np.mean(a, axis=1), np.prod(a, axis=0),
-            np.atleast_1d(a[0, 1]), np.atleast_2d(a[1]), np.atleast_3d(a))
+            np.atleast_1d(a[0, 1]), np.atleast_2d(a[1]), np.atleast_3d(a), np.append(a[0], a[1, 2]),
+            np.append(np.zeros(2), a[1, 2]), np.append(a[1], 3.0))
 
 
-def test_reductions_along_an_axis_and_at_least_match_python():
+def test_reductions_along_an_axis_at_least_and_append_match_python():
     rng = np.random.default_rng(6)
     a = DualArray(rng.normal(size=(3, 4)), rng.normal(size=(3, 4, 2)))
-    _assert_same(along_axes_and_at_least(a), along_axes_and_at_least.py_func(a))
+    _assert_same(along_axes_at_least_append(a), along_axes_at_least_append.py_func(a))
 
 
 def test_dot_and_matmul_match_python():

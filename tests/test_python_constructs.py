@@ -226,6 +226,144 @@ def test_nested_functions_in_every_mode(x, target):
     check_every_mode(with_nested_functions, x, target)
 
 
+# ============================================================================ lists of numbers
+
+def list_literal(x):
+    v = [x[0] * 2.0, x[1] + x[0]]
+    return v[0] * v[1]
+
+
+def appended(x):
+    w = []
+    for i in range(x.shape[0]):
+        w.append(x[i] ** 2)
+    return w[0] * w[2] + sum(w)
+
+
+def test_lists_closed_form(target):
+    x = X1
+    np.testing.assert_allclose(adflow.grad(list_literal, target=target)(x),
+                               [4 * x[0] + 2 * x[1], 2 * x[0], 0.0], rtol=1e-14)
+    # x0^2 x2^2 + sum x^2
+    np.testing.assert_allclose(adflow.grad(appended, target=target)(x),
+                               [2 * x[0] * x[2] ** 2 + 2 * x[0], 2 * x[1], 2 * x[2] * x[0] ** 2 + 2 * x[2]],
+                               rtol=1e-14)
+
+
+def list_uses(x):
+    v = [x[0] * 2.0, x[1] + x[0]]
+    w = []
+    for i in range(x.shape[0]):
+        w.append(x[i] ** 2)
+    w.append(np.sin(x[0]))
+    u = w[1:]                 # a copy: writing into it leaves w alone
+    u[0] = 3.0 * u[0]
+    t = 0.0
+    for e in v:
+        t = t + e * e
+    m = max([x[1], x[2], 0.1])
+    return v[0] * v[1] + w[2] * len(w) + sum(w) + np.sum(np.array(w) * 2.0) + u[0] + w[1] + t + m + min(v)
+
+
+def test_lists_in_every_mode(target):
+    assert adflow.value_and_grad(list_uses, target=target)(X1)[0] == pytest.approx(list_uses(X1), rel=1e-14)
+    check_every_mode(list_uses, X1, target)
+
+
+def integer_list_as_index(x):
+    idx = [0, 2]
+    return x[idx[1]]
+
+
+def test_an_integer_list_is_a_float_array(target):
+    # Loud, not a wrong number: numba refuses a float index.
+    with pytest.raises(adflow.TypingError) as info:
+        adflow.grad(integer_list_as_index, target=target)(X1)
+    assert info.value.location.lineno == line_of(integer_list_as_index, "return x[idx[1]]")
+
+
+# ============================================================================ bound methods and callable objects
+
+class Offsets:
+    def __init__(self, c):
+        self.c = c
+
+
+class Model:
+    """Attributes read by the methods: arrays, a number, an object holding an array, a method."""
+
+    def __init__(self, w, scale):
+        self.w = w
+        self.scale = scale
+        self.offsets = Offsets(np.array([0.5, -1.0, 2.0]))
+
+    def predict(self, x):
+        return np.tanh(self.w * x) * self.scale
+
+    def loss(self, x):
+        p = self.predict(x)
+        return np.sum(p * p) + self.offsets.c[0] * x[0] + x.shape[0] * self.scale
+
+    def __call__(self, x):
+        return np.sum(np.sin(x) * self.w)
+
+
+def loss_gradient(m, x):
+    p = np.tanh(m.w * x) * m.scale
+    return 2 * p * m.scale * m.w / np.cosh(m.w * x) ** 2 + np.array([m.offsets.c[0], 0.0, 0.0])
+
+
+def test_bound_methods_and_callable_objects_closed_form(target):
+    m = Model(np.array([1.0, 2.0, 3.0]), 0.5)
+    x = np.array([0.3, -0.2, 0.1])
+    g = adflow.grad(m.loss, target=target)
+    np.testing.assert_allclose(g(x), loss_gradient(m, x), rtol=1e-13)
+    np.testing.assert_allclose(adflow.grad(m, target=target)(x), np.cos(x) * m.w, rtol=1e-14)
+    J = adflow.jacobian(m.predict, mode="forward", target=target)(x)
+    np.testing.assert_allclose(J, np.diag(m.scale * m.w / np.cosh(m.w * x) ** 2), rtol=1e-13)
+    _, y_dot = adflow.jvp(m.predict, (x,), (np.ones(3),), target=target)
+    np.testing.assert_allclose(y_dot, J.sum(axis=1), rtol=1e-13)
+    H = adflow.hessian(m.loss, target=target)(x)
+    np.testing.assert_allclose(H, hessian_by_differences(m.loss, x), rtol=1e-5, atol=1e-6)
+    # Each call reads the attributes as they are then: a rebound number, an array written into.
+    m.scale = 2.0
+    np.testing.assert_allclose(g(x), loss_gradient(m, x), rtol=1e-13)
+    m.w[0] = -3.0
+    m.offsets.c[0] = 4.0
+    np.testing.assert_allclose(g(x), loss_gradient(m, x), rtol=1e-13)
+
+
+class Misuses:
+    def __init__(self):
+        self.table = {"a": 1.0}
+        self.w = np.ones(3)
+
+    def passes_self(self, x):
+        return helper_of(self, x)
+
+    def reads_a_dict(self, x):
+        return x * self.table["a"]
+
+    def stores(self, x):
+        self.w = x
+        return np.sum(x)
+
+
+def helper_of(obj, x):
+    return x
+
+
+@pytest.mark.parametrize("method, message, marker", [
+    ("passes_self", "'self' used other than to read its attributes", "return helper_of(self, x)"),
+    ("reads_a_dict", "'self.table' is a dict, not a number, an array or a function", 'return x * self.table["a"]'),
+    ("stores", "assigning to an attribute (object mutation) is not supported", "self.w = x"),
+])
+def test_bound_method_refusals(method, message, marker):
+    bound = getattr(Misuses(), method)
+    refused(lambda: adflow.grad(bound, target="python")(np.ones(3)), adflow.UnsupportedSyntaxError, message,
+            getattr(Misuses, method), marker)
+
+
 # ============================================================================ what stays refused, and how
 
 def line_of(func, marker):
@@ -287,7 +425,74 @@ def helper_with_array_default(x):
     return out[0]
 
 
+def adds_lists(x):
+    v = [x, 1.0]
+    w = v + [2.0]
+    return w[0]
+
+
+def extends_a_list(x):
+    v = [x]
+    v += [1.0]
+    return v[0]
+
+
+def list_truth(x):
+    v = [x]
+    if v:
+        return x
+    return 0.0
+
+
+def pops(x):
+    v = [x, 2.0]
+    v.pop()
+    return v[0]
+
+
+def square_first(v):
+    return v[0] * v[0]
+
+
+def list_to_helper(x):
+    v = [x, 2.0]
+    return square_first(v)
+
+
+def aliases_an_appended_list(x):
+    v = [x]
+    w = v
+    v.append(2.0)
+    return w[0]
+
+
+def appends_while_looping(x):
+    v = [x]
+    for e in v:
+        v.append(e)
+    return v[0]
+
+
+def list_of_lists(x):
+    m = [[x, 1.0], [2.0, x]]
+    return m[0][0]
+
+
 @pytest.mark.parametrize("func, cls, message, marker", [
+    (adds_lists, adflow.UnsupportedSyntaxError,
+     "arithmetic or a comparison with the list 'v' (on lists, + joins, * repeats, == compares whole lists)",
+     "w = v + [2.0]"),
+    (extends_a_list, adflow.UnsupportedSyntaxError, "'v += ...' on a list (it extends or repeats the list)",
+     "v += [1.0]"),
+    (list_truth, adflow.UnsupportedSyntaxError, "the truth value of the list 'v'", "if v:"),
+    (pops, adflow.UnsupportedSyntaxError, "the list method v.pop()", "v.pop()"),
+    (list_to_helper, adflow.UnsupportedSyntaxError,
+     "the list 'v' passed to square_first, which has a derivative function of its own", "return square_first(v)"),
+    (aliases_an_appended_list, adflow.UnsupportedSyntaxError,
+     "'w = v': a second name for a list that is appended to", "w = v"),
+    (appends_while_looping, adflow.UnsupportedSyntaxError, "a loop over the list 'v' that appends to it",
+     "for e in v:"),
+    (list_of_lists, adflow.UnsupportedSyntaxError, "a list of lists or tuples", "m = [[x, 1.0]"),
     (nested_recursion, adflow.UnsupportedSyntaxError,
      "h calls itself (recursion), which adflow cannot differentiate", "return h(n - 1"),
     (nested_as_value, adflow.UnsupportedSyntaxError, "the nested function 'h' used as a value", "g = h"),

@@ -50,7 +50,7 @@ def test_scalar_builtins(target):
 
 
 @pytest.mark.parametrize("f", [C.red_sum, C.red_mean, C.red_prod, C.red_max, C.transpose_reshape, C.at_least,
-                               C.indexing],
+                               C.appends, C.indexing],
                          ids=lambda f: f.__name__)
 def test_array_functions(f, target, rng):
     check(f, (uniform(rng, 0.5, 1.5),), target)

@@ -411,9 +411,10 @@ def _rule_typer(function, name: str):
 _NUMBA_ARRAY_RULES = (
     "sum", "mean", "prod", "amax", "amin", "dot", "matmul", "outer", "cross", "vdot", "trace", "transpose",
     "inv", "solve", "det", "ravel", "cumsum", "copy", "reshape", "atleast_1d", "atleast_2d", "atleast_3d",
+    "append",
 )
-# Those of them that make an array of a dual number too (np.atleast_1d(x[0])).
-_OF_SCALAR_DUALS = ("atleast_1d", "atleast_2d", "atleast_3d")
+# Those of them that make an array of dual numbers too (np.atleast_1d(x[0]), np.append(a, x[0])).
+_OF_SCALAR_DUALS = ("atleast_1d", "atleast_2d", "atleast_3d", "append")
 
 
 def register_all() -> None:

@@ -52,6 +52,11 @@ def extremum_tangent(x_dot, ans, x, axis=None):
     return reduce_sum(x_dot * hits, axis) / reduce_sum(hits, axis)
 
 
+def size_of(x):
+    """How many numbers ``x`` holds (1 for a number)."""
+    return int(np.size(x))
+
+
 def reshape_like(x, like):
     """``x`` reshaped to the shape of ``like`` (a tangent like the result, a cotangent like the argument)."""
     return np.reshape(x, np.shape(like))
@@ -151,6 +156,13 @@ def _extremum_tangent_numba(x_dot, ans, x, axis=None):
 
         return whole
     return lambda x_dot, ans, x, axis=None: _extremum_tangent_along(x_dot, ans, x, axis)
+
+
+@overload(size_of)
+def _size_of_numba(x):
+    if getattr(x, "ndim", 0) == 0:  # a number, or a dual number
+        return lambda x: 1
+    return lambda x: x.size
 
 
 @overload(reshape_like)

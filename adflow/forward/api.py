@@ -8,6 +8,7 @@ from ..backends import drivers
 from ..cuda import api as cuda_api
 from ..duals.helpers import seed, tangents_of, value_of
 from ..errors import ArgumentError, ShapeError
+from ..frontend.bound import as_function
 from ..pipeline import cached_forward, cached_row_blocks
 from ..pipeline.arguments import check_tangents, float_positions, normalize_wrt, prepare_args
 from ..syntax.source import python_function
@@ -39,6 +40,7 @@ def jvp(func, primals, tangents, wrt=None, target="cpu"):
     ...     return np.sin(x) * x[0]
     >>> y, y_dot = adflow.jvp(f, (np.array([1.0, 2.0]),), (np.array([1.0, 0.0]),))
     """
+    func = as_function(func)  # a bound method or callable object: a function of its arguments
     python_function(func)
     for what, given in (("primals", primals), ("tangents", tangents)):
         if not isinstance(given, (tuple, list)):

@@ -97,14 +97,7 @@ class ForwardTransform:
                                  args=[copy.deepcopy(op.args[p]) for p in formulas.signature(prim).params])
             return [assign(op.target, tangents, ln)]
         if op.kind == O.PRIMITIVE and op.prim == "array" and op.target in self.varied:
-            items = list(op.args.values())
-            out = [assign(op.target, call("dual_zeros", const(len(items)), const(self.chunk)), ln)]
-            for k, item in enumerate(items):
-                write = gast.Assign(targets=[gast.Subscript(value=name(op.target), slice=const(k), ctx=gast.Store())],
-                                    value=copy.deepcopy(item), type_comment=None)
-                write.lineno = ln
-                out.append(write)
-            return out
+            return array_of_duals(op, self.chunk, ln)
         if op.kind == O.PRIMITIVE and isinstance(stmt.value, gast.Call) \
                 and O.is_math_call(self.fn, stmt.value, self.normalizer.locals) \
                 and any(isinstance(a, gast.Name) and a.id in self.varied for a in op.args.values()):
@@ -140,8 +133,8 @@ def dual_allocation(fn, op, call_node, chunk):
     if op.prim in ("full", "full_like"):
         return gast.BinOp(left=zeros, op=gast.Add(), right=copy.deepcopy(args[1]))
     # np.eye, np.arange, np.linspace, ...: the values as allocated, with zero tangents to be written over
-    return gast.BinOp(left=copy.deepcopy(call), op=gast.Add(),
-                      right=call("dual_zeros_like", copy.deepcopy(call), const(chunk)))
+    return gast.BinOp(left=copy.deepcopy(call_node), op=gast.Add(),
+                      right=call("dual_zeros_like", copy.deepcopy(call_node), const(chunk)))
 
 
 def dual_arguments(params, differentiated, varied, vartypes, chunk, lineno) -> list:
@@ -172,6 +165,18 @@ def is_asarray_of(op, varied) -> bool:
     not NumPy arrays, so NumPy would make an array of objects of them)."""
     return (op.kind == O.PRIMITIVE and op.prim == "copy" and op.what.endswith("asarray")
             and isinstance(op.args.get("x"), gast.Name) and op.args["x"].id in varied)
+
+
+def array_of_duals(op, chunk, ln) -> list:
+    """``a = np.array([u, v])`` of dual numbers, as ``a = dual_zeros(2, K); a[0] = u; a[1] = v``."""
+    items = list(op.args.values())
+    out = [assign(op.target, call("dual_zeros", const(len(items)), const(chunk)), ln)]
+    for k, item in enumerate(items):
+        write = gast.Assign(targets=[gast.Subscript(value=name(op.target), slice=const(k), ctx=gast.Store())],
+                            value=copy.deepcopy(item), type_comment=None)
+        write.lineno = ln
+        out.append(write)
+    return out
 
 
 def receives_duals_later(op, vartypes, varied) -> bool:
@@ -214,8 +219,11 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
                 stmt.body, stmt.orelse = block(stmt.body), block(stmt.orelse)
             elif isinstance(stmt, (gast.For, gast.While)):
                 stmt.body = block(stmt.body)
-            out.append(stmt)
             op = ops.get(id(stmt))
+            if op is not None and op.target in varied and op.kind == O.PRIMITIVE and op.prim == "array":
+                out.extend(array_of_duals(op, chunk, stmt.lineno))
+                continue
+            out.append(stmt)
             if op is None or op.target not in varied:
                 continue
             if op.kind == O.PRIMITIVE and isinstance(stmt.value, gast.Call) \

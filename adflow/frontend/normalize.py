@@ -24,7 +24,7 @@ from ..errors import UnsupportedSyntaxError
 from ..rules.custom import CustomRule
 from ..syntax import source
 from ..syntax.nodes import assign, assigned_names, const, name, store
-from . import fence, inline
+from . import fence, inline, lists
 from . import namespace as ns
 
 
@@ -49,6 +49,7 @@ class Normalizer:
         self.nested: dict[str, gast.FunctionDef] = {}  # functions defined in the body, by name
         self.expanding: list = []  # the calls being written out in place (frontend/inline.py), innermost last
         self.loaded: dict[int, object] = {}  # id(user function) -> its parsed source
+        self.lists, self.appended = lists.list_variables(fn.tree.body)  # lists of numbers: float arrays
 
     # ------------------------------------------------------------------ names
     def fresh(self, hint: str) -> str:
@@ -97,6 +98,10 @@ class Normalizer:
                     self.assign_to(target, value, out, ln)
         elif isinstance(s, gast.AugAssign):
             target = s.target
+            if isinstance(target, gast.Name) and target.id in self.lists:
+                raise self.error(f"'{target.id} {_OPERATOR_TEXT.get(type(s.op).__name__, '?')}= ...' on a list "
+                                 "(it extends or repeats the list)", s,
+                                 hint=f"use {target.id}.append(value), or np.array({target.id}) for arithmetic")
             load_target = _as_load(target)
             self.assign_to(target, gast.BinOp(left=load_target, op=s.op, right=s.value), out, ln)
         elif isinstance(s, gast.AnnAssign):
@@ -105,7 +110,12 @@ class Normalizer:
         elif isinstance(s, gast.Expr):
             if isinstance(s.value, gast.Constant):  # docstring or bare constant
                 return []
+            if lists.is_append_statement(s):
+                self.append(s, out, ln)
+                return out
             callee = self.callee(s.value, statement=True) if isinstance(s.value, gast.Call) else None
+            if callee is None and isinstance(s.value, gast.Call) and lists.method_of(s.value, self.lists):
+                self.op(s.value, out, "t")  # v.pop(): refused as a list method
             if callee is None:
                 raise self.error("a statement whose value is unused (a call for its side effect)", s,
                                  hint="assign the value, or remove the call; your own functions (a helper "
@@ -114,7 +124,7 @@ class Normalizer:
         elif isinstance(s, gast.Pass):
             return []
         elif isinstance(s, gast.If):
-            test = self.atom(s.test, out, "cond")
+            test = self.not_a_list(self.atom(s.test, out, "cond"), s.test)
             node = gast.If(test=test, body=self.block(s.body) or [gast.Pass()], orelse=self.block(s.orelse))
             node.lineno = ln
             out.append(node)
@@ -154,13 +164,17 @@ class Normalizer:
     def rebuild_condition(self, test_expr, flag, ln) -> list:
         """Statements that recompute a while loop's condition into ``flag`` at the end of the body."""
         out: list = []
-        value = self.op(test_expr, out, flag)
+        value = self.not_a_list(self.op(test_expr, out, flag), test_expr)
         out.append(assign(flag, value, ln))
         return out
 
     def assign_to(self, target, value, out, ln):
         if isinstance(target, gast.Name):
             self.locals.add(target.id)
+            if isinstance(value, gast.Name) and value.id in self.lists and value.id != target.id \
+                    and {value.id, target.id} & self.appended:
+                raise self.error(f"'{target.id} = {value.id}': a second name for a list that is appended to", value,
+                                 hint=f"copy it ({target.id} = {value.id}.copy() reads as np.copy), or use one name")
             op = self.op(value, out, target.id)
             if isinstance(op, gast.Name) and op.id == target.id:
                 return  # `s = s` changes nothing (and its adjoint would restart s_bar at zero)
@@ -206,6 +220,10 @@ class Normalizer:
     def for_loop(self, s) -> list:
         out: list = []
         ln = s.lineno
+        grows = lists.appended_in_loop_over(s, self.lists)
+        if grows is not None:
+            raise self.error(f"a loop over the list '{grows}' that appends to it", s,
+                             hint=f"loop over a copy (for v in {grows}.copy():), or over range(n)")
         it = s.iter
         body_prefix: list = []
         if not isinstance(it, gast.Call):
@@ -324,6 +342,7 @@ class Normalizer:
         if isinstance(e, gast.BinOp):
             left = self.atom(e.left, out, hint)
             right = self.atom(e.right, out, hint)
+            self.no_list_arithmetic(e, left, right)
             if isinstance(e.op, gast.Pow) and isinstance(left, gast.Constant) and \
                     isinstance(left.value, (int, float)) and left.value < 0:
                 # A folded negative base prints as -0.75 ** 2, which Python reads as -(0.75 ** 2).
@@ -335,7 +354,9 @@ class Normalizer:
             if isinstance(e.op, gast.USub) and isinstance(e.operand, gast.Constant) \
                     and isinstance(e.operand.value, (int, float)):
                 return const(-e.operand.value)
-            return gast.UnaryOp(op=e.op, operand=self.atom(e.operand, out, hint))
+            operand = self.atom(e.operand, out, hint)
+            self.no_list_arithmetic(e, operand)
+            return gast.UnaryOp(op=e.op, operand=operand)
         if isinstance(e, gast.Compare):
             return self.compare(e, out, hint)
         if isinstance(e, gast.BoolOp):
@@ -346,12 +367,16 @@ class Normalizer:
             return self.call(e, out, hint)
         if isinstance(e, gast.Subscript):
             base = self.atom(e.value, out, hint)
-            return gast.Subscript(value=base, slice=self.index(e.slice, out, hint), ctx=gast.Load())
+            part = gast.Subscript(value=base, slice=self.index(e.slice, out, hint), ctx=gast.Load())
+            if isinstance(base, gast.Name) and base.id in self.lists and _slices(part.slice):
+                view = self.fresh(hint)
+                out.append(assign(view, part, self.lineno))
+                return self.numpy_call("copy", [name(view)])  # a list's slice is a copy
+            return part
         if isinstance(e, gast.Tuple):
             return gast.Tuple(elts=[self.atom(x, out, hint) for x in e.elts], ctx=gast.Load())
         if isinstance(e, gast.List):
-            raise self.error("a list literal outside np.array([...])", e,
-                             hint="use a tuple or np.array([...])")
+            return self.list_array(e, out, hint)
         raise self.error(f"the expression '{type(e).__name__}' is not supported", e)
 
     def name_or_attribute(self, e, out, hint):
@@ -376,10 +401,14 @@ class Normalizer:
     def compare(self, e, out, hint):
         left = self.atom(e.left, out, hint)
         if len(e.ops) == 1:
-            return gast.Compare(left=left, ops=e.ops, comparators=[self.atom(e.comparators[0], out, hint)])
+            right = self.atom(e.comparators[0], out, hint)
+            self.no_list_arithmetic(e, left, right)
+            return gast.Compare(left=left, ops=e.ops, comparators=[right])
         # a < b < c  ->  short-circuit chain
         flag = self.fresh("cond")
-        first = gast.Compare(left=left, ops=[e.ops[0]], comparators=[self.atom(e.comparators[0], out, hint)])
+        right = self.atom(e.comparators[0], out, hint)
+        self.no_list_arithmetic(e, left, right)
+        first = gast.Compare(left=left, ops=[e.ops[0]], comparators=[right])
         out.append(assign(flag, first, self.lineno))
         rest = gast.Compare(left=e.comparators[0], ops=e.ops[1:], comparators=e.comparators[1:])
         branch: list = []
@@ -391,10 +420,10 @@ class Normalizer:
 
     def boolop(self, e, out, hint):
         flag = self.fresh("cond")
-        out.append(assign(flag, self.op(e.values[0], out, hint), self.lineno))
+        out.append(assign(flag, self.not_a_list(self.op(e.values[0], out, hint), e.values[0]), self.lineno))
         for value in e.values[1:]:
             branch: list = []
-            branch.append(assign(flag, self.op(value, branch, hint), self.lineno))
+            branch.append(assign(flag, self.not_a_list(self.op(value, branch, hint), value), self.lineno))
             if isinstance(e.op, gast.And):
                 node = gast.If(test=name(flag), body=branch, orelse=[])
             else:
@@ -446,6 +475,9 @@ class Normalizer:
             raise self.error(f"{callee.label} calls itself (recursion), which adflow cannot differentiate", call,
                              hint="write the recursion as a loop")
         expansion = inline.expand(callee, call, self.fn, self.locals, self.fresh, discard)
+        more_lists, more_appended = lists.list_variables(expansion.statements, self.lists)
+        self.lists |= more_lists
+        self.appended |= more_appended
         lineno = self.lineno
         self.expanding.append(key)
         try:
@@ -464,6 +496,10 @@ class Normalizer:
         if resolved is None:
             if isinstance(func, gast.Attribute):  # a method of a local array: x.sum(axis=0)
                 base = self.atom(func.value, out, hint)
+                if isinstance(base, gast.Name) and base.id in self.lists:
+                    raise self.error(f"the list method {base.id}.{func.attr}()", e,
+                                     hint="a list of numbers is differentiated as an array: append, index "
+                                          "and len are supported; use np.array(...) and NumPy for the rest")
                 new_func = gast.Attribute(value=base, attr=func.attr, ctx=gast.Load())
             else:
                 raise self.error(f"calling the local variable '{func.id}'", e,
@@ -476,9 +512,16 @@ class Normalizer:
             new_func = func
         else:
             raise self.error(f"'{ns.dotted_name(func)}' is not callable", e)
+        value = resolved.value if resolved is not None else None
+        makes_array = value is np.array or value is np.asarray
+        # sum([a, b]), helper([a, b]): a list variable, as below (NumPy's functions take the list as written)
+        listing = lists.builtin_reduction(value) is not None or (resolved is not None and resolved.kind == ns.USER_FUNCTION)
         args = []
         for a in e.args:
-            if isinstance(a, gast.List):
+            if isinstance(a, gast.List) and listing:
+                args.append(self.atom(a, out, hint))
+                self.lists.add(args[-1].id)
+            elif isinstance(a, gast.List):
                 if any(isinstance(x, (gast.List, gast.Tuple)) for x in a.elts):
                     raise self.error("nested lists in np.array", a, hint="build the rows separately and stack them")
                 args.append(gast.List(elts=[self.atom(x, out, hint) for x in a.elts], ctx=gast.Load()))
@@ -496,7 +539,65 @@ class Normalizer:
             else:
                 value = self.atom(value, out, hint)
             keywords.append(gast.keyword(arg=kw.arg, value=value))
+        listed = [a.id for a in args if isinstance(a, gast.Name) and a.id in self.lists]
+        if listed and not keywords and len(args) == 1:
+            if makes_array:  # both copy a list
+                return self.numpy_call("copy", args)
+            reduction = lists.builtin_reduction(value)
+            if reduction is not None:  # sum(v), max(v), min(v) of a list of numbers
+                return self.numpy_call(reduction, args)
+        if listed and resolved is not None and resolved.kind == ns.USER_FUNCTION:
+            raise self.error(f"the list '{listed[0]}' passed to {ns.dotted_name(func)}, which has a derivative "
+                             "function of its own", e,
+                             hint=f"pass np.array({listed[0]}) (an array means the same in the helper)")
         return gast.Call(func=new_func, args=args, keywords=keywords)
+
+    # ------------------------------------------------------------------ lists (frontend/lists.py)
+    def list_array(self, e, out, hint):
+        """``[a, b]`` as ``np.array([a, b], dtype=np.float64)``, ``[]`` as ``np.zeros(0)``."""
+        if any(isinstance(x, (gast.List, gast.Tuple, gast.Starred)) for x in e.elts):
+            raise self.error("a list of lists or tuples", e, hint="build a 2-D array with np.zeros and fill it")
+        if not e.elts:
+            return self.numpy_call("zeros", [const(0)])
+        items = gast.List(elts=[self.atom(x, out, hint) for x in e.elts], ctx=gast.Load())
+        call = self.numpy_call("array", [items])
+        call.keywords = [gast.keyword(arg="dtype", value=gast.Attribute(value=call.func.value, attr="float64",
+                                                                        ctx=gast.Load()))]
+        return call
+
+    def append(self, s, out, ln):
+        """``v.append(x)`` as ``v = np.append(v, x)``."""
+        call = s.value
+        v = call.func.value.id
+        if v not in self.lists:
+            raise self.error(f"{v}.append() on something other than a list the function builds", s,
+                             hint=f"start the list in the function ({v} = []), or use an array")
+        if len(call.args) != 1 or call.keywords:
+            raise self.error(f"{v}.append() takes one value", s)
+        item = self.atom(call.args[0], out, v)
+        self.assign_to(store(v), self.numpy_call("append", [name(v), item]), out, ln)
+
+    def numpy_call(self, function, args):
+        """``np.<function>(args)``, with NumPy under a name of the namespace."""
+        np_name, k = "np", 2
+        while np_name in self.locals or self.fn.globals.get(np_name, np) is not np:
+            np_name, k = f"np_{k}", k + 1
+        self.fn.globals[np_name] = np
+        self.globals_used[np_name] = np
+        return gast.Call(func=gast.Attribute(value=name(np_name), attr=function, ctx=gast.Load()),
+                         args=list(args), keywords=[])
+
+    def no_list_arithmetic(self, e, *atoms):
+        for atom in atoms:
+            if isinstance(atom, gast.Name) and atom.id in self.lists:
+                raise self.error(f"arithmetic or a comparison with the list '{atom.id}' (on lists, + joins, "
+                                 "* repeats, == compares whole lists)", e,
+                                 hint=f"use np.array({atom.id}) for elementwise arithmetic")
+
+    def not_a_list(self, atom, e):
+        if isinstance(atom, gast.Name) and atom.id in self.lists:
+            raise self.error(f"the truth value of the list '{atom.id}'", e, hint=f"test len({atom.id}) > 0")
+        return atom
 
     def use_global(self, node):
         root = ns.dotted_name(node).split(".")[0]
@@ -521,6 +622,15 @@ class Normalizer:
         if isinstance(idx, gast.Tuple):
             return gast.Tuple(elts=[self.index(x, out, hint) for x in idx.elts], ctx=gast.Load())
         return self.atom(idx, out, "i")
+
+
+_OPERATOR_TEXT = {"Add": "+", "Sub": "-", "Mult": "*", "Div": "/", "Pow": "**", "Mod": "%", "FloorDiv": "//",
+                  "MatMult": "@"}
+
+
+def _slices(index) -> bool:
+    parts = index.elts if isinstance(index, gast.Tuple) else [index]
+    return any(isinstance(p, gast.Slice) for p in parts)
 
 
 def _written_in_place(stmts) -> set[str]:
