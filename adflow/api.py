@@ -13,6 +13,7 @@ from .backends.drivers import batch_gradients
 from .checkpoint.api import CheckpointSpecializations, check_options
 from .cuda import api as cuda_api
 from .errors import ArgumentError, NonDifferentiableError, ShapeError
+from .frontend.bound import as_function
 from .pipeline import call_compiled, compiled_derivative
 from .pipeline.arguments import (cast_like, check_batch, check_batched_call, float_positions, normalize_wrt,
                                  prepare_args)
@@ -73,6 +74,7 @@ class GradFunction:
 
     def __init__(self, func, wrt=0, target="cpu", has_aux=False, with_value=False, batch=False,
                  checkpoint=None, memory=None):
+        func = as_function(func)  # a bound method or callable object: a function of its arguments
         python_function(func)  # a builtin or a derivative object is refused here, where it is written
         self.func = func
         self.wrt, self.single = normalize_wrt(wrt)
@@ -253,6 +255,7 @@ def grad(func=None, wrt=0, target="cpu", has_aux=False, batch=False, checkpoint=
     if compose.is_derivative(func):  # grad of a derivative: adflow/compose.py
         _no_checkpoint_of_a_derivative(checkpoint, memory, "grad")
         return compose.grad(func, wrt, target, has_aux, batch)
+    func = as_function(func)  # a bound method or callable object: a function of its arguments
     python_function(func)
     if targets.named(target).per_thread:  # device functions and batched kernels: adflow/cuda/
         if not isinstance(batch, bool):
@@ -280,6 +283,7 @@ def value_and_grad(func=None, wrt=0, target="cpu", has_aux=False, checkpoint=Non
     if compose.is_derivative(func):
         _no_checkpoint_of_a_derivative(checkpoint, memory, "value_and_grad")
         return compose.grad(func, wrt, target, has_aux, with_value=True)
+    func = as_function(func)  # a bound method or callable object: a function of its arguments
     python_function(func)
     if targets.named(target).per_thread:
         return cuda_api.value_and_grad(func, wrt, has_aux)
@@ -320,6 +324,7 @@ def vjp(func, *args, wrt=None, target="cpu", checkpoint=None, memory=None, **kwa
     if compose.is_derivative(func):
         _no_checkpoint_of_a_derivative(checkpoint, memory, "vjp")
         return compose.vjp(func, args, wrt, target, kwargs)
+    func = as_function(func)  # a bound method or callable object: a function of its arguments
     python_function(func)
     check_options(checkpoint, memory, target)
     given = given_indices(func, args, kwargs)

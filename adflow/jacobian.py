@@ -21,6 +21,7 @@ from .cuda import api as cuda_api
 from .duals.helpers import make_dual, seed, tangents_of, value_of
 from .duals.numba_dual import DualType
 from .errors import ArgumentError, ShapeError
+from .frontend.bound import as_function
 from .forward.api import forward_jacobian, forward_jacobian_rows, pass_seeds, row_blocks_available
 from .pipeline import build_report, call_compiled
 from .pipeline import build as builds
@@ -63,6 +64,7 @@ class JacobianFunction:
     adflow_transform = "jacobian"
 
     def __init__(self, func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sparsity=None):
+        func = as_function(func)  # a bound method or callable object: a function of its arguments
         python_function(func)
         _check_batch_flag(batch)
         self._wrts, self._single = normalize_wrt(wrt)
@@ -394,6 +396,7 @@ def jacobian(func, mode="auto", wrt=0, chunk=None, batch=False, target="cpu", sp
     """
     if compose.is_derivative(func):  # the Jacobian of a derivative: adflow/compose.py
         return compose.jacobian(func, mode, wrt, chunk, batch, target, sparsity)
+    func = as_function(func)  # a bound method or callable object: a function of its arguments
     python_function(func)
     where = targets.named(target)
     if sparsity is not None and not where.supports("forward"):
@@ -413,6 +416,7 @@ class HessianFunction:
     adflow_transform = "hessian"
 
     def __init__(self, func, wrt=0, chunk=None, target="cpu"):
+        func = as_function(func)
         python_function(func)
         self._wrts, self._single = normalize_wrt(wrt)
         if not targets.named(target).supports("forward"):

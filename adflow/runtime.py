@@ -16,13 +16,14 @@ from numba.extending import overload, register_jitable
 
 from .duals.helpers import dual_zeros, dual_zeros_like, is_dual, make_dual, seed, tangents_of, value_of
 from .duals.numba_dual import DualArrayType, DualType
-from .duals.rule_helpers import ans_full, extremum_tangent, reduce_sum, reduced_count, reshape_like, spread
+from .duals.rule_helpers import (ans_full, drop_axis, extremum_tangent, reduce_sum, reduced_count, reshape_like,
+                                 size_of, spread)
 from .value_types import ndim_of
 
 __all__ = [
     "grow", "reserve", "trip_count", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
     "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
-    "reshape_like", "reduce_sum", "ans_full", "zeros_like_float", "add_cotangent", "seed_directions",
+    "reshape_like", "size_of", "reduce_sum", "ans_full", "zeros_like_float", "add_cotangent", "seed_directions",
     "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum", "one_cotangent",
 ]
 
@@ -219,17 +220,20 @@ def _unbroadcast_loop(g, x):
 
 
 def sum_adjoint(g, x, axis):
-    """Spread the cotangent of ``sum(x, axis)`` back over ``x``'s shape."""
-    if is_dual(g) and not is_dual(x) and axis is not None:
-        # A dual cotangent (vector mode): spread the value and each direction alike.
-        axis = axis % np.ndim(x)
-        value = sum_adjoint(value_of(g), x, axis)
-        tangents = np.broadcast_to(np.expand_dims(tangents_of(g), axis), np.shape(x) + (g.k,)).copy()
-        return make_dual(value, tangents, g.k)
-    if is_dual(x) or is_dual(g):
-        if axis is not None:
-            raise NotImplementedError("adflow: second derivatives of reductions with axis= are not supported yet")
-        return dual_zeros_like(x) + g if is_dual(x) else np.zeros(np.shape(x)) + g
+    """Spread the cotangent of ``sum(x, axis)`` back over ``x``'s shape.
+
+    Under duals (a Hessian's reverse sweep, or a dual cotangent carrying k output directions)
+    the value and each direction spread alike; only ``x``'s shape is read.
+    """
+    if is_dual(g) or is_dual(x):
+        x_value = value_of(x)
+        if not is_dual(g):  # a float cotangent of a dual array's sum
+            return dual_zeros_like(x) + (np.full(np.shape(x_value), g) if axis is None else spread(g, x_value, axis))
+        if axis is None or np.ndim(value_of(g)) == 0:  # one dual number, spread over all of x
+            return dual_zeros(np.shape(x_value), g.k) + g
+        axis = axis % np.ndim(x_value)
+        tangents = np.broadcast_to(np.expand_dims(tangents_of(g), axis), np.shape(x_value) + (g.k,)).copy()
+        return make_dual(spread(value_of(g), x_value, axis), tangents, g.k)
     if axis is None:
         return np.full(np.shape(x), g)
     return spread(g, x, axis)
@@ -242,22 +246,38 @@ def _sum_adjoint_numba(g, x, axis):
         return lambda g, x, axis: g
     if isinstance(x, DualArrayType) and no_axis:
         return lambda g, x, axis: dual_zeros_like(x) + g
-    if isinstance(g, DualType) and no_axis:  # a dual cotangent (vector mode) of a float sum
+    if isinstance(g, DualType):  # a dual cotangent of a float sum (of all of x, or along a 1-D x's axis)
         k = g.k
         return lambda g, x, axis: dual_zeros(x.shape, k) + g
-    if isinstance(x, DualArrayType) or isinstance(g, (DualType, DualArrayType)):
-        raise NumbaTypingError("adflow: duals through reductions with axis= are not supported yet")
+    if isinstance(g, DualArrayType):
+        k = g.k
+        return lambda g, x, axis: make_dual(spread(g.value, value_of(x), axis),
+                                            spread_directions(g.tangents, value_of(x), axis), k)
+    if isinstance(x, DualArrayType):  # a float cotangent of a dual array's sum along an axis
+        return lambda g, x, axis: dual_zeros_like(x) + spread(g, x.value, axis)
     if no_axis:
         return lambda g, x, axis: np.full(x.shape, g)
     return lambda g, x, axis: spread(g, x, axis)
 
 
 @register_jitable
+def spread_directions(t, x, axis):
+    """Tangents ``t`` (``g.shape + (k,)``) of a cotangent ``g``, spread like ``spread(g, x, axis)``."""
+    ax = axis if axis >= 0 else axis + x.ndim
+    out = np.empty(x.shape + (t.shape[-1],), t.dtype)
+    for idx in np.ndindex(x.shape):
+        out[idx] = t[drop_axis(idx, ax)]
+    return out
+
+
+@register_jitable
 def extremum_adjoint(g, ans, x, axis):
-    """Cotangent of max/min: shared evenly among the elements that attain the extremum."""
-    mask = x == ans_full(ans, x, axis)
-    count = reduce_sum(mask * 1.0, axis)
-    return mask * sum_adjoint(g / count, x, axis)
+    """Cotangent of max/min: shared evenly among the elements that attain the extremum.
+
+    Which elements attain it is read from the values (under duals too: it is piecewise constant).
+    """
+    hits = (value_of(x) == ans_full(value_of(ans), value_of(x), axis)) * 1.0
+    return hits * sum_adjoint(g / reduce_sum(hits, axis), x, axis)
 
 
 @register_jitable

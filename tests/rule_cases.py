@@ -297,15 +297,15 @@ def red_sum(x):
 
 
 def red_mean(x):
-    return np.mean(x ** 2) + x.mean() * 3.0
+    return np.mean(x ** 2) + x.mean() * 3.0 + np.sum(np.mean(x, axis=0) * W[0, :4])
 
 
 def red_prod(x):
-    return np.prod(x) + x.prod() * 2.0
+    return np.prod(x) + x.prod() * 2.0 + np.sum(np.prod(x, axis=1) ** 2)
 
 
 def red_max(x):
-    return np.max(x) + np.min(x * W) + x.max() + x.min()
+    return np.max(x) + np.min(x * W) + x.max() + x.min() + np.sum(np.max(x, axis=0) * W[1]) + np.sum(np.amin(x, -1) ** 2)
 
 
 # Linear algebra and shapes.
@@ -327,6 +327,14 @@ def vecvec(u, v):
 
 def outer_prod(u, v):
     return np.sum(np.outer(u, v) * W)
+
+
+def appends(x):
+    return np.sum(np.append(x, x[0, 1] * 2.0) * np.arange(13.0)) + np.sum(np.append(np.zeros(0), x[2]) ** 2)
+
+
+def at_least(x):
+    return np.sum(np.atleast_3d(x)[:, :, 0] * W) + np.sum(np.atleast_1d(x[0, 1]) * 2.0) + np.sum(np.atleast_2d(x[1]) ** 2)
 
 
 def transpose_reshape(x):

@@ -365,6 +365,19 @@ def test_reductions_match_python():
     _assert_same(reductions(a, v), reductions.py_func(a, v))
 
 
+@njit(cache=True)
+def along_axes_at_least_append(a):
+    return (np.max(a, axis=0), np.min(a, axis=-1), np.mean(a, axis=1), np.prod(a, axis=0),
+            np.atleast_1d(a[0, 1]), np.atleast_2d(a[1]), np.atleast_3d(a), np.append(a[0], a[1, 2]),
+            np.append(np.zeros(2), a[1, 2]), np.append(a[1], 3.0))
+
+
+def test_reductions_along_an_axis_at_least_and_append_match_python():
+    rng = np.random.default_rng(6)
+    a = DualArray(rng.normal(size=(3, 4)), rng.normal(size=(3, 4, 2)))
+    _assert_same(along_axes_at_least_append(a), along_axes_at_least_append.py_func(a))
+
+
 def test_dot_and_matmul_match_python():
     rng = np.random.default_rng(8)
     a = DualArray(rng.normal(size=(3, 4)), rng.normal(size=(3, 4, 2)))

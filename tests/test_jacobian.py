@@ -226,12 +226,25 @@ def column_sums(x):
     return np.sum(M * M, axis=0)
 
 
-def test_vector_mode_falls_back_where_a_rule_has_no_dual_cotangent_form(target):
-    # numba's sum(axis=) adjoint takes no dual cotangent: one sweep per output instead, same numbers.
+def test_reductions_along_an_axis_take_a_dual_cotangent(target):
+    # sum(axis=)'s adjoint spreads each of the k output directions: one vector-mode sweep.
     x = np.array([0.3, -0.7, 1.2, 0.4])
     jac = adflow.jacobian(column_sums, mode="reverse", target=target)
     J = jac(x)
     np.testing.assert_allclose(J, numerical_jacobian(column_sums, x), rtol=1e-6, atol=1e-8)
+    assert jac.plan.chunk == 4
+
+
+def running_sums(x):
+    return np.cumsum(np.sin(x) * x)
+
+
+def test_vector_mode_falls_back_where_a_rule_has_no_dual_cotangent_form(target):
+    # numba's cumsum adjoint takes no dual cotangent: one sweep per output instead, same numbers.
+    x = np.array([0.3, -0.7, 1.2, 0.4])
+    jac = adflow.jacobian(running_sums, mode="reverse", target=target)
+    J = jac(x)
+    np.testing.assert_allclose(J, numerical_jacobian(running_sums, x), rtol=1e-6, atol=1e-8)
     assert jac.plan.chunk == (4 if target == "python" else 1)
 
 

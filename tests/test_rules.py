@@ -49,7 +49,8 @@ def test_scalar_builtins(target):
     check(C.scalar_ops, (1.3, 0.7), target)
 
 
-@pytest.mark.parametrize("f", [C.red_sum, C.red_mean, C.red_prod, C.red_max, C.transpose_reshape, C.indexing],
+@pytest.mark.parametrize("f", [C.red_sum, C.red_mean, C.red_prod, C.red_max, C.transpose_reshape, C.at_least,
+                               C.appends, C.indexing],
                          ids=lambda f: f.__name__)
 def test_array_functions(f, target, rng):
     check(f, (uniform(rng, 0.5, 1.5),), target)

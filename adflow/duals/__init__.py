@@ -29,11 +29,12 @@ Module map: ``formulas`` (rules tables -> callables), ``rule_helpers`` (names th
 call), ``dual`` (Python duals), ``helpers`` (public helpers), ``numba_dual`` (types, layout,
 boxing, casts), ``numba_tuples`` (unrolled tangent-tuple arithmetic), ``numba_elementwise``
 (elementwise primitives from the partials), ``numba_arrays`` (indexing, reductions, linear
-algebra from the tangent rules), ``numba_helpers`` (the public helpers in jitted code),
+algebra from the tangent rules), ``numba_numpy`` (NumPy numba lacks: reductions along an axis,
+``np.atleast_1d`` of a number), ``numba_helpers`` (the public helpers in jitted code),
 ``tangents_only`` (the tangents of values a Jacobian never reads), ``sample_points``
 (where each primitive is smooth, for tests).
 """
-from . import numba_arrays, numba_dual, numba_elementwise, numba_helpers, tangents_only  # noqa: F401 (registers)
+from . import numba_arrays, numba_dual, numba_elementwise, numba_helpers, numba_numpy, tangents_only  # noqa: F401 (registers)
 from .dual import Dual, DualArray, apply_primitive, is_dual
 from .helpers import (
     dual_empty,

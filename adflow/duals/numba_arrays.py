@@ -371,7 +371,7 @@ def _passive_kind(ty):
 
 def _choose_rule(function, name: str, argtypes, statictypes):
     kinds = tuple(_passive_kind(t) for t in argtypes)
-    if "dual_array" not in kinds or None in kinds:
+    if None in kinds or "dual_array" not in kinds and not (name in _OF_SCALAR_DUALS and "dual" in kinds):
         return None
     static_given = []
     for s, ty in zip(formulas.signature(name).static, statictypes):
@@ -410,8 +410,11 @@ def _rule_typer(function, name: str):
 # Primitives of arrays that numba's own NumPy supports, so their primal runs in jitted code.
 _NUMBA_ARRAY_RULES = (
     "sum", "mean", "prod", "amax", "amin", "dot", "matmul", "outer", "cross", "vdot", "trace", "transpose",
-    "inv", "solve", "det", "ravel", "cumsum", "copy", "reshape",
+    "inv", "solve", "det", "ravel", "cumsum", "copy", "reshape", "atleast_1d", "atleast_2d", "atleast_3d",
+    "append",
 )
+# Those of them that make an array of dual numbers too (np.atleast_1d(x[0]), np.append(a, x[0])).
+_OF_SCALAR_DUALS = ("atleast_1d", "atleast_2d", "atleast_3d", "append")
 
 
 def register_all() -> None:

@@ -52,6 +52,11 @@ def extremum_tangent(x_dot, ans, x, axis=None):
     return reduce_sum(x_dot * hits, axis) / reduce_sum(hits, axis)
 
 
+def size_of(x):
+    """How many numbers ``x`` holds (1 for a number)."""
+    return int(np.size(x))
+
+
 def reshape_like(x, like):
     """``x`` reshaped to the shape of ``like`` (a tangent like the result, a cotangent like the argument)."""
     return np.reshape(x, np.shape(like))
@@ -87,22 +92,25 @@ def _reduced_count_numba(x, axis=None):
 def _spread_numba(g, x, axis):
     if not isinstance(axis, types.Integer):
         raise errors.TypingError("adflow: spreading along an axis in numba takes an integer axis")
+    if isinstance(g, types.Number):  # a 1-D x reduced along its axis
+        return lambda g, x, axis: np.full(x.shape, g)
     nd = x.ndim
 
     def impl(g, x, axis):
         ax = axis if axis >= 0 else axis + nd
         out = np.empty(x.shape, g.dtype)
         for idx in np.ndindex(x.shape):
-            out[idx] = g[_drop(idx, ax)]
+            out[idx] = g[drop_axis(idx, ax)]
         return out
     return impl
 
 
-def _drop(idx, ax):  # pragma: no cover - only compiled
+def drop_axis(idx, ax):  # pragma: no cover - only compiled
+    """The index ``idx`` without its entry ``ax`` (numba only: tuples of up to 3 entries)."""
     raise NotImplementedError
 
 
-@overload(_drop)
+@overload(drop_axis)
 def _drop_numba(idx, ax):
     n = len(idx)
     if n == 1:
@@ -150,10 +158,25 @@ def _extremum_tangent_numba(x_dot, ans, x, axis=None):
     return lambda x_dot, ans, x, axis=None: _extremum_tangent_along(x_dot, ans, x, axis)
 
 
+@overload(size_of)
+def _size_of_numba(x):
+    if getattr(x, "ndim", 0) == 0:  # a number, or a dual number
+        return lambda x: 1
+    return lambda x: x.size
+
+
 @overload(reshape_like)
 def _reshape_like_numba(x, like):
     if isinstance(like, types.Number):  # a 0-d result is a number
+        if isinstance(x, types.Number):
+            return lambda x, like: x
         return lambda x, like: np.ascontiguousarray(x).reshape(())[()]
+    if getattr(like, "ndim", 0) == 0 and not isinstance(like, types.Array):  # a dual number: the one element
+        if getattr(x, "ndim", 0) == 0 and not isinstance(x, types.Array):
+            return lambda x, like: x
+        return lambda x, like: x.ravel()[0]
+    if isinstance(x, types.Number):  # one element (np.atleast_1d of a number), as an array of one element
+        return lambda x, like: np.full(like.shape, x)
     if isinstance(x, types.Array) and isinstance(like, types.Array):
         return lambda x, like: np.ascontiguousarray(x).reshape(np.shape(like))
     if isinstance(x, types.Array):  # like a dual array (Hessians): it has .shape, not np.shape

@@ -8,6 +8,7 @@ from ..backends import drivers
 from ..cuda import api as cuda_api
 from ..duals.helpers import seed
 from ..errors import ArgumentError
+from ..frontend.bound import as_function
 from ..pipeline import cached_forward, cached_row_blocks, call_compiled, compiled_derivative
 from ..pipeline.arguments import check_tangents, float_positions, normalize_wrt, prepare_args
 from ..pipeline.binding import bind
@@ -43,6 +44,7 @@ def jvp(func, primals, tangents, wrt=None, target="cpu"):
                                 hint="for f(x) write adflow.jvp(f, (x,), (t,))")
     if compose.is_derivative(func):  # the jvp of a derivative: adflow/compose.py
         return compose.jvp(func, primals, tangents, wrt, target)
+    func = as_function(func)  # a bound method or callable object: a function of its arguments
     given = len(primals)
     primals = prepare_args(bind(func, tuple(primals)))
     if wrt is None:  # the float arguments given: a default filled in is a constant of the call

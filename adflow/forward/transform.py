@@ -26,6 +26,7 @@ from ..duals.helpers import dual_zeros
 from ..errors import UnsupportedSyntaxError
 from ..frontend import ops as O
 from ..frontend.dependencies import find_varied
+from ..rules import primitives as P
 from ..syntax.nodes import assign, attribute, call, const, name, statements
 from ..value_types import constant_type
 from .unread_values import unread_values
@@ -183,7 +184,7 @@ def receives_duals_later(op, vartypes, varied) -> bool:
     later in-place write fills with duals (``c[1] = x[0]``), so it must become dual storage."""
     return (op.target in varied and op.kind in (O.PRIMITIVE, O.CALL_USER)
             and isinstance(vartypes.get(op.target), types.Array)
-            and op.prim not in ("transpose", "reshape", "ravel")  # views keep sharing memory
+            and op.prim not in P.views  # views keep sharing memory
             and not set(op.operand_names()) & varied)
 
 

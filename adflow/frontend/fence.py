@@ -11,6 +11,7 @@ from ..rules.custom import CustomRule
 from ..syntax import source
 from ..syntax.nodes import assigned_names
 from . import namespace as ns
+from .inline import always_exits, assigned_outside_functions, nested_function
 
 _REJECTED = {
     gast.With: ("a 'with' block", "move the context manager outside the differentiated function"),
@@ -21,8 +22,10 @@ _REJECTED = {
     gast.Await: ("'await'", "differentiate synchronous numerical code"),
     gast.AsyncFunctionDef: ("an async function", "differentiate synchronous numerical code"),
     gast.AsyncFor: ("an 'async for' loop", "use a plain for loop"),
-    gast.Lambda: ("a lambda inside the function", "define a module-level function with def and call it"),
-    gast.FunctionDef: ("a nested function (closure)", "define the helper at module level and call it"),
+    gast.Lambda: ("a lambda other than assigned to a name (h = lambda u: ...)",
+                  "assign it to a name at the top level of the function, or define it with def"),
+    gast.FunctionDef: ("a function defined other than at the top level of the function",
+                       "define it at the top level of the function's body, or at module level"),
     gast.ClassDef: ("a class definition", "define classes outside; pass arrays and numbers in"),
     gast.Global: ("a 'global' statement", "pass the value in as an argument and return the result"),
     gast.Nonlocal: ("a 'nonlocal' statement", "pass the value in as an argument and return the result"),
@@ -44,27 +47,30 @@ _REJECTED = {
 def check(fn) -> None:
     """Raise :class:`UnsupportedSyntaxError` at the first construct adflow cannot differentiate."""
     tree = fn.tree
-    args = tree.args
-    if args.vararg is not None or args.kwarg is not None:
-        raise UnsupportedSyntaxError(
-            f"{fn.name} takes *args or **kwargs", fn.location(tree),
-            hint="give every argument a name")
-    if args.kwonlyargs or args.posonlyargs:
-        raise UnsupportedSyntaxError(
-            f"{fn.name} has keyword-only or positional-only parameters", fn.location(tree),
-            hint="use plain positional parameters")
-    for default in args.defaults:
-        if not isinstance(default, gast.Constant):
-            raise UnsupportedSyntaxError(
-                "a default argument that is not a constant", fn.location(default),
-                hint="use a number, True/False or None as the default")
+    _check_parameters(fn, tree)
+    defined = set()
     for stmt in tree.body:
-        for node in gast.walk(stmt):
-            _check_node(fn, node)
-    if not any(isinstance(node, gast.Return) for stmt in tree.body for node in gast.walk(stmt)):
+        nested = nested_function(stmt)
+        if nested is None:
+            check_body(fn, [stmt])
+            continue
+        # A function defined in the body is written out where it is called (frontend/inline.py).
+        if nested.name in defined or nested.name in fn.params or nested.name in assigned_names(
+                [s for s in tree.body if nested_function(s) is None]):
+            raise UnsupportedSyntaxError(
+                f"'{nested.name}' names a nested function and something else", fn.location(stmt),
+                hint="give each nested function a name of its own, defined once")
+        defined.add(nested.name)
+        if nested.decorator_list:
+            raise UnsupportedSyntaxError("a decorated nested function", fn.location(stmt),
+                                         hint="decorate a module-level function instead")
+        _check_parameters(fn, nested, f"the nested function {nested.name}")
+        check_body(fn, nested.body)
+    if not any(isinstance(node, gast.Return) for stmt in tree.body if nested_function(stmt) is None
+               for node in gast.walk(stmt)):
         raise UnsupportedSyntaxError(f"a function without a return value: {fn.name} has no 'return'",
                                      fn.location(tree), hint="return the value to differentiate")
-    if not _always_exits(tree.body):
+    if not always_exits(tree.body):
         # Python would return None there; numba's Optional result made that a silent zero derivative.
         last = tree.body[-1]
         raise UnsupportedSyntaxError(
@@ -72,27 +78,26 @@ def check(fn) -> None:
             hint="end every path with a return (make the last branch an 'else', or add a final return)")
 
 
-def _always_exits(stmts) -> bool:
-    """Whether running ``stmts`` surely ends in a return or raise (never falls through to what follows)."""
-    for stmt in stmts:
-        if isinstance(stmt, (gast.Return, gast.Raise)):
-            return True
-        if isinstance(stmt, gast.If) and _always_exits(stmt.body) and _always_exits(stmt.orelse):
-            return True
-        if (isinstance(stmt, gast.While) and isinstance(stmt.test, gast.Constant) and stmt.test.value
-                and not _breaks(stmt.body)):
-            return True
-    return False
+def _check_parameters(fn, tree, what=None) -> None:
+    what = what or fn.name
+    args = tree.args
+    if args.vararg is not None or args.kwarg is not None:
+        raise UnsupportedSyntaxError(f"{what} takes *args or **kwargs", fn.location(tree),
+                                     hint="give every argument a name")
+    if args.kwonlyargs or args.posonlyargs:
+        raise UnsupportedSyntaxError(f"{what} has keyword-only or positional-only parameters", fn.location(tree),
+                                     hint="use plain positional parameters")
+    for default in args.defaults:
+        if not isinstance(default, gast.Constant):
+            raise UnsupportedSyntaxError("a default argument that is not a constant", fn.location(default),
+                                         hint="use a number, True/False or None as the default")
 
 
-def _breaks(stmts) -> bool:
-    """Whether a ``break`` in ``stmts`` leaves the loop they are the body of (not a nested one)."""
+def check_body(fn, stmts) -> None:
+    """Raise :class:`UnsupportedSyntaxError` at the first construct of ``stmts`` outside the subset."""
     for stmt in stmts:
-        if isinstance(stmt, gast.Break):
-            return True
-        if isinstance(stmt, gast.If) and (_breaks(stmt.body) or _breaks(stmt.orelse)):
-            return True
-    return False
+        for node in gast.walk(stmt):
+            _check_node(fn, node)
 
 
 def check_helpers(fn, strict=False) -> None:
@@ -139,7 +144,7 @@ def _helper_calls(fn, strict):
     are derivatives adflow made (``adflow.grad(f)``), which are not differentiated through their source.
     Names that do not resolve are left to the normaliser's message unless ``strict``.
     """
-    local_names = set(fn.params) | assigned_names(fn.tree.body)
+    local_names = set(fn.params) | assigned_outside_functions(fn.tree.body)
     for stmt in fn.tree.body:
         for node in gast.walk(stmt):
             if not isinstance(node, gast.Call):

@@ -21,7 +21,10 @@ import gast
 import numpy as np
 
 from ..errors import AdflowError, UnsupportedSyntaxError
+from ..rules.custom import CustomRule
+from ..syntax import source
 from ..syntax.nodes import assign, assigned_names, const, name, store
+from . import fence, inline, lists
 from . import namespace as ns
 
 
@@ -37,12 +40,16 @@ def is_atom(node) -> bool:
 class Normalizer:
     def __init__(self, fn):
         self.fn = fn
-        self.locals = set(fn.params) | assigned_names(fn.tree.body)
+        self.locals = set(fn.params) | inline.assigned_outside_functions(fn.tree.body)
         self.taken = {n.id for n in gast.walk(fn.tree) if isinstance(n, gast.Name)} | self.locals
         self.helpers: dict[str, object] = {}  # generated-code name -> user function
         self.arrays: dict[str, np.ndarray] = {}  # global array constants used
         self.globals_used: dict[str, object] = {}  # global names the code refers to (np, math...)
         self.lineno = fn.tree.lineno
+        self.nested: dict[str, gast.FunctionDef] = {}  # functions defined in the body, by name
+        self.expanding: list = []  # the calls being written out in place (frontend/inline.py), innermost last
+        self.loaded: dict[int, object] = {}  # id(user function) -> its parsed source
+        self.lists, self.appended = lists.list_variables(fn.tree.body)  # lists of numbers: float arrays
 
     # ------------------------------------------------------------------ names
     def fresh(self, hint: str) -> str:
@@ -78,6 +85,10 @@ class Normalizer:
     def stmt(self, s) -> list:
         out: list = []
         ln = s.lineno
+        nested = inline.nested_function(s)
+        if nested is not None:  # def h(...): or h = lambda ...: written out where it is called
+            self.nested[nested.name] = nested
+            return []
         if isinstance(s, gast.Assign):
             if len(s.targets) == 1:
                 self.assign_to(s.targets[0], s.value, out, ln)
@@ -87,6 +98,10 @@ class Normalizer:
                     self.assign_to(target, value, out, ln)
         elif isinstance(s, gast.AugAssign):
             target = s.target
+            if isinstance(target, gast.Name) and target.id in self.lists:
+                raise self.error(f"'{target.id} {_OPERATOR_TEXT.get(type(s.op).__name__, '?')}= ...' on a list "
+                                 "(it extends or repeats the list)", s,
+                                 hint=f"use {target.id}.append(value), or np.array({target.id}) for arithmetic")
             load_target = _as_load(target)
             self.assign_to(target, gast.BinOp(left=load_target, op=s.op, right=s.value), out, ln)
         elif isinstance(s, gast.AnnAssign):
@@ -95,12 +110,21 @@ class Normalizer:
         elif isinstance(s, gast.Expr):
             if isinstance(s.value, gast.Constant):  # docstring or bare constant
                 return []
-            raise self.error("a statement whose value is unused (a call for its side effect)", s,
-                             hint="adflow needs functions to return their results; assign the value or remove the call")
+            if lists.is_append_statement(s):
+                self.append(s, out, ln)
+                return out
+            callee = self.callee(s.value, statement=True) if isinstance(s.value, gast.Call) else None
+            if callee is None and isinstance(s.value, gast.Call) and lists.method_of(s.value, self.lists):
+                self.op(s.value, out, "t")  # v.pop(): refused as a list method
+            if callee is None:
+                raise self.error("a statement whose value is unused (a call for its side effect)", s,
+                                 hint="assign the value, or remove the call; your own functions (a helper "
+                                      "filling an array it is given) may be called as statements")
+            self.inline(callee, s.value, out, discard=True)
         elif isinstance(s, gast.Pass):
             return []
         elif isinstance(s, gast.If):
-            test = self.atom(s.test, out, "cond")
+            test = self.not_a_list(self.atom(s.test, out, "cond"), s.test)
             node = gast.If(test=test, body=self.block(s.body) or [gast.Pass()], orelse=self.block(s.orelse))
             node.lineno = ln
             out.append(node)
@@ -140,13 +164,17 @@ class Normalizer:
     def rebuild_condition(self, test_expr, flag, ln) -> list:
         """Statements that recompute a while loop's condition into ``flag`` at the end of the body."""
         out: list = []
-        value = self.op(test_expr, out, flag)
+        value = self.not_a_list(self.op(test_expr, out, flag), test_expr)
         out.append(assign(flag, value, ln))
         return out
 
     def assign_to(self, target, value, out, ln):
         if isinstance(target, gast.Name):
             self.locals.add(target.id)
+            if isinstance(value, gast.Name) and value.id in self.lists and value.id != target.id \
+                    and {value.id, target.id} & self.appended:
+                raise self.error(f"'{target.id} = {value.id}': a second name for a list that is appended to", value,
+                                 hint=f"copy it ({target.id} = {value.id}.copy() reads as np.copy), or use one name")
             op = self.op(value, out, target.id)
             if isinstance(op, gast.Name) and op.id == target.id:
                 return  # `s = s` changes nothing (and its adjoint would restart s_bar at zero)
@@ -192,6 +220,10 @@ class Normalizer:
     def for_loop(self, s) -> list:
         out: list = []
         ln = s.lineno
+        grows = lists.appended_in_loop_over(s, self.lists)
+        if grows is not None:
+            raise self.error(f"a loop over the list '{grows}' that appends to it", s,
+                             hint=f"loop over a copy (for v in {grows}.copy():), or over range(n)")
         it = s.iter
         body_prefix: list = []
         if not isinstance(it, gast.Call):
@@ -310,6 +342,7 @@ class Normalizer:
         if isinstance(e, gast.BinOp):
             left = self.atom(e.left, out, hint)
             right = self.atom(e.right, out, hint)
+            self.no_list_arithmetic(e, left, right)
             if isinstance(e.op, gast.Pow) and isinstance(left, gast.Constant) and \
                     isinstance(left.value, (int, float)) and left.value < 0:
                 # A folded negative base prints as -0.75 ** 2, which Python reads as -(0.75 ** 2).
@@ -321,7 +354,9 @@ class Normalizer:
             if isinstance(e.op, gast.USub) and isinstance(e.operand, gast.Constant) \
                     and isinstance(e.operand.value, (int, float)):
                 return const(-e.operand.value)
-            return gast.UnaryOp(op=e.op, operand=self.atom(e.operand, out, hint))
+            operand = self.atom(e.operand, out, hint)
+            self.no_list_arithmetic(e, operand)
+            return gast.UnaryOp(op=e.op, operand=operand)
         if isinstance(e, gast.Compare):
             return self.compare(e, out, hint)
         if isinstance(e, gast.BoolOp):
@@ -332,17 +367,24 @@ class Normalizer:
             return self.call(e, out, hint)
         if isinstance(e, gast.Subscript):
             base = self.atom(e.value, out, hint)
-            return gast.Subscript(value=base, slice=self.index(e.slice, out, hint), ctx=gast.Load())
+            part = gast.Subscript(value=base, slice=self.index(e.slice, out, hint), ctx=gast.Load())
+            if isinstance(base, gast.Name) and base.id in self.lists and _slices(part.slice):
+                view = self.fresh(hint)
+                out.append(assign(view, part, self.lineno))
+                return self.numpy_call("copy", [name(view)])  # a list's slice is a copy
+            return part
         if isinstance(e, gast.Tuple):
             return gast.Tuple(elts=[self.atom(x, out, hint) for x in e.elts], ctx=gast.Load())
         if isinstance(e, gast.List):
-            raise self.error("a list literal outside np.array([...])", e,
-                             hint="use a tuple or np.array([...])")
+            return self.list_array(e, out, hint)
         raise self.error(f"the expression '{type(e).__name__}' is not supported", e)
 
     def name_or_attribute(self, e, out, hint):
         resolved = ns.resolve(self.fn, e, self.locals)
         if resolved is None:
+            if isinstance(e, gast.Name) and e.id in self.nested:
+                raise self.error(f"the nested function '{e.id}' used as a value", e,
+                                 hint="call it: adflow writes a nested function out where it is called")
             if isinstance(e, gast.Name):
                 return name(e.id)
             base = self.atom(e.value, out, hint)
@@ -359,10 +401,14 @@ class Normalizer:
     def compare(self, e, out, hint):
         left = self.atom(e.left, out, hint)
         if len(e.ops) == 1:
-            return gast.Compare(left=left, ops=e.ops, comparators=[self.atom(e.comparators[0], out, hint)])
+            right = self.atom(e.comparators[0], out, hint)
+            self.no_list_arithmetic(e, left, right)
+            return gast.Compare(left=left, ops=e.ops, comparators=[right])
         # a < b < c  ->  short-circuit chain
         flag = self.fresh("cond")
-        first = gast.Compare(left=left, ops=[e.ops[0]], comparators=[self.atom(e.comparators[0], out, hint)])
+        right = self.atom(e.comparators[0], out, hint)
+        self.no_list_arithmetic(e, left, right)
+        first = gast.Compare(left=left, ops=[e.ops[0]], comparators=[right])
         out.append(assign(flag, first, self.lineno))
         rest = gast.Compare(left=e.comparators[0], ops=e.ops[1:], comparators=e.comparators[1:])
         branch: list = []
@@ -374,10 +420,10 @@ class Normalizer:
 
     def boolop(self, e, out, hint):
         flag = self.fresh("cond")
-        out.append(assign(flag, self.op(e.values[0], out, hint), self.lineno))
+        out.append(assign(flag, self.not_a_list(self.op(e.values[0], out, hint), e.values[0]), self.lineno))
         for value in e.values[1:]:
             branch: list = []
-            branch.append(assign(flag, self.op(value, branch, hint), self.lineno))
+            branch.append(assign(flag, self.not_a_list(self.op(value, branch, hint), value), self.lineno))
             if isinstance(e.op, gast.And):
                 node = gast.If(test=name(flag), body=branch, orelse=[])
             else:
@@ -398,6 +444,51 @@ class Normalizer:
         out.append(node)
         return name(result)
 
+    def callee(self, call, statement) -> inline.Callee | None:
+        """The function ``call`` runs if it is written out in place: a nested function; a helper called as a
+        statement; a helper called for its value that writes into its arguments."""
+        func = call.func
+        if isinstance(func, gast.Name) and func.id in self.nested:
+            return inline.Callee(func.id, self.nested[func.id])
+        if isinstance(func, gast.Name) and func.id in self.locals:
+            return None
+        resolved = ns.resolve(self.fn, func, self.locals)
+        if resolved is None or resolved.kind != ns.USER_FUNCTION:
+            return None
+        if source.derivative_kind(resolved.value) is not None:
+            return None  # df(y) of df = adflow.grad(f): called as a helper, its code from pipeline/derivative_calls.py
+        if isinstance(resolved.value, CustomRule):
+            if statement:
+                raise self.error(f"{ns.dotted_name(func)}, a function with a custom rule, called for its side effect",
+                                 call, hint="its rule gives the derivative of its value: assign the value")
+            return None
+        helper = self.loaded.get(id(resolved.value))
+        if helper is None:
+            helper = self.loaded[id(resolved.value)] = source.load(resolved.value)
+        if statement or inline.writes_into_parameters(helper.tree):
+            fence.check_body(helper, helper.tree.body)
+            return inline.Callee(ns.dotted_name(func), helper.tree, helper)
+        return None
+
+    def inline(self, callee, call, out, discard):
+        """Write ``callee``'s body out for ``call`` into ``out``; the variable holding its value (or None)."""
+        key = callee.helper.py_func if callee.helper is not None else callee.tree
+        if any(key is k for k in self.expanding):
+            raise self.error(f"{callee.label} calls itself (recursion), which adflow cannot differentiate", call,
+                             hint="write the recursion as a loop")
+        expansion = inline.expand(callee, call, self.fn, self.locals, self.fresh, discard)
+        more_lists, more_appended = lists.list_variables(expansion.statements, self.lists)
+        self.lists |= more_lists
+        self.appended |= more_appended
+        lineno = self.lineno
+        self.expanding.append(key)
+        try:
+            out.extend(self.block(expansion.statements))
+        finally:
+            self.expanding.pop()
+            self.lineno = lineno
+        return None if expansion.result is None else name(expansion.result)
+
     def call(self, e, out, hint):
         func = e.func
         if isinstance(func, gast.Call):  # adflow.grad(f)(y): a derivative made with fixed arguments
@@ -406,6 +497,9 @@ class Normalizer:
             base = f"{kind}_{getattr(getattr(derivative, 'func', None), '__name__', 'f')}"
             return self.call(gast.Call(func=name(self.helper_name(None, derivative, base)), args=e.args,
                                        keywords=e.keywords), out, hint)
+        callee = self.callee(e, statement=False)
+        if callee is not None:
+            return self.inline(callee, e, out, discard=False)
         if isinstance(func, gast.Name) and func.id in self.helpers:  # a helper named above
             resolved = ns.Resolved(ns.USER_FUNCTION, self.helpers[func.id])
         else:
@@ -415,6 +509,10 @@ class Normalizer:
         if resolved is None:
             if isinstance(func, gast.Attribute):  # a method of a local array: x.sum(axis=0)
                 base = self.atom(func.value, out, hint)
+                if isinstance(base, gast.Name) and base.id in self.lists:
+                    raise self.error(f"the list method {base.id}.{func.attr}()", e,
+                                     hint="a list of numbers is differentiated as an array: append, index "
+                                          "and len are supported; use np.array(...) and NumPy for the rest")
                 new_func = gast.Attribute(value=base, attr=func.attr, ctx=gast.Load())
             else:
                 raise self.error(f"calling the local variable '{func.id}'", e,
@@ -427,9 +525,16 @@ class Normalizer:
             new_func = func
         else:
             raise self.error(f"'{ns.dotted_name(func)}' is not callable", e)
+        value = resolved.value if resolved is not None else None
+        makes_array = value is np.array or value is np.asarray
+        # sum([a, b]), helper([a, b]): a list variable, as below (NumPy's functions take the list as written)
+        listing = lists.builtin_reduction(value) is not None or (resolved is not None and resolved.kind == ns.USER_FUNCTION)
         args = []
         for a in e.args:
-            if isinstance(a, gast.List):
+            if isinstance(a, gast.List) and listing:
+                args.append(self.atom(a, out, hint))
+                self.lists.add(args[-1].id)
+            elif isinstance(a, gast.List):
                 if any(isinstance(x, (gast.List, gast.Tuple)) for x in a.elts):
                     raise self.error("nested lists in np.array", a, hint="build the rows separately and stack them")
                 args.append(gast.List(elts=[self.atom(x, out, hint) for x in a.elts], ctx=gast.Load()))
@@ -447,6 +552,17 @@ class Normalizer:
             else:
                 value = self.atom(value, out, hint)
             keywords.append(gast.keyword(arg=kw.arg, value=value))
+        listed = [a.id for a in args if isinstance(a, gast.Name) and a.id in self.lists]
+        if listed and not keywords and len(args) == 1:
+            if makes_array:  # both copy a list
+                return self.numpy_call("copy", args)
+            reduction = lists.builtin_reduction(value)
+            if reduction is not None:  # sum(v), max(v), min(v) of a list of numbers
+                return self.numpy_call(reduction, args)
+        if listed and resolved is not None and resolved.kind == ns.USER_FUNCTION:
+            raise self.error(f"the list '{listed[0]}' passed to {ns.dotted_name(func)}, which has a derivative "
+                             "function of its own", e,
+                             hint=f"pass np.array({listed[0]}) (an array means the same in the helper)")
         return gast.Call(func=new_func, args=args, keywords=keywords)
 
     def derivative_made_by(self, call):
@@ -511,6 +627,52 @@ class Normalizer:
         return self.error(f"{what} inside a differentiated function", node,
                           hint="call adflow.grad(f)(y), adflow.value_and_grad(f)(y) or adflow.jvp(f, (x,), (t,)) "
                                f"there, or compose the transforms from outside: {what}(adflow.grad(f), ...)")
+    # ------------------------------------------------------------------ lists (frontend/lists.py)
+    def list_array(self, e, out, hint):
+        """``[a, b]`` as ``np.array([a, b], dtype=np.float64)``, ``[]`` as ``np.zeros(0)``."""
+        if any(isinstance(x, (gast.List, gast.Tuple, gast.Starred)) for x in e.elts):
+            raise self.error("a list of lists or tuples", e, hint="build a 2-D array with np.zeros and fill it")
+        if not e.elts:
+            return self.numpy_call("zeros", [const(0)])
+        items = gast.List(elts=[self.atom(x, out, hint) for x in e.elts], ctx=gast.Load())
+        call = self.numpy_call("array", [items])
+        call.keywords = [gast.keyword(arg="dtype", value=gast.Attribute(value=call.func.value, attr="float64",
+                                                                        ctx=gast.Load()))]
+        return call
+
+    def append(self, s, out, ln):
+        """``v.append(x)`` as ``v = np.append(v, x)``."""
+        call = s.value
+        v = call.func.value.id
+        if v not in self.lists:
+            raise self.error(f"{v}.append() on something other than a list the function builds", s,
+                             hint=f"start the list in the function ({v} = []), or use an array")
+        if len(call.args) != 1 or call.keywords:
+            raise self.error(f"{v}.append() takes one value", s)
+        item = self.atom(call.args[0], out, v)
+        self.assign_to(store(v), self.numpy_call("append", [name(v), item]), out, ln)
+
+    def numpy_call(self, function, args):
+        """``np.<function>(args)``, with NumPy under a name of the namespace."""
+        np_name, k = "np", 2
+        while np_name in self.locals or self.fn.globals.get(np_name, np) is not np:
+            np_name, k = f"np_{k}", k + 1
+        self.fn.globals[np_name] = np
+        self.globals_used[np_name] = np
+        return gast.Call(func=gast.Attribute(value=name(np_name), attr=function, ctx=gast.Load()),
+                         args=list(args), keywords=[])
+
+    def no_list_arithmetic(self, e, *atoms):
+        for atom in atoms:
+            if isinstance(atom, gast.Name) and atom.id in self.lists:
+                raise self.error(f"arithmetic or a comparison with the list '{atom.id}' (on lists, + joins, "
+                                 "* repeats, == compares whole lists)", e,
+                                 hint=f"use np.array({atom.id}) for elementwise arithmetic")
+
+    def not_a_list(self, atom, e):
+        if isinstance(atom, gast.Name) and atom.id in self.lists:
+            raise self.error(f"the truth value of the list '{atom.id}'", e, hint=f"test len({atom.id}) > 0")
+        return atom
 
     def use_global(self, node):
         root = ns.dotted_name(node).split(".")[0]
@@ -557,6 +719,13 @@ def _key(value):
     if value is None or isinstance(value, (bool, int, float, str)):
         return ("value", value)
     return ("object", id(value))
+_OPERATOR_TEXT = {"Add": "+", "Sub": "-", "Mult": "*", "Div": "/", "Pow": "**", "Mod": "%", "FloorDiv": "//",
+                  "MatMult": "@"}
+
+
+def _slices(index) -> bool:
+    parts = index.elts if isinstance(index, gast.Tuple) else [index]
+    return any(isinstance(p, gast.Slice) for p in parts)
 
 
 def _written_in_place(stmts) -> set[str]:

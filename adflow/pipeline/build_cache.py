@@ -116,6 +116,8 @@ def _describe(value, depth=0):
         return ("scalar", str(value.dtype), repr(value))
     if isinstance(value, pytypes.ModuleType):
         return ("module", value.__name__)
+    if source.derivative_kind(value) is not None:
+        return None  # adflow.grad(f, wrt=...): its options decide the code, and they are not described here
     if isinstance(value, CustomRule) or is_user_function(value):
         return ("user", _qualified(primal_of(value)))  # its source is in the key: it is reachable
     named = _qualified(value)

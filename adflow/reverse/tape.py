@@ -24,6 +24,7 @@ import gast
 from numba.core import types
 
 from ..frontend import ops as O
+from ..rules import primitives as P
 from ..syntax.nodes import assigned_names, statements
 from ..value_types import is_array_type
 
@@ -120,7 +121,7 @@ def viewed(op, vartypes):
             and is_array_type(vartypes.get(source.id))):
         return None
     if op.kind in (O.COPY, O.GETITEM) or (op.kind == O.PRIMITIVE and (
-            op.prim in ("transpose", "reshape", "ravel") or (op.prim == "copy" and op.what.endswith("asarray")))):
+            op.prim in P.views or (op.prim == "copy" and op.what.endswith("asarray")))):
         return source.id
     return None
 

@@ -51,6 +51,11 @@ adjoint_rules.update(
         "transpose": {"x": "np.transpose(g)"},
         "reshape": {"x": "reshape_like(g, x)"},
         "ravel": {"x": "reshape_like(g, x)"},
+        # np.append(x, v) (no axis): x and v flattened, one after the other
+        "append": {"x": "reshape_like(g[:size_of(x)], x)", "v": "reshape_like(g[size_of(x):], v)"},
+        "atleast_1d": {"x": "reshape_like(g, x)"},
+        "atleast_2d": {"x": "reshape_like(g, x)"},
+        "atleast_3d": {"x": "reshape_like(g, x)"},
         "copy": {"x": "g"},
         "float": {"x": "g"},
     }

@@ -64,6 +64,10 @@ signatures.update(
         "det": _sig("x"),
         "copy": _sig("x"),
         "cumsum": _sig("x"),
+        "append": _sig("x v"),
+        "atleast_1d": _sig("x"),
+        "atleast_2d": _sig("x"),
+        "atleast_3d": _sig("x"),
         "array": Signature(("items",), {}, False, True),
         "float": _sig("x"),
     }
@@ -76,6 +80,9 @@ zero_derivative = {
     "len", "range", "argmax", "argmin", "floordiv", "eq", "ne", "lt", "le", "gt", "ge", "not",
     "and", "or", "invert", "isclose", "allclose", "shape", "size", "ndim", "min_int", "any", "all",
 }
+
+# Primitives whose result may be a view of their argument (share its memory, see its writes).
+views = {"transpose", "reshape", "ravel", "atleast_1d", "atleast_2d", "atleast_3d"}
 
 # Allocations: their result holds no derivative until the function writes active values into it.
 allocations = {
@@ -97,7 +104,8 @@ _np_names = {
     "amin": "amin", "dot": "dot", "matmul": "matmul", "outer": "outer", "cross": "cross", "vdot": "vdot",
     "transpose": "transpose",
     "reshape": "reshape", "ravel": "ravel", "trace": "trace", "copy": "copy", "cumsum": "cumsum",
-    "array": "array", "asarray": "copy",
+    "array": "array", "asarray": "copy", "append": "append", "atleast_1d": "atleast_1d", "atleast_2d": "atleast_2d",
+    "atleast_3d": "atleast_3d",
     "floor": "floor", "ceil": "ceil", "trunc": "trunc", "rint": "rint", "sign": "sign",
     "round": "round", "isnan": "isnan", "isinf": "isinf", "isfinite": "isfinite", "argmax": "argmax",
     "argmin": "argmin", "isclose": "isclose", "allclose": "allclose", "shape": "shape",

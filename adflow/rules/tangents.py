@@ -44,6 +44,10 @@ tangent_rules.update(
         "transpose": {"x": "np.transpose(x_dot)"},
         "reshape": {"x": "reshape_like(x_dot, ans)"},
         "ravel": {"x": "np.ravel(x_dot)"},
+        "append": {"x": "np.append(x_dot, np.zeros(np.shape(v)))", "v": "np.append(np.zeros(np.shape(x)), v_dot)"},
+        "atleast_1d": {"x": "reshape_like(x_dot, ans)"},
+        "atleast_2d": {"x": "reshape_like(x_dot, ans)"},
+        "atleast_3d": {"x": "reshape_like(x_dot, ans)"},
         "copy": {"x": "x_dot"},
         "float": {"x": "x_dot"},
     }

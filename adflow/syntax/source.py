@@ -1,6 +1,7 @@
 """Read a user function's source and parse it with gast, keeping the file's line numbers."""
 from __future__ import annotations
 
+import copy
 import inspect
 import textwrap
 import weakref
@@ -85,6 +86,16 @@ def use_shipped_source(code, lines, start):
     _SHIPPED[code] = (list(lines), start)
 
 
+# Trees of functions adflow made itself from a user's source (a bound method without ``self``,
+# adflow/frontend/bound.py), by code object: their lines are the user's file's.
+_TREES = weakref.WeakKeyDictionary()
+
+
+def use_tree(code, tree, filename):
+    """Read the function of ``code`` as ``tree`` (a gast FunctionDef numbered as ``filename``'s lines)."""
+    _TREES[code] = (tree, filename)
+
+
 def source_lines(py):
     """``(lines, first line number)`` of a plain function: the source shipped with it, else its file's
     (``inspect.getsourcelines``, whose ``OSError`` or ``TypeError`` says it cannot be read)."""
@@ -95,6 +106,9 @@ def source_lines(py):
 def load(fn) -> UserFunction:
     """Parse ``fn``'s source into a gast FunctionDef whose line numbers are the file's."""
     py = python_function(fn)
+    made = _TREES.get(py.__code__)
+    if made is not None:
+        return UserFunction(py, py.__name__, made[1], copy.deepcopy(made[0]), dict(py.__globals__))
     filename = inspect.getsourcefile(py) or py.__code__.co_filename
     try:
         lines, start = source_lines(py)
