@@ -450,8 +450,10 @@ class Normalizer:
         func = call.func
         if isinstance(func, gast.Name) and func.id in self.nested:
             return inline.Callee(func.id, self.nested[func.id])
-        if isinstance(func, gast.Name) and func.id in self.locals:
-            return None
+        if isinstance(func, gast.Name) and (func.id in self.locals or func.id in self.helpers):
+            return None  # a local, or a helper named above (a derivative made in the body: jvp_f)
+        if isinstance(func, gast.Call):
+            return None  # adflow.grad(f)(y): see call()
         resolved = ns.resolve(self.fn, func, self.locals)
         if resolved is None or resolved.kind != ns.USER_FUNCTION:
             return None

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import inspect
 import os
 import pickle
 import sys
@@ -176,8 +177,8 @@ def _recipe(name, value, callables, target):
         return ("module", value.__name__)
     for k, obj in enumerate(callables):
         for wrapped in (obj, primal_of(obj)):
-            if isinstance(wrapped, CustomRule):
-                continue  # not compiled itself: its primal is (target.wrap of it raised AttributeError)
+            if not (inspect.isfunction(wrapped) or isinstance(wrapped, numba.core.dispatcher.Dispatcher)):
+                continue  # a custom rule, a bound method's stand-in: target.wrap takes the function they run
             if target.wrap(wrapped) is value:
                 return ("wrap", k, wrapped is not obj)
     for k, obj in enumerate(callables):
