@@ -83,7 +83,8 @@ def module_key(source: str, namespace: dict) -> str:
 
 # What a generated module imports (the header written by adflow/pipeline/build.py).  Its compiled
 # code inlines the overloads of these modules and of every adflow module they import.
-CALLED_MODULES = ("adflow.runtime", "adflow.duals", "adflow.backends.vector_math")
+# (pipeline.compiled_derivative: the numba type of a derivative object called inside compiled code)
+CALLED_MODULES = ("adflow.runtime", "adflow.duals", "adflow.backends.vector_math", "adflow.pipeline.compiled_derivative")
 _ROOT = Path(__file__).resolve().parent.parent  # the adflow package
 
 
