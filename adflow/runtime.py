@@ -282,8 +282,11 @@ def extremum_adjoint(g, ans, x, axis):
 
 @register_jitable
 def cumsum_adjoint(g, x):
-    flat = np.ascontiguousarray(g).ravel()
-    return np.ascontiguousarray(np.cumsum(flat[::-1])[::-1]).reshape(x.shape)
+    # .ravel() and .copy(), not np.ascontiguousarray, which makes a dual cotangent (reverse mode's
+    # vector mode on target="python") an array of objects; the copy is contiguous, as numba's
+    # reshape needs.
+    flat = g.ravel()
+    return np.cumsum(flat[::-1])[::-1].copy().reshape(x.shape)
 
 
 # --------------------------------------------------------------------------- linear algebra
