@@ -29,7 +29,9 @@ from . import vector_math
 # module numba means by the name (numba's own lookup falls back to it), so it is importable here.
 sys.modules.setdefault(numba_utils._dynamic_modname, numba_utils._dynamic_module)
 
-MODULE_PREFIX = "adflow_generated_"  # the name of a generated module: the prefix, then its file's stem
+# Generated modules: the file <stem>_<key>.py in the cache folder, imported as adflow_generated_<stem>_<key>.
+MODULE_PREFIX = "adflow_generated_"
+GENERATED_FILE = re.compile(r"^(?P<stem>.+_[0-9a-f]{20})\.py$")
 
 
 class _GeneratedModules(importlib.abc.MetaPathFinder):
@@ -50,11 +52,6 @@ class _GeneratedModules(importlib.abc.MetaPathFinder):
 
 
 sys.meta_path.append(_GeneratedModules())
-
-
-# Generated modules: the file <stem>_<key>.py in the cache folder, imported as adflow_generated_<stem>_<key>.
-MODULE_PREFIX = "adflow_generated_"
-GENERATED_FILE = re.compile(r"^(?P<stem>.+_[0-9a-f]{20})\.py$")
 
 
 def cache_dir() -> Path:
