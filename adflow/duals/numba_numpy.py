@@ -51,23 +51,23 @@ def _prod_along(a, ax):
 
 
 @register_jitable
-def _max_along(a, ax):
+def _extremum_along(a, ax, largest):
     out = np.empty(drop_axis(a.shape, ax), a.dtype)
     for idx in np.ndindex(a.shape):
         at, v = drop_axis(idx, ax), a[idx]
-        if idx[ax] == 0 or v > out[at] or np.isnan(v):  # a NaN wins, as in np.max
+        if idx[ax] == 0 or (v > out[at] if largest else v < out[at]) or np.isnan(v):  # a NaN wins, as in np.max
             out[at] = v
     return out
 
 
 @register_jitable
+def _max_along(a, ax):
+    return _extremum_along(a, ax, True)
+
+
+@register_jitable
 def _min_along(a, ax):
-    out = np.empty(drop_axis(a.shape, ax), a.dtype)
-    for idx in np.ndindex(a.shape):
-        at, v = drop_axis(idx, ax), a[idx]
-        if idx[ax] == 0 or v < out[at] or np.isnan(v):
-            out[at] = v
-    return out
+    return _extremum_along(a, ax, False)
 
 
 _REDUCTIONS = {

@@ -213,14 +213,9 @@ def vjp_function(builder, derivative, argtypes, name) -> str:
     result = grads[0] if derivative.single else f"({', '.join(grads)},)"
     if derivative.with_value:
         result = f"(value_of(_y), {result})"
-    vjp_name = builder.unique(name)
-    text = (f"def {vjp_name}({', '.join(params)}, g):\n"
-            f"    g = one_cotangent(g)\n"
-            f"    _y, _grads = {sweep}({', '.join(call_args)}, make_dual(1.0, np.zeros(1), 1))\n"
-            f"    return {result}, ({', '.join(cotangents)},)\n")
-    builder.functions.append((function(text), f"reverse mode of {describe(derivative)}: its reverse sweep on duals "
-                                               f"seeded with the cotangent (Hessian-vector products)"))
-    return vjp_name
+    return _sweep_on_duals(builder, name, params, sweep, call_args, "make_dual(1.0, np.zeros(1), 1)", result,
+                           cotangents, f"reverse mode of {describe(derivative)}: its reverse sweep on duals "
+                                       f"seeded with the cotangent (Hessian-vector products)")
 
 
 def _jvp_vjp_function(builder, derivative, argtypes, name) -> str:
@@ -242,13 +237,20 @@ def _jvp_vjp_function(builder, derivative, argtypes, name) -> str:
                    for k, t in enumerate(primal_types)]
     tangent_bars = [f"value_of(_grads[{position[k]}])" for k in wrt]
     result = f"(value_of(_y), {_tangent('_y', returned, 1)})"
+    return _sweep_on_duals(builder, name, params, sweep, call_args, cotangent, result, primal_bars + tangent_bars,
+                           f"reverse mode of {describe(derivative)}: its reverse sweep on duals "
+                           f"seeded with the tangents, the cotangent a dual too")
+
+
+def _sweep_on_duals(builder, name, params, sweep, call_args, cotangent, result, cotangents, what) -> str:
+    """Write the vjp function ``name(params..., g)`` that runs ``sweep`` on duals with ``cotangent`` and
+    returns ``result`` and the arguments' ``cotangents``; ``what`` describes it in the module."""
     vjp_name = builder.unique(name)
     text = (f"def {vjp_name}({', '.join(params)}, g):\n"
             f"    g = one_cotangent(g)\n"
             f"    _y, _grads = {sweep}({', '.join(call_args)}, {cotangent})\n"
-            f"    return {result}, ({', '.join(primal_bars + tangent_bars)},)\n")
-    builder.functions.append((function(text), f"reverse mode of {describe(derivative)}: its reverse sweep on duals "
-                                               f"seeded with the tangents, the cotangent a dual too"))
+            f"    return {result}, ({', '.join(cotangents)},)\n")
+    builder.functions.append((function(text), what))
     return vjp_name
 
 
