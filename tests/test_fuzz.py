@@ -1,4 +1,4 @@
-"""Random programs (adflow/fuzz.py) differentiated and checked: the CI budget of the fuzzer.
+"""Random programs (adflow/fuzz/) differentiated and checked: the CI budget of the fuzzer.
 
 * FAST_PROGRAMS programs on target="python" in the default run, SLOW_PROGRAMS more under the
   ``slow`` marker (``pytest -m slow``): 320 in all.  Each gets value_and_grad/grad, vjp, jvp,
@@ -263,9 +263,9 @@ def test_checker_catches_a_wrong_vjp(loader, monkeypatch, entry):
 
         def wrong(v):
             cotangents = pullback(v)
-            flat = fuzz._flatten(cotangents)
+            flat = fuzz.flatten(cotangents)
             flat[entry] += 1e-6 * np.max(np.abs(flat))
-            return fuzz._unflatten(flat, cotangents)
+            return fuzz.unflatten(flat, cotangents)
         return y, wrong
     monkeypatch.setattr(adflow, "vjp", mutated)
     with pytest.raises(fuzz.Finding) as info:

@@ -47,7 +47,8 @@ LAYERS = [
     ("entry points", ["adflow.api", "adflow.compose", "adflow.forward.api", "adflow.jacobian", "adflow.sparsity",
                       "adflow.planning", "adflow.specializations", "adflow.cuda.build", "adflow.cuda.launch",
                       "adflow.cuda.api", "adflow.checkpoint.api"]),
-    ("package and tools", ["adflow", "adflow.testing", "adflow.demo", "adflow.fuzz", "adflow.cache", "adflow.cache.*"]),
+    ("package and tools", ["adflow", "adflow.testing", "adflow.demo", "adflow.fuzz", "adflow.fuzz.*", "adflow.cache",
+                           "adflow.cache.*"]),
     ("integrations", ["adflow.dask", "adflow.dask.*"]),
 ]
 TOOLS = "package and tools"  # the only layer whose functions may import adflow (after setting the environment)

@@ -1,4 +1,4 @@
-"""Minimal programs for the defects the fuzzer (adflow/fuzz.py) found, one test each.
+"""Minimal programs for the defects the fuzzer (adflow/fuzz/) found, one test each.
 
 Each was shrunk by hand from a generated program (the seed of ``python -m adflow.fuzz --check SEED
 --all`` is in the docstring).  A test marked xfail(strict=True) pins a defect that is still there:
@@ -474,7 +474,7 @@ def lambda_free(x):
 
 
 # ====================================================================== found by the extended fuzzer
-# (adflow/fuzz.py with vector and tuple outputs, rebound arguments and forward mode; each was a
+# (adflow/fuzz/ with vector and tuple outputs, rebound arguments and forward mode; each was a
 # raw error from the generated code or from numba, never a wrong number; the wrong number of that
 # campaign, the Jacobian of a function writing into its argument, is in test_inputs_untouched.py)
 
