@@ -14,30 +14,27 @@ The normal form (what every later pass relies on):
 
 Temporaries are named after the variable they help compute (``_s1`` for a part of ``s``), so the
 generated code reads like the user's.  Every statement keeps the user's line number.
+
+The :class:`Normalizer` is one class in three modules, each a part of the normal form: the
+statements (here), the expressions (:mod:`.normalize_expressions`) and the calls
+(:mod:`.normalize_calls`: helpers, functions written out in place, adflow transforms called inside).
 """
 from __future__ import annotations
 
 import gast
 import numpy as np
 
-from ..errors import AdflowError, UnsupportedSyntaxError
-from ..rules.custom import CustomRule
-from ..syntax import source
+from ..errors import UnsupportedSyntaxError
 from ..syntax.nodes import assign, assigned_names, const, name, store
-from . import fence, inline, lists
+from . import inline, lists
 from . import namespace as ns
+from .normalize_calls import CallNormalizer
+from .normalize_expressions import ExpressionNormalizer, atom_names, is_atom
 
 
-def atom_names(node) -> list[str]:
-    """Local names read by a normal-form expression."""
-    return [n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)]
+class Normalizer(ExpressionNormalizer, CallNormalizer):
+    """Writes one function in the normal form: its state and statements (expressions and calls: the bases)."""
 
-
-def is_atom(node) -> bool:
-    return isinstance(node, (gast.Name, gast.Constant))
-
-
-class Normalizer:
     def __init__(self, fn):
         self.fn = fn
         self.locals = set(fn.params) | inline.assigned_outside_functions(fn.tree.body)
@@ -323,325 +320,6 @@ class Normalizer:
             raise self.error("range() step is zero", s)
         return atoms
 
-    # ------------------------------------------------------------------ expressions
-    def atom(self, e, out, hint):
-        """Normalise ``e`` and make it an atom (a local name or a constant)."""
-        op = self.op(e, out, hint)
-        if is_atom(op):
-            return op
-        tmp = self.fresh(hint)
-        out.append(assign(tmp, op, self.lineno))
-        return name(tmp)
-
-    def op(self, e, out, hint):
-        """Normalise ``e`` into one operation over atoms (or an atom)."""
-        if isinstance(e, gast.Constant):
-            return e
-        if isinstance(e, (gast.Name, gast.Attribute)):
-            return self.name_or_attribute(e, out, hint)
-        if isinstance(e, gast.BinOp):
-            left = self.atom(e.left, out, hint)
-            right = self.atom(e.right, out, hint)
-            self.no_list_arithmetic(e, left, right)
-            if isinstance(e.op, gast.Pow) and isinstance(left, gast.Constant) and \
-                    isinstance(left.value, (int, float)) and left.value < 0:
-                # A folded negative base prints as -0.75 ** 2, which Python reads as -(0.75 ** 2).
-                tmp = self.fresh(hint)
-                out.append(assign(tmp, left, self.lineno))
-                left = name(tmp)
-            return gast.BinOp(left=left, op=e.op, right=right)
-        if isinstance(e, gast.UnaryOp):
-            if isinstance(e.op, gast.USub) and isinstance(e.operand, gast.Constant) \
-                    and isinstance(e.operand.value, (int, float)):
-                return const(-e.operand.value)
-            operand = self.atom(e.operand, out, hint)
-            self.no_list_arithmetic(e, operand)
-            return gast.UnaryOp(op=e.op, operand=operand)
-        if isinstance(e, gast.Compare):
-            return self.compare(e, out, hint)
-        if isinstance(e, gast.BoolOp):
-            return self.boolop(e, out, hint)
-        if isinstance(e, gast.IfExp):
-            return self.ifexp(e, out, hint)
-        if isinstance(e, gast.Call):
-            return self.call(e, out, hint)
-        if isinstance(e, gast.Subscript):
-            base = self.atom(e.value, out, hint)
-            part = gast.Subscript(value=base, slice=self.index(e.slice, out, hint), ctx=gast.Load())
-            if isinstance(base, gast.Name) and base.id in self.lists and _slices(part.slice):
-                view = self.fresh(hint)
-                out.append(assign(view, part, self.lineno))
-                return self.numpy_call("copy", [name(view)])  # a list's slice is a copy
-            return part
-        if isinstance(e, gast.Tuple):
-            return gast.Tuple(elts=[self.atom(x, out, hint) for x in e.elts], ctx=gast.Load())
-        if isinstance(e, gast.List):
-            return self.list_array(e, out, hint)
-        raise self.error(f"the expression '{type(e).__name__}' is not supported", e)
-
-    def name_or_attribute(self, e, out, hint):
-        resolved = ns.resolve(self.fn, e, self.locals)
-        if resolved is None:
-            if isinstance(e, gast.Name) and e.id in self.nested:
-                raise self.error(f"the nested function '{e.id}' used as a value", e,
-                                 hint="call it: adflow writes a nested function out where it is called")
-            if isinstance(e, gast.Name):
-                return name(e.id)
-            base = self.atom(e.value, out, hint)
-            return gast.Attribute(value=base, attr=e.attr, ctx=gast.Load())
-        if resolved.kind == ns.CONSTANT:
-            return const(_plain(resolved.value))
-        if resolved.kind == ns.ARRAY:
-            global_name = ns.dotted_name(e).replace(".", "_")
-            self.arrays[global_name] = resolved.value
-            return name(global_name)
-        raise self.error(f"'{ns.dotted_name(e)}' is used as a value", e,
-                         hint="only numbers, arrays and calls of functions are supported")
-
-    def compare(self, e, out, hint):
-        left = self.atom(e.left, out, hint)
-        if len(e.ops) == 1:
-            right = self.atom(e.comparators[0], out, hint)
-            self.no_list_arithmetic(e, left, right)
-            return gast.Compare(left=left, ops=e.ops, comparators=[right])
-        # a < b < c  ->  short-circuit chain
-        flag = self.fresh("cond")
-        right = self.atom(e.comparators[0], out, hint)
-        self.no_list_arithmetic(e, left, right)
-        first = gast.Compare(left=left, ops=[e.ops[0]], comparators=[right])
-        out.append(assign(flag, first, self.lineno))
-        rest = gast.Compare(left=e.comparators[0], ops=e.ops[1:], comparators=e.comparators[1:])
-        branch: list = []
-        branch.append(assign(flag, self.op(rest, branch, hint), self.lineno))
-        node = gast.If(test=name(flag), body=branch, orelse=[])
-        node.lineno = self.lineno
-        out.append(node)
-        return name(flag)
-
-    def boolop(self, e, out, hint):
-        flag = self.fresh("cond")
-        out.append(assign(flag, self.not_a_list(self.op(e.values[0], out, hint), e.values[0]), self.lineno))
-        for value in e.values[1:]:
-            branch: list = []
-            branch.append(assign(flag, self.not_a_list(self.op(value, branch, hint), value), self.lineno))
-            if isinstance(e.op, gast.And):
-                node = gast.If(test=name(flag), body=branch, orelse=[])
-            else:
-                node = gast.If(test=name(flag), body=[gast.Pass()], orelse=branch)
-            node.lineno = self.lineno
-            out.append(node)
-        return name(flag)
-
-    def ifexp(self, e, out, hint):
-        result = self.fresh(hint)
-        test = self.atom(e.test, out, "cond")
-        body: list = []
-        body.append(assign(result, self.op(e.body, body, hint), self.lineno))
-        orelse: list = []
-        orelse.append(assign(result, self.op(e.orelse, orelse, hint), self.lineno))
-        node = gast.If(test=test, body=body, orelse=orelse)
-        node.lineno = self.lineno
-        out.append(node)
-        return name(result)
-
-    def callee(self, call, statement) -> inline.Callee | None:
-        """The function ``call`` runs if it is written out in place: a nested function; a helper called as a
-        statement; a helper called for its value that writes into its arguments."""
-        func = call.func
-        if isinstance(func, gast.Name) and func.id in self.nested:
-            return inline.Callee(func.id, self.nested[func.id])
-        if isinstance(func, gast.Name) and (func.id in self.locals or func.id in self.helpers):
-            return None  # a local, or a helper named above (a derivative made in the body: jvp_f)
-        if isinstance(func, gast.Call):
-            return None  # adflow.grad(f)(y): see call()
-        resolved = ns.resolve(self.fn, func, self.locals)
-        if resolved is None or resolved.kind != ns.USER_FUNCTION:
-            return None
-        if source.derivative_kind(resolved.value) is not None:
-            return None  # df(y) of df = adflow.grad(f): called as a helper, its code from pipeline/derivative_calls.py
-        if isinstance(resolved.value, CustomRule):
-            if statement:
-                raise self.error(f"{ns.dotted_name(func)}, a function with a custom rule, called for its side effect",
-                                 call, hint="its rule gives the derivative of its value: assign the value")
-            return None
-        helper = self.loaded.get(id(resolved.value))
-        if helper is None:
-            helper = self.loaded[id(resolved.value)] = source.load(resolved.value)
-        if statement or inline.writes_into_parameters(helper.tree):
-            fence.check_body(helper, helper.tree.body)
-            return inline.Callee(ns.dotted_name(func), helper.tree, helper)
-        return None
-
-    def inline(self, callee, call, out, discard):
-        """Write ``callee``'s body out for ``call`` into ``out``; the variable holding its value (or None)."""
-        key = callee.helper.py_func if callee.helper is not None else callee.tree
-        if any(key is k for k in self.expanding):
-            raise self.error(f"{callee.label} calls itself (recursion), which adflow cannot differentiate", call,
-                             hint="write the recursion as a loop")
-        expansion = inline.expand(callee, call, self.fn, self.locals, self.fresh, discard)
-        more_lists, more_appended = lists.list_variables(expansion.statements, self.lists)
-        self.lists |= more_lists
-        self.appended |= more_appended
-        lineno = self.lineno
-        self.expanding.append(key)
-        try:
-            out.extend(self.block(expansion.statements))
-        finally:
-            self.expanding.pop()
-            self.lineno = lineno
-        return None if expansion.result is None else name(expansion.result)
-
-    def call(self, e, out, hint):
-        func = e.func
-        if isinstance(func, gast.Call):  # adflow.grad(f)(y): a derivative made with fixed arguments
-            derivative = self.derivative_made_by(func)
-            kind = "value_and_grad" if getattr(derivative, "with_value", False) else derivative.adflow_transform
-            base = f"{kind}_{getattr(getattr(derivative, 'func', None), '__name__', 'f')}"
-            return self.call(gast.Call(func=name(self.helper_name(None, derivative, base)), args=e.args,
-                                       keywords=e.keywords), out, hint)
-        callee = self.callee(e, statement=False)
-        if callee is not None:
-            return self.inline(callee, e, out, discard=False)
-        if isinstance(func, gast.Name) and func.id in self.helpers:  # a helper named above
-            resolved = ns.Resolved(ns.USER_FUNCTION, self.helpers[func.id])
-        else:
-            resolved = ns.resolve(self.fn, func, self.locals)
-        if resolved is not None and getattr(resolved.value, "adflow_entry", None) is not None:
-            return self.call(self.values_transform_call(func, resolved.value, e), out, hint)
-        if resolved is None:
-            if isinstance(func, gast.Attribute):  # a method of a local array: x.sum(axis=0)
-                base = self.atom(func.value, out, hint)
-                if isinstance(base, gast.Name) and base.id in self.lists:
-                    raise self.error(f"the list method {base.id}.{func.attr}()", e,
-                                     hint="a list of numbers is differentiated as an array: append, index "
-                                          "and len are supported; use np.array(...) and NumPy for the rest")
-                new_func = gast.Attribute(value=base, attr=func.attr, ctx=gast.Load())
-            else:
-                raise self.error(f"calling the local variable '{func.id}'", e,
-                                 hint="call module-level functions by name")
-        elif resolved.kind == ns.USER_FUNCTION:
-            helper = self.helper_name(func, resolved.value)
-            new_func = name(helper)
-        elif resolved.kind == ns.CALLABLE:
-            self.use_global(func)
-            new_func = func
-        else:
-            raise self.error(f"'{ns.dotted_name(func)}' is not callable", e)
-        value = resolved.value if resolved is not None else None
-        makes_array = value is np.array or value is np.asarray
-        # sum([a, b]), helper([a, b]): a list variable, as below (NumPy's functions take the list as written)
-        listing = lists.builtin_reduction(value) is not None or (resolved is not None and resolved.kind == ns.USER_FUNCTION)
-        args = []
-        for a in e.args:
-            if isinstance(a, gast.List) and listing:
-                args.append(self.atom(a, out, hint))
-                self.lists.add(args[-1].id)
-            elif isinstance(a, gast.List):
-                if any(isinstance(x, (gast.List, gast.Tuple)) for x in a.elts):
-                    raise self.error("nested lists in np.array", a, hint="build the rows separately and stack them")
-                args.append(gast.List(elts=[self.atom(x, out, hint) for x in a.elts], ctx=gast.Load()))
-            elif isinstance(a, gast.Tuple):
-                args.append(gast.Tuple(elts=[self.atom(x, out, hint) for x in a.elts], ctx=gast.Load()))
-            else:
-                args.append(self.atom(a, out, hint))
-        keywords = []
-        for kw in e.keywords:
-            value = kw.value
-            if isinstance(value, gast.Tuple):
-                value = gast.Tuple(elts=[self.atom(x, out, hint) for x in value.elts], ctx=gast.Load())
-            elif isinstance(value, gast.Attribute) and ns.resolve(self.fn, value, self.locals) is not None:
-                self.use_global(value)  # dtype=np.float64
-            else:
-                value = self.atom(value, out, hint)
-            keywords.append(gast.keyword(arg=kw.arg, value=value))
-        listed = [a.id for a in args if isinstance(a, gast.Name) and a.id in self.lists]
-        if listed and not keywords and len(args) == 1:
-            if makes_array:  # both copy a list
-                return self.numpy_call("copy", args)
-            reduction = lists.builtin_reduction(value)
-            if reduction is not None:  # sum(v), max(v), min(v) of a list of numbers
-                return self.numpy_call(reduction, args)
-        if listed and resolved is not None and resolved.kind == ns.USER_FUNCTION:
-            raise self.error(f"the list '{listed[0]}' passed to {ns.dotted_name(func)}, which has a derivative "
-                             "function of its own", e,
-                             hint=f"pass np.array({listed[0]}) (an array means the same in the helper)")
-        return gast.Call(func=new_func, args=args, keywords=keywords)
-
-    def derivative_made_by(self, call):
-        """The derivative ``adflow.grad(f, wrt=1)`` in ``adflow.grad(f, wrt=1)(y)``, made once for these arguments."""
-        resolved = None if isinstance(call.func, gast.Call) else ns.resolve(self.fn, call.func, self.locals)
-        factory = resolved.value if resolved is not None else None
-        if getattr(factory, "adflow_entry", None) != "derivative":
-            raise self.error("calling the result of a call", call, hint="call module-level functions by name")
-        args = [self.static_value(a) for a in call.args]
-        kwargs = {kw.arg: self.static_value(kw.value) for kw in call.keywords}
-        try:
-            return made_derivative(factory, args, kwargs)
-        except AdflowError as exc:  # a bad option of the inner transform: said at this line
-            raise type(exc)(exc.message, exc.location or self.fn.location(call), exc.hint) from None
-
-    def static_value(self, node):
-        """The value of an argument of an adflow transform called in the function: fixed when it is compiled."""
-        if isinstance(node, gast.Constant):
-            return node.value
-        if isinstance(node, gast.Tuple):
-            return tuple(self.static_value(x) for x in node.elts)
-        if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub) and isinstance(node.operand, gast.Constant):
-            return -node.operand.value
-        if isinstance(node, (gast.Name, gast.Attribute)):
-            resolved = ns.resolve(self.fn, node, self.locals)
-            if resolved is not None:
-                return resolved.value
-        raise self.error("an adflow transform called inside a differentiated function with an argument that is "
-                         "not fixed when the function is compiled", node,
-                         hint="pass module-level functions and constants, as in adflow.grad(f, wrt=1)(y)")
-
-    def values_transform_call(self, func, transform, call):
-        """``adflow.jvp(f, (x, a), (t, u))`` -> a call ``jvp_f(x, a, t, u)`` of the helper the transform makes
-        for calls inside a function (``transform.called_inside``); the error for any other transform."""
-        maker = getattr(transform, "called_inside", None)
-        if maker is None:
-            raise self.transform_called(func, transform, call)
-        what = ns.dotted_name(func)
-        args = list(call.args)
-        if len(args) != 3 or not all(isinstance(a, (gast.Tuple, gast.List)) for a in args[1:]):
-            raise self.error(f"{what} inside a differentiated function takes the function, a tuple of primals "
-                             f"and a tuple of tangents", call, hint=f"write {what}(f, (x,), (t,))")
-        options = {kw.arg: self.static_value(kw.value) for kw in call.keywords}
-        primals, tangents = args[1].elts, args[2].elts
-        if "wrt" not in options and len(tangents) != len(primals):
-            raise self.error(f"{what} with {len(tangents)} tangents for {len(primals)} primals", call,
-                             hint="pass wrt= (the positions of the primals the tangents belong to)")
-        try:
-            helper = made_derivative(maker, [self.static_value(args[0]), len(primals)], options)
-        except AdflowError as exc:
-            raise type(exc)(exc.message, exc.location or self.fn.location(call), exc.hint) from None
-        return gast.Call(func=name(self.helper_name(None, helper, helper.__name__)), args=primals + tangents,
-                         keywords=[])
-
-    def transform_called(self, func, transform, node):
-        """The error for an adflow transform called inside the function other than as ``adflow.grad(f)(y)``."""
-        what = ns.dotted_name(func) or getattr(transform, "__name__", "transform")
-        if transform.adflow_entry == "derivative":
-            return self.error(f"{what}(...) makes a derivative; inside a differentiated function, call the derivative "
-                              f"where it is made", node, hint=f"write {what}(f)(y), or make it at module level "
-                                                              f"(df = {what}(f)) and call df(y)")
-        return self.error(f"{what} inside a differentiated function", node,
-                          hint="call adflow.grad(f)(y), adflow.value_and_grad(f)(y) or adflow.jvp(f, (x,), (t,)) "
-                               f"there, or compose the transforms from outside: {what}(adflow.grad(f), ...)")
-    # ------------------------------------------------------------------ lists (frontend/lists.py)
-    def list_array(self, e, out, hint):
-        """``[a, b]`` as ``np.array([a, b], dtype=np.float64)``, ``[]`` as ``np.zeros(0)``."""
-        if any(isinstance(x, (gast.List, gast.Tuple, gast.Starred)) for x in e.elts):
-            raise self.error("a list of lists or tuples", e, hint="build a 2-D array with np.zeros and fill it")
-        if not e.elts:
-            return self.numpy_call("zeros", [const(0)])
-        items = gast.List(elts=[self.atom(x, out, hint) for x in e.elts], ctx=gast.Load())
-        call = self.numpy_call("array", [items])
-        call.keywords = [gast.keyword(arg="dtype", value=gast.Attribute(value=call.func.value, attr="float64",
-                                                                        ctx=gast.Load()))]
-        return call
-
     def append(self, s, out, ln):
         """``v.append(x)`` as ``v = np.append(v, x)``."""
         call = s.value
@@ -654,80 +332,9 @@ class Normalizer:
         item = self.atom(call.args[0], out, v)
         self.assign_to(store(v), self.numpy_call("append", [name(v), item]), out, ln)
 
-    def numpy_call(self, function, args):
-        """``np.<function>(args)``, with NumPy under a name of the namespace."""
-        np_name, k = "np", 2
-        while np_name in self.locals or self.fn.globals.get(np_name, np) is not np:
-            np_name, k = f"np_{k}", k + 1
-        self.fn.globals[np_name] = np
-        self.globals_used[np_name] = np
-        return gast.Call(func=gast.Attribute(value=name(np_name), attr=function, ctx=gast.Load()),
-                         args=list(args), keywords=[])
 
-    def no_list_arithmetic(self, e, *atoms):
-        for atom in atoms:
-            if isinstance(atom, gast.Name) and atom.id in self.lists:
-                raise self.error(f"arithmetic or a comparison with the list '{atom.id}' (on lists, + joins, "
-                                 "* repeats, == compares whole lists)", e,
-                                 hint=f"use np.array({atom.id}) for elementwise arithmetic")
-
-    def not_a_list(self, atom, e):
-        if isinstance(atom, gast.Name) and atom.id in self.lists:
-            raise self.error(f"the truth value of the list '{atom.id}'", e, hint=f"test len({atom.id}) > 0")
-        return atom
-
-    def use_global(self, node):
-        root = ns.dotted_name(node).split(".")[0]
-        if root in self.fn.globals:
-            self.globals_used[root] = self.fn.globals[root]
-
-    def helper_name(self, func, obj, base=None) -> str:
-        base = base or (ns.dotted_name(func) or "helper").replace(".", "_")
-        candidate = base
-        k = 2
-        while candidate in self.helpers and self.helpers[candidate] is not obj or candidate in self.locals:
-            candidate = f"{base}_{k}"
-            k += 1
-        self.helpers[candidate] = obj
-        return candidate
-
-    def index(self, idx, out, hint):
-        if isinstance(idx, gast.Slice):
-            parts = [None if p is None else self.atom(p, out, "i") for p in (idx.lower, idx.upper, idx.step)]
-            return gast.Slice(lower=parts[0], upper=parts[1], step=parts[2])
-        if isinstance(idx, gast.Tuple):
-            return gast.Tuple(elts=[self.index(x, out, hint) for x in idx.elts], ctx=gast.Load())
-        return self.atom(idx, out, "i")
-
-
-# Derivatives made inside differentiated functions (adflow.grad(f)(y)), by transform and arguments:
-# one object per distinct call, so that its builds are made once.  The entry keeps the arguments
-# alive, which the key names by id.
-_MADE: dict = {}
-
-
-def made_derivative(factory, args, kwargs):
-    """``factory(*args, **kwargs)`` (an adflow transform making a derivative), once per distinct arguments."""
-    key = (id(factory), tuple(_key(a) for a in args), tuple(sorted((k, _key(v)) for k, v in kwargs.items())))
-    entry = _MADE.get(key)
-    if entry is None:
-        entry = _MADE[key] = (factory(*args, **kwargs), factory, args, kwargs)
-    return entry[0]
-
-
-def _key(value):
-    if isinstance(value, tuple):
-        return ("tuple", tuple(_key(v) for v in value))
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return ("value", value)
-    return ("object", id(value))
 _OPERATOR_TEXT = {"Add": "+", "Sub": "-", "Mult": "*", "Div": "/", "Pow": "**", "Mod": "%", "FloorDiv": "//",
                   "MatMult": "@"}
-
-
-def _slices(index) -> bool:
-    parts = index.elts if isinstance(index, gast.Tuple) else [index]
-    return any(isinstance(p, gast.Slice) for p in parts)
 
 
 def _written_in_place(stmts) -> set[str]:
@@ -747,16 +354,6 @@ def _as_load(target):
     if isinstance(target, gast.Subscript):
         return gast.Subscript(value=_as_load(target.value), slice=target.slice, ctx=gast.Load())
     return target
-
-
-def _plain(value):
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return value
 
 
 def normalize(fn):
