@@ -1,7 +1,7 @@
 """An adjoint known to hold zero takes its first contribution as its value: ``v_bar = e``, not ``v_bar += e``.
 
 The reverse sweep starts every scalar adjoint at zero, and restarts it at zero where its
-variable's assignment has been reversed (:meth:`~adflow.reverse.transform.ReverseTransform.needs_reset`),
+variable's assignment has been reversed (:meth:`~adflow.reverse.reverse_sweep.ReverseSweep.needs_reset`),
 so most contributions land in an adjoint that holds exactly zero.  ``0.0 + e`` is not ``e`` in
 IEEE arithmetic (it is ``+0.0`` where ``e`` is ``-0.0``), so without fast-math LLVM keeps that
 addition: one per contribution, on the reverse sweep's critical path.  This pass finds, by a
