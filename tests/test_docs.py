@@ -93,6 +93,7 @@ def test_docstrings_become_markdown():
 
 
 @pytest.mark.parametrize("module", ["adflow.api", "adflow.compose", "adflow.forward.api", "adflow.jacobian",
+                                    "adflow.second_order",
                                     "adflow.rules.custom", "adflow.cache", "adflow.pipeline.notice",
                                     "adflow.pipeline.binding", "adflow.pipeline.results"])
 def test_docstring_examples_run(module):
