@@ -242,3 +242,4 @@ def _key(value):
         return ("tuple", tuple(_key(v) for v in value))
     if value is None or isinstance(value, (bool, int, float, str)):
         return ("value", value)
+    return ("object", id(value))
