@@ -29,6 +29,7 @@ def closed_x(w, X, y):
     return 2 * (X @ w - y)[:, None] * w
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("target", TARGETS)
 def test_per_sample_gradients_of_shared_parameters(target):
     G = adflow.grad(loss, wrt=0, batch=(None, 0, 0), target=target)(W, XS, YS)
@@ -38,6 +39,7 @@ def test_per_sample_gradients_of_shared_parameters(target):
         np.testing.assert_allclose(G[i], numerical_grad(loss, (W, XS[i], YS[i]), wrt=[0])[0], rtol=1e-6)
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("target", TARGETS)
 def test_several_wrt_over_batched_and_shared_arguments(target):
     Gw, Gx, Gy = adflow.grad(loss, wrt=(0, 1, 2), batch=(None, 0, 0), target=target)(W, XS, YS)

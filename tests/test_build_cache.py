@@ -89,7 +89,8 @@ def test_a_second_process_loads_the_build_without_transforming(tmp_path):
     np.testing.assert_allclose(second[3:], want, rtol=1e-13)
 
 
-@pytest.mark.parametrize("change", ["scale", "weight", "helper"])
+@pytest.mark.parametrize("change", ["helper", pytest.param("scale", marks=pytest.mark.slow),
+                                    pytest.param("weight", marks=pytest.mark.slow)])
 def test_what_the_module_depends_on_makes_a_new_build_when_it_changes(tmp_path, change):
     (tmp_path / "run.py").write_text(RUN)
     write_user_module(tmp_path, 1.5, 3.0)

@@ -41,6 +41,7 @@ def total(x):
     return np.sum(x * x)
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("target", TARGETS)
 def test_defaults_and_keywords_in_every_transform(target):
     for alpha, kwargs in [(0.1, {}), (0.5, {"alpha": 0.5})]:

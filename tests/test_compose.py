@@ -69,6 +69,7 @@ def field_second(x):
 # --------------------------------------------------------------------------- transforms of a derivative
 
 
+@pytest.mark.cpu_slow
 def test_jacobian_of_grad_is_the_hessian(target):
     hessian = adflow.jacobian(adflow.grad(quadratic_form, target=target))
     H = hessian(X)
@@ -79,6 +80,7 @@ def test_jacobian_of_grad_is_the_hessian(target):
                                quadratic_form_hessian(X), rtol=1e-12)
 
 
+@pytest.mark.cpu_slow
 def test_cross_blocks_of_second_derivatives(target):
     a = np.array([1.5, -0.4, 2.0])
     grad_x = adflow.grad(cubic, target=target)
@@ -88,6 +90,7 @@ def test_cross_blocks_of_second_derivatives(target):
                                numerical_jacobian(lambda b: adflow.grad(cubic)(X, b), a), rtol=1e-7, atol=1e-7)
 
 
+@pytest.mark.cpu_slow
 def test_jvp_of_grad_is_a_hessian_vector_product(target):
     v = np.array([1.0, -2.0, 0.5])
     g, hv = adflow.jvp(adflow.grad(quadratic_form, target=target), (X,), (v,))
@@ -95,6 +98,7 @@ def test_jvp_of_grad_is_a_hessian_vector_product(target):
     np.testing.assert_allclose(hv, quadratic_form_hessian(X) @ v, rtol=1e-12)
 
 
+@pytest.mark.cpu_slow
 def test_vjp_of_grad_gives_every_arguments_cotangent(target):
     a = np.array([1.5, -0.4, 2.0])
     w = np.array([0.7, 1.1, -0.3])
@@ -129,6 +133,7 @@ def test_derivatives_of_value_and_grad(target):
     np.testing.assert_allclose(x_bar, 2.0 * quadratic_form_grad(X) + quadratic_form_hessian(X) @ v, rtol=1e-12)
 
 
+@pytest.mark.cpu_slow
 def test_derivatives_of_a_jacobian(target):
     x = np.array([0.4, -1.3])
     jac = adflow.jacobian(field, target=target)
@@ -159,6 +164,7 @@ def tuple_grads(x, a):
     return np.sum(a * x ** 3)
 
 
+@pytest.mark.cpu_slow
 def test_composed_outputs_that_are_not_one_array_are_named(target):
     both = adflow.grad(tuple_grads, wrt=(0, 1), target=target)
     with pytest.raises(adflow.ShapeError, match=r"jacobian needs adflow.grad\(tuple_grads\) to return one array or "
@@ -227,6 +233,7 @@ def helper_calling_a_derivative(x):
     return np.sum(df_inner(x) ** 2)
 
 
+@pytest.mark.cpu_slow
 def test_grad_of_a_function_calling_grad(target):
     expected = 2.0 * f_inner_hessian(X) @ f_inner_grad(X)
     np.testing.assert_allclose(adflow.grad(norm_of_gradient, target=target)(X), expected, rtol=1e-12)
@@ -259,6 +266,7 @@ def scaled_gradient_jacobian(x):
     return J
 
 
+@pytest.mark.cpu_slow
 def test_jacobians_of_a_function_calling_grad(target):
     rows = np.array([[0.3, 0.7, -0.2], [0.1, -0.4, 1.5]])
     expected = np.stack([scaled_gradient_jacobian(r) for r in rows])
@@ -292,6 +300,7 @@ def calls_second_derivative(t):
     return d * d
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("fun", [calls_value_and_grad, calls_grad_of_both], ids=lambda f: f.__name__)
 def test_grad_of_functions_calling_gradients_against_differences(fun, target):
     a = np.array([1.5, -0.4, 2.0])
@@ -321,6 +330,7 @@ def directional(x, t):
     return adflow.jvp(f_inner, (x,), (t,))[1]
 
 
+@pytest.mark.cpu_slow
 def test_vjp_of_jvp(target):
     t, a = np.array([1.0, -2.0, 0.5]), np.array([1.5, -0.4, 2.0])
     grads = adflow.grad(calls_jvp, wrt=(0, 1, 2), target=target)(X, t, a)
@@ -345,6 +355,7 @@ def cube_sum(y):
     return np.sum(y ** 3)
 
 
+@pytest.mark.cpu_slow
 def test_rebinding_the_inner_function_rebuilds(target):
     before = adflow.grad(calls_rebound, target=target)(X)
     np.testing.assert_allclose(before, 2.0 * f_inner_hessian(X) @ f_inner_grad(X), rtol=1e-12)
@@ -447,6 +458,7 @@ def squared_field(x):
     return np.sum(v * v)
 
 
+@pytest.mark.cpu_slow
 def test_hessian_through_an_array_built_from_values(target):
     # forward over reverse writes np.array([...]) of duals element by element (as forward mode does)
     x = np.array([0.4, -1.3])
@@ -465,6 +477,7 @@ def calls_weighted(x):
     return np.sum(weighted(x, WEIGHTS) ** 2)
 
 
+@pytest.mark.cpu_slow
 def test_a_global_array_passed_to_a_helper(target):
     # Found with the tests above: a helper called with a global array raised KeyError in both modes.
     np.testing.assert_allclose(adflow.grad(calls_weighted, target=target)(X), 2.0 * X * WEIGHTS ** 2, rtol=1e-12)

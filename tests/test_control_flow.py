@@ -201,6 +201,7 @@ def whole_array_time_loop(u, dt):
     return np.sum(u ** 3)
 
 
+@pytest.mark.cpu_slow
 def test_whole_array_updates_in_a_loop(target, rng):
     check(whole_array_time_loop, (rng.standard_normal(7), 0.3), target)
 

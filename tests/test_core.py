@@ -34,6 +34,7 @@ def test_classic_a(target):
     np.testing.assert_allclose(gc, [1 / 60, 1 / 7, 1.25e-5], rtol=1e-12)
 
 
+@pytest.mark.cpu_slow
 def test_classic_b(target):
     x = np.array([1.0, 2, 3, 4])
     y, pullback = adflow.vjp(classic_b, x, target=target)

@@ -52,6 +52,7 @@ def pair_product(x):
 X = np.array([0.3, 0.5, 0.7])
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("mode", ["forward", "reverse", "auto"])
 def test_jacobian_of_created_arrays(mode, target):
     x2 = X[:2]
@@ -69,6 +70,7 @@ def test_jvp_of_created_arrays(target):
     np.testing.assert_allclose(y_dot, numerical_jacobian(filled_helper_array, X) @ t, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.cpu_slow
 def test_helper_returning_a_tuple(target):
     expected = 2.0 * np.sin(X) + 2.0 * X * np.cos(X)
     np.testing.assert_allclose(adflow.grad(sum_of_pair_product, target=target)(X), expected, rtol=1e-14)

@@ -16,7 +16,10 @@ import adflow
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 HOOKS = DOCS / "hooks"
-RUNNABLE_PAGES = ["quickstart.md", "concepts.md", "custom-rules.md", "scipy.md", "composition.md"]
+# scipy.md and composition.md build a dozen compiled derivatives each: they run in the slow tier.
+RUNNABLE_PAGES = ["quickstart.md", "concepts.md", "custom-rules.md",
+                  pytest.param("scipy.md", marks=pytest.mark.slow),
+                  pytest.param("composition.md", marks=pytest.mark.slow)]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 

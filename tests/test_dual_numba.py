@@ -372,6 +372,7 @@ def along_axes_at_least_append(a):
             np.append(np.zeros(2), a[1, 2]), np.append(a[1], 3.0))
 
 
+@pytest.mark.slow  # compiles a dozen reductions on dual arrays: 16 s
 def test_reductions_along_an_axis_at_least_and_append_match_python():
     rng = np.random.default_rng(6)
     a = DualArray(rng.normal(size=(3, 4)), rng.normal(size=(3, 4, 2)))

@@ -18,6 +18,13 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NAMES = sorted(p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith(("cuda_", "_")))
 CUDA_NAMES = sorted(p.stem for p in EXAMPLES.glob("cuda_*.py"))
+# Examples whose fast settings still compile for over 10 s run in the slow tier (.ci/run runs it).
+SLOW = {"mlp_rowwise_jacobian", "why_backward_needs_a_vector", "dask_logistic", "newton_hessian",
+        "checkpointed_heat"}
+
+
+def tiered(names):
+    return [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name for name in names]
 
 
 def load(stem):
@@ -37,7 +44,7 @@ def test_the_examples_are_there():
     assert "cuda_lorenz" in CUDA_NAMES
 
 
-@pytest.mark.parametrize("stem", NAMES)
+@pytest.mark.parametrize("stem", tiered(NAMES))
 def test_example_runs_fast(stem, capsys):
     if stem.startswith("dask_"):
         pytest.importorskip("distributed", reason="examples/dask_*.py need pip install 'adflow[dask]'")
@@ -49,6 +56,7 @@ def test_example_runs_fast(stem, capsys):
 
 @pytest.mark.skipif(importlib.util.find_spec("numba_cuda") is None,
                     reason="numba-cuda is not installed (pip install 'adflow[cuda]')")
+@pytest.mark.slow  # the simulator runs the kernels in Python: half a minute
 @pytest.mark.parametrize("stem", CUDA_NAMES)
 def test_cuda_example_runs_fast_on_the_simulator(stem):
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")

@@ -64,6 +64,7 @@ def test_reshape_and_ravel_forms_compile(rng):
     np.testing.assert_allclose(J, jacobian_fd(reshaped, (x,), 0), rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.slow  # eight compiled chunk-of-three rules: 40 s
 @pytest.mark.parametrize("name", ["dot", "matmul"])
 @pytest.mark.parametrize("shapes", [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((2, 3), (3, 4))],
                          ids=lambda s: f"{s[0]}x{s[1]}")
@@ -156,6 +157,7 @@ def vector_field(x, w):
     return y
 
 
+@pytest.mark.cpu_slow
 def test_jvp_and_vjp_pass_the_dot_product_test(rng, target):
     x = rng.standard_normal(3)
     t = rng.standard_normal(3)
@@ -203,6 +205,7 @@ def uses_softclip(x, c):
     return softclip(x, c) * 2.0
 
 
+@pytest.mark.cpu_slow
 def test_an_adjoint_rule_alone_leaves_forward_mode_to_the_body(target):
     # docs/custom-rules.md: a function with rules for one mode is differentiated through its body in the other
     x, c = np.array([0.5, -1.0, 3.0]), 2.0

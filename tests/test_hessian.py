@@ -44,6 +44,7 @@ CASES = [
 ]
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c[0].__name__)
 def test_hessian_matches_gradient_differences(case, target):
     f, args = case
@@ -52,6 +53,7 @@ def test_hessian_matches_gradient_differences(case, target):
     np.testing.assert_allclose(H, H.T, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.cpu_slow
 def test_quadratic_form_closed_form(target):
     x = np.array([0.3, -1.2, 0.8])
     H = adflow.hessian(quadratic_form, chunk=2, target=target)(x)   # two passes, the second half full
@@ -86,6 +88,7 @@ def sum_of_squares_2d(X):
     return np.sum(X * X * X)
 
 
+@pytest.mark.cpu_slow
 def test_compiled_hessians_of_linear_functions_and_matrices(target):
     np.testing.assert_array_equal(adflow.hessian(linear_in_x, target=target)(np.ones(5), np.arange(5.0)),
                                   np.zeros((5, 5)))
@@ -119,6 +122,7 @@ def test_hvp_without_forming_the_hessian(target):
     assert "def rosenbrock_hessian_passes_1(" in hvp.__self__._specs.last_source  # one compiled pass
 
 
+@pytest.mark.cpu_slow
 def test_hvp_of_a_matrix_argument(target):
     X = np.random.default_rng(9).standard_normal((2, 3))
     V = np.random.default_rng(10).standard_normal((2, 3))
@@ -157,6 +161,7 @@ def computed_then_written(x, a):
     return np.dot(c, x)
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("f", [filled_and_overwritten, array_rebound_in_a_loop, computed_then_written])
 def test_hessians_of_loops_writing_arrays(f, target):
     args = (np.array([0.3, -0.8, 0.5, 1.1]), 0.7)
@@ -174,6 +179,7 @@ def float_then_dual(x, a):
     return np.sum(b * b) + 0.25 * np.sum(c * c)
 
 
+@pytest.mark.cpu_slow
 def test_hessian_where_an_array_becomes_dual_on_one_path(target):
     args = (np.array([0.3, -0.8, 0.5, 1.1]), 0.7)
     H = adflow.hessian(float_then_dual, target=target)(*args)
@@ -195,6 +201,7 @@ def math_of_a_restored_value(x, a):
     return 0.5 * s0 + s1 - 0.3 * s2 + np.dot(b, x)
 
 
+@pytest.mark.cpu_slow
 def test_hessian_with_math_on_values_restored_from_a_tape(target):
     args = (np.array([0.7023, -0.6054, -0.6031, 0.6092]), 0.9571)
     H = adflow.hessian(math_of_a_restored_value, target=target)(*args)
@@ -226,11 +233,13 @@ def softclip_loss(x, c):
     return np.sum(softclip(x, c) ** 2)
 
 
+@pytest.mark.cpu_slow
 def test_hessian_differentiates_the_adjoint_rule(target):
     x = np.array([0.3, -1.2, 2.0])
     np.testing.assert_allclose(adflow.hessian(sum_of_cubes, target=target)(x), np.diag(6.0 * x + 1.0), rtol=1e-14)
 
 
+@pytest.mark.cpu_slow
 def test_hessian_through_the_documented_rule(target):
     x, c = np.array([0.5, -1.0, 3.0]), 2.0
     s = c * np.tanh(x / c)

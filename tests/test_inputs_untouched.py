@@ -42,6 +42,7 @@ EXPECTED = {"jacobian forward": J, "jacobian reverse": J, "jacobian sparse": J, 
             "vjp": np.ones(3) @ J, "grad": G, "hessian": H, "hvp": H @ np.ones(3)}
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("name", list(TRANSFORMS))
 def test_inputs_untouched(name, target):
     x = X.copy()
@@ -51,6 +52,7 @@ def test_inputs_untouched(name, target):
         np.testing.assert_allclose(result, EXPECTED[name], rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.cpu_slow
 def test_batched_inputs_untouched(target):
     rows = np.array([[0.3, 0.5, -0.7], [0.1, 0.2, 0.4]])
     kept = rows.copy()

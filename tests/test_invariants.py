@@ -46,6 +46,7 @@ def _assert_untouched(args, before):
             assert a.dtype == b.dtype
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("f, args, wrt", [
     (writes_into_its_input, (np.array([0.3, -1.2, 2.0]), np.array([1.5, 0.5, -1.0])), (0, 1)),
     (writes_into_its_input, (np.array([0.3, -1.2, 2.0]), np.array([1.5, 0.5, -1.0])), 1),

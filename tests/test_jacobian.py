@@ -57,6 +57,7 @@ def mlp_row(x, W1, b1, W2, b2):
     return np.tanh(np.dot(W2, np.tanh(np.dot(W1, x) + b1)) + b2)
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
 def test_batched_jacobian_equals_per_row_loop(mode, target):
     rng = np.random.default_rng(0)
@@ -74,6 +75,7 @@ def per_sample_loss(w, target_value):
     return (np.sum(w * w) - target_value) ** 2
 
 
+@pytest.mark.cpu_slow
 def test_per_sample_gradients(target):
     W = np.random.default_rng(1).standard_normal((6, 3))
     G = adflow.grad(per_sample_loss, batch=True, target=target)(W, 0.5)
@@ -92,6 +94,7 @@ def bratu(u):
     return F
 
 
+@pytest.mark.cpu_slow
 def test_sparse_tridiagonal_needs_three_colours(target):
     u = np.random.default_rng(0).standard_normal(50)
     jf = adflow.jacobian(bratu, sparsity="auto", target=target)
@@ -204,6 +207,7 @@ def rk4_states(state, steps):
     return out
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("f, args", [(heat_profile, (np.linspace(-1.0, 1.2, 9), 0.2)),
                                      (rk4_states, (np.array([1.0, 1.5, 2.0]), 5)),
                                      (looped, (np.array([0.3, -0.8, 1.1, 0.05]), 0.2))],
@@ -226,6 +230,7 @@ def column_sums(x):
     return np.sum(M * M, axis=0)
 
 
+@pytest.mark.cpu_slow
 def test_reductions_along_an_axis_take_a_dual_cotangent(target):
     # sum(axis=)'s adjoint spreads each of the k output directions: one vector-mode sweep.
     x = np.array([0.3, -0.7, 1.2, 0.4])
@@ -239,6 +244,7 @@ def running_sums(x):
     return np.cumsum(np.sin(x) * x)
 
 
+@pytest.mark.cpu_slow
 def test_cumsum_takes_a_dual_cotangent(target):
     # cumsum's adjoint once took no dual cotangent (one sweep per output on cpu, a TypeError on python
     # when run first); now all four rows come from one sweep on both targets.  The fallback to one
@@ -256,6 +262,7 @@ def two_of_many(x, W):
     return np.array([np.sum(h * h), np.sum(np.sin(x) * h[:x.shape[0]])])
 
 
+@pytest.mark.cpu_slow
 def test_batched_reverse_jacobians_run_in_one_compiled_row_loop(target):
     rng = np.random.default_rng(2)
     W, X = rng.standard_normal((7, 5)), rng.standard_normal((6, 5))
@@ -272,6 +279,7 @@ def test_batched_reverse_jacobians_run_in_one_compiled_row_loop(target):
     assert "def two_of_many_row_jacobian_reverse_2(" in jac._reverse.last_source
 
 
+@pytest.mark.cpu_slow
 def test_batched_reverse_jacobians_fall_back_to_one_row_at_a_time_without_dual_cotangents(target):
     X = np.random.default_rng(3).standard_normal((3, 4))
     Z = adflow.jacobian(column_sums, batch=True, mode="reverse", target=target)(X)

@@ -47,6 +47,7 @@ def reductions_along_axes(X):
             + np.sum(np.sum(X * X, axis=1) ** 2))
 
 
+@pytest.mark.cpu_slow
 def test_reductions_along_an_axis_in_every_mode(target):
     check_every_mode(reductions_along_axes, X0, target)
 
@@ -55,6 +56,7 @@ def column_maxima(X):
     return np.max(X, axis=0)
 
 
+@pytest.mark.cpu_slow
 def test_vjp_of_max_along_an_axis(target):
     # The maximum of each column takes the whole cotangent of that column.
     y, back = adflow.vjp(column_maxima, X0, target=target)
@@ -72,6 +74,7 @@ def squared_column_means(X):
     return np.sum(np.mean(X, axis=0) ** 2)
 
 
+@pytest.mark.cpu_slow
 def test_hessian_through_mean_along_an_axis_closed_form(target):
     # f = sum_j (sum_i X_ij / m)^2: d2f/dX_ij dX_kl = 2 / m^2 when j == l.
     m, n = X0.shape
@@ -84,6 +87,7 @@ def max_along_rows_3d(T):
     return np.sum(np.max(T, axis=1) * np.mean(T, axis=2)[:, :1])
 
 
+@pytest.mark.cpu_slow
 def test_reductions_of_three_dimensional_arrays(target):
     T = np.random.default_rng(3).standard_normal((2, 3, 4))
     g = adflow.grad(max_along_rows_3d, target=target)(T)
@@ -103,6 +107,7 @@ def at_least(x):
     return np.sum(a * x) + np.sum(b * b) + np.sum(c[0, :, 0] * W2[1]) + d[0, 0] ** 3
 
 
+@pytest.mark.cpu_slow
 def test_at_least_in_every_mode(target):
     check_every_mode(at_least, np.array([0.4, -0.9, 1.3]), target)
 
@@ -151,6 +156,7 @@ def closed_form_fills(x):
 X1 = np.array([0.7, 0.3, 0.9])
 
 
+@pytest.mark.cpu_slow
 def test_helper_filling_an_array_closed_form(target):
     # sum(x^2 * x): gradient 3 x^2, Hessian diag(6 x).
     np.testing.assert_allclose(adflow.grad(fills_an_array, target=target)(X1), 3 * X1 ** 2, rtol=1e-13)
@@ -159,6 +165,7 @@ def test_helper_filling_an_array_closed_form(target):
     np.testing.assert_allclose(adflow.hessian(fills_an_array, target=target)(X1), np.diag(6 * X1), rtol=1e-13)
 
 
+@pytest.mark.cpu_slow
 def test_helpers_writing_into_arguments_in_every_mode(target):
     check_every_mode(uses_value_and_effect, X1, target)
 
@@ -220,6 +227,7 @@ def with_nested_functions_by_hand(x):
     return hx0 + hx1 + x[2] * np.cos(x[2]) + first
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("x", [X1, np.array([0.2, 0.8, -0.4])], ids=["branch", "other_branch"])
 def test_nested_functions_in_every_mode(x, target):
     assert with_nested_functions(x) == pytest.approx(with_nested_functions_by_hand(x), rel=1e-14)
@@ -240,6 +248,7 @@ def appended(x):
     return w[0] * w[2] + sum(w)
 
 
+@pytest.mark.cpu_slow
 def test_lists_closed_form(target):
     x = X1
     np.testing.assert_allclose(adflow.grad(list_literal, target=target)(x),
@@ -265,6 +274,7 @@ def list_uses(x):
     return v[0] * v[1] + w[2] * len(w) + sum(w) + np.sum(np.array(w) * 2.0) + u[0] + w[1] + t + m + min(v)
 
 
+@pytest.mark.cpu_slow
 def test_lists_in_every_mode(target):
     assert adflow.value_and_grad(list_uses, target=target)(X1)[0] == pytest.approx(list_uses(X1), rel=1e-14)
     check_every_mode(list_uses, X1, target)
@@ -313,6 +323,7 @@ def loss_gradient(m, x):
     return 2 * p * m.scale * m.w / np.cosh(m.w * x) ** 2 + np.array([m.offsets.c[0], 0.0, 0.0])
 
 
+@pytest.mark.cpu_slow
 def test_bound_methods_and_callable_objects_closed_form(target):
     m = Model(np.array([1.0, 2.0, 3.0]), 0.5)
     x = np.array([0.3, -0.2, 0.1])

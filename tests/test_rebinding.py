@@ -188,6 +188,7 @@ def tail_squares(x):
     return x
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("f", [normalized, tail_squares])
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
 def test_jacobian_of_rebinding(f, mode, target):
@@ -205,6 +206,7 @@ def test_vjp_of_rebinding(f, target):
     np.testing.assert_allclose(xbar, v @ numerical_jacobian(f, x), rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.cpu_slow
 def test_row_jacobian_of_rebinding(target):
     X = np.array([[0.3, 0.4, 1.2], [0.5, -0.2, 0.1]])
     Z = adflow.jacobian(normalized, batch=True, target=target)(X)
@@ -212,6 +214,7 @@ def test_row_jacobian_of_rebinding(target):
         np.testing.assert_allclose(Z[i], numerical_jacobian(normalized, X[i]), rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.cpu_slow
 def test_second_derivatives_of_rebinding(target):
     assert adflow.hessian(square_twice, target=target)(0.7) == pytest.approx(12.0 * 0.49, rel=1e-13)
     x = np.array([0.3, 0.4, 1.2])

@@ -332,6 +332,7 @@ def constant_tests_in_while(x):
 
 # fixed (raw KeyError '_cond3' from the transform, or numba's typing errors on target='cpu' and in forward
 # mode): numba no longer drops the branches it can decide, neither when typing nor when compiling
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("f", [constant_condition_in_loop, condition_on_constant_variable,
                                return_in_branch_always_taken, return_in_branch_never_taken, constant_tests_in_while],
                          ids=lambda f: f.__name__)
@@ -513,6 +514,7 @@ def scaled_twice(x, a):
     return x * a * a
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
 def test_jacobian_with_respect_to_a_float(mode, target):
     x = np.array([0.3, 0.5])
@@ -525,6 +527,7 @@ def writes_into_x(x, a):
     return x * a
 
 
+@pytest.mark.cpu_slow
 def test_forward_mode_writes_a_dual_into_an_argument(target):
     # differentiated with respect to a alone: x receives a dual, so x becomes a dual copy
     x = np.array([0.3, 0.5])
@@ -550,6 +553,7 @@ def row_written_with_x(x, m):
     return np.sum(m * m)
 
 
+@pytest.mark.cpu_slow
 def test_hessian_vector_product_writes_into_an_argument_not_differentiated(target):
     v = np.array([1.0, -1.0, 0.5, 0.0])
     m = np.eye(4)
@@ -565,6 +569,7 @@ def asarray_of_argument(x, a):
     return np.sum(y * y) * a
 
 
+@pytest.mark.cpu_slow
 def test_np_asarray_in_forward_mode_and_hessians(target):
     v = np.array([1.0, -1.0, 0.5, 0.0])
     _, y_dot = adflow.jvp(asarray_of_argument, (X, 0.7), (v, 0.0), target=target)
@@ -634,6 +639,7 @@ def swap_with_a_new_array_in_a_loop(x, a):
 # fixed (was KNOWN_DEFECTS["array_swap_alias"]): after the swap b and c are two fresh arrays, yet the
 # write was refused as a write into memory shared with b (aliases were flow-insensitive; the check
 # now follows which memory each name holds at the write, a loop's new arrays apart from its older)
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("f", [swap_arrays_then_write, swap_then_write_what_an_adjoint_read,
                                swap_with_a_new_array_in_a_loop])
 def test_a_tuple_swap_of_arrays_makes_no_alias(f, target):
@@ -686,6 +692,7 @@ def swap_with_a_new_array_in_a_loop(x, a):
 # Arrays that hold each other's memory by turns in a loop never share it at once: the analysis
 # follows pairs of names, not where each name's memory may come from (fuzz seed 1353199966 was
 # refused, "shares memory with 'x'", when a join of iterations put both names on one allocation)
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("f", [swap_twice_in_a_loop, swap_with_a_new_array_in_a_loop])
 def test_arrays_swapped_in_a_loop_do_not_share_memory(f, target):
     check(f, X, 0.8, target=target)
@@ -698,6 +705,7 @@ def tanh_of_an_element(x, a):
 
 # Forward passes over blocks of rows once handed math.tanh a column of the block (TypeError on
 # python, numba's raw TypingError on cpu); mode="reverse" was right
+@pytest.mark.cpu_slow
 def test_batched_forward_jacobian_of_math_on_an_element(target):
     rows = np.stack([X, 0.5 * X])
     Z = adflow.jacobian(tanh_of_an_element, batch=True, mode="forward", target=target)(rows, 0.7)
@@ -718,6 +726,7 @@ def writes_x_differentiated_in_a(x, a):
     return x * a
 
 
+@pytest.mark.cpu_slow
 def test_forward_mode_of_rebinding_to_asarray_and_of_a_write_into_an_argument_not_differentiated(target):
     # fuzz seeds 777034 (float() of a dual on python) and 777077 (the caller's x changed)
     v = np.array([1.0, -1.0, 0.5, 0.0])
@@ -736,6 +745,7 @@ def float_of_a_rebound_dual(x, a):
     return s0 + np.sum(x * x) * a
 
 
+@pytest.mark.cpu_slow
 def test_hessian_through_float_of_a_value_carrying_tangents(target):
     # fuzz seed 888090: float(a) of a dual in the Hessian's reverse sweep (target="python")
     x, a = X[:2].copy(), 0.7
@@ -814,6 +824,7 @@ def write_through_a_reshape(x, a):
 # sweep saved nothing, so the adjoint read the written value.  All targets, reverse mode and hvp.
 # On target="cpu" the loop also needed tapes typed for b[::-1] (numba's 'A' layout: an internal
 # AssertionError of numba), and hvp needed the adjoint of reshape to take duals (a TypingError).
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("f", [write_through_a_view_rebound_to_its_base, write_through_asarray_of_an_argument,
                                write_through_a_plain_alias, write_through_a_view_in_a_loop,
                                write_through_a_reshape])
@@ -847,6 +858,7 @@ def transposed_in_a_loop(x, a):
 # Found with the test above: on target="cpu", a variable rebound in a loop to a view numba lays out
 # differently (x[::-1] is 'A', M.T is 'F') had its tape and placeholder typed by a C array (numba
 # failed inside its compiler), and the Hessian of np.outer took np.shape of a dual (TypingError)
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("f", [reversed_in_a_loop, transposed_in_a_loop])
 def test_reverse_mode_of_arrays_rebound_to_views_laid_out_otherwise(f, target):
     check(f, X, 0.8, target=target)

@@ -94,6 +94,7 @@ CASES = ([pytest.param(f, "python", id=f"python-{f.__name__}") for f in BLOCKED]
             for f in (mlp, right_products, softmax, indexed, linear)])
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("f, target", CASES)
 def test_blocks_agree_with_differences_and_with_dual_numbers_row_by_row(f, target):
     X = RNG.standard_normal((37, 4)) * 0.7   # one full block of 32 and a partial one
@@ -120,6 +121,7 @@ def test_any_number_of_rows(rows):
     _check(mlp, Z[-2:], X[-2:])
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("target", ["python", "cpu"])
 def test_passes_of_fewer_directions_than_inputs(target):
     X = RNG.standard_normal((40, 4))
@@ -201,6 +203,7 @@ def wide_loss(x, W):
     return np.sum(np.tanh(W @ x))
 
 
+@pytest.mark.cpu_slow
 def test_auto_keeps_per_row_gradients_for_many_inputs_and_one_output(target):
     # 40 inputs: 3 forward passes of 14 directions (28 evaluations, 4.7 in blocks) against one
     # reverse sweep (3).

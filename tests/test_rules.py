@@ -49,6 +49,7 @@ def test_scalar_builtins(target):
     check(C.scalar_ops, (1.3, 0.7), target)
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("f", [C.red_sum, C.red_mean, C.red_prod, C.red_max, C.transpose_reshape, C.at_least,
                                C.appends, C.indexing],
                          ids=lambda f: f.__name__)
@@ -71,6 +72,7 @@ def test_max_tie_splits_evenly(target):
     assert g[0, 1] == 0.5 and g[0, 2] == 0.5 and g.sum() == 1.0
 
 
+@pytest.mark.cpu_slow
 def test_linear_algebra(target, rng):
     a = rng.standard_normal((3, 3)) + 3 * np.eye(3)
     b = rng.standard_normal(3)

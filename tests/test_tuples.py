@@ -116,6 +116,7 @@ def test_jacobian_of_a_tuple(target, mode):
     assert_tree_close(jac, fd, rtol=1e-7, atol=1e-8)
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("target", TARGETS)
 def test_jacobian_of_a_tuple_with_two_wrt(target, mode):
@@ -134,6 +135,7 @@ def test_jacobian_of_one_output_with_two_wrt(target, mode):
     np.testing.assert_allclose(dy, [np.sum(X * X), 3 * X[0] * Y[1] ** 2, 0.0], rtol=1e-13)
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("mode", ["forward", "auto"])
 @pytest.mark.parametrize("target", TARGETS)
 def test_jacobian_of_a_nested_tuple(target, mode):
@@ -143,6 +145,7 @@ def test_jacobian_of_a_nested_tuple(target, mode):
     assert_tree_close(dc, (2 * X, np.array(0.0)))
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("target", TARGETS)
 def test_hessian_blocks_of_two_arguments(target):
     (hxx, hxy), (hyx, hyy) = adflow.hessian(mixed, wrt=(0, 1), target=target)(X, Y)
@@ -162,6 +165,7 @@ def test_hessian_of_a_tuple(target):
     np.testing.assert_allclose(h_sines, expected, atol=1e-15)
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("target", TARGETS)
 def test_helper_returning_a_tuple_in_every_mode(target):
     # f = x0 x1 * 2 (x0 + x1)

@@ -71,6 +71,7 @@ def test_only_values_nothing_reads_are_skipped(f, skipped, kept, data):
         assert call in body and f"tangents_only.{call[3:]}" not in body, (call, body)
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("f", [narrow_to_wide, chain, value_in_a_condition, value_squared, rebound_in_a_loop])
 @pytest.mark.parametrize("target", ["python", "cpu"])
 def test_jacobians_with_skipped_values_match_finite_differences(f, target, data):
@@ -80,6 +81,7 @@ def test_jacobians_with_skipped_values_match_finite_differences(f, target, data)
     np.testing.assert_allclose(J, adflow.jacobian(f, mode="reverse", target=target)(x, B), rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.slow  # a batched forward Jacobian on cpu: 16 s
 def test_row_wise_jacobians_skip_them_too(rng):
     B = rng.standard_normal((6, 4))
     X = rng.standard_normal((5, 4))

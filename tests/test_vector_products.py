@@ -28,6 +28,7 @@ def vdot_loss(x):
 X = np.array([0.3, -0.5, 0.7])
 
 
+@pytest.mark.cpu_slow
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
 @pytest.mark.parametrize("f, x", [(cross_constant, X), (cross_both, X),
                                   (cross_rows, np.array([0.3, -0.5, 0.7, 1.1, 0.2, -0.4]))])
@@ -36,6 +37,7 @@ def test_cross(f, x, mode, target):
     np.testing.assert_allclose(J, numerical_jacobian(f, x), rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.cpu_slow
 def test_vdot(target):
     np.testing.assert_allclose(adflow.grad(vdot_loss, target=target)(X), 4.0 * X + C, rtol=1e-14)
     np.testing.assert_allclose(4.0 * X + C, numerical_grad(vdot_loss, (X,))[0], rtol=1e-7, atol=1e-8)
