@@ -18,10 +18,10 @@ from .pipeline import call_compiled, compiled_derivative
 from .pipeline.arguments import (cast_like, check_batch, check_batched_call, float_positions, normalize_wrt,
                                  prepare_args)
 from .pipeline.binding import bind, given_indices
-from .pipeline.results import check_flat_for_reverse, value_like
+from .pipeline.results import value_like
 from .pickling import reduce_derivative
 from .specializations import Specializations
-from .syntax.source import entry_point, python_function
+from .syntax.source import entry_point, load as load_source, python_function
 from .value_types import argument_types, is_number_type
 
 
@@ -49,15 +49,17 @@ def _check_aux_pair(result, fname):
                      hint="return (value, aux) with a scalar value, or drop has_aux=True")
 
 
-def _check_no_pair(prepared, fname, with_value):
+def _check_no_pair(prepared, func, fname, with_value):
     """A function returning a tuple, without has_aux=True: the has_aux hint, at its return statement
     (before numba meets a cotangent of 1.0 where the tuple's parts are)."""
     if not isinstance(prepared.return_type, types.BaseTuple):
         return
-    returns = [node for node in gast.walk(prepared.fn.tree) if isinstance(node, gast.Return)]
+    # A build loaded from disk carries its result type only: the function's tree comes from its source.
+    fn = getattr(prepared, "fn", None) or load_source(func)
+    returns = [node for node in gast.walk(fn.tree) if isinstance(node, gast.Return)]
     call = "value_and_grad" if with_value else "grad"
     raise ShapeError(f"{call} needs {fname} to return a scalar, but it returns a tuple {prepared.return_type}",
-                     prepared.fn.location(returns[0]) if returns else None,
+                     fn.location(returns[0]) if returns else None,
                      hint=f"to return (value, aux), pass has_aux=True: adflow.{call}({fname}, has_aux=True) "
                           f"differentiates the value and returns aux as computed")
 
@@ -122,7 +124,7 @@ class GradFunction:
         if self.has_aux and prepared is not None:
             _check_aux_pair(prepared.return_type, self.__name__)
         elif prepared is not None:
-            _check_no_pair(prepared, self.__name__, self.with_value)
+            _check_no_pair(prepared, self.func, self.__name__, self.with_value)
         value, grads = self._run(vjp_fn, args)
         grads = tuple(cast_like(g, args[k]) for g, k in zip(grads, self.wrt))
         out = grads[0] if self.single else grads
@@ -340,7 +342,6 @@ def vjp(func, *args, wrt=None, target="cpu", checkpoint=None, memory=None, **kwa
     vjp_fn, _, prepared = specs.get(args, wrt)
     # A function with custom rules has no inferred types: its primal, run once, gives the output's.
     out_type = prepared.return_type if prepared is not None else numba.typeof(func(*[a.copy() if isinstance(a, np.ndarray) else a for a in args]))
-    check_flat_for_reverse(out_type, fname)
     y, _ = call_compiled(vjp_fn, *args, _probe_cotangent(out_type))
 
     def pullback(v):

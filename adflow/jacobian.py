@@ -28,7 +28,7 @@ from .pipeline import call_compiled
 from .pipeline.arguments import (cast_like, check_mode, check_one_wrt, check_wrt_range, normalize_wrt,
                                  prepare_args)
 from .pipeline.binding import bind
-from .pipeline.results import check_flat_for_reverse, derivative_like, is_nested, jacobian_tree, total_size
+from .pipeline.results import derivative_like, jacobian_tree, total_size
 from .pickling import reduce_derivative
 from .planning import BLOCK_SPEEDUP, Plan, default_chunk, plan
 from .second_order import HessianFunction, hessian, hvp
@@ -145,10 +145,6 @@ class JacobianFunction:
         xs = [args[k] for k in self._wrts]
         m = total_size(value)
         the_plan = plan(sum(int(np.size(x)) for x in xs), m, self.mode, self.chunk)
-        if self.mode == "auto" and is_nested(value) and self._reverse.target.supports("forward"):
-            the_plan = plan(sum(int(np.size(x)) for x in xs), m, "forward", self.chunk)  # reverse keeps one level
-        if the_plan.mode != "forward":
-            check_flat_for_reverse(value, self.__name__)
         if the_plan.mode == "forward":
             runs = [forward_jacobian(self.func, args, k, plan(int(np.size(args[k])), m, "forward", self.chunk).chunk,
                                      self.target, (m,)) for k in self._wrts]

@@ -15,7 +15,7 @@ from .forward.api import pass_seeds
 from .pipeline import call_compiled
 from .pipeline.arguments import check_wrt_range, is_index, normalize_wrt, prepare_args
 from .pipeline.binding import bind, describe
-from .pipeline.results import check_flat_for_reverse, derivative_like, hessian_tree, leaves, rebuild, total_size
+from .pipeline.results import derivative_like, hessian_tree, leaves, rebuild, total_size
 from .pickling import reduce_derivative
 from .planning import default_chunk
 from .specializations import Specializations
@@ -92,7 +92,6 @@ class HessianFunction:
         every gradient: columns of the blocks (i, j) for all i.
         """
         value = output_of(self.func, self._specs.target, args)
-        check_flat_for_reverse(value, self.__name__)
         xs = [args[k] for k in self._wrts]
         m, sizes = total_size(value), [int(np.size(x)) for x in xs]
         blocks = [[np.empty((m, ni, nj)) for nj in sizes] for ni in sizes]

@@ -26,6 +26,25 @@ def is_float_type(ty) -> bool:
     return False
 
 
+def float_leaves(ty, path=()):
+    """``(path, type)`` of each float part of a (nested) tuple type, depth first; ``[((), ty)]`` for a float type.
+
+    A tuple's adjoint is kept per float leaf, each in a variable of its own named by its path.
+    """
+    if isinstance(ty, types.BaseTuple):
+        return [leaf for k, t in enumerate(ty.types) for leaf in float_leaves(t, path + (k,))]
+    return [(path, ty)] if is_float_type(ty) else []
+
+
+def tuple_index(ty, index) -> int | None:
+    """The position ``t[index]`` reads in a tuple of type ``ty`` for a constant integer ``index``
+    (``t[-1]`` is the last), or ``None`` when ``index`` is not one."""
+    value = getattr(index, "value", None)
+    if isinstance(value, bool) or not isinstance(value, int) or not -len(ty.types) <= value < len(ty.types):
+        return None
+    return value % len(ty.types)
+
+
 def is_array_type(ty) -> bool:
     """A float array, or a dual array (a Hessian's sweep): memory that views and names can share."""
     return isinstance(ty, (types.Array, DualArrayType))

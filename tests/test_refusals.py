@@ -67,6 +67,8 @@ CASES = [
     ("mutual recursion", "def f(x, n):\n    if n == 0:\n        return x[0]\n    return g(x, n - 1)\n"
      "def g(x, n):\n    return f(x, n) * x[0]",
      "UnsupportedSyntaxError", "f calls itself through g (recursion: f -> g -> f), which adflow cannot differentiate"),
+    ("tuple index", "def f(x, n):\n    t = (x[0] * 2.0, x[1] * 3.0)\n    return t[n - 2]",
+     "NonDifferentiableError", "indexing a tuple of active values with anything but a constant integer"),
     ("no rule", "def f(x):\n    return np.sum(np.sort(x))", "NonDifferentiableError", "no derivative rule for np.sort"),
 ]
 

@@ -108,6 +108,7 @@ class ProgramGenerator:
         if self.matrices:
             kinds += ["matrix", "matrix"]
         if not self.signature.float32:
+            kinds.append("tuple")
             if ctx.depth < 2:
                 kinds += ["for", "for", "while", "for_array"]
             if ctx.depth < 3:
@@ -178,6 +179,24 @@ class ProgramGenerator:
             other = d.choice(self.arrays)
             scaled = "np.tanh(x)" if ctx.loops else f"x * {d.choice(COEFFS)}"
             self.emit(indent, f"x, {other} = {other}, {scaled}")
+
+    def stmt_tuple(self, indent, ctx):
+        """Values packed into a tuple, sometimes nested, and read back by constant indices, negative ones
+        too: ``t[-1]`` lost its adjoint (fixed in stop 27), and reverse mode once refused nested tuples."""
+        d = self.d
+        p, q = self.two_of(self.scalars)
+        t, part = self.fresh("tp"), f"{d.choice(self.arrays)} * {d.choice(COEFFS)}"
+        if d.boolean(0.5):
+            self.emit(indent, f"{t} = ({p}, ({part}, {q}))")
+            inner = f"{t}[{d.choice(['1', '-1'])}]"
+            read = (f"{t}[{d.choice(['0', '-2'])}] * {inner}[{d.choice(['1', '-1'])}] + "
+                    f"{d.choice(COEFFS)} * np.sum({inner}[{d.choice(['0', '-2'])}])")
+        else:
+            self.emit(indent, f"{t} = ({p}, {part}, {q})")
+            read = (f"{t}[{d.choice(['0', '-3'])}] * {t}[{d.choice(['2', '-1'])}] + "
+                    f"{d.choice(COEFFS)} * np.sum({t}[{d.choice(['1', '-2'])}])")
+        target = d.choice(self.scalars)
+        self.emit(indent, f"{target} = math.tanh({read})" if ctx.loops else f"{target} = {read}")
 
     def two_of(self, names):
         first = self.d.choice(names)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import NonDifferentiableError
 from .arguments import cast_like
 
 derivative_like = cast_like
@@ -71,22 +70,6 @@ def tangent_like(tangent, value):
     if isinstance(value, np.floating):
         return type(value)(np.reshape(tangent, ()))
     return float(np.reshape(tangent, ()))
-
-
-def is_nested(tree) -> bool:
-    """Whether a tuple holds a tuple (a value, or a numba type: reverse mode keeps one level of parts)."""
-    parts = getattr(tree, "types", tree)
-    return isinstance(parts, tuple) and any(isinstance(getattr(p, "types", p), tuple) for p in parts)
-
-
-def check_flat_for_reverse(tree, fname):
-    """Refuse a nested tuple result in reverse mode, which keeps adjoints for one level of tuple parts."""
-    if is_nested(tree):
-        raise NonDifferentiableError(
-            f"{fname} returns a tuple holding a tuple: reverse mode (vjp, reverse-mode Jacobians, Hessians) "
-            f"differentiates a tuple of arrays and numbers, one level deep",
-            hint="return the parts as one flat tuple, or use forward mode: adflow.jvp, or "
-                 "adflow.jacobian(f, mode='forward'), which take nested tuples")
 
 
 def leaves(tree) -> list:

@@ -17,7 +17,7 @@ from ..rules import primitives as P
 from ..rules.adjoints import adjoint_rules
 from ..syntax.nodes import accumulate, assign, call, call_attr, const, name
 from ..syntax.templates import instantiate
-from ..value_types import constant_type, is_float_type, ndim_of
+from ..value_types import constant_type, float_leaves, is_float_type, ndim_of, tuple_index
 
 
 def _number(node):
@@ -98,9 +98,9 @@ class AdjointWriter:
             if not self.is_active(x):
                 return []
             ty = self.vartypes.get(x.id)
-            if isinstance(ty, types.BaseTuple):  # a tuple's adjoint is kept per component
-                return [accumulate(self.bar(x.id, k), name(self.bar(op.target, k)), ln)
-                        for k, t in enumerate(ty.types) if is_float_type(t)]
+            if isinstance(ty, types.BaseTuple):  # a tuple's adjoint is kept per float leaf
+                return [accumulate(self.bar(x.id, path), name(self.bar(op.target, path)), ln)
+                        for path, _ in float_leaves(ty)]
             return [accumulate(self.bar(x.id), g, ln)]
         if op.kind == O.GETITEM:
             x = op.args["x"]
@@ -108,10 +108,15 @@ class AdjointWriter:
                 return []
             xtype = self.vartypes.get(x.id)
             if isinstance(xtype, (types.BaseTuple,)):
-                index = op.statics["index"]
-                if not isinstance(index, gast.Constant):
-                    raise self.error(op, "indexing a tuple of active values with a variable")
-                return [accumulate(self.bar(x.id, index.value), g, ln)]
+                k = tuple_index(xtype, op.statics["index"])
+                if k is None:
+                    raise self.error(op, "indexing a tuple of active values with anything but a constant integer",
+                                     hint="unpack the tuple (a, b = t) or index it with a number written out")
+                part = self.vartypes.get(op.target)
+                if isinstance(part, types.BaseTuple):
+                    return [accumulate(self.bar(x.id, (k,) + path), name(self.bar(op.target, path)), ln)
+                            for path, _ in float_leaves(part)]
+                return [accumulate(self.bar(x.id, k), g, ln)]
             target = gast.Subscript(value=name(self.bar(x.id)), slice=copy.deepcopy(op.statics["index"]),
                                     ctx=gast.Store())
             node = gast.AugAssign(target=target, op=gast.Add(), value=g)
@@ -120,7 +125,13 @@ class AdjointWriter:
         if op.kind == O.TUPLE:
             out = []
             for k, element in enumerate(op.args.values()):
-                if self.is_active(element):
+                if not self.is_active(element):
+                    continue
+                part = self.vartypes.get(element.id)
+                if isinstance(part, types.BaseTuple):  # a tuple inside the tuple: leaf by leaf
+                    out += [accumulate(self.bar(element.id, path), name(self.bar(op.target, (k,) + path)), ln)
+                            for path, _ in float_leaves(part)]
+                else:
                     out.append(accumulate(self.bar(element.id), name(self.bar(op.target, k)), ln))
             return out
         if op.kind == O.CALL_USER:
@@ -201,11 +212,13 @@ class AdjointWriter:
 
         A component that is not a float has no adjoint; the helper's vjp never reads its place.
         """
+        def part(ty, path):
+            if isinstance(ty, types.BaseTuple):
+                return gast.Tuple(elts=[part(t, path + (k,)) for k, t in enumerate(ty.types)], ctx=gast.Load())
+            return name(self.bar(var, path)) if is_float_type(ty) else const(0.0)
+
         ty = self.vartypes.get(var)
-        if isinstance(ty, types.BaseTuple):
-            return gast.Tuple(elts=[name(self.bar(var, k)) if is_float_type(t) else const(0.0)
-                                    for k, t in enumerate(ty.types)], ctx=gast.Load())
-        return name(self.bar(var))
+        return part(ty, ()) if isinstance(ty, types.BaseTuple) else name(self.bar(var))
 
     def setitem(self, op) -> list:
         """Adjoint of ``x[index] = v``: v collects x_bar[index], which then restarts at zero."""

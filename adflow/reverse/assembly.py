@@ -15,7 +15,7 @@ from ..backends.emit import comment
 from ..duals.numba_dual import DualType
 from ..syntax.nodes import assign, call, const, name, statements
 from ..frontend import ops as O
-from ..value_types import is_float_type, ndim_of
+from ..value_types import float_leaves, ndim_of
 from .placeholders import dummy_value
 from .sweeps import Sweeps, Tape, tape_dtype
 from .tape import assignment_counts
@@ -70,11 +70,9 @@ class Assembly:
                 out_bar = self.bar(self.result.id, self.output_component)
                 inits.append(assign(out_bar, call("add_cotangent", name(out_bar), name(seed)), ln))
             elif isinstance(rty, types.BaseTuple):
-                for k, t in enumerate(rty.types):
-                    if is_float_type(t):
-                        out_bar = self.bar(self.result.id, k)
-                        part = gast.Subscript(value=name(seed), slice=const(k), ctx=gast.Load())
-                        inits.append(assign(out_bar, call("add_cotangent", name(out_bar), part), ln))
+                for path, _ in float_leaves(rty):
+                    out_bar = self.bar(self.result.id, path)
+                    inits.append(assign(out_bar, call("add_cotangent", name(out_bar), part_of(name(seed), path)), ln))
             else:
                 out_bar = self.bar(self.result.id)
                 inits.append(assign(out_bar, call("add_cotangent", name(out_bar), name(seed)), ln))
@@ -88,11 +86,7 @@ class Assembly:
             # A tuple holds its arrays themselves, which the reverse sweep may write old values back
             # into (flow-insensitive aliases cannot say which): return copies of its arrays.
             value = self.normalizer.fresh("value")
-            parts = [gast.Subscript(value=copy.deepcopy(self.result), slice=const(k), ctx=gast.Load())
-                     for k in range(len(rty.types))]
-            parts = [gast.Call(func=gast.Attribute(value=p, attr="copy", ctx=gast.Load()), args=[], keywords=[])
-                     if is_array_value(t) else p for p, t in zip(parts, rty.types)]
-            forward.append(assign(value, gast.Tuple(elts=parts, ctx=gast.Load()), ln))
+            forward.append(assign(value, _with_arrays_copied(self.result, rty), ln))
             result = name(value)
         elif isinstance(self.result, gast.Name):
             if restored_in_place & self.aliases.get(self.result.id, {self.result.id}):
@@ -132,9 +126,8 @@ class Assembly:
         """``var``'s adjoint back to zero: one statement, or one per float component of a tuple."""
         ty = self.vartypes.get(var)
         if isinstance(ty, types.BaseTuple):
-            return [assign(self.bar(var, k), call("zeros_like_float", gast.Subscript(
-                        value=name(var), slice=const(k), ctx=gast.Load()), name(self.seed)), ln)
-                    for k, t in enumerate(ty.types) if is_float_type(t)]
+            return [assign(self.bar(var, path), call("zeros_like_float", part_of(name(var), path), name(self.seed)), ln)
+                    for path, _ in float_leaves(ty)]
         return [assign(self.bar(var), self.zero_of(var), ln)]
 
     def zero_of(self, var):
@@ -145,6 +138,24 @@ class Assembly:
         if isinstance(ty, DualType):
             return const(0.0)  # numba promotes it to a dual where duals are added
         return call("zeros_like_float", name(var), name(self.seed))
+
+
+def part_of(value, path):
+    """``value[k][j]...``: the part of a (nested) tuple at ``path``."""
+    for k in path:
+        value = gast.Subscript(value=value, slice=const(k), ctx=gast.Load())
+    return value
+
+
+def _with_arrays_copied(value, ty):
+    """A tuple expression equal to ``value`` (of tuple type ``ty``), each of its arrays copied, at any depth."""
+    def part(node, ty):
+        if isinstance(ty, types.BaseTuple):
+            return gast.Tuple(elts=[part(part_of(node, (k,)), t) for k, t in enumerate(ty.types)], ctx=gast.Load())
+        return gast.Call(func=gast.Attribute(value=node, attr="copy", ctx=gast.Load()), args=[], keywords=[]) \
+            if is_array_value(ty) else node
+
+    return part(copy.deepcopy(value), ty)
 
 
 def _is_array_like(ty) -> bool:

@@ -47,9 +47,13 @@ class ReverseTransform(Assembly, ForwardSweep, ReverseSweep, TapeCode):
 
     # ------------------------------------------------------------------ names
     def bar(self, var, component=None):
+        """The name of ``var``'s adjoint; of one float leaf of a tuple ``var`` when ``component`` gives
+        its position (an index, or a path of indices into nested tuples)."""
+        if isinstance(component, int):
+            component = (component,)
         key = (var, component)
         if key not in self.bars:
-            base = f"{var.lstrip('_')}_bar" + ("" if component is None else str(component))
+            base = f"{var.lstrip('_')}_bar" + ("" if component is None else "_".join(map(str, component)))
             candidate, k = base, 2
             while candidate in self.normalizer.taken:
                 candidate, k = f"{base}{k}", k + 1
