@@ -311,3 +311,21 @@ def test_cuda_without_a_gpu_says_so_and_names_the_simulator():
         f"adflow: target='cuda' needs a CUDA GPU, and numba finds none: {reason}",
         "  hint: run on a machine with an NVIDIA GPU and its driver, use target='cpu', or set NUMBA_ENABLE_CUDASIM=1 "
         "(before numba.cuda is first imported) to run the same code on numba's CUDA simulator, slowly, on the CPU"]
+
+
+def pair_for_the_records(x):
+    return np.sum(x ** 2), x * 2.0
+
+
+def test_the_has_aux_hint_when_the_build_comes_from_the_build_records(tmp_path, monkeypatch):
+    # Another process records the build (value_and_grad); grad here then finds it on disk, which
+    # holds the result type only (an AttributeError once: the hint read the function's tree there).
+    monkeypatch.setenv("ADFLOW_CACHE_DIR", str(tmp_path))
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = (f"import importlib, sys; sys.path[:0] = [{here!r}, {os.path.dirname(here)!r}]; import adflow\n"
+            f"m = importlib.import_module({pair_for_the_records.__module__!r})\n"
+            "try:\n    adflow.value_and_grad(m.pair_for_the_records)(m.X)\nexcept adflow.ShapeError:\n    pass\n")
+    subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ))
+    with pytest.raises(adflow.ShapeError, match=r"grad needs pair_for_the_records to return a scalar") as info:
+        adflow.grad(pair_for_the_records)(X)
+    assert f"test_feedback.py:{line_of(pair_for_the_records, 'return np.sum(x ** 2), x * 2.0')}" in str(info.value)

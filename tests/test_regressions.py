@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import adflow
+from adflow.testing import numerical_jacobian
 
 
 def central(f, args, k, eps=1e-6):
@@ -883,3 +884,48 @@ def write_into_a_name_reshaped_to_more_dimensions(x, a):
 def test_a_write_into_a_name_given_arrays_of_several_ranks_is_refused():
     with pytest.raises(adflow.NonDifferentiableError, match=r"other dimensions(.|\n)*test_regressions.py:\d+"):
         adflow.grad(write_into_a_name_reshaped_to_more_dimensions, target="python")(X, 0.8)
+
+
+def last_of_a_pair(x):
+    t = (x[0] * 2.0, x[1] * 3.0)
+    return t[-1] + t[0]
+
+
+def parts_counted_from_the_end(x):
+    t = (np.sin(x), x[0] * x[1])
+    return np.sum(t[-2]) + t[-1]
+
+
+# Stop 27: a tuple of active values read with a negative index (t[-1]) gave its adjoint to a
+# variable nothing read, so its part of the gradient was lost: [2, 0] for [2, 3].  No error, a
+# wrong number.  The fuzzer's grammar now packs and reads tuples with negative indices.
+@pytest.mark.parametrize("f, closed", [
+    (last_of_a_pair, lambda x: np.array([2.0, 3.0])),
+    (parts_counted_from_the_end, lambda x: np.cos(x) + np.array([x[1], x[0]])),
+], ids=["last_of_a_pair", "parts_counted_from_the_end"])
+def test_a_tuple_read_with_a_negative_index(f, closed, target):
+    x = np.array([0.3, 0.7])
+    np.testing.assert_allclose(adflow.grad(f, target=target)(x), closed(x), rtol=1e-14)
+    np.testing.assert_allclose(adflow.jacobian(f, mode="forward", target=target)(x), closed(x), rtol=1e-14)
+    np.testing.assert_allclose(adflow.grad(f, target=target)(x), numerical_jacobian(f, x), rtol=1e-7)
+
+
+def widened_after_a_rebinding(x, a):
+    x *= 3.0
+    x = x * a
+    return 0.25 * x[0] + np.sum(x * x)
+
+
+# Fuzz seed 3011643068 (stop 27, an over-refusal on cpu): in numba a float32 array times a float is
+# float64, so `x` held float32 then float64 arrays, and the tape of its old values, typed by one of
+# them, could not take the other (a numba TypingError from generated code).  Such a variable is
+# now typed by the wider dtype, and what its tape saves is converted to it.
+def test_a_float32_argument_rebound_to_float64_twice(target):
+    x = np.array([-0.4777, -0.5354, 0.8669, 0.5492], dtype=np.float32)
+    a = 0.8171
+    gx, ga = adflow.grad(widened_after_a_rebinding, wrt=(0, 1), target=target)(x.copy(), a)
+    x64 = x.astype(np.float64)
+    # f = 0.75 a x0 + 9 a^2 |x|^2: df/dx = 0.75 a e0 + 18 a^2 x, df/da = 0.75 x0 + 18 a |x|^2
+    np.testing.assert_allclose(gx, 0.75 * a * np.eye(4)[0] + 18.0 * a * a * x64, rtol=1e-6)
+    np.testing.assert_allclose(ga, 0.75 * x64[0] + 18.0 * a * (x64 @ x64), rtol=1e-6)
+    assert gx.dtype == np.float32

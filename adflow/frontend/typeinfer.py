@@ -142,10 +142,32 @@ def _unify_by_name(typemap, typingctx) -> dict:
         for ty in tys[1:]:
             if ty == unified:
                 continue
-            joined = typingctx.unify_pairs(unified, ty)
+            joined = typingctx.unify_pairs(unified, ty) or promoted_array(unified, ty)
+            if isinstance(unified, PromotedArray) and isinstance(joined, types.Array):  # promoted stays promoted
+                joined = PromotedArray(joined.dtype, joined.ndim, joined.layout)
             unified = joined if joined is not None else unified
         out[base] = unified
     return out
+
+
+class PromotedArray(types.Array):
+    """The type of a variable that holds float arrays of more than one dtype (``x *= 2.0`` on a float32
+    ``x`` gives float64 in numba): arrays of the widest one.  What a tape saves of it is converted to
+    that dtype, so that one tape holds every version (the reverse sweep then runs in the wider type)."""
+
+    def __init__(self, dtype, ndim, layout):
+        super().__init__(dtype, ndim, layout)
+        self.name = f"promoted {self.name}"
+
+
+def promoted_array(a, b):
+    """A :class:`PromotedArray` for two float array types of one rank and different dtypes; else ``None``."""
+    if not (isinstance(a, types.Array) and isinstance(b, types.Array) and a.ndim == b.ndim
+            and isinstance(a.dtype, types.Float) and isinstance(b.dtype, types.Float)):
+        return None
+    dtype = numba.from_dtype(np.promote_types(numba.np.numpy_support.as_dtype(a.dtype),
+                                              numba.np.numpy_support.as_dtype(b.dtype)))
+    return PromotedArray(dtype, a.ndim, a.layout if a.layout == b.layout else "A")
 
 
 def _user_error(exc, user_lines, filename, fname):
@@ -213,7 +235,7 @@ def _code_fingerprint(func, digest, seen):
             _code_fingerprint(value, digest, seen)
 
 
-_PIPELINE = "no-dead-branch-prune"  # what _TypeOnlyPipeline runs: types cached by another are not reused
+_PIPELINE = "no-dead-branch-prune|promoted-arrays"  # what _TypeOnlyPipeline runs: types cached by another are not reused
 
 
 def type_cache_key(source, argtypes, namespace, helpers) -> str:

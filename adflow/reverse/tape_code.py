@@ -9,6 +9,7 @@ import gast
 
 from ..duals.numba_dual import DualType
 from ..syntax.nodes import assign, call, call_attr, const, name, numpy_dtype, store
+from ..frontend.typeinfer import PromotedArray
 from ..value_types import is_array_type, ndim_of
 from .placeholders import dummy_value
 from .sweeps import scalar_dtype
@@ -37,6 +38,8 @@ class TapeCode:
         tape, top = tape or self.tape_names(var)[0], top or self.tape_names(var)[1]
         ty = ty if ty is not None else self.vartypes.get(var)
         if is_array_value(ty):
+            if isinstance(ty, PromotedArray):  # a version of another dtype: the tape holds one
+                value = call_attr("np", "asarray", value, numpy_dtype(ty.dtype))
             node = gast.Expr(value=gast.Call(func=gast.Attribute(value=name(tape), attr="append", ctx=gast.Load()),
                                              args=[value], keywords=[]))
             node.lineno = ln
