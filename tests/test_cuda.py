@@ -110,6 +110,13 @@ def filled(x):
     return out
 
 
+def weighted_energy(x, weight=2.0):
+    e = 0.0
+    for i in range(x.shape[0]):
+        e += weight * x[i] * x[i]
+    return e
+
+
 def scaled_energy(x, scale):
     e = 0.0
     for i in range(x.shape[0]):
@@ -231,6 +238,19 @@ if MODE in ("sim", "gpu"):
         got = adflow.grad(lorenz_loss, wrt=(0, 1), target="cuda")(u0, p, 12)
         for g, e in zip(got, adflow.grad(lorenz_loss, wrt=(0, 1))(u0, p, 12)):
             close(g, e)
+
+    def test_keywords_and_defaults_as_python_binds_them(rng):
+        # d/dx of weight * |x|^2 is 2 weight x: the default (2.0), a keyword and a positional weight
+        x = rng.uniform(-1, 1, 4)
+        g = adflow.grad(weighted_energy, target="cuda")
+        close(g(x), 4.0 * x)
+        close(g(x, weight=0.5), 1.0 * x)
+        close(g(x, 0.5), 1.0 * x)
+        X = rng.uniform(-1, 1, (3, 4))
+        close(adflow.grad(weighted_energy, target="cuda", batch=True)(X, weight=3.0), 6.0 * X)
+        close(adflow.jacobian(weighted_energy, target="cuda", batch=True)(X, weight=3.0), 6.0 * X)
+        with pytest.raises(adflow.ArgumentError, match="weighted_energy"):
+            g(x, scale=1.0)
 
     def test_value_and_grad_scalar_argument(rng):
         x = rng.uniform(-1, 1, 5)

@@ -9,6 +9,7 @@ import numpy as np
 from ..errors import ArgumentError, NonDifferentiableError, ShapeError
 from ..pipeline.arguments import (cast_like, check_batch, check_mode, check_tangents, float_positions, normalize_wrt,
                                   prepare_args)
+from ..pipeline.binding import bind
 from ..pickling import reduce_derivative
 from ..planning import plan
 from ..targets.cuda import TARGET_TEXT, device
@@ -82,9 +83,9 @@ class CudaGradFunction:
         return self._build(prepare_args(args), batch=self.batch).source
 
     # -- calls
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         device()  # no GPU: said before building
-        args = prepare_args(args)
+        args = prepare_args(bind(self.func, args, kwargs))  # keywords and defaults, as Python binds them
         if self.batch:
             return self._rows(args)
         return self._one(args)
@@ -200,8 +201,8 @@ class CudaJacobianFunction:
     def device(self):
         return self._grad.device
 
-    def __call__(self, *args):
-        args = prepare_args(args)
+    def __call__(self, *args, **kwargs):
+        args = prepare_args(bind(self.func, args, kwargs))
         cuda = device()
         x = args[self.wrt]
         if not self.batch:
