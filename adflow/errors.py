@@ -84,3 +84,9 @@ class TypingError(AdflowError):
 
 class MissingDependencyError(AdflowError, ImportError):
     """An optional part of adflow needs a package that is not installed (``pip install 'adflow[extra]'``)."""
+
+
+# Raised (as a ValueError with this constant message, which numba can raise) by generated code when a
+# row of a batch=True Jacobian gives an output of another shape than the first row's, or a cotangent
+# does not have the output's shape; pipeline.compile_errors.call_compiled says it as a ShapeError.
+OTHER_SHAPE = "adflow: an output of another shape than the first row's"

@@ -25,6 +25,7 @@ from .errors import ArgumentError, ShapeError
 from .frontend.bound import as_function
 from .forward.api import forward_jacobian, forward_jacobian_rows, pass_seeds, row_blocks_available
 from .pipeline import call_compiled
+from .pipeline.compile_errors import rows_refused
 from .pipeline.arguments import (cast_like, check_mode, check_one_wrt, check_wrt_range, normalize_wrt,
                                  prepare_args)
 from .pipeline.binding import bind
@@ -210,7 +211,11 @@ class JacobianFunction:
             seeds = pass_seeds(m, k)
 
             def vector_mode(args):
-                return driver(*args, out_shape, seeds, np.empty((m, n))).reshape(out_shape + x_shape)
+                # Called directly: numba's TypingError (no dual-cotangent form) is the fallback's cue below.
+                try:
+                    return driver(*args, out_shape, seeds, np.empty((m, n))).reshape(out_shape + x_shape)
+                except ValueError as exc:
+                    raise rows_refused(exc) from None
 
             try:  # the first call compiles (and its result is returned by the caller)
                 return _Run(the_plan, vector_mode, first=vector_mode(args))
@@ -288,7 +293,10 @@ class JacobianFunction:
         def compiled_rows(args):
             args = list(args)
             rows = args[wrt] = np.ascontiguousarray(args[wrt])  # row i is then a C-contiguous view
-            out = driver(*args, out_shape, seeds, np.empty((rows.shape[0], m, n)))
+            try:  # called directly: numba's TypingError is the fallback's cue below
+                out = driver(*args, out_shape, seeds, np.empty((rows.shape[0], m, n)))
+            except ValueError as exc:
+                raise rows_refused(exc) from None
             return out.reshape((rows.shape[0],) + out_shape + rows.shape[1:])
 
         try:  # the first call compiles (and its result is returned by the caller)

@@ -407,17 +407,23 @@ def _zeros_like_float_numba(x, like=None):
 
 
 def add_cotangent(bar, v):
-    """``bar + v``; an empty ``v`` (a probe run that only wants the value) adds nothing."""
-    if np.ndim(v) and np.size(v) == 0:
+    """``bar + v``; an empty ``v`` (a probe run that only wants the value) adds nothing, and so does one
+    of another shape than ``bar``, never broadcast: only a row of a batch whose output has another
+    shape than the first row's gets one (the API checks a caller's cotangent), and the drivers that
+    seed rows compare the output's shape and refuse (a raise inside prange would be lost)."""
+    if np.ndim(value_of(v)) and np.size(value_of(v)) == 0:
+        return bar
+    if np.shape(value_of(bar)) != np.shape(value_of(v)):
         return bar
     return bar + v
 
 
 @overload(add_cotangent)
 def _add_cotangent_numba(bar, v):
-    if isinstance(v, types.Array):
+    if isinstance(v, (types.Array, DualArrayType)):
+        # Dual arrays of unequal shapes would not broadcast: they would read past the smaller one.
         def impl(bar, v):
-            if v.size == 0:
+            if value_of(v).size == 0 or np.shape(value_of(bar)) != value_of(v).shape:
                 return bar
             return bar + v
         return impl

@@ -314,3 +314,23 @@ def test_one_jacobian_called_with_other_shapes_and_layouts():
     frozen = wide[:8].copy()
     frozen.flags.writeable = False
     np.testing.assert_allclose(J(frozen), numerical_jacobian(f, frozen), rtol=1e-6, atol=1e-8)
+
+
+def shape_by_row(x):
+    if x[0] > 0:
+        return x * 2.0
+    return x[1:] * 3.0
+
+
+# Fuzz seed 27000456 (stop 27): rows whose outputs differ in shape (a return in a branch).  The
+# forward row loop crashed in a reshape; the compiled reverse row loop wrote uninitialised memory
+# into the second row's Jacobian (a dual cotangent of 3 added to an adjoint of 2 read past it), a
+# wrong number.  Every row loop now compares the output's shape and refuses after the loop.
+@pytest.mark.parametrize("mode, chunk", [("forward", None), ("reverse", None), ("reverse", 1)])
+def test_rows_whose_outputs_differ_in_shape_are_refused(target, mode, chunk):
+    X = np.array([[1.0, 2.0, 3.0], [-1.0, 2.0, 3.0]])
+    with pytest.raises(adflow.ShapeError, match="a row of the batch gives an output of another shape than the first"):
+        adflow.jacobian(shape_by_row, batch=True, mode=mode, chunk=chunk, target=target)(X)
+    # Rows of one shape are still fine: closed form 2I.
+    J = adflow.jacobian(shape_by_row, batch=True, mode=mode, chunk=chunk, target=target)(np.abs(X))
+    np.testing.assert_allclose(J, np.broadcast_to(2.0 * np.eye(3), (2, 3, 3)), rtol=1e-15)

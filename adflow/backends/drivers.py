@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import textwrap
 
+from ..errors import OTHER_SHAPE
 from ..syntax.templates import function
 
 _BATCH_GRAD = '''
@@ -32,7 +33,10 @@ def {name}({params}, _out_shape):
     for _j in range(_m):
         _seed = np.zeros(_m, np.float64)
         _seed[_j] = 1.0
-        _grad = {vjp}({params}, _seed.reshape(_out_shape))[1][0]
+        _swept = {vjp}({params}, _seed.reshape(_out_shape))
+        if np.shape(_swept[0]) != _out_shape:
+            raise ValueError({other_shape})
+        _grad = _swept[1][0]
         _jac[_j, :] = np.ascontiguousarray(np.asarray(_grad)).reshape(np.size({x}))
     return _jac
 '''
@@ -80,27 +84,36 @@ def jacobian_reverse(name, vjp, params, wrt):
     A plain loop, not prange: a few sweeps of a small function lose more to waking threads
     (badly so on a loaded 2-core machine) than they gain.
     """
-    return function(_JACOBIAN_REVERSE.format(name=name, params=", ".join(params), x=params[wrt], vjp=vjp))
+    return function(_JACOBIAN_REVERSE.format(name=name, params=", ".join(params), x=params[wrt], vjp=vjp,
+                                             other_shape=repr(OTHER_SHAPE)))
 
 
 # One reverse pass of vector mode: a dual cotangent carrying {chunk} output directions, so every
 # adjoint is a dual and the differentiated argument's carries {chunk} rows of the Jacobian {out}.
+# An output of another shape than _out_shape (a row's, in batch=True) is flagged in _other[{flag}].
 _CHUNKED_PASS = '''_cotangent = make_dual(np.zeros(_out_shape), _seeds[_p].reshape(_out_shape + ({chunk},)), {chunk})
-_rows = tangents_of({vjp}({args}, _cotangent)[1][0], {chunk})
-_start = _p * {chunk}
-_stop = min(_start + {chunk}, {out}.shape[0])
-{out}[_start:_stop, :] = np.ascontiguousarray(_rows).reshape({out}.shape[1], {chunk}).T[:_stop - _start]'''
+_swept = {vjp}({args}, _cotangent)
+if np.shape(_swept[0]) != _out_shape:
+    _other[{flag}] = True
+else:
+    _rows = tangents_of(_swept[1][0], {chunk})
+    _start = _p * {chunk}
+    _stop = min(_start + {chunk}, {out}.shape[0])
+    {out}[_start:_stop, :] = np.ascontiguousarray(_rows).reshape({out}.shape[1], {chunk}).T[:_stop - _start]'''
 
 
-def _chunked_pass(vjp, args, chunk, out, indent):
-    return textwrap.indent(_CHUNKED_PASS.format(vjp=vjp, args=args, chunk=chunk, out=out), " " * indent)
+def _chunked_pass(vjp, args, chunk, out, indent, flag):
+    return textwrap.indent(_CHUNKED_PASS.format(vjp=vjp, args=args, chunk=chunk, out=out, flag=flag), " " * indent)
 
 
 _JACOBIAN_REVERSE_CHUNKED = '''
 def {name}({params}, _out_shape, _seeds, _out):
     # Pass p pulls {chunk} output directions through one reverse sweep.
+    _other = np.zeros(1, np.bool_)
     for _p in range(_seeds.shape[0]):
 {body}
+    if _other[0]:
+        raise ValueError({other_shape})
     return _out
 '''
 
@@ -110,8 +123,9 @@ def jacobian_reverse_chunked(chunk):
     """The driver maker for ``name(args..., out_shape, seeds, out)``: the (outputs x inputs) Jacobian,
     ``chunk`` rows per compiled sweep.  One maker per chunk size (build caches key on it)."""
     def driver(name, vjp, params, wrt):
-        body = _chunked_pass(vjp, ", ".join(params), chunk, "_out", 8)
-        return function(_JACOBIAN_REVERSE_CHUNKED.format(name=name, params=", ".join(params), chunk=chunk, body=body))
+        body = _chunked_pass(vjp, ", ".join(params), chunk, "_out", 8, "0")
+        return function(_JACOBIAN_REVERSE_CHUNKED.format(name=name, params=", ".join(params), chunk=chunk, body=body,
+                                                         other_shape=repr(OTHER_SHAPE)))
     driver.__name__ = f"jacobian_reverse_chunked_{chunk}"
     driver.__doc__ = (f"``name(args..., out_shape, seeds, out)``: the (outputs x inputs) Jacobian, {chunk} rows "
                       f"per reverse sweep (a dual cotangent carries {chunk} output directions).")
@@ -121,10 +135,13 @@ def jacobian_reverse_chunked(chunk):
 _ROW_JACOBIAN_REVERSE = '''
 def {name}({params}, _out_shape, _seeds, _out):
     # Row i, pass p: {chunk} output directions through one reverse sweep of row i (rows over cores).
+    _other = np.zeros({x}.shape[0], np.bool_)
     for _i in prange({x}.shape[0]):
         _out_i = _out[_i]
         for _p in range(_seeds.shape[0]):
 {body}
+    if np.any(_other):
+        raise ValueError({other_shape})
     return _out
 '''
 
@@ -135,9 +152,9 @@ def row_jacobian_reverse(chunk):
     ``out[i] = dY[i]/dX[i]`` (outputs x inputs), ``chunk`` rows per sweep, rows over cores."""
     def driver(name, vjp, params, wrt):
         row_args = ", ".join(f"{p}[_i]" if k == wrt else p for k, p in enumerate(params))
-        body = _chunked_pass(vjp, row_args, chunk, "_out_i", 12)
+        body = _chunked_pass(vjp, row_args, chunk, "_out_i", 12, "_i")
         return function(_ROW_JACOBIAN_REVERSE.format(name=name, params=", ".join(params), x=params[wrt],
-                                                   chunk=chunk, body=body))
+                                                   chunk=chunk, body=body, other_shape=repr(OTHER_SHAPE)))
     driver.__name__ = f"row_jacobian_reverse_{chunk}"
     driver.__doc__ = (f"``name(X, ..., out_shape, seeds, out)``: per-row reverse Jacobians, {chunk} output "
                       f"directions per sweep, rows over cores.")
@@ -147,14 +164,22 @@ def row_jacobian_reverse(chunk):
 _ROW_JACOBIAN = '''
 def {name}({params}, _directions, _out):
     # Row i, pass p: seed the row with {chunk} input directions, read {chunk} columns of its Jacobian.
+    # A row whose output has another shape is flagged, and refused after the loop (a raise inside
+    # prange would make numba run the loop serially).
+    _other = np.zeros({x}.shape[0], np.bool_)
     for _i in prange({x}.shape[0]):
         for _p in range(_directions.shape[0]):
             _{x}_row = seed({x}[_i], _directions[_p], {chunk})
             _y = {fwd}({row_args})
             _t = tangents_of(_y, {chunk})
-            _start = _p * {chunk}
-            _stop = min(_start + {chunk}, _out.shape[2])
-            _out[_i, :, _start:_stop] = _t.reshape(_out.shape[1], {chunk})[:, :_stop - _start]
+            if _t.size != _out.shape[1] * {chunk}:
+                _other[_i] = True
+            else:
+                _start = _p * {chunk}
+                _stop = min(_start + {chunk}, _out.shape[2])
+                _out[_i, :, _start:_stop] = _t.reshape(_out.shape[1], {chunk})[:, :_stop - _start]
+    if np.any(_other):
+        raise ValueError({other_shape})
     return _out
 '''
 
@@ -164,7 +189,7 @@ def row_jacobian(name, fwd, params, wrt, chunk):
     x = params[wrt]
     row_args = ", ".join(f"_{x}_row" if k == wrt else p for k, p in enumerate(params))
     return function(_ROW_JACOBIAN.format(name=name, params=", ".join(params), x=x, fwd=fwd, row_args=row_args,
-                                       chunk=chunk))
+                                       chunk=chunk, other_shape=repr(OTHER_SHAPE)))
 
 
 row_jacobian.reads_value = False  # only tangents: the forward sweep may skip values nothing else reads

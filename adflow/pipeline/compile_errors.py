@@ -12,7 +12,7 @@ import re
 
 from numba.core.errors import NumbaError
 
-from ..errors import SourceLocation, TypingError
+from ..errors import OTHER_SHAPE, ShapeError, SourceLocation, TypingError
 from ..frontend.typeinfer import numba_summary
 from .build_report import AWAITING, first_call
 
@@ -72,12 +72,25 @@ def call_compiled(compiled, *args):
         return compiled(*args)
     except NumbaError as exc:
         raise compile_error(compiled, exc) from exc
+    except ValueError as exc:
+        raise rows_refused(exc) from None
     except (AssertionError, AttributeError, KeyError) as exc:
         # numba itself failing while compiling (an internal assertion in its lowering) is still a
         # refusal to compile, said in adflow's words; the same exceptions from running code pass.
         if not _raised_by_numba_compiler(exc):
             raise
         raise compile_error(compiled, exc) from exc
+
+
+def rows_refused(exc: ValueError) -> Exception:
+    """The ShapeError for generated code's OTHER_SHAPE (rows whose outputs differ in shape); ``exc`` itself
+    for any other ValueError."""
+    if str(exc) != OTHER_SHAPE:
+        return exc
+    return ShapeError("a row of the batch gives an output of another shape than the first row's: batch=True "
+                      "Jacobians need one output shape for every row",
+                      hint="the output's shape depends on the row's values (a return in a branch?): take the "
+                           "Jacobians row by row with adflow.jacobian(f)")
 
 
 def _raised_by_numba_compiler(exc) -> bool:
