@@ -80,7 +80,7 @@ import the helpers from here.
 from .campaign import campaign
 from .checks import CHECKS, Finding, Outcome, check_program
 from .cli import main
-from .defects import KNOWN_DEFECTS, REFUSALS
+from .defects import DEFECT_FORMS, DEFECT_SEEDS, KNOWN_DEFECTS, REFUSALS
 from .differences import Reference, flatten, reference, unflatten
 from .drawers import HypothesisDrawer, RandomDrawer
 from .generator import ProgramGenerator
@@ -91,7 +91,7 @@ from .minimize import minimize
 from .programs import JACOBIAN_VARIANTS, Loader, Program, draw_program, programs
 
 __all__ = [
-    "campaign", "CHECKS", "Finding", "Outcome", "check_program", "main", "KNOWN_DEFECTS", "REFUSALS", "Reference",
+    "campaign", "CHECKS", "Finding", "Outcome", "check_program", "main", "KNOWN_DEFECTS", "DEFECT_FORMS", "DEFECT_SEEDS", "REFUSALS", "Reference",
     "flatten", "reference", "unflatten", "HypothesisDrawer", "RandomDrawer", "ProgramGenerator", "N", "OUTPUTS",
     "Signature", "draw_signature", "HEADER", "HELPER_NAMES", "fz_branchy", "fz_loop", "fz_mix", "fz_nested", "fz_norm2",
     "fz_rat", "fz_smooth", "fz_soft", "minimize", "JACOBIAN_VARIANTS", "Loader", "Program", "draw_program", "programs",

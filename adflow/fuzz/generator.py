@@ -57,7 +57,7 @@ class ProgramGenerator:
         self.emit(1, f"b = {d.choice(['x.copy()', 'np.zeros(n)', 'x * a', 'np.sin(x) + 0.5'])}")
         if d.boolean(0.3):
             self.arrays.append("c")
-            self.emit(1, f"c = {d.choice(['np.ones(n) * a', 'np.cos(x)', 'x * x'])}")
+            self.emit(1, f"c = {d.choice(self.allowed(['np.ones(n) * a', 'np.cos(x)', 'x * x']))}")
         if d.boolean(0.3):
             self.scalars.append("s2")
             self.emit(1, "s2 = 0.0")
