@@ -161,7 +161,7 @@ def test_programs_cover_the_constructs():
                       "    a = a * ", "    a *= ", "    a = np.sin(a)", "    x = x / np.sqrt(np.sum(x * x))",
                       "    x = x[1:]", "    x = x.copy()", "    x = np.asarray(x)", "    x = x[::-1]", "    x *= ",
                       "    M = M.T", ", a = ", "a, s", "x, b = b, x", "s0 = s0 * s0\n",
-                      "b = b[::-1]", "b = np.asarray(b)", "b = b.reshape(n)",
+                      "b = b[::-1]", "b = np.asarray(b)", "b = b.ravel()",
                       # matrices, np.linalg, piecewise array functions, reshapes, outputs
                       "def prog(x, M, a, n):", " @ ", "np.dot(M, ", "np.linalg.solve(", "np.linalg.inv(",
                       "np.linalg.det(", "np.outer(", ".reshape(", "np.where(", "np.clip(", "np.maximum(",

@@ -13,7 +13,7 @@ The grammar (:class:`ProgramGenerator`):
   ``M = M.T``, ... as the first statement, in straight-line code, in branches, before loops and
   (damped) in loop bodies; ``x = x[1:]`` and other shortenings last; tuple swaps
   (``a, s0 = s0, a * s0``, ``x, b = b, x * 0.5``); locals computed from themselves (``s = s * s``)
-  or rebound to views of themselves (``b = b[::-1]``, ``b = np.asarray(b)``, ``b = b.reshape(n)``);
+  or rebound to views of themselves (``b = b[::-1]``, ``b = np.asarray(b)``, ``b = b.ravel()``);
 * arrays: element, slice and overlapping-slice writes, ``+=``, writes into the arguments,
   ``np.where``/``np.clip``/``np.maximum``/``np.minimum``, reductions, ``reshape``;
 * matrices (an ``n x n`` argument ``M`` and a local ``P``): ``@``, ``np.dot``, ``np.outer``,

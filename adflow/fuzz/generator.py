@@ -205,7 +205,9 @@ class ProgramGenerator:
     def stmt_local_rebind(self, indent, ctx):
         """A local computed from itself, then read (``s = s * s; y = s * s``), or an array rebound to
         a view of itself (``b = b[::-1]``: what adjoints read of the old b is overwritten by later
-        writes into the new one, fuzz seed 888177)."""
+        writes into the new one, fuzz seed 888177).  ``ravel``, not ``reshape``: after ``b = b[::-1]``
+        (here, or swapped in from x) numba types b as non-contiguous and refuses reshape even in the
+        primal (CI's fuzz seed 3143907977, not an adflow defect)."""
         d = self.d
         if d.boolean(0.7):
             s, t = self.two_of(self.scalars)
@@ -216,7 +218,7 @@ class ProgramGenerator:
             arr = d.choice(self.arrays)
             self.emit(indent, d.choice([f"{arr} = np.tanh({arr} * {arr})" if ctx.loops else f"{arr} = {arr} * {arr}",
                                         f"{arr} = {arr}[::-1]", f"{arr} = np.asarray({arr})",
-                                        f"{arr} = {arr}.reshape(n)"]))
+                                        f"{arr} = {arr}.ravel()"]))
 
     def index(self, ctx):
         """An integer index expression valid for an array of length n (may be negative: wraps)."""
