@@ -371,20 +371,19 @@ class ProgramGenerator:
             self.body(indent + 1, inner, 1, 2)
 
     def stmt_break(self, indent, ctx):
-        if not ctx.loops:
-            return self.stmt_scalar(indent, ctx)
-        self.emit(indent, f"if {self.condition(ctx)}:")
-        if self.d.boolean(0.5):
-            self.scalar_update(indent + 1, ctx)
-        self.emit(indent + 1, "break")
+        return self.loop_exit(indent, ctx, "break")
 
     def stmt_continue(self, indent, ctx):
+        return self.loop_exit(indent, ctx, "continue")
+
+    def loop_exit(self, indent, ctx, word):
+        """``if <condition>: [update]; break`` (or ``continue``); a scalar update outside loops."""
         if not ctx.loops:
             return self.stmt_scalar(indent, ctx)
         self.emit(indent, f"if {self.condition(ctx)}:")
         if self.d.boolean(0.5):
             self.scalar_update(indent + 1, ctx)
-        self.emit(indent + 1, "continue")
+        self.emit(indent + 1, word)
 
     def stmt_return(self, indent, ctx):
         if not ctx.loops and not ctx.in_branch:
