@@ -421,10 +421,16 @@ def add_cotangent(bar, v):
 @overload(add_cotangent)
 def _add_cotangent_numba(bar, v):
     if isinstance(v, (types.Array, DualArrayType)):
+        # Every branch returns the type of bar + v: a float32 adjoint given a float64 cotangent
+        # (a float32 array returned in a tuple) becomes float64, as it does on target="python".
+        widened = None
+        if isinstance(bar, types.Array) and isinstance(v, types.Array) and bar.dtype != v.dtype:
+            widened = np.result_type(np.dtype(str(bar.dtype)), np.dtype(str(v.dtype)))
+
         # Dual arrays of unequal shapes would not broadcast: they would read past the smaller one.
         def impl(bar, v):
             if value_of(v).size == 0 or np.shape(value_of(bar)) != value_of(v).shape:
-                return bar
+                return bar if widened is None else bar.astype(widened)
             return bar + v
         return impl
     return lambda bar, v: bar + v

@@ -174,6 +174,25 @@ def test_a_value_restored_twice_is_read_once():
     assert text.count("z = _z_tape[_z_top - 1]") == 3  # the second only: then a write, and a new top
 
 
+def test_a_value_made_again_after_a_write_into_it_is_kept():
+    text = text_of(drop_reloads(parsed("""
+        def f(x, g):
+            x_bar = zeros_like_float(x, g)
+            y = x * 2.0
+            t = y
+            x_bar[0] += g
+            y[1] = 0.0
+            t = y
+            x_bar = zeros_like_float(x, g)
+            y = x * 2.0
+            return x_bar, y, t
+    """)))
+    # Each array was written into between its two assignments: the second makes a new one.  A
+    # name still names the same array, whatever was written into it.
+    assert text.count("x_bar = zeros_like_float(x, g)") == 2 and text.count("y = x * 2.0") == 2
+    assert text.count("t = y") == 1
+
+
 # --- merge_contributions: z_bar += g * z twice is z_bar += 2.0 * (g * z) -------------------------
 
 def test_equal_contributions_of_one_line_are_doubled():

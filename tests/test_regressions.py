@@ -931,6 +931,24 @@ def test_a_float32_argument_rebound_to_float64_twice(target):
     assert gx.dtype == np.float32
 
 
+def float32_array_in_a_tuple(x, a):
+    b = x.copy()
+    b[1] = a * x[0]
+    return np.sum(b * b), x
+
+
+# Fuzz seed 28000150 (stop 28, a refusal on cpu): the adjoint of a float32 array returned in a tuple,
+# given the caller's float64 cotangent, was float32 where the cotangent was empty and float64 where
+# it was added (add_cotangent), which numba could not unify.
+def test_a_float32_array_returned_in_a_tuple(target):
+    x = np.array([-0.5, 0.25, 0.75], dtype=np.float32)
+    (value, same), pullback = adflow.vjp(float32_array_in_a_tuple, x.copy(), 1.5, target=target)
+    x_bar, a_bar = pullback((1.0, np.array([1.0, 2.0, 3.0])))
+    # f = x0^2 (1 + a^2) + x2^2: its gradient plus the cotangent of the returned x
+    np.testing.assert_allclose(x_bar, [2 * -0.5 * (1 + 2.25) + 1.0, 2.0, 2 * 0.75 + 3.0], rtol=1e-6)
+    assert a_bar == pytest.approx(2 * 1.5 * 0.25, rel=1e-6)
+
+
 def filled_then_carrying_tangents(x, a):
     c = np.ones(3) * a
     a, s = 0.5, a * 0.5
@@ -940,18 +958,17 @@ def filled_then_carrying_tangents(x, a):
     return a + np.sum(c * c)
 
 
-# Fuzz seed 27000104 (stop 27), open: a Hessian refuses (loudly) when `c = np.ones(3) * a` is made
-# from an `a` that carries tangents only later.  The analysis of what carries tangents does not
-# follow the order of statements, so c is taken to be dual already and stays a float array; the
-# write `c[1] += x[0] * x[1]` then stores a dual in it.  (Promoting every array written in place
-# gave wrong Hessian-vector products elsewhere, caught by the fuzzer's tests, and was not kept.)
-# The fuzzer avoids the form (fuzz.KNOWN_DEFECTS); this test fails when the defect is fixed.
-@pytest.mark.xfail(strict=True, raises=adflow.TypingError, reason="known defect: fuzz.KNOWN_DEFECTS")
-def test_hessian_of_an_array_made_before_its_operand_carries_tangents():
+# Fuzz seed 27000104 (stop 27): a Hessian refused (loudly) when `c = np.ones(3) * a` is made from
+# an `a` that carries tangents only later.  What carries tangents was decided without the order of
+# statements, so c was taken to be dual already and stayed a float array; the write
+# `c[1] += x[0] * x[1]` then stored a dual in it.  Now frontend.dependencies.varied_before says
+# what carries tangents where, and c becomes dual storage.
+@pytest.mark.cpu_slow
+def test_hessian_of_an_array_made_before_its_operand_carries_tangents(target):
     x, a = np.array([0.3, -0.8]), 0.7
     # f = |x|^2 + 2 a^2 + (a + x0 x1)^2 + a / 2 in x: H = [[2 + 2 x1^2, 2 a + 4 x0 x1], [., 2 + 2 x0^2]]
     expected = np.array([[2 + 2 * x[1] ** 2, 2 * a + 4 * x[0] * x[1]], [2 * a + 4 * x[0] * x[1], 2 + 2 * x[0] ** 2]])
-    np.testing.assert_allclose(adflow.hessian(filled_then_carrying_tangents, target="python")(x, a), expected,
+    np.testing.assert_allclose(adflow.hessian(filled_then_carrying_tangents, target=target)(x, a), expected,
                                rtol=1e-13)
 
 
@@ -961,15 +978,35 @@ def asarray_then_written(x):
     return x[0] ** 3 + x[1] ** 2
 
 
-# Fuzz seed 2363189735 (CI, stop 27), open and a WRONG NUMBER: an argument rebound by np.asarray and
-# then written in place gets a doubled Hessian (diag(0.45, 4) for diag(0.225, 2)); the landed tree
-# of stop 26 has it too.  The gradient is right.  The fuzzer avoids the form (fuzz.KNOWN_DEFECTS)
-# until it is fixed; this test fails (strict) when it is.
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known defect: fuzz.KNOWN_DEFECTS")
-def test_hessian_after_an_argument_rebound_by_asarray_is_written():
+# Fuzz seed 2363189735 (CI, stop 27), a WRONG NUMBER: an argument rebound by np.asarray and then
+# written in place got a doubled Hessian (diag(0.45, 4) for diag(0.225, 2)).  In the gradient run on
+# dual numbers the adjoint's reset x_bar = zeros_like_float(x, ...) repeated the one at the top of
+# the reverse sweep, and reverse/reloads.py dropped it as a reload, though x_bar had been written
+# into in between.
+@pytest.mark.cpu_slow
+def test_hessian_after_an_argument_rebound_by_asarray_is_written(target):
     x = np.array([0.3, 0.7])
-    np.testing.assert_allclose(adflow.grad(asarray_then_written, target="python")(x.copy()),
-                               [3 * 0.25 * 0.15 ** 2 * 2, 1.4], rtol=1e-12)
+    np.testing.assert_allclose(adflow.grad(asarray_then_written, target=target)(x.copy()),
+                               [3 * 0.15 ** 2 * 0.5, 1.4], rtol=1e-12)
     # f = (x0 / 2)^3 + x1^2: H = diag(6 x0 / 8, 2)
-    np.testing.assert_allclose(adflow.hessian(asarray_then_written, target="python")(x.copy()),
+    np.testing.assert_allclose(adflow.hessian(asarray_then_written, target=target)(x.copy()),
                                [[6 * 0.3 / 8, 0.0], [0.0, 2.0]], rtol=1e-12)
+
+
+def recomputed_after_a_write(x):
+    y = x * 2.0
+    y[0] = 0.0
+    s = np.sum(y * y)
+    y = x * 2.0
+    return s + np.sum(y)
+
+
+# A WRONG VALUE and gradient found with the one above: reloads.py took the second y = x * 2.0 for a
+# repeat of the first, which still held, though y[0] = 0.0 had changed y in between.  The fuzzer's
+# grammar draws the form (stmt_recompute).
+def test_an_array_computed_again_after_a_write_into_it(target):
+    x = np.array([0.3, 0.7, -0.4])
+    value, gradient = adflow.value_and_grad(recomputed_after_a_write, target=target)(x.copy())
+    # f = 4 (x1^2 + x2^2) + 2 (x0 + x1 + x2)
+    assert value == pytest.approx(4 * (0.49 + 0.16) + 2 * 0.6, rel=1e-14)
+    np.testing.assert_allclose(gradient, [2.0, 8 * 0.7 + 2, 8 * -0.4 + 2], rtol=1e-14)

@@ -25,7 +25,7 @@ from ..duals import formulas
 from ..duals.helpers import dual_zeros
 from ..errors import UnsupportedSyntaxError
 from ..frontend import ops as O
-from ..frontend.dependencies import find_varied
+from ..frontend.dependencies import find_varied, varied_before
 from ..rules import primitives as P
 from ..syntax.nodes import assign, attribute, call, const, name, statements
 from ..value_types import constant_type
@@ -48,6 +48,7 @@ class ForwardTransform:
         self.ops = {id(s): classifier.classify(s) for s in statements(self.fdef.body) if isinstance(s, gast.Assign)}
         params = [a.id for a in self.fdef.args.args]
         self.varied = find_varied(self.ops.values(), [params[k] for k in self.wrt], self.vartypes)
+        self.varied_before = varied_before(self.fdef.body, self.ops, [params[k] for k in self.wrt], self.vartypes)
         self.unread = unread_values(self.fdef, self.ops, self.varied, self.vartypes, self.result_read)
         body = self.dual_arguments(params) + self.block(self.fdef.body)
         fdef = gast.FunctionDef(name=f"{self.fdef.name}_fwd", args=copy.deepcopy(self.fdef.args), body=body,
@@ -102,7 +103,7 @@ class ForwardTransform:
                 and O.is_math_call(self.fn, stmt.value, self.normalizer.locals) \
                 and any(isinstance(a, gast.Name) and a.id in self.varied for a in op.args.values()):
             return [O.numpy_call_for_duals(stmt, op)]
-        if receives_duals_later(op, self.vartypes, self.varied):
+        if receives_duals_later(op, self.vartypes, self.varied, self.varied_before.get(id(stmt), self.varied)):
             return [stmt] + promoted(self.normalizer, stmt, op, self.chunk)
         if op.kind == O.CALL_USER:
             args = list(op.args.values())
@@ -179,13 +180,14 @@ def is_asarray_of(op, varied) -> bool:
             and isinstance(op.args.get("x"), gast.Name) and op.args["x"].id in varied)
 
 
-def receives_duals_later(op, vartypes, varied) -> bool:
+def receives_duals_later(op, vartypes, varied, varied_here) -> bool:
     """``c = np.ones(n) * a`` or ``z = helper()``: a fresh float array, computed from no dual, that a
-    later in-place write fills with duals (``c[1] = x[0]``), so it must become dual storage."""
+    later in-place write fills with duals (``c[1] = x[0]``), so it must become dual storage.
+    ``varied_here``: what may carry tangents at this statement (``a`` may carry them only later)."""
     return (op.target in varied and op.kind in (O.PRIMITIVE, O.CALL_USER)
             and isinstance(vartypes.get(op.target), types.Array)
             and op.prim not in P.views  # views keep sharing memory
-            and not set(op.operand_names()) & varied)
+            and not set(op.operand_names()) & varied_here)
 
 
 def promoted(normalizer, stmt, op, chunk) -> list:
@@ -212,6 +214,7 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
     fdef = copy.deepcopy(fdef)
     ops = {id(s): classifier.classify(s) for s in statements(fdef.body) if isinstance(s, gast.Assign)}
     varied = find_varied(ops.values(), dual_params, vartypes)
+    varied_here = varied_before(fdef.body, ops, dual_params, vartypes)
 
     def block(stmts):
         out = []
@@ -239,7 +242,7 @@ def with_dual_storage(fn, fdef, normalizer, vartypes, dual_params, chunk):
                 out[-1:] = dual_array_of_items(op, chunk, stmt.lineno)
             elif is_float_of(op, stmt, vartypes, varied) or is_asarray_of(op, varied):
                 stmt.value = copy.deepcopy(op.args["x"])
-            elif receives_duals_later(op, vartypes, varied):
+            elif receives_duals_later(op, vartypes, varied, varied_here.get(id(stmt), varied)):
                 out.extend(promoted(normalizer, stmt, op, chunk))
         return out
 

@@ -14,7 +14,9 @@ The grammar (:class:`ProgramGenerator`):
   (damped) in loop bodies; ``x = x[1:]`` and other shortenings last; tuple swaps
   (``a, s0 = s0, a * s0``, ``x, b = b, x * 0.5``); locals computed from themselves (``s = s * s``)
   or rebound to views of themselves (``b = b[::-1]``, ``b = np.asarray(b)``, ``b = b.ravel()``);
-* arrays: element, slice and overlapping-slice writes, ``+=``, writes into the arguments,
+* arrays: element, slice and overlapping-slice writes, ``+=``, writes into the arguments, an
+  array made, written into, read and made again by the same statement (``b = x * a; b[0] = ...;
+  s0 = s0 + 0.5 * np.sum(b * b); b = x * a``),
   ``np.where``/``np.clip``/``np.maximum``/``np.minimum``, reductions, ``reshape``;
 * matrices (an ``n x n`` argument ``M`` and a local ``P``): ``@``, ``np.dot``, ``np.outer``,
   ``.T``, ``np.trace``, ``np.linalg.solve``/``inv``/``det`` (of ``M + 5I``: well conditioned,

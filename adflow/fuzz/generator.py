@@ -104,7 +104,7 @@ class ProgramGenerator:
             return
         self.budget -= 1
         d = self.d
-        kinds = ["scalar", "scalar_aug", "elem", "array", "rebind", "rebind", "swap", "local_rebind"]
+        kinds = ["scalar", "scalar_aug", "elem", "array", "rebind", "rebind", "swap", "local_rebind", "recompute"]
         if self.matrices:
             kinds += ["matrix", "matrix"]
         if not self.signature.float32:
@@ -219,6 +219,21 @@ class ProgramGenerator:
             self.emit(indent, d.choice([f"{arr} = np.tanh({arr} * {arr})" if ctx.loops else f"{arr} = {arr} * {arr}",
                                         f"{arr} = {arr}[::-1]", f"{arr} = np.asarray({arr})",
                                         f"{arr} = {arr}.ravel()"]))
+
+    def stmt_recompute(self, indent, ctx):
+        """An array computed, written into, read, and computed again by the same statement: the second
+        computation is not redundant (reverse/reloads.py dropped it once, a wrong value and gradient,
+        and a doubled Hessian where the statement was an adjoint's reset: fuzz seed 2363189735)."""
+        d = self.d
+        arr = d.choice(self.arrays)
+        made = f"{arr} = {d.choice(['np.sin(x) * ' + d.choice(COEFFS), 'x * a', 'np.zeros(n)', 'x.copy()'])}"
+        scalar = d.choice(self.scalars)
+        self.emit(indent, made)
+        self.emit(indent, f"{arr}[{self.index(ctx)}] = {self.bounded(self.expr(1, ctx))}")
+        read = f"np.sum({arr} * {arr})"
+        self.emit(indent, f"{scalar} = {d.choice(COEFFS)} * {scalar} + 0.2 * math.tanh({read})" if ctx.loops
+                  else f"{scalar} = {scalar} + {d.choice(COEFFS)} * {read}")
+        self.emit(indent, made)
 
     def index(self, ctx):
         """An integer index expression valid for an array of length n (may be negative: wraps)."""

@@ -5,8 +5,9 @@ A loop that recomputes its body in the reverse sweep restores each iteration's s
 after that assignment's adjoint.  Once :mod:`.dead_reverse` has removed the recomputed assignment
 nothing reads (``z = _z8``), the second restore assigns ``z`` the value it holds.  This pass drops
 an assignment ``v = e`` that repeats one made earlier in the same statement list, or in a list
-around it, when nothing since assigned ``v`` or a name ``e`` reads, nor wrote into any array
-(``e`` may read one).  ``e`` must be :func:`~adflow.reverse.dead_code.pure`.  A pure function from
+around it, when nothing since assigned ``v`` or a name ``e`` reads, nor, unless ``e`` is a name or a constant,
+wrote into any array: ``e`` may read one, or make the array ``v`` names, and a write through any
+alias changes it (``x_bar = zeros_like_float(x)`` and ``x_bar[0] += g`` between its repeats).  ``e`` must be :func:`~adflow.reverse.dead_code.pure`.  A pure function from
 the generated ``FunctionDef`` to a new one.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ def drop_reloads(fdef: gast.FunctionDef) -> gast.FunctionDef:
 
 def _block(stmts, held) -> list:
     """``stmts`` without the repeated assignments; ``held`` maps ``v`` to what it certainly holds: (the
-    dump of the expression, the names it reads, whether it reads an array element)."""
+    dump of the expression, the names it reads, whether a write into an array may change it)."""
     held = dict(held)
     out = []
     for stmt in stmts:
@@ -43,7 +44,7 @@ def _block(stmts, held) -> list:
         held = _forget(held, stored, writes)
         if _assigns_name(stmt) and pure(stmt.value) and stmt.targets[0].id not in _reads(stmt.value):
             held[stmt.targets[0].id] = (gast.dump(stmt.value), _reads(stmt.value),
-                                        any(isinstance(n, gast.Subscript) for n in gast.walk(stmt.value)))
+                                        not isinstance(stmt.value, (gast.Name, gast.Constant)))
         out.append(stmt)
     return out
 
