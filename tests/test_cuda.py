@@ -142,7 +142,8 @@ def data_trips(x):
 
 
 def array_math(x):
-    return np.sum(x * x)
+    y = x * x  # read twice: whole-array code (a chain read only by its sum would be fused into a loop)
+    return np.sum(y) + y[0]
 
 
 def writes_argument(x):

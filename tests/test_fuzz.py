@@ -151,7 +151,7 @@ def _programs(count=300):
 
 
 def test_programs_cover_the_constructs():
-    texts = [p.source for p in _programs()]
+    texts = [p.source for p in _programs(600)]
     joined = "\n".join(texts)
     for construct in ["for i", "while k", "break", "continue", "if ", "else:", "elif ", "] += ", "] = ", " += ",
                       " *= ", "fz_", "math.log(1.0 +", "math.sqrt(1.0 +", "x[", "return", "enumerate(",
@@ -165,7 +165,9 @@ def test_programs_cover_the_constructs():
                       # matrices, np.linalg, piecewise array functions, reshapes, outputs
                       "def prog(x, M, a, n):", " @ ", "np.dot(M, ", "np.linalg.solve(", "np.linalg.inv(",
                       "np.linalg.det(", "np.outer(", ".reshape(", "np.where(", "np.clip(", "np.maximum(",
-                      "np.minimum(", "P[", "return b\n", "return x\n"]:
+                      "np.minimum(", "P[", "return b\n", "return x\n",
+                      # chains that fusion makes loops: over slices, and split over statements
+                      "[1:] - b[:-1] ** 2) ** 2", "[2:] - 2.0 * ", " * b[1:])", ") + t", "np.log1p(("]:
         assert construct in joined, construct
     nested = sum(1 for t in texts if "        for " in t or "        while " in t)
     assert nested >= 10, "nested loops are too rare"

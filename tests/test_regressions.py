@@ -1010,3 +1010,45 @@ def test_an_array_computed_again_after_a_write_into_it(target):
     # f = 4 (x1^2 + x2^2) + 2 (x0 + x1 + x2)
     assert value == pytest.approx(4 * (0.49 + 0.16) + 2 * 0.6, rel=1e-14)
     np.testing.assert_allclose(gradient, [2.0, 8 * 0.7 + 2, 8 * -0.4 + 2], rtol=1e-14)
+
+
+def zero_dim_rebound(x, a):
+    t = x * a
+    a = 3.0
+    return np.sum(t * t) * a
+
+
+# Found writing tests for fusion (stop 28), a raw UnboundLocalError: a 0-d array argument rebound to
+# a number got a stack of arrays for its tape where its pushes and pops were those of a stack of numbers.
+def test_a_0d_array_argument_rebound_to_a_number(target):
+    x = np.array([0.3, -0.8, 1.1])
+    value, (x_bar, a_bar) = adflow.value_and_grad(zero_dim_rebound, wrt=(0, 1), target=target)(x, np.array(0.7))
+    # f = 3 a^2 |x|^2
+    assert value == pytest.approx(3 * 0.49 * (x @ x), rel=1e-14)
+    np.testing.assert_allclose(x_bar, 6 * 0.49 * x, rtol=1e-14)
+    assert float(a_bar) == pytest.approx(6 * 0.7 * (x @ x), rel=1e-14)
+
+
+def tape_of_a_dual_slice(x, a):
+    b = x.copy()
+    s = b[1]
+    for i in range(x.shape[0]):
+        t = np.tanh(b[:-1] + a)  # read by nothing, yet taped: a slice of a dual array in a Hessian
+        pair = (s, (b * -0.7, a))
+        s = math.tanh(pair[-2] * pair[1][1] + 0.9 * np.sum(pair[1][-2]))
+    return s
+
+
+# Fuzz seed 28100008 (stop 28, a refusal on cpu: numba failed inside its compiler): in a Hessian the
+# tape of b[:-1], a dual array whose tangents numba lays out as 'A', was made from a placeholder with
+# C tangents.
+@pytest.mark.cpu_slow
+def test_hessian_with_a_tape_of_a_slice_of_a_dual_array(target):
+    x, v, a = np.array([0.4423, 0.9446, 0.5969, -0.5508]), np.array([1.0, -0.5, 0.25, 2.0]), -1.4829
+    grad = adflow.grad(tape_of_a_dual_slice, target="python")
+    np.testing.assert_allclose(grad(x, a), numerical_jacobian(lambda y: tape_of_a_dual_slice(y, a), x),
+                               rtol=1e-7, atol=1e-9)
+    eps = 1e-6
+    expected = (grad(x + eps * v, a) - grad(x - eps * v, a)) / (2 * eps)
+    np.testing.assert_allclose(adflow.hvp(tape_of_a_dual_slice, target=target)(x, v, a), expected,
+                               rtol=1e-6, atol=1e-8)

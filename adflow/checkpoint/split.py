@@ -74,10 +74,10 @@ class Loop:
 
 def top_level_loops(fn, fdef) -> list:
     """The loops of ``fdef``'s body (not nested in a branch or another loop); an adflow error when none."""
-    loops = [s for s in fdef.body if isinstance(s, (gast.For, gast.While))]
+    loops = [s for s in fdef.body if isinstance(s, (gast.For, gast.While)) and not getattr(s, "fused", False)]
     if loops:
         return loops
-    nested = [s for s in statements(fdef.body) if isinstance(s, (gast.For, gast.While))]
+    nested = [s for s in statements(fdef.body) if isinstance(s, (gast.For, gast.While)) and not getattr(s, "fused", False)]
     if nested:
         raise UnsupportedSyntaxError(
             f"checkpoint= needs a loop at the top level of {fn.name}, but its loops are inside branches",

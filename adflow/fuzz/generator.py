@@ -104,7 +104,8 @@ class ProgramGenerator:
             return
         self.budget -= 1
         d = self.d
-        kinds = ["scalar", "scalar_aug", "elem", "array", "rebind", "rebind", "swap", "local_rebind", "recompute"]
+        kinds = ["scalar", "scalar_aug", "elem", "array", "rebind", "rebind", "swap", "local_rebind", "recompute",
+                 "sum_chain"]
         if self.matrices:
             kinds += ["matrix", "matrix"]
         if not self.signature.float32:
@@ -234,6 +235,22 @@ class ProgramGenerator:
         self.emit(indent, f"{scalar} = {d.choice(COEFFS)} * {scalar} + 0.2 * math.tanh({read})" if ctx.loops
                   else f"{scalar} = {scalar} + {d.choice(COEFFS)} * {read}")
         self.emit(indent, made)
+
+    def stmt_sum_chain(self, indent, ctx):
+        """An elementwise chain over slices, split over statements and ended by a sum, sometimes with
+        a write into an array, or a new value for a name it reads, in between: frontend/fusion.py
+        makes it a loop only where nothing in between changes what the chain reads."""
+        d = self.d
+        v, w = d.choice(self.vectors()), d.choice(self.vectors())
+        t, scalar = self.fresh("t"), d.choice(self.scalars)
+        self.emit(indent, f"{t} = " + d.choice([f"np.arctan({v}[1:]) * {scalar}", f"{v}[1:] - {v}[:-1] ** 2",
+                                                 f"np.log1p(({v}[:-1] + a) ** 2)", f"np.tanh({v}[:-1] + a)"]))
+        between = d.choice(["", "", "elem", "input_write", "scalar"])
+        if between:
+            getattr(self, "stmt_" + between)(indent, ctx)
+        total = f"np.sum({t} * {w}[{d.choice(['1:', ':-1'])}])" + (f" + {t}[0]" if d.boolean(0.2) else "")
+        self.emit(indent, f"{scalar} = {d.choice(COEFFS)} * {scalar} + 0.2 * math.tanh({total})" if ctx.loops
+                  else f"{scalar} = {scalar} + {d.choice(COEFFS)} * {total}")
 
     def index(self, ctx):
         """An integer index expression valid for an array of length n (may be negative: wraps)."""
@@ -461,7 +478,10 @@ class ProgramGenerator:
         arr = d.choice(self.arrays)
         options = [f"np.sum({arr}) * 0.25", f"{self.dot('x', arr)} * 0.5", f"fz_norm2({arr})",
                    f"np.mean(np.sin({arr}))", f"np.max({arr})", f"np.sum({arr} * {arr}) * 0.1",
-                   f"np.trace(({arr} * 0.5).reshape(2, 2))"]
+                   f"np.trace(({arr} * 0.5).reshape(2, 2))",
+                   # elementwise chains over slices, which frontend/fusion.py makes loops
+                   f"np.sum(({arr}[1:] - {arr}[:-1] ** 2) ** 2 + np.sin({arr}[:-1])) * 0.1",
+                   f"np.sum(np.arctan({arr}[2:] - 2.0 * {arr}[1:-1] + {arr}[:-2] * a) ** 2) * 0.25"]
         if self.matrices:
             m, o = d.choice(self.matrices), d.choice(self.matrices)
             v, w = d.choice(self.vectors()), d.choice(self.vectors())

@@ -97,8 +97,8 @@ class ModuleBuilder:
         self.functions.insert(0, (copied, f"gradient only: {vjp_name} without the statements only the value needed"))
         return copied.name
 
-    def prepare(self, func, argtypes):
-        prepared = Prepared(func, argtypes, self.target, self.forward_version)
+    def prepare(self, func, argtypes, fuse=True):
+        prepared = Prepared(func, argtypes, self.target, self.forward_version, fuse)
         for hname, helper in prepared.normalizer.helpers.items():
             if derivative_calls.is_derivative(helper):
                 self.call_sites.setdefault(id(helper), derivative_calls.call_site(prepared.fn, prepared.fdef, hname))
@@ -191,7 +191,8 @@ class ModuleBuilder:
             raise NotBatchable(f"{getattr(func, '__name__', 'f')} has its own tangent rule")
         self.enter(func)
         try:
-            prepared = self.prepare(func, argtypes)
+            # Whole-array code is what a block of rows extends (a fused loop has no block form).
+            prepared = self.prepare(func, argtypes, fuse=False)
             with stage("transform"):
                 rows = RowBlocks(prepared, wrt).run()
             header = f"{prepared.where} on a block of rows: values (rows, ...), tangents (directions, rows, ...)"

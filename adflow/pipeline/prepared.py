@@ -5,6 +5,7 @@ infer every variable's type with numba.  The result, :class:`Prepared`, is what 
 """
 from __future__ import annotations
 
+import gast
 import numba
 from numba.core import types
 
@@ -15,10 +16,14 @@ from ..errors import TypingError
 from ..forward.transform import with_dual_storage
 from ..frontend import fence
 from ..frontend.exits import remove_early_exits
+from ..frontend.fusion import fuse_reductions
+from ..frontend.ops import Classifier
 from ..frontend.normalize import normalize
 from ..frontend.typeinfer import infer_types, jitted, load_types, store_types, type_cache_key
+from ..reverse import passes
 from ..rules.custom import primal_of
 from ..syntax import source
+from ..syntax.nodes import statements
 from . import derivative_calls
 from .build_report import stage
 
@@ -30,10 +35,12 @@ class Prepared:
     whose generated code calls helpers as written (:meth:`adflow.targets.base.Target.wrap_helper`).
     """
 
-    def __init__(self, func, argtypes, target, forward_version):
+    def __init__(self, func, argtypes, target, forward_version, fuse=True):
         with stage("parse/normalize"):
             self._front_end(func, argtypes, target)
         self.vartypes, self.return_type = self._infer(argtypes)
+        if fuse and "fusion" not in passes.off():
+            self._fuse(argtypes)
         for gname, value in self.normalizer.arrays.items():
             # A global array passed to a helper: its type (numba freezes it, read-only) types that call.
             self.vartypes.setdefault(gname, numba.typeof(value).copy(readonly=True))
@@ -64,6 +71,16 @@ class Prepared:
             self.namespace["dual_zeros"] = dual_zeros
             if "np" in self.fn.globals:  # math calls on duals became NumPy calls
                 self.namespace.setdefault("np", self.fn.globals["np"])
+
+    def _fuse(self, argtypes):
+        """Elementwise chains that end in a sum become loops (frontend/fusion.py), then typed again."""
+        with stage("parse/normalize"):
+            classifier = Classifier(self.fn, self.normalizer.helpers, self.normalizer.locals)
+            ops = {id(s): classifier.classify(s) for s in statements(self.fdef.body) if isinstance(s, gast.Assign)}
+            fdef, fused = fuse_reductions(self.fdef, ops, self.vartypes, self.normalizer.fresh)
+        if fused:
+            self.fdef = fdef
+            self.vartypes, self.return_type = self._infer(argtypes)
 
     def _infer(self, argtypes):
         """numba's types of every variable of ``self.fdef`` for ``argtypes`` (cached on disk)."""

@@ -34,8 +34,9 @@ PASSES = (
     ("reserved_tapes", reserve_tapes),
 )
 # Decisions of the reverse transform itself, switchable the same way: recompute cheap values rather
-# than save them (rematerialize.py), and replay only the branches whose reverse does something.
-PLANNING = ("rematerialize", "replayed_branches")
+# than save them (rematerialize.py), and replay only the branches whose reverse does something; and
+# of the front end, read by both modes: elementwise chains ending in a sum become loops (fusion.py).
+PLANNING = ("rematerialize", "replayed_branches", "fusion")
 _NAMES = {name for name, _ in PASSES} | set(PLANNING)
 _switched_off: set = set()
 

@@ -21,7 +21,15 @@ def dummy_value(ty):
     if isinstance(ty, DualType):
         return call("dual_zeros_like", const(0.0), const(ty.k))
     if isinstance(ty, DualArrayType):
-        return _laid_out(call("dual_zeros", _zero_shape(ty.value_type.ndim), const(ty.k)), ty.value_type)
+        if ty.tangent_type.layout == "C":
+            return _laid_out(call("dual_zeros", _zero_shape(ty.value_type.ndim), const(ty.k)), ty.value_type)
+        # A slice of a dual array (b[:-1]) has tangents numba lays out as 'A' even where the values
+        # stay 'C': a tape of C tangents could not hold it (numba failed in its compiler, fuzz seed 28100008).
+        ndim, float64 = ty.value_type.ndim, numpy_dtype(types.float64)
+        value = _laid_out(call_attr("np", "empty", _zero_shape(ndim), float64), ty.value_type)
+        shape = gast.Tuple(elts=[const(0)] * ndim + [const(ty.k)], ctx=gast.Load())
+        return call("make_dual", value, _laid_out(call_attr("np", "empty", shape, float64), ty.tangent_type),
+                    const(ty.k))
     if isinstance(ty, types.Boolean):
         return const(False)
     if isinstance(ty, types.Integer):

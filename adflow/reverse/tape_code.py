@@ -10,7 +10,7 @@ import gast
 from ..duals.numba_dual import DualType
 from ..syntax.nodes import assign, call, call_attr, const, name, numpy_dtype, store
 from ..frontend.typeinfer import PromotedArray
-from ..value_types import is_array_type, ndim_of
+from ..value_types import ndim_of
 from .placeholders import dummy_value
 from .sweeps import scalar_dtype
 
@@ -22,7 +22,7 @@ class TapeCode:
         if isinstance(ty, DualType):
             return [assign(tape, gast.Call(func=name("dual_zeros"), args=[const(16), const(ty.k)], keywords=[]), ln),
                     assign(top, const(0), ln)]
-        if is_array_type(ty):
+        if is_array_value(ty):  # as push and pop decide: a 0-d array goes on the stack of numbers
             if like is None:
                 # Typed by the variable's type over the whole function, not by its first value (an
                 # argument rebound to a view: x = x[::-1] in a loop).
