@@ -72,12 +72,17 @@ class Loop:
         return self.kind == "while" or self.exits_early
 
 
+def _users_loop(stmt) -> bool:
+    """A loop the user wrote, not one fusion made of whole-array code (frontend/fusion.py)."""
+    return isinstance(stmt, (gast.For, gast.While)) and not getattr(stmt, "fused", False)
+
+
 def top_level_loops(fn, fdef) -> list:
     """The loops of ``fdef``'s body (not nested in a branch or another loop); an adflow error when none."""
-    loops = [s for s in fdef.body if isinstance(s, (gast.For, gast.While)) and not getattr(s, "fused", False)]
+    loops = [s for s in fdef.body if _users_loop(s)]
     if loops:
         return loops
-    nested = [s for s in statements(fdef.body) if isinstance(s, (gast.For, gast.While)) and not getattr(s, "fused", False)]
+    nested = [s for s in statements(fdef.body) if _users_loop(s)]
     if nested:
         raise UnsupportedSyntaxError(
             f"checkpoint= needs a loop at the top level of {fn.name}, but its loops are inside branches",

@@ -41,7 +41,7 @@ import copy
 import gast
 from numba.core import types
 
-from ..syntax.nodes import assign, attribute, const, copy_tree, name
+from ..syntax.nodes import assign, attribute, const, copy_tree, name, store
 from . import ops as O
 
 # Elementwise primitives that NumPy and numba also apply to numbers, with the same result.
@@ -121,7 +121,9 @@ class _Fuser:
         return isinstance(self.vartypes.get(v), (types.Float, types.Integer))
 
     def chain_ending_at(self, stmts, j):
-        """(indices of the chain's statements, {array: (base, lo, hi)}, {input array: base}) or None."""
+        """For the sum ``stmts[j]``: (indices of the chain's statements with j, {array: (base, lo, hi), or
+        None for an elementwise result}, the arrays read whole, the base array, how much shorter than
+        the base the slices are), or None when the chain cannot be fused."""
         stmt = stmts[j]
         op = self.ops.get(id(stmt)) if isinstance(stmt, gast.Assign) else None
         if not (op is not None and op.kind == O.PRIMITIVE and op.prim == "sum" and _is_none(op.statics.get("axis"))
@@ -172,7 +174,7 @@ class _Fuser:
         chain = members | {j}
         if any(isinstance(node, gast.Name) and node.id == op.target for k in members for node in gast.walk(stmts[k])):
             return None  # s = np.sum(x * s): the loop starts s at 0.0 before the chain reads it
-        if not self.read_only_by_chain(stmts, chain, [v for v in views if v != op.target]):
+        if not self.read_only_by_chain(stmts, chain, list(views)):
             return None
         if not self.undisturbed(stmts, chain, min(chain), j):
             return None
@@ -263,7 +265,7 @@ class _Fuser:
         partial = self.fresh("sum")
         body.append(assign(partial, gast.BinOp(left=name(total), op=gast.Add(), right=name(summed)), ln))
         body.append(assign(total, name(partial), ln))
-        loop = gast.For(target=gast.Name(id=index, ctx=gast.Store(), annotation=None, type_comment=None),
+        loop = gast.For(target=store(index),
                         iter=gast.Call(func=name("range"), args=[const(0), name(length), const(1)], keywords=[]),
                         body=body, orelse=[], type_comment=None)
         loop.lineno = ln

@@ -231,9 +231,7 @@ class ProgramGenerator:
         scalar = d.choice(self.scalars)
         self.emit(indent, made)
         self.emit(indent, f"{arr}[{self.index(ctx)}] = {self.bounded(self.expr(1, ctx))}")
-        read = f"np.sum({arr} * {arr})"
-        self.emit(indent, f"{scalar} = {d.choice(COEFFS)} * {scalar} + 0.2 * math.tanh({read})" if ctx.loops
-                  else f"{scalar} = {scalar} + {d.choice(COEFFS)} * {read}")
+        self.fold_into(indent, ctx, scalar, f"np.sum({arr} * {arr})")
         self.emit(indent, made)
 
     def stmt_sum_chain(self, indent, ctx):
@@ -249,8 +247,13 @@ class ProgramGenerator:
         if between:
             getattr(self, "stmt_" + between)(indent, ctx)
         total = f"np.sum({t} * {w}[{d.choice(['1:', ':-1'])}])" + (f" + {t}[0]" if d.boolean(0.2) else "")
-        self.emit(indent, f"{scalar} = {d.choice(COEFFS)} * {scalar} + 0.2 * math.tanh({total})" if ctx.loops
-                  else f"{scalar} = {scalar} + {d.choice(COEFFS)} * {total}")
+        self.fold_into(indent, ctx, scalar, total)
+
+    def fold_into(self, indent, ctx, scalar, value):
+        """``scalar`` plus a multiple of ``value``; in loops damped and bounded, so it stays finite."""
+        c = self.d.choice(COEFFS)
+        self.emit(indent, f"{scalar} = {c} * {scalar} + 0.2 * math.tanh({value})" if ctx.loops
+                  else f"{scalar} = {scalar} + {c} * {value}")
 
     def index(self, ctx):
         """An integer index expression valid for an array of length n (may be negative: wraps)."""
