@@ -325,6 +325,22 @@ def test_checker_passes_right_programs(loader):
                               "jacobian-batch", "jacobian-auto", "jacobian-batch-reverse")
 
 
+def test_checker_passes_a_hessian_whose_gradient_underflows(loader):
+    # Fuzz seed 3330393000: the gradient underflows to exactly 0 at x and at x +- s v while H v is
+    # 1e-25 (JAX's forward-over-reverse gives the same numbers); the differences see nothing there.
+    source = ("def prog(x, a, n):\n    a = np.sin(a)\n    s0 = 0.5\n    s1 = x[0] * a\n"
+              "    b = np.zeros(n)\n    for v1 in x:\n        for i2 in range(n):\n"
+              "            s0 *= math.sin(s0)\n            tp3 = (s0, b * 0.5, s1)\n"
+              "            s0 = math.tanh(tp3[0] * tp3[2] + 0.5 * np.sum(tp3[1]))\n"
+              "            x, b = b, np.tanh(x)\n        b = np.tanh(b * b)\n"
+              "        if (((-0.75) if (a) > -0.3 else (b[0]))) ** 3 <= 0.1:\n"
+              "            x, b = b, np.tanh(x)\n    s1 = ((b[1]) * (b[3])) + (abs(b[0]))\n"
+              "    s1 = max(math.cos(a), s0)\n    s0 = (math.sin(s0)) + (-(s0))\n"
+              "    return 0.5 * s0 + 1.0 * s1 + 0.25 * np.sum(b * b)\n")
+    program = fuzz.Program(source, "prog", np.array([0.0323, 0.0346, 0.0369, 0.0492]), 0.0071)
+    assert fuzz.check_program(program, loader, targets=("python",), checks=("hvp",)).status == "ok"
+
+
 def test_checker_accepts_a_refusal_on_purpose_and_nothing_else(loader):
     source = ("def prog(x, a, n):\n    b = x * a\n    s0 = 0.0\n    for v in b:\n        b[0] = 0.5 * v\n"
               "        b = b * 0.5\n        s0 = s0 + v\n    return s0\n")
