@@ -24,7 +24,7 @@ __all__ = [
     "grow", "reserve", "trip_count", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
     "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
     "reshape_like", "size_of", "reduce_sum", "ans_full", "zeros_like_float", "add_cotangent", "seed_directions",
-    "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum", "one_cotangent",
+    "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum", "one_cotangent", "add_into",
 ]
 
 
@@ -121,6 +121,13 @@ def array_stack(like):
     stack = [like]
     stack.pop()
     return stack
+
+
+@register_jitable
+def add_into(view, g):
+    """``view += g`` into a view of an array (``add_into(M_bar[j], g)``): in NumPy, in numba and on
+    dual arrays this writes into the array the view shares (reverse/view_adds.py says why)."""
+    view += g
 
 
 # --------------------------------------------------------------------------- broadcasting

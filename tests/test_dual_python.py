@@ -150,6 +150,7 @@ ARRAY_CASES = {
     "clip": lambda a: np.clip(a, 0.8, 1.6),
     "maximum": lambda a: np.maximum(a, 1.1),
     "cumsum": lambda a: np.cumsum(a),
+    "roll": lambda a: np.roll(a, 4) * np.roll(a[1], -1),
     "index": lambda a: a[1, 2] * a[0] + a[..., 1],
     "at_least": lambda a: np.atleast_3d(a) * np.atleast_1d(a[0, 1])[0] + np.atleast_2d(a[1]) + np.atleast_1d(a),
     "append": lambda a: np.append(a, a[0, 1] * 2.0) * np.append(np.zeros(0), a[1]).sum(),

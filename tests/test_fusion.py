@@ -51,6 +51,38 @@ def sines(x):
     return np.sum(np.sin(x) * x)  # vector math computes sin (and cos) faster over the whole array
 
 
+def heat(u0, nu, steps):
+    u = u0.copy()
+    for t in range(steps):
+        u[1:-1] = u[1:-1] + nu * (u[2:] - 2.0 * u[1:-1] + u[:-2])  # the chain's array, then one write
+    return np.sum(u ** 2)
+
+
+def rebinds_what_it_reads(x, a):
+    y = x
+    for t in range(3):
+        y = np.exp(y * a) - y + 1.0  # the loop reads the old y while it fills the new one
+    return y[0] * np.sum(y)
+
+
+def differences(x):
+    d = x[1:] - x[:-1]
+    return np.sum(np.arctan(d * d)) + d[0]  # d is read outside the sum's chain: its own loop
+
+
+def read_twice(x, a):
+    d = x[1:] - x[:-1]
+    e = d * a
+    return np.sum(e * d)  # d is read twice by the chain: fused
+
+
+def heat_matrix(n, nu):
+    A = np.eye(n)
+    for i in range(1, n - 1):
+        A[i, i - 1:i + 2] += nu * np.array([1.0, -2.0, 1.0])
+    return A
+
+
 def rosen_closed(x):
     g = np.zeros_like(x)
     t = x[1:] - x[:-1] ** 2
@@ -87,13 +119,50 @@ def test_fused_where_the_loop_computes_the_same_numbers(f, args, fused):
     assert ("= np.sum(" not in text and "for _i" in text) == fused, text
 
 
+@pytest.mark.parametrize("f, args, arrays", [
+    (heat, (X, 0.3, 4), 1),
+    (rebinds_what_it_reads, (X, 0.3), 1),
+    (differences, (X,), 1),
+    (read_twice, (X, 0.7), 0),  # d and e become numbers in the sum's loop: no array at all
+    (read_again, (X,), 0),  # t = x * x: one operation, nothing to fuse
+    (sines, (X,), 0),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_arrays_made_by_chains_are_filled_by_one_loop(f, args, arrays):
+    text = source_of(f, *args).split("# reverse sweep")[0]
+    assert text.count("= np.empty(_n") == arrays, text
+    assert ("for _i" in text) == (f not in (read_again, sines)), text
+
+
+def test_a_chain_over_slices_longer_than_the_array(target):
+    # u[2:] and u[:-2] of a 1-element array are empty: so is the loop's array (not a negative length)
+    value, g = adflow.value_and_grad(heat, wrt=(0, 1), target=target)(np.array([0.4]), 0.7, 2)
+    assert value == pytest.approx(0.16) and g[0] == pytest.approx([0.8]) and g[1] == 0.0
+
+
+def test_a_module_without_numpy(target):
+    from fusion_without_numpy import end_slopes
+    x = np.array([0.3, -0.8, 1.1, 0.45])
+    assert "= np.empty(_n" in source_of(end_slopes, x)
+    d = np.diff(x)
+    want = np.zeros(4)
+    want[[1, 0]] += np.array([1.0, -1.0]) * (2 * d[0] + 1)
+    want[[3, 2]] += 2.0 * np.array([1.0, -1.0]) * (2 * d[-1] + 1)
+    np.testing.assert_allclose(adflow.grad(end_slopes, target=target)(x), want, rtol=1e-14)
+
+
+def test_heat_gradient_in_closed_form(target):
+    A = np.linalg.matrix_power(heat_matrix(X.size, 0.3), 4)
+    np.testing.assert_allclose(adflow.grad(heat, target=target)(X, 0.3, 4), 2.0 * A.T @ (A @ X), rtol=1e-13)
+
+
 @pytest.mark.parametrize("f, args", [
+    (heat, (X, 0.3, 4)), (rebinds_what_it_reads, (X, 0.3)), (differences, (X,)), (read_twice, (X, 0.7)),
     (rosen_array, (X,)), (smoothness, (X, 0.7)), (read_again, (X,)), (written_between, (X, 0.7)),
     (rebound_between, (X, 0.7)), (sum_reads_its_target, (X, 0.7)), (over_a_variable, (X,)),
 ], ids=lambda v: getattr(v, "__name__", ""))
 @pytest.mark.cpu_slow
 def test_values_and_gradients_against_finite_differences(f, args, target):
-    wrt = tuple(range(len(args)))
+    wrt = tuple(k for k, a in enumerate(args) if not isinstance(a, int))
     value, grads = adflow.value_and_grad(f, wrt=wrt, target=target)(*fresh(args))
     assert value == pytest.approx(f(*fresh(args)), rel=1e-13)
     for k, g in enumerate(grads):
@@ -117,3 +186,15 @@ def test_forward_mode_and_hessians_of_a_fused_chain(target):
     eps = 1e-6
     fd = (rosen_closed(X + eps * v) - rosen_closed(X - eps * v)) / (2 * eps)
     np.testing.assert_allclose(adflow.hvp(rosen_array, target=target)(X, v), fd, rtol=1e-7, atol=1e-6)
+
+
+@pytest.mark.cpu_slow
+def test_forward_mode_and_hessians_of_an_array_made_by_a_chain(target):
+    v = np.linspace(-1.0, 1.0, X.size)
+
+    def closed(x):  # the gradient of rebinds_what_it_reads, by differences of its value at a finer scale
+        return numerical_jacobian(lambda z: rebinds_what_it_reads(z, 0.3), x).ravel()
+    _, tangent = adflow.jvp(rebinds_what_it_reads, (X, 0.3), (v, 0.0), target=target)
+    assert tangent == pytest.approx(closed(X) @ v, rel=1e-7)
+    A = np.linalg.matrix_power(heat_matrix(X.size, 0.3), 4)
+    np.testing.assert_allclose(adflow.hvp(heat, target=target)(X, v, 0.3, 4), 2.0 * A.T @ (A @ v), rtol=1e-12)

@@ -325,6 +325,24 @@ def stencil_steps(x, c):
     return c
 
 
+def heat_steps(u, c):
+    # Fused: each step's chain fills one array, written into a slice of the array it read.
+    u = u.copy()
+    for k in range(4):
+        u[1:-1] = u[1:-1] + c * (u[2:] - 2.0 * u[1:-1] + u[:-2]) * u[1:-1]
+        u = 0.5 * u + np.log1p(u * u)
+    return np.sum(u * u)
+
+
+def row_sums(M, a):
+    # M[j] and M[1:, j] are views: their adjoints are added into in place (view_adds).
+    s = 0.0
+    for j in range(M.shape[0]):
+        r = M[j]
+        s += np.sum(np.tanh(r * a)) * M[j, 0]
+    return s + np.sum(np.cos(M[1:, 2]) * M[1:, 0])
+
+
 def written_between(x, a):
     # Not fused: x changes between the chain's first statement and the sum.
     t = np.sin(x) * a
@@ -344,6 +362,8 @@ PROGRAMS = {
     "rosen_array": (rosen_array, lambda rng: (rng.uniform(-1.0, 1.0, 9),)),
     "stencil_steps": (stencil_steps, lambda rng: (rng.uniform(-1.0, 1.0, 9), 0.7)),
     "written_between": (written_between, lambda rng: (rng.uniform(-1.0, 1.0, 5), 0.7)),
+    "heat_steps": (heat_steps, lambda rng: (rng.uniform(-1.0, 1.0, 9), 0.3)),
+    "row_sums": (row_sums, lambda rng: (rng.uniform(-1.0, 1.0, (4, 3)), 0.7)),
     "nested_break": (CF.nested_break, lambda rng: (rng.uniform(0.2, 1.0, (4, 5)), 3.0)),
     "continue_and_elif": (CF.continue_and_elif, lambda rng: (rng.uniform(-1.0, 1.0, 9),)),
     "cube_root_newton": (CF.cube_root_newton, lambda rng: (2.0, 5.0)),
@@ -397,7 +417,7 @@ def test_compiled_passes_give_the_numbers_of_the_unoptimised_vjp(program):
 
 @pytest.mark.parametrize("program", ["lorenz", "stepper", "stepper_breaks", "branchy", "read_in_one_branch",
                                      "nested_pushes", "operand_changes_before_the_read", "rosen_array",
-                                     "stencil_steps", "written_between"])
+                                     "stencil_steps", "written_between", "heat_steps", "row_sums"])
 def test_the_optimised_gradients_match_finite_differences(program, rng):
     f, make = PROGRAMS[program]
     args = make(rng)
@@ -472,3 +492,10 @@ def test_the_stepper_saves_only_its_state():
 def test_a_while_loop_runs_in_chunks_that_reserve_their_room():
     text = stepper_text()
     assert "grow(" not in text and "reserve(_x_tape, _x_top + 256)" in text
+
+
+def test_adjoints_of_views_are_added_in_place():
+    args = PROGRAMS["row_sums"][1](np.random.default_rng(0))
+    text = function_text(adflow.grad(row_sums, wrt=(0, 1)).source_for(*args), "row_sums_vjp")
+    assert "add_into(M_bar[j], " in text and "add_into(M_bar[1:, 2], " in text, text
+    assert "M_bar[j, 0] += " in text  # a number: no view

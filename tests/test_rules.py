@@ -92,3 +92,11 @@ def test_linear_algebra(target, rng):
 def test_array_literal_and_cumsum(target, rng):
     check(C.array_literal, (0.7, 1.9), target)
     check(C.cumsum_fn, (rng.standard_normal(4),), target)
+
+
+def test_roll(target, rng):
+    x = rng.standard_normal((3, 4))
+    check(C.roll_fn, (x,), target)
+    J = adflow.jacobian(lambda x: np.roll(x, -3) * x, mode="forward", target=target)(x[0])
+    np.testing.assert_allclose(J, np.diag(np.roll(x[0], -3)) + np.diag(x[0]) @ np.roll(np.eye(4), -3, axis=0),
+                               rtol=1e-14)

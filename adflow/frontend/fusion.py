@@ -1,4 +1,5 @@
-"""Fuse a chain of elementwise array operations that ends in ``np.sum`` into one loop over elements.
+"""Fuse a chain of elementwise array operations into one loop over elements: a chain that ends in
+``np.sum`` becomes a loop that adds, one that makes an array a loop that fills a new one.
 
 Written with NumPy, ``np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)`` makes an
 array per operation, and so do both sweeps of its derivative.  The loop a numba user would write
@@ -17,6 +18,12 @@ operation per line; this pass writes it as that loop::
                                                   _sum1 = _result11 + _result10
                                                   _result11 = _sum1
 
+Without the sum, ``u[1:-1] = u[1:-1] + nu * (u[2:] - 2.0 * u[1:-1] + u[:-2])`` fills one new array
+``_u9 = np.empty(max(n - 2, 0))`` element by element (``_u9[_i1] = _u92``), then writes it into ``u``
+as before: one temporary instead of nine, and an adjoint loop of scalar code.  The new array gets a
+new name where the chain reads the name it is bound to (``u = u * 2.0 + 1.0``).  A chain of one
+operation on whole arrays stays as it is: there is nothing to fuse.
+
 Only where the loop computes the same numbers, up to the order of the sum's additions:
 
 * every array of the chain is a 1-D float64 array: a slice ``b[lo:hi]`` (``lo >= 0``, ``hi < 0``
@@ -27,8 +34,8 @@ Only where the loop computes the same numbers, up to the order of the sum's addi
   result (:data:`SCALAR_UFUNCS`); division and powers only by constants (numba raises on a number
   divided by zero, where an array gets ``inf``); none is faster over a whole array
   (:data:`VECTOR_MATH_FASTER`);
-* between the chain's first statement and the sum, no other statement assigns a name the chain
-  reads after it, writes into an array, or calls a function of the user's (the loop reads at the sum).
+* between the chain's first statement and its last, no other statement assigns a name the chain
+  reads after it, writes into an array, or calls a function of the user's (the loop reads at the end).
 
 A pure function from the normalised ``FunctionDef`` to a new one; the pipeline infers the types
 again where it fused a chain.  The loops it writes carry ``fused = True``: ``checkpoint=`` counts
@@ -41,7 +48,7 @@ import copy
 import gast
 from numba.core import types
 
-from ..syntax.nodes import assign, attribute, const, copy_tree, name, store
+from ..syntax.nodes import assign, attribute, call, const, copy_tree, name, store
 from . import ops as O
 
 # Elementwise primitives that NumPy and numba also apply to numbers, with the same result.
@@ -60,20 +67,21 @@ SCALAR_UFUNCS = {"abs", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan
 VECTOR_MATH_FASTER = {"sin", "cos", "tan", "tanh", "cosh", "expm1"}
 
 
-def fuse_reductions(fdef, ops, vartypes, fresh):
-    """(``fdef`` with each fusable chain that ends in ``np.sum`` written as a loop, how many were).
+def fuse_reductions(fdef, ops, vartypes, fresh, numpy_call):
+    """(``fdef`` with each fusable chain written as a loop, how many were).
 
-    ``ops``: ``{id(assignment): Op}`` for ``fdef`` (left unchanged); ``fresh(hint)``: a new name.
+    ``ops``: ``{id(assignment): Op}`` for ``fdef`` (left unchanged); ``fresh(hint)``: a new name;
+    ``numpy_call(function, args)``: ``np.<function>(args)`` under the name NumPy has in the function.
     """
-    fuser = _Fuser(fdef, ops, vartypes, fresh)
+    fuser = _Fuser(fdef, ops, vartypes, fresh, numpy_call)
     new = copy_tree(fdef)
     new.body = fuser.block(fdef.body)
     return new, fuser.fused
 
 
 class _Fuser:
-    def __init__(self, fdef, ops, vartypes, fresh):
-        self.ops, self.vartypes, self.fresh = ops, vartypes, fresh
+    def __init__(self, fdef, ops, vartypes, fresh, numpy_call):
+        self.ops, self.vartypes, self.fresh, self.numpy_call = ops, vartypes, fresh, numpy_call
         self.fused = 0
         self.loads: dict = {}
         self.stores: dict = {}
@@ -88,7 +96,9 @@ class _Fuser:
     def block(self, stmts) -> list:
         stmts = [self.compound(s) for s in stmts]
         plans, claimed = {}, set()
-        for j in range(len(stmts)):
+        for j in reversed(range(len(stmts))):  # from the end: a chain claims the chains it continues
+            if j in claimed:
+                continue
             plan = self.chain_ending_at(stmts, j)
             if plan is not None and not (plan[0] & claimed):
                 plans[j] = plan
@@ -121,29 +131,40 @@ class _Fuser:
         return isinstance(self.vartypes.get(v), (types.Float, types.Integer))
 
     def chain_ending_at(self, stmts, j):
-        """For the sum ``stmts[j]``: (indices of the chain's statements with j, {array: (base, lo, hi), or
-        None for an elementwise result}, the arrays read whole, the base array, how much shorter than
-        the base the slices are), or None when the chain cannot be fused."""
+        """For ``stmts[j]``, a sum of an array or an elementwise operation making one: (indices of the
+        chain's statements with j, {array: (base, lo, hi), or None for an elementwise result}, the
+        arrays read whole, the base array, how much shorter than the base the slices are), or None
+        when no chain ends there that can be fused."""
         stmt = stmts[j]
         op = self.ops.get(id(stmt)) if isinstance(stmt, gast.Assign) else None
-        if not (op is not None and op.kind == O.PRIMITIVE and op.prim == "sum" and _is_none(op.statics.get("axis"))
-                and isinstance(op.args.get("x"), gast.Name) and self.is_vector(op.args["x"].id)
-                and isinstance(self.vartypes.get(op.target), types.Float)):
+        if op is None or not (isinstance(stmt.targets[0], gast.Name) and stmt.targets[0].id == op.target):
+            return None
+        if op.kind == O.PRIMITIVE and op.prim == "sum":
+            if not (_is_none(op.statics.get("axis")) and isinstance(op.args.get("x"), gast.Name)
+                    and self.is_vector(op.args["x"].id) and isinstance(self.vartypes.get(op.target), types.Float)):
+                return None
+            roots, top = [op.args["x"].id], set()
+        elif self.is_elementwise(op) and self.is_vector(op.target):
+            # An array made by a chain: worth a loop where it saves a temporary in each sweep.
+            roots, top = self.operands(op), {j}
+            if roots is None:
+                return None
+        else:
             return None
         defined = {}
         for k in range(j):
             s = stmts[k]
             if isinstance(s, gast.Assign) and isinstance(s.targets[0], gast.Name):
                 defined[s.targets[0].id] = k
-        members, views, inputs, elementwise = set(), {}, set(), False
-        frontier = [op.args["x"].id]
+        members, views, inputs, elementwise = set(top), {}, set(), bool(top)
+        frontier = list(roots)
         while frontier:
             v = frontier.pop()
             if v in views or v in inputs:
                 continue
             k = defined.get(v)
             if k is None or self.stores.get(v) != 1:
-                inputs.add(v)  # read as it is at the sum: checked below
+                inputs.add(v)  # read as it is at the end of the chain: checked below
                 continue
             vop = self.ops.get(id(stmts[k]))
             view = _slice_of(vop) if vop is not None and vop.kind == O.GETITEM else None
@@ -152,7 +173,7 @@ class _Fuser:
                 views[v] = view
             elif vop is not None and vop.kind == O.PRIMITIVE and vop.prim in VECTOR_MATH_FASTER:
                 return None
-            elif vop is not None and vop.kind == O.PRIMITIVE and vop.prim in SCALAR_UFUNCS and not vop.statics:
+            elif vop is not None and self.is_elementwise(vop):
                 operands = self.operands(vop)
                 if operands is None:
                     return None
@@ -162,8 +183,8 @@ class _Fuser:
                 frontier.extend(operands)
             else:
                 inputs.add(v)
-        if not elementwise:
-            return None
+        if not elementwise or (top and len(members) < 2):
+            return None  # nothing to fuse: a sum of a slice, or one operation on whole arrays
         for v in inputs:
             if not self.is_vector(v):
                 return None
@@ -172,13 +193,18 @@ class _Fuser:
         if len(bases) != 1 or len(lengths) != 1:
             return None  # arrays of lengths not known to be equal: NumPy would broadcast or refuse
         chain = members | {j}
-        if any(isinstance(node, gast.Name) and node.id == op.target for k in members for node in gast.walk(stmts[k])):
+        if not top and any(isinstance(node, gast.Name) and node.id == op.target
+                           for k in members for node in gast.walk(stmts[k])):
             return None  # s = np.sum(x * s): the loop starts s at 0.0 before the chain reads it
         if not self.read_only_by_chain(stmts, chain, list(views)):
             return None
         if not self.undisturbed(stmts, chain, min(chain), j):
             return None
         return chain, views, inputs, bases.pop(), lengths.pop()
+
+    def is_elementwise(self, op) -> bool:
+        return op.kind == O.PRIMITIVE and op.prim in SCALAR_UFUNCS and op.prim not in VECTOR_MATH_FASTER \
+            and not op.statics
 
     def operands(self, op):
         """The chain's arrays an elementwise operation reads (None: not fusable)."""
@@ -231,16 +257,25 @@ class _Fuser:
     # ------------------------------------------------------------------ writing the loop
     def loop(self, stmts, j, chain, views, inputs, base, shortening):
         ln = stmts[j].lineno
-        total = self.ops[id(stmts[j])].target
-        summed = self.ops[id(stmts[j])].args["x"].id
+        op = self.ops[id(stmts[j])]
+        summing = op.prim == "sum"
         shape, length = self.fresh("n"), self.fresh("n")
         out = [assign(shape, attribute(base, "shape"), ln),
                assign(length, gast.Subscript(value=name(shape), slice=const(0), ctx=gast.Load()), ln)]
         if shortening:
             trips = self.fresh("n")
-            out.append(assign(trips, gast.BinOp(left=name(length), op=gast.Sub(), right=const(shortening)), ln))
+            less = gast.BinOp(left=name(length), op=gast.Sub(), right=const(shortening))
+            # x[2:] of a shorter array is empty; np.empty of a negative length would raise
+            out.append(assign(trips, less if summing else call("max", less, const(0)), ln))
             length = trips
-        out.append(assign(total, const(0.0), ln))
+        if summing:
+            out.append(assign(op.target, const(0.0), ln))
+        else:
+            # The loop fills a new array, under a new name where the chain reads the old (u = u * 2.0 + 1.0).
+            reread = any(isinstance(node, gast.Name) and node.id == op.target
+                         for k in chain for node in gast.walk(stmts[k].value))
+            made = self.fresh(op.target) if reread else op.target
+            out.append(assign(made, self.numpy_call("empty", [name(length)]), ln))
         index = self.fresh("i")
         body, shifted = [], {0: index}
         for lo in sorted({view[1] for view in views.values() if view is not None} - {0}):
@@ -250,10 +285,10 @@ class _Fuser:
         for v in sorted(inputs):  # an array read whole: its element, under a new name
             elements[v] = self.fresh(v)
             body.append(assign(elements[v], _element(v, index), ln))
-        for k in sorted(chain - {j}):
+        for k in sorted(chain - {j} if summing else chain):
             stmt = stmts[k]
             target = stmt.targets[0].id
-            view = views[target]
+            view = views.get(target) if k != j else None
             if view is not None:
                 body.append(assign(target, _element(view[0], shifted[view[1]]), stmt.lineno))
             else:
@@ -261,16 +296,25 @@ class _Fuser:
                 for node in gast.walk(new.value):
                     if isinstance(node, gast.Name) and node.id in elements:
                         node.id = elements[node.id]
+                if k == j:
+                    element = self.fresh(target)  # the number for one element; the name is the array's
+                    new.targets = [store(element)]
                 body.append(new)
-        partial = self.fresh("sum")
-        body.append(assign(partial, gast.BinOp(left=name(total), op=gast.Add(), right=name(summed)), ln))
-        body.append(assign(total, name(partial), ln))
+        if summing:
+            partial = self.fresh("sum")
+            body.append(assign(partial, gast.BinOp(left=name(op.target), op=gast.Add(), right=op.args["x"]), ln))
+            body.append(assign(op.target, name(partial), ln))
+        else:
+            write = gast.Assign(targets=[gast.Subscript(value=name(made), slice=name(index), ctx=gast.Store())],
+                                value=name(element), type_comment=None)
+            write.lineno = ln
+            body.append(write)
         loop = gast.For(target=store(index),
                         iter=gast.Call(func=name("range"), args=[const(0), name(length), const(1)], keywords=[]),
                         body=body, orelse=[], type_comment=None)
         loop.lineno = ln
         loop.fused = True  # not a loop of the user's: checkpoint= does not count it (checkpoint/split.py)
-        return out + [loop]
+        return out + [loop] + ([assign(op.target, name(made), ln)] if not summing and made != op.target else [])
 
 
 def _element(array, index):

@@ -105,7 +105,7 @@ class ProgramGenerator:
         self.budget -= 1
         d = self.d
         kinds = ["scalar", "scalar_aug", "elem", "array", "rebind", "rebind", "swap", "local_rebind", "recompute",
-                 "sum_chain"]
+                 "sum_chain", "array_chain"]
         if self.matrices:
             kinds += ["matrix", "matrix"]
         if not self.signature.float32:
@@ -248,6 +248,25 @@ class ProgramGenerator:
             getattr(self, "stmt_" + between)(indent, ctx)
         total = f"np.sum({t} * {w}[{d.choice(['1:', ':-1'])}])" + (f" + {t}[0]" if d.boolean(0.2) else "")
         self.fold_into(indent, ctx, scalar, total)
+
+    def stmt_array_chain(self, indent, ctx):
+        """An array made by an elementwise chain over slices (a stencil), sometimes with a write or a
+        new value in between, then written into a slice of an array, often the one it reads (the loop
+        must not read what it writes); or an array bound to a chain of itself (``b = 0.5 * b + ...``):
+        frontend/fusion.py fills these arrays with one loop."""
+        d = self.d
+        arr, c = d.choice(self.arrays), d.choice(COEFFS)
+        if d.boolean(0.3):
+            self.emit(indent, f"{arr} = {c} * {arr} + 0.1 * np.arctan({arr} * {arr} - {self.scalar_atom(ctx)})")
+            return
+        v, t = d.choice(self.vectors() + [arr]), self.fresh("t")
+        self.emit(indent, f"{t} = " + d.choice([f"{v}[2:] - 2.0 * {v}[1:-1] + {v}[:-2]",
+                                                 f"({v}[1:-1] - {v}[:-2]) * {d.choice(COEFFS)}"]))
+        between = d.choice(["", "", "elem", "input_write", "scalar"])
+        if between:
+            getattr(self, "stmt_" + between)(indent, ctx)
+        self.emit(indent, f"{arr}[1:-1] = {c} * {arr}[1:-1] + 0.1 * " +
+                  d.choice([f"{t}", f"np.arctan({t} * {self.scalar_atom(ctx)})", f"{t} * {t}"]))
 
     def fold_into(self, indent, ctx, scalar, value):
         """``scalar`` plus a multiple of ``value``; in loops damped and bounded, so it stays finite."""

@@ -77,9 +77,11 @@ class Prepared:
         with stage("parse/normalize"):
             classifier = Classifier(self.fn, self.normalizer.helpers, self.normalizer.locals)
             ops = {id(s): classifier.classify(s) for s in statements(self.fdef.body) if isinstance(s, gast.Assign)}
-            fdef, fused = fuse_reductions(self.fdef, ops, self.vartypes, self.normalizer.fresh)
+            fdef, fused = fuse_reductions(self.fdef, ops, self.vartypes, self.normalizer.fresh,
+                                          self.normalizer.numpy_call)
         if fused:
             self.fdef = fdef
+            self.namespace.update(self.normalizer.globals_used)  # NumPy, where a function never named it
             self.vartypes, self.return_type = self._infer(argtypes)
 
     def _infer(self, argtypes):

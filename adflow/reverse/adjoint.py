@@ -17,7 +17,7 @@ from ..rules import primitives as P
 from ..rules.adjoints import adjoint_rules
 from ..syntax.nodes import accumulate, assign, call, call_attr, const, name
 from ..syntax.templates import instantiate
-from ..value_types import constant_type, float_leaves, is_float_type, ndim_of, tuple_index
+from ..value_types import constant_type, float_leaves, is_array_type, is_float_type, ndim_of, tuple_index
 
 
 def _number(node):
@@ -89,6 +89,25 @@ class AdjointWriter:
     def error(self, op, message, hint=None):
         return NonDifferentiableError(message, self.fn.location(op.node), hint=hint)
 
+    def basic(self, index) -> bool:
+        """Whether ``index`` (integers, slices of integers, a tuple of them) selects a view."""
+        parts = index.elts if isinstance(index, gast.Tuple) else [index]
+        for part in parts:
+            bounds = [part.lower, part.upper, part.step] if isinstance(part, gast.Slice) else [part]
+            for bound in bounds:
+                if bound is None or (isinstance(bound, gast.Constant) and bound.value is None):
+                    if not isinstance(part, gast.Slice):
+                        return False  # x[None]: a new axis
+                    continue
+                if isinstance(bound, gast.Constant) and type(bound.value) is int:
+                    continue
+                if isinstance(bound, gast.UnaryOp) and isinstance(bound.operand, gast.Constant) \
+                        and type(bound.operand.value) is int:
+                    continue
+                if not (isinstance(bound, gast.Name) and isinstance(self.vartypes.get(bound.id), types.Integer)):
+                    return False
+        return True
+
     def contributions(self, op) -> list:
         """``operand_bar += ...`` statements for an assignment ``op.target = ...``."""
         ln = op.node.lineno
@@ -121,6 +140,8 @@ class AdjointWriter:
                                     ctx=gast.Store())
             node = gast.AugAssign(target=target, op=gast.Add(), value=g)
             node.lineno = ln
+            # x[j] of a matrix is a view: its adjoint can be added into in place (reverse/view_adds.py)
+            node.adds_into_view = is_array_type(self.vartypes.get(op.target)) and self.basic(op.statics["index"])
             return [node]
         if op.kind == O.TUPLE:
             out = []

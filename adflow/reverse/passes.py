@@ -22,6 +22,7 @@ from .reloads import drop_reloads
 from .reserved_tapes import reserve_tapes
 from .reuse_values import reuse_forward_values
 from .single_adjoints import assign_single_contributions
+from .view_adds import add_into_views
 
 PASSES = (
     ("reuse_values", reuse_forward_values),
@@ -32,6 +33,7 @@ PASSES = (
     ("dead_reverse", drop_dead_reverse),
     ("reloads", drop_reloads),  # after dead_reverse: the restore it leaves repeated (z = _z_tape[...])
     ("reserved_tapes", reserve_tapes),
+    ("view_adds", add_into_views),  # last: the passes before it read the adds as written
 )
 # Decisions of the reverse transform itself, switchable the same way: recompute cheap values rather
 # than save them (rematerialize.py), and replay only the branches whose reverse does something; and

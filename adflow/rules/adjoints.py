@@ -35,6 +35,7 @@ adjoint_rules.update(
         "amax": {"x": "extremum_adjoint(g, ans, x, axis)"},
         "amin": {"x": "extremum_adjoint(g, ans, x, axis)"},
         "cumsum": {"x": "cumsum_adjoint(g, x)"},
+        "roll": {"x": "np.roll(g, -shift)"},
         # linear algebra
         "dot": {"a": "dot_adjoint_a(g, a, b)", "b": "dot_adjoint_b(g, a, b)"},
         "matmul": {"a": "dot_adjoint_a(g, a, b)", "b": "dot_adjoint_b(g, a, b)"},

@@ -64,6 +64,7 @@ signatures.update(
         "det": _sig("x"),
         "copy": _sig("x"),
         "cumsum": _sig("x"),
+        "roll": _sig("x shift"),  # numba's np.roll takes no axis (an axis= is refused)
         "append": _sig("x v"),
         "atleast_1d": _sig("x"),
         "atleast_2d": _sig("x"),
@@ -104,7 +105,7 @@ _np_names = {
     "amin": "amin", "dot": "dot", "matmul": "matmul", "outer": "outer", "cross": "cross", "vdot": "vdot",
     "transpose": "transpose",
     "reshape": "reshape", "ravel": "ravel", "trace": "trace", "copy": "copy", "cumsum": "cumsum",
-    "array": "array", "asarray": "copy", "append": "append", "atleast_1d": "atleast_1d", "atleast_2d": "atleast_2d",
+    "roll": "roll", "array": "array", "asarray": "copy", "append": "append", "atleast_1d": "atleast_1d", "atleast_2d": "atleast_2d",
     "atleast_3d": "atleast_3d",
     "floor": "floor", "ceil": "ceil", "trunc": "trunc", "rint": "rint", "sign": "sign",
     "round": "round", "isnan": "isnan", "isinf": "isinf", "isfinite": "isfinite", "argmax": "argmax",

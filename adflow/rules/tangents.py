@@ -32,6 +32,7 @@ tangent_rules.update(
         "amax": {"x": "extremum_tangent(x_dot, ans, x, axis)"},
         "amin": {"x": "extremum_tangent(x_dot, ans, x, axis)"},
         "cumsum": {"x": "np.cumsum(x_dot)"},
+        "roll": {"x": "np.roll(x_dot, shift)"},
         "dot": {"a": "np.dot(a_dot, b)", "b": "np.dot(a, b_dot)"},
         "matmul": {"a": "np.dot(a_dot, b)", "b": "np.dot(a, b_dot)"},
         "outer": {"a": "np.outer(a_dot, b)", "b": "np.outer(a, b_dot)"},
