@@ -343,6 +343,17 @@ def test_checker_passes_a_hessian_whose_gradient_underflows(loader):
     assert fuzz.check_program(program, loader, targets=("python",), checks=("hvp",)).status == "ok"
 
 
+def test_checker_gives_a_program_that_writes_into_its_arguments_fresh_ones(loader):
+    # Fuzz seed 29000142: M *= 0.9 scaled the checker's own M on each call it made to see the rows'
+    # shapes, so the batched Jacobian was taken at 0.81 M and compared with differences at M.
+    source = "def prog(x, M, a, n):\n    M *= 0.9\n    return np.sum(np.sin(x) * x) + 0.25 * np.sum(M @ x) + a\n"
+    M = np.array([[-0.28, -0.28, 0.29, 0.18], [0.71, -0.26, 0.6, 0.4],
+                  [0.41, -0.08, -0.64, 0.76], [0.62, 0.32, 0.77, 0.52]])
+    program = fuzz.Program(source, "prog", np.array([0.91, 0.28, 0.96, -0.59]), 0.58, M=M,
+                           jacobians=(("batch-reverse", 0),))
+    assert fuzz.check_program(program, loader, targets=("python",), checks=("jacobian",)).status == "ok"
+
+
 def test_checker_accepts_a_refusal_on_purpose_and_nothing_else(loader):
     source = ("def prog(x, a, n):\n    b = x * a\n    s0 = 0.0\n    for v in b:\n        b[0] = 0.5 * v\n"
               "        b = b * 0.5\n        s0 = s0 + v\n    return s0\n")
