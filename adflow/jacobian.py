@@ -233,11 +233,11 @@ class JacobianFunction:
         one = list(args)
         one[self.wrt] = np.ascontiguousarray(rows[0])
         out_shape = self._output_shape(one)
-        the_plan = plan(rows.shape[1], int(np.prod(out_shape, dtype=int)), self.mode, self.chunk)
+        the_plan = plan(rows.shape[1], int(np.prod(out_shape, dtype=int)), self.mode, self.chunk, rows=True)
         if self.mode == "auto" and the_plan.mode == "reverse":
             # Forward passes in blocks of rows cost a fraction of their per-row estimate (BLOCK_SPEEDUP);
             # reverse sweeps still go one row at a time.
-            forward = plan(rows.shape[1], the_plan.outputs, "forward", self.chunk)
+            forward = plan(rows.shape[1], the_plan.outputs, "forward", self.chunk, rows=True)
             if forward.forward_cost / BLOCK_SPEEDUP <= forward.reverse_cost:
                 if row_blocks_available(self.func, one, self.wrt, forward.chunk, self.target):
                     the_plan = forward

@@ -33,6 +33,16 @@ MAX_DEFAULT_CHUNK = 16
 BLOCK_SPEEDUP = 6.0
 
 
+# For row-wise Jacobians, what a reverse sweep costs for each row besides the arithmetic, in
+# evaluations of the row function: the sweep allocates its tapes and adjoints for every row, which
+# a row function of a few dozen operations does not amortise.  Measured (python -m
+# benchmarks.auto_mode, 20,000 rows, forward vs reverse in ms): a bundle-adjustment row, 13 inputs
+# and 2 outputs, 10.1 vs 16.2 (the plan without this term chose reverse); an array row of 40 inputs
+# and 1 output in blocks, 1.14 vs 1.51 (the same); a loop row of 40 inputs and 1 output, 17.9 vs 9.7
+# (reverse, still chosen with it).
+ROW_SWEEP_OVERHEAD = 8.0
+
+
 def default_chunk(n: int) -> int:
     """All directions at once up to MAX_DEFAULT_CHUNK, else the most even split into passes."""
     if n <= MAX_DEFAULT_CHUNK:
@@ -71,12 +81,14 @@ class Plan:
                 f"forward {self.forward_cost:.1f}, reverse {self.reverse_cost:.1f}){rows}")
 
 
-def plan(inputs: int, outputs: int, mode: str = "auto", chunk: int | None = None) -> Plan:
+def plan(inputs: int, outputs: int, mode: str = "auto", chunk: int | None = None, rows: bool = False) -> Plan:
     """The cheaper of ``ceil(n/k)`` forward passes and ``ceil(m/k)`` reverse sweeps (or the mode asked for).
 
     Each forward pass pushes k input directions, each reverse sweep pulls k output directions
     (``chunk``, else ``default_chunk`` of the number of inputs or outputs).  This is
     what ``jacobian(f)`` decides at its first call; ask it here without building anything.
+    ``rows``: the Jacobian of one row of ``jacobian(f, batch=True)``, whose reverse sweeps each
+    cost :data:`ROW_SWEEP_OVERHEAD` more.
 
     >>> import adflow
     >>> p = adflow.plan(1000, 3)  # many inputs, few outputs: one reverse sweep pulls all 3 outputs
@@ -91,7 +103,7 @@ def plan(inputs: int, outputs: int, mode: str = "auto", chunk: int | None = None
     forward_passes = math.ceil(inputs / k_forward)
     reverse_passes = math.ceil(outputs / k_reverse)
     forward_cost = forward_passes * (1.0 + TANGENT_COST * k_forward)
-    reverse_cost = reverse_passes * (1.0 + ADJOINT_COST * k_reverse)
+    reverse_cost = reverse_passes * (1.0 + ADJOINT_COST * k_reverse + (ROW_SWEEP_OVERHEAD if rows else 0.0))
     if mode == "auto":
         mode = "forward" if forward_cost <= reverse_cost else "reverse"
     if mode == "forward":
