@@ -169,7 +169,9 @@ def test_programs_cover_the_constructs():
                       # chains that fusion makes loops: over slices, and split over statements
                       "[1:] - b[:-1] ** 2) ** 2", "[2:] - 2.0 * ", " * b[1:])", ") + t", "np.log1p((",
                       # arrays that fusion fills with a loop: written into a slice, or bound to a chain of themselves
-                      "b[1:-1] = ", "[:-2]) * ", "b = 0.9 * b + 0.1 * np.arctan(b * b - "]:
+                      "b[1:-1] = ", "[:-2]) * ", "b = 0.9 * b + 0.1 * np.arctan(b * b - ",
+                      # rows of a matrix summed
+                      ", 1:] * M[", "np.log1p(t"]:
         assert construct in joined, construct
     nested = sum(1 for t in texts if "        for " in t or "        while " in t)
     assert nested >= 10, "nested loops are too rare"

@@ -339,7 +339,7 @@ def row_sums(M, a):
     s = 0.0
     for j in range(M.shape[0]):
         r = M[j]
-        s += np.sum(np.tanh(r * a)) * M[j, 0]
+        s += np.sum(np.tanh(r) * a) * M[j, 0]  # tanh: whole-array code, not fused
     return s + np.sum(np.cos(M[1:, 2]) * M[1:, 0])
 
 

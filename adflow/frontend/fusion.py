@@ -29,7 +29,8 @@ Only where the loop computes the same numbers, up to the order of the sum's addi
 * every array of the chain is a 1-D float64 array: a slice ``b[lo:hi]`` (``lo >= 0``, ``hi < 0``
   or absent, no step) of one base array ``b``, ``b`` itself, or the result of an elementwise
   operation of the chain's arrays and numbers; every slice has the same length;
-* each intermediate is assigned once in the function and read only by the chain;
+* each intermediate is assigned once in the function and read only by the chain (one that is read
+  elsewhere too stays an array, which the chain reads whole);
 * the operations are arithmetic and ufuncs that NumPy and numba apply to numbers with the same
   result (:data:`SCALAR_UFUNCS`); division and powers only by constants (numba raises on a number
   divided by zero, where an array gets ``inf``); none is faster over a whole array
@@ -127,14 +128,35 @@ class _Fuser:
         ty = self.vartypes.get(v)
         return isinstance(ty, types.Array) and ty.ndim == 1 and ty.dtype == types.float64
 
+    def is_view_base(self, view) -> bool:
+        """Whether ``view`` (base, lo, hi, prefix) is a 1-D float64 part of its base: a slice of a
+        vector, or a row (or a slice of one) of a matrix at integer indices."""
+        base, _, _, prefix = view
+        ty = self.vartypes.get(base)
+        return (isinstance(ty, types.Array) and ty.dtype == types.float64 and ty.ndim == len(prefix) + 1
+                and all(type(p) is int or isinstance(self.vartypes.get(p), types.Integer) for p in prefix))
+
     def is_number(self, v) -> bool:
         return isinstance(self.vartypes.get(v), (types.Float, types.Integer))
 
     def chain_ending_at(self, stmts, j):
         """For ``stmts[j]``, a sum of an array or an elementwise operation making one: (indices of the
-        chain's statements with j, {array: (base, lo, hi), or None for an elementwise result}, the
-        arrays read whole, the base array, how much shorter than the base the slices are), or None
-        when no chain ends there that can be fused."""
+        chain's statements with j, {array: (base, lo, hi, prefix), or None for an elementwise
+        result}, the arrays read whole, the base array, the integer indices of its row, how much
+        shorter than the base the slices are), or None when no chain ends there that can be fused.
+
+        An intermediate that something outside the chain reads too stays an array, which the chain
+        reads whole (``d = x[1:] - x[:-1]; s = np.sum(np.arctan(d * d)) + d[0]``)."""
+        read_whole: set = set()
+        while True:
+            plan = self.chain_reading(stmts, j, read_whole)
+            if not isinstance(plan, set):
+                return plan
+            read_whole |= plan
+
+    def chain_reading(self, stmts, j, read_whole):
+        """:meth:`chain_ending_at` with the arrays ``read_whole`` as inputs; the intermediates read
+        outside the chain, when there are some."""
         stmt = stmts[j]
         op = self.ops.get(id(stmt)) if isinstance(stmt, gast.Assign) else None
         if op is None or not (isinstance(stmt.targets[0], gast.Name) and stmt.targets[0].id == op.target):
@@ -163,12 +185,12 @@ class _Fuser:
             if v in views or v in inputs:
                 continue
             k = defined.get(v)
-            if k is None or self.stores.get(v) != 1:
+            if k is None or self.stores.get(v) != 1 or v in read_whole:
                 inputs.add(v)  # read as it is at the end of the chain: checked below
                 continue
             vop = self.ops.get(id(stmts[k]))
             view = _slice_of(vop) if vop is not None and vop.kind == O.GETITEM else None
-            if view is not None and self.is_vector(view[0]):
+            if view is not None and self.is_view_base(view):
                 members.add(k)
                 views[v] = view
             elif vop is not None and vop.kind == O.PRIMITIVE and vop.prim in VECTOR_MATH_FASTER:
@@ -183,12 +205,12 @@ class _Fuser:
                 frontier.extend(operands)
             else:
                 inputs.add(v)
-        if not elementwise or (top and len(members) < 2):
-            return None  # nothing to fuse: a sum of a slice, or one operation on whole arrays
+        if (top and (not elementwise or len(members) < 2)) or not members:
+            return None  # nothing to fuse: a sum of a whole array, or one operation on whole arrays
         for v in inputs:
             if not self.is_vector(v):
                 return None
-        bases = {view[0] for view in views.values() if view is not None} | inputs
+        bases = {(view[0], view[3]) for view in views.values() if view is not None} | {(v, ()) for v in inputs}
         lengths = {view[1] - view[2] for view in views.values() if view is not None} | ({0} if inputs else set())
         if len(bases) != 1 or len(lengths) != 1:
             return None  # arrays of lengths not known to be equal: NumPy would broadcast or refuse
@@ -196,11 +218,13 @@ class _Fuser:
         if not top and any(isinstance(node, gast.Name) and node.id == op.target
                            for k in members for node in gast.walk(stmts[k])):
             return None  # s = np.sum(x * s): the loop starts s at 0.0 before the chain reads it
-        if not self.read_only_by_chain(stmts, chain, list(views)):
-            return None
+        read_outside = self.read_outside(stmts, chain, list(views))
+        if read_outside:
+            return read_outside
         if not self.undisturbed(stmts, chain, min(chain), j):
             return None
-        return chain, views, inputs, bases.pop(), lengths.pop()
+        base, prefix = bases.pop()
+        return chain, views, inputs, base, prefix, lengths.pop()
 
     def is_elementwise(self, op) -> bool:
         return op.kind == O.PRIMITIVE and op.prim in SCALAR_UFUNCS and op.prim not in VECTOR_MATH_FASTER \
@@ -224,13 +248,14 @@ class _Fuser:
                 return None
         return arrays
 
-    def read_only_by_chain(self, stmts, chain, intermediates) -> bool:
+    def read_outside(self, stmts, chain, intermediates) -> set:
+        """The intermediates that a statement outside the chain reads too."""
         inside: dict = {}
         for k in chain:
             for node in gast.walk(stmts[k].value):
                 if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Load):
                     inside[node.id] = inside.get(node.id, 0) + 1
-        return all(self.loads.get(v, 0) == inside.get(v, 0) for v in intermediates)
+        return {v for v in intermediates if self.loads.get(v, 0) != inside.get(v, 0)}
 
     def undisturbed(self, stmts, chain, first, j) -> bool:
         """Whether the statements between the chain's first one and the sum leave what it reads alone."""
@@ -255,13 +280,13 @@ class _Fuser:
         return True
 
     # ------------------------------------------------------------------ writing the loop
-    def loop(self, stmts, j, chain, views, inputs, base, shortening):
+    def loop(self, stmts, j, chain, views, inputs, base, prefix, shortening):
         ln = stmts[j].lineno
         op = self.ops[id(stmts[j])]
         summing = op.prim == "sum"
         shape, length = self.fresh("n"), self.fresh("n")
         out = [assign(shape, attribute(base, "shape"), ln),
-               assign(length, gast.Subscript(value=name(shape), slice=const(0), ctx=gast.Load()), ln)]
+               assign(length, gast.Subscript(value=name(shape), slice=const(len(prefix)), ctx=gast.Load()), ln)]
         if shortening:
             trips = self.fresh("n")
             less = gast.BinOp(left=name(length), op=gast.Sub(), right=const(shortening))
@@ -290,7 +315,7 @@ class _Fuser:
             target = stmt.targets[0].id
             view = views.get(target) if k != j else None
             if view is not None:
-                body.append(assign(target, _element(view[0], shifted[view[1]]), stmt.lineno))
+                body.append(assign(target, _element(view[0], shifted[view[1]], view[3]), stmt.lineno))
             else:
                 new = copy_tree(stmt)
                 for node in gast.walk(new.value):
@@ -317,8 +342,12 @@ class _Fuser:
         return out + [loop] + ([assign(op.target, name(made), ln)] if not summing and made != op.target else [])
 
 
-def _element(array, index):
-    return gast.Subscript(value=name(array), slice=name(index), ctx=gast.Load())
+def _element(array, index, prefix=()):
+    """``array[index]``, or ``array[j, index]`` for a row at the integer indices ``prefix``."""
+    if not prefix:
+        return gast.Subscript(value=name(array), slice=name(index), ctx=gast.Load())
+    parts = [const(p) if type(p) is int else name(p) for p in prefix] + [name(index)]
+    return gast.Subscript(value=name(array), slice=gast.Tuple(elts=parts, ctx=gast.Load()), ctx=gast.Load())
 
 
 def _is_none(node) -> bool:
@@ -335,15 +364,29 @@ def _int_of(node):
 
 
 def _slice_of(op):
-    """(base, lo, hi) for ``b[lo:hi]`` with ``lo >= 0`` and ``hi < 0`` (0: to the end), else None."""
+    """(base, lo, hi, prefix) for ``b[lo:hi]`` (``lo >= 0``, ``hi < 0`` or 0 for the end, no step),
+    ``M[j]`` (lo = hi = 0) or ``M[j, lo:hi]``, with ``prefix`` the integer indices before the last
+    axis (names or ints); else None."""
     index, base = op.statics.get("index"), op.args.get("x")
-    if not (isinstance(index, gast.Slice) and isinstance(base, gast.Name) and _is_none(index.step)):
+    if not isinstance(base, gast.Name):
         return None
-    lo = 0 if _is_none(index.lower) else _int_of(index.lower)
-    hi = 0 if _is_none(index.upper) else _int_of(index.upper)
+    parts = list(index.elts) if isinstance(index, gast.Tuple) else [index]
+    last = parts[-1] if isinstance(parts[-1], gast.Slice) else None
+    prefix = []
+    for part in parts[:-1] if last is not None else parts:
+        value = part.id if isinstance(part, gast.Name) else _int_of(part)
+        if value is None:
+            return None
+        prefix.append(value)
+    if last is None:
+        return base.id, 0, 0, tuple(prefix)
+    if not _is_none(last.step):
+        return None
+    lo = 0 if _is_none(last.lower) else _int_of(last.lower)
+    hi = 0 if _is_none(last.upper) else _int_of(last.upper)
     if lo is None or hi is None or lo < 0 or hi > 0:
         return None
-    return base.id, lo, hi
+    return base.id, lo, hi, tuple(prefix)
 
 
 def _safe_divisor(prim, value) -> bool:

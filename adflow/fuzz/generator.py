@@ -239,6 +239,15 @@ class ProgramGenerator:
         a write into an array, or a new value for a name it reads, in between: frontend/fusion.py
         makes it a loop only where nothing in between changes what the chain reads."""
         d = self.d
+        if self.matrices and d.boolean(0.3):
+            # Rows of a matrix, and slices of a row: loops over a row's elements.
+            m, i = d.choice(self.matrices), self.index(ctx)
+            t, scalar = self.fresh("t"), d.choice(self.scalars)
+            self.emit(indent, f"{t} = {m}[{i}]")
+            total = d.choice([f"np.sum({t}) * {d.choice(COEFFS)}", f"np.sum({m}[{i}, 1:] * {m}[{i}, :-1])",
+                              f"np.sum(np.log1p({t} * {t}) * {scalar})"])
+            self.fold_into(indent, ctx, scalar, total + (f" + {t}[0]" if d.boolean(0.2) else ""))
+            return
         v, w = d.choice(self.vectors()), d.choice(self.vectors())
         t, scalar = self.fresh("t"), d.choice(self.scalars)
         self.emit(indent, f"{t} = " + d.choice([f"np.arctan({v}[1:]) * {scalar}", f"{v}[1:] - {v}[:-1] ** 2",
