@@ -21,6 +21,7 @@ from adflow.reverse.dead_reverse import drop_dead_reverse
 from adflow.reverse.copies import propagate_copies
 from adflow.reverse.known_zero import assign_known_zeros
 from adflow.reverse.merge_contributions import merge_equal_contributions
+from adflow.reverse.merge_element_adds import merge_element_adds
 from adflow.reverse.reloads import drop_reloads
 from adflow.testing import numerical_grad
 
@@ -194,6 +195,22 @@ def test_a_value_made_again_after_a_write_into_it_is_kept():
 
 
 # --- merge_contributions: z_bar += g * z twice is z_bar += 2.0 * (g * z) -------------------------
+
+def test_contributions_into_one_element_are_added_once():
+    fdef = parsed("""
+        def f(x_bar, y_bar, a, b, i):
+            x_bar[i] += a * 2.0
+            b = a + 1.0
+            y_bar[i] += b
+            x_bar[i] += b
+            x_bar[i + 1] += a
+        """)
+    text = text_of(merge_element_adds(fdef))
+    assert "x_bar[i] += a * 2.0 + b" in text and text.count("x_bar[i] +=") == 1 and "x_bar[i + 1] += a" in text
+    for between in ["t = x_bar[0]", "i = i + 1", "a = 3.0", "x_bar = y_bar", "if b:\n        t = 1.0"]:
+        fdef = parsed(f"def f(x_bar, y_bar, a, b, i):\n    x_bar[i] += a\n    {between}\n    x_bar[i] += b\n")
+        assert text_of(merge_element_adds(fdef)).count("x_bar[i] +=") == 2, between
+
 
 def test_equal_contributions_of_one_line_are_doubled():
     source = """
@@ -407,7 +424,7 @@ def assert_same_numbers(on, without, exact):
 @pytest.mark.parametrize("switched", passes.names())
 def test_each_pass_gives_the_numbers_the_vjp_gives_without_it(program, switched):
     assert_same_numbers(gradients(program, "python"), gradients(program, "python", off=(switched,)),
-                        exact=switched not in ("merge_contributions", "fusion"))
+                        exact=switched not in ("merge_contributions", "fusion", "element_adds"))
 
 
 @pytest.mark.parametrize("program", sorted(PROGRAMS))

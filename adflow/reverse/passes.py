@@ -18,6 +18,7 @@ from .copies import propagate_copies
 from .dead_reverse import drop_dead_reverse
 from .known_zero import assign_known_zeros
 from .merge_contributions import merge_equal_contributions
+from .merge_element_adds import merge_element_adds
 from .reloads import drop_reloads
 from .reserved_tapes import reserve_tapes
 from .reuse_values import reuse_forward_values
@@ -32,6 +33,7 @@ PASSES = (
     ("copies", propagate_copies),  # before dead_reverse, which removes the copies nothing reads then
     ("dead_reverse", drop_dead_reverse),
     ("reloads", drop_reloads),  # after dead_reverse: the restore it leaves repeated (z = _z_tape[...])
+    ("element_adds", merge_element_adds),
     ("reserved_tapes", reserve_tapes),
     ("view_adds", add_into_views),  # last: the passes before it read the adds as written
 )
