@@ -45,6 +45,13 @@ def heat(u0, dt, steps):
     return np.sum(u * u)
 
 
+def heat_slices(u0, dt, steps):
+    u = u0.copy()
+    for t in range(steps):
+        u[1:-1] = u[1:-1] + dt * (u[2:] - 2.0 * u[1:-1] + u[:-2])
+    return np.sum(u * u)
+
+
 def classic_a(a, b, c):
     return 3 * a + 2 * b * b + np.log(c)
 
@@ -60,5 +67,6 @@ EXAMPLES = {
     "product": (np.zeros(3),),
     "first_crossing": (np.zeros(3), 1.0),
     "heat": (np.zeros(4), 0.1, 2),
+    "heat_slices": (np.zeros(4), 0.1, 2),
     "weighted": (np.zeros(3), np.zeros(3), np.ones(3), np.ones(3)),
 }
