@@ -1052,3 +1052,21 @@ def test_hessian_with_a_tape_of_a_slice_of_a_dual_array(target):
     expected = (grad(x + eps * v, a) - grad(x - eps * v, a)) / (2 * eps)
     np.testing.assert_allclose(adflow.hvp(tape_of_a_dual_slice, target=target)(x, v, a), expected,
                                rtol=1e-6, atol=1e-8)
+
+
+def float_before_dual(x, a):
+    s0 = 0.5
+    b = np.zeros(4)
+    s1 = s0 * s0  # s0 is a float here and a dual below: by name, s1 "carries tangents"
+    t = np.log1p((x[:-1] + a) ** 2)
+    s0 = 0.5 * s0 + 0.2 * math.tanh(np.sum(t * b[1:]))
+    return np.sin(b) * s1 + a + x * s0
+
+
+def test_a_value_only_tangents_feed_whose_operands_carry_none(target):
+    # Fuzz seed 29100128: np.sin(b) * s1 feeds only the result's tangents, so the forward transform
+    # computed it with tangents_only.mul, which had no implementation for plain operands (numba
+    # refused the Jacobian on cpu).
+    x = np.array([0.09, -0.66, -0.81, -0.54])
+    J = adflow.jacobian(float_before_dual, mode="forward", target=target)(x, -0.68)
+    np.testing.assert_allclose(J, numerical_jacobian(lambda v: float_before_dual(v, -0.68), x), rtol=1e-6, atol=1e-9)

@@ -8,8 +8,8 @@ table, named after it, takes the primitive's operands:
 * in numba, on contiguous dual arrays of one shape, the flat loop of
   :mod:`adflow.duals.numba_elementwise` without the value: ``sin``'s tangents need ``cos(u)``
   only, so the 2000 sines are skipped.  The result's values are NaN: a value read by mistake
-  shows as NaN, never as a plausible number.  Other operands (scalars, broadcasting) take the
-  primitive's ordinary overload, value included;
+  shows as NaN, never as a plausible number.  Other operands (scalars, broadcasting, no dual
+  at all) take the primitive's ordinary overload, value included;
 * in plain Python, the primitive itself (the value is computed; only compiled code saves it).
 """
 from __future__ import annotations
@@ -45,7 +45,11 @@ def _define(name: str):
         if "dual_array" in kinds and flat_loop_applies(argtypes, kinds):
             ndims = builtins.tuple(ndim_of(t) for t in argtypes)
             return flat_impl(namespace["primitive"], name, kinds, ndims, common_k(argtypes), value=False)
-        # Anything else takes the ordinary overload (value included), as the user's call would.
+        # Anything else takes the ordinary overload (value included), as the user's call would:
+        # numba's own where no operand carries tangents (the analysis is by name, and a name can
+        # hold a float before it holds a dual: fuzz seed 29100128).
+        if None not in kinds and not builtins.any(k in ("dual", "dual_array") for k in kinds):
+            return stub
         if choose_elementwise(namespace["primitive"], name, argtypes) is None:
             return None
         return stub
