@@ -1070,3 +1070,19 @@ def test_a_value_only_tangents_feed_whose_operands_carry_none(target):
     x = np.array([0.09, -0.66, -0.81, -0.54])
     J = adflow.jacobian(float_before_dual, mode="forward", target=target)(x, -0.68)
     np.testing.assert_allclose(J, numerical_jacobian(lambda v: float_before_dual(v, -0.68), x), rtol=1e-6, atol=1e-9)
+
+
+def reversed_row(x, a):
+    x = x[::-1]  # the result is a view: its tangents are not contiguous
+    if a > 0.0:  # a branch: no blocks of rows, the per-row driver
+        a = a * 2.0
+    return x
+
+
+def test_row_jacobians_of_a_row_function_returning_a_view(target):
+    # Fuzz seed 29100212: the per-row forward driver reshaped the result's tangents, which numba
+    # refuses for a non-contiguous array.
+    X = np.array([[-0.64, -0.53, 0.48, 0.92], [0.1, 0.2, 0.3, 0.4]])
+    Z = adflow.jacobian(reversed_row, batch=True, mode="forward", target=target)(X, 0.3)
+    for i in range(2):
+        np.testing.assert_allclose(Z[i], numerical_jacobian(lambda v: reversed_row(v, 0.3), X[i]), rtol=1e-6, atol=1e-9)

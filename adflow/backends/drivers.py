@@ -177,7 +177,8 @@ def {name}({params}, _directions, _out):
             else:
                 _start = _p * {chunk}
                 _stop = min(_start + {chunk}, _out.shape[2])
-                _out[_i, :, _start:_stop] = _t.reshape(_out.shape[1], {chunk})[:, :_stop - _start]
+                # contiguous first: the result may be a view (x[::-1], fuzz seed 29100212)
+                _out[_i, :, _start:_stop] = np.ascontiguousarray(_t).reshape(_out.shape[1], {chunk})[:, :_stop - _start]
     if np.any(_other):
         raise ValueError({other_shape})
     return _out
