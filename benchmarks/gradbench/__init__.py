@@ -1,0 +1,1 @@
+"""A GradBench tool for adflow: ``python -m benchmarks.gradbench`` (see docs/gradbench.md)."""
