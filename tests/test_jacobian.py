@@ -334,3 +334,21 @@ def test_rows_whose_outputs_differ_in_shape_are_refused(target, mode, chunk):
     # Rows of one shape are still fine: closed form 2I.
     J = adflow.jacobian(shape_by_row, batch=True, mode=mode, chunk=chunk, target=target)(np.abs(X))
     np.testing.assert_allclose(J, np.broadcast_to(2.0 * np.eye(3), (2, 3, 3)), rtol=1e-15)
+
+
+def test_column_colouring_is_valid_and_greedy():
+    import scipy.sparse as sp
+    from adflow.sparsity import color_columns
+    rng = np.random.default_rng(5)
+    for m, n, per_row in [(30, 40, 3), (200, 100, 6), (7, 7, 7)]:
+        rows = np.repeat(np.arange(m), per_row)
+        pattern = sp.csr_array((np.ones(rows.size, bool), (rows, rng.integers(0, n, rows.size))), shape=(m, n))
+        colors = color_columns(pattern)
+        for r in range(m):  # no row has two columns of one colour
+            cols = np.unique(pattern.indices[pattern.indptr[r]:pattern.indptr[r + 1]])
+            assert len(set(colors[cols])) == cols.size
+        for j in range(n):  # greedy: each column takes the smallest colour its neighbours leave
+            neighbours = {c for r in np.flatnonzero(pattern[:, [j]].toarray().ravel())
+                          for c in pattern.indices[pattern.indptr[r]:pattern.indptr[r + 1]] if c != j}
+            assert all(k in {colors[c] for c in neighbours} for k in range(colors[j]))
+    assert color_columns(sp.csr_array(np.eye(4, dtype=bool))).tolist() == [0, 0, 0, 0]
