@@ -62,8 +62,9 @@ def summary(data: dict) -> list[str]:
     problems = data.get("problems") or []
     tools = [t for t in TOOL_NAMES if any(c.get("tool") == t for p in problems for c in p.get("columns", []))]
     if problems:
-        out += ["| problem | " + " | ".join(TOOL_NAMES[t] for t in tools) + " |",
-                "|---|" + "---:|" * len(tools)]
+        first = "adflow" in tools
+        out += ["| problem | " + " | ".join(TOOL_NAMES[t] for t in tools) + (" | adflow first call |" if first else " |"),
+                "|---|" + "---:|" * (len(tools) + first)]
         for p in problems:
             cells = []
             for t in tools:
@@ -74,6 +75,10 @@ def summary(data: dict) -> list[str]:
                     continue
                 best = min(ok, key=lambda c: c["ratio"])
                 cells.append(_ratio(best["ratio"]) + ("~" if best.get("factor", 1.0) != 1.0 else ""))
+            if first:  # transform and compile with an empty cache, of adflow's main column
+                main = next((c for c in p.get("columns", []) if c.get("tool") == "adflow"), {})
+                seconds = main.get("first_call_s")
+                cells.append(f"{seconds:.2g} s" if isinstance(seconds, (int, float)) else "-")
             out.append(f"| {p.get('name', '?')} | " + " | ".join(cells) + " |")
         out.append("")
     return out
