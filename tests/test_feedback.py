@@ -55,7 +55,9 @@ def cubic_for_report(x):
     return s
 
 
-def test_a_first_call_logs_its_build_with_the_time_of_every_stage(reports):
+def test_a_first_call_logs_its_build_with_the_time_of_every_stage(reports, tmp_path, monkeypatch):
+    # A private cache: a build an earlier run left on disk would load without parsing anything.
+    monkeypatch.setenv("ADFLOW_CACHE_DIR", str(tmp_path))
     g = adflow.grad(cubic_for_report)
     np.testing.assert_allclose(g(X), 3 * X ** 2)
     (record,) = [r for r in reports() if "cubic_for_report" in r.getMessage()]
