@@ -29,6 +29,19 @@ def log_gamma_distrib(a, p):
     return out
 
 
+@numba.njit(cache=True)  # a helper the compiled objective calls; adflow differentiates its source
+def log_sum_exp(v):
+    # log(sum(exp(v))), shifted by the largest entry so that no exp overflows
+    mx = v[0]
+    for c in range(1, v.shape[0]):
+        if v[c] > mx:
+            mx = v[c]
+    se = 0.0
+    for c in range(v.shape[0]):
+        se += math.exp(v[c] - mx)
+    return math.log(se) + mx
+
+
 def gmm_objective(alpha, mu, q, l, x, gamma, m):
     n = x.shape[0]
     d = x.shape[1]
@@ -58,24 +71,9 @@ def gmm_objective(alpha, mu, q, l, x, gamma, m):
             for j in range(d):
                 sq += qx[j] * qx[j]
             main_term[c] = alpha[c] + sum_qs[c] - 0.5 * sq
-        # log-sum-exp of the components
-        mx = main_term[0]
-        for c in range(1, k):
-            if main_term[c] > mx:
-                mx = main_term[c]
-        se = 0.0
-        for c in range(k):
-            se += math.exp(main_term[c] - mx)
-        slse += math.log(se) + mx
+        slse += log_sum_exp(main_term)
 
-    mx = alpha[0]
-    for c in range(1, k):
-        if alpha[c] > mx:
-            mx = alpha[c]
-    se = 0.0
-    for c in range(k):
-        se += math.exp(alpha[c] - mx)
-    lse_alpha = math.log(se) + mx
+    lse_alpha = log_sum_exp(alpha)
 
     # Wishart prior on the precision matrices
     dof = d + m + 1
