@@ -1086,3 +1086,33 @@ def test_row_jacobians_of_a_row_function_returning_a_view(target):
     Z = adflow.jacobian(reversed_row, batch=True, mode="forward", target=target)(X, 0.3)
     for i in range(2):
         np.testing.assert_allclose(Z[i], numerical_jacobian(lambda v: reversed_row(v, 0.3), X[i]), rtol=1e-6, atol=1e-9)
+
+
+def tape_names_meet(x, M, a, n):
+    s0 = a * x[0]
+    s1 = x[0] * a
+    b = np.sin(x) + 0.5
+    k1 = 0
+    while k1 < 4 and a < 2.0:
+        k1 = k1 + 1
+        t2 = b[2:] - 2.0 * b[1:-1] + b[:-2]  # the user's t2 and the normaliser's _t2 both get a tape
+        b[0] = math.cos(math.cos(s0))
+        b[1:-1] = -0.7 * b[1:-1] + 0.1 * t2
+        for i3 in range(1, n):
+            b = -0.7 * b + 0.1 * np.arctan(b * b - M[i3, n - 1 - i3])
+            t4 = np.log1p((b[:-1] + a) ** 2)
+            x[i3] = 0.5 * x[i3] + 0.1 * math.cos(math.cos(s0))
+            s0 = -0.5 * s0 + 0.2 * math.tanh(np.sum(t4 * x[1:]))
+        s1, a = a, math.tanh(s1 * a)
+    return np.sum(M) * s1
+
+
+def test_a_variable_and_a_temporary_whose_tapes_had_one_name(target):
+    # CI fuzz seed 2028398981: t2 (an array) and _t2 (a number) were both taped on _t2_tape.
+    x, M = np.array([0.1, 0.2, 0.3, 0.4]), np.eye(4) * 0.3
+    g = adflow.grad(tape_names_meet, wrt=(0, 2), target=target)(x.copy(), M, 0.3, 4)
+    h = 1e-6
+    fd_a = (tape_names_meet(x.copy(), M, 0.3 + h, 4) - tape_names_meet(x.copy(), M, 0.3 - h, 4)) / (2 * h)
+    fd_x = numerical_jacobian(lambda v: tape_names_meet(v.copy(), M, 0.3, 4), x).ravel()
+    np.testing.assert_allclose(g[0], fd_x, rtol=1e-6, atol=1e-9)
+    assert g[1] == pytest.approx(fd_a, rel=1e-6)

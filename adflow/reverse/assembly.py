@@ -51,7 +51,7 @@ class Assembly:
                 declarations.append(assign(var, dummy_value(ty), ln))
         tapes = []
         for var, ty in self.pushed_vars.items():
-            tapes.extend(self.new_tape(var, ty, f"_{var.lstrip('_')}_tape", f"_{var.lstrip('_')}_top", ln))
+            tapes.extend(self.new_tape(var, ty, *self.tape_names(var), ln))
         for (var, ty), (tape, top) in self.element_tapes.items():
             tapes.extend(self.new_tape(var, ty, tape, top, ln, like=dummy_value(ty)))
 

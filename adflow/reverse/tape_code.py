@@ -32,7 +32,18 @@ class TapeCode:
                 assign(top, const(0), ln)]
 
     def tape_names(self, var):
-        return f"_{var.lstrip('_')}_tape", f"_{var.lstrip('_')}_top"
+        """``(_v_tape, _v_top)`` for ``v`` or ``_v``, one pair per variable: the user's ``t2`` and a
+        temporary ``_t2`` both read as ``_t2_tape``, so the second gets ``_t2_2_tape`` (CI fuzz seed
+        2028398981: a number pushed onto an array's tape)."""
+        names = self.__dict__.setdefault("_tape_names_of", {})
+        if var not in names:
+            base, taken, k = var.lstrip("_"), set(names.values()), 1
+            stem = base
+            while (f"_{stem}_tape", f"_{stem}_top") in taken:
+                k += 1
+                stem = f"{base}_{k}"
+            names[var] = (f"_{stem}_tape", f"_{stem}_top")
+        return names[var]
 
     def push(self, var, value, ln, tape=None, top=None, ty=None):
         tape, top = tape or self.tape_names(var)[0], top or self.tape_names(var)[1]
