@@ -17,6 +17,7 @@ import pytest
 import adflow
 from adflow.pipeline import cache
 from adflow.reverse import passes
+from adflow.reverse.carried_adds import carry_adds
 from adflow.reverse.dead_reverse import drop_dead_reverse
 from adflow.reverse.copies import propagate_copies
 from adflow.reverse.known_zero import assign_known_zeros
@@ -367,6 +368,24 @@ def written_between(x, a):
     return np.sum(t * x) + x[0]
 
 
+def stencil_offsets(x, c):
+    # Fused: x_bar gets adds at offsets 0, 1 and 2 in one reverse loop (carried_adds).
+    return np.sum(x[2:] * x[1:-1] - c * x[:-2] ** 2 * x[1:-1])
+
+
+def strided_offsets(x):
+    # Offsets 0 and 2 only: the element between them passes through the loop's registers.
+    return np.sum((x[2:] - x[:-2]) ** 2 * x[:-2])
+
+
+def pairs_loop(x, c):
+    # A loop as written, not fused: s is added into across iterations, so its adjoint is carried.
+    s = 0.0
+    for i in range(x.shape[0] - 2):
+        s = s + x[i + 2] * x[i] - c * x[i + 1] ** 2
+    return s
+
+
 PROGRAMS = {
     "lorenz": (lorenz_loss, lambda rng: (np.array([1.0, 2.0, 3.0]), np.array([10.0, 28.0, 8.0 / 3.0]), 60)),
     "stepper": (stepper, lambda rng: (np.array([1.0, 0.5, 2.0, 0.1]), 3.005)),
@@ -381,6 +400,9 @@ PROGRAMS = {
     "written_between": (written_between, lambda rng: (rng.uniform(-1.0, 1.0, 5), 0.7)),
     "heat_steps": (heat_steps, lambda rng: (rng.uniform(-1.0, 1.0, 9), 0.3)),
     "row_sums": (row_sums, lambda rng: (rng.uniform(-1.0, 1.0, (4, 3)), 0.7)),
+    "stencil_offsets": (stencil_offsets, lambda rng: (rng.uniform(-1.0, 1.0, 9), 0.7)),
+    "strided_offsets": (strided_offsets, lambda rng: (rng.uniform(-1.0, 1.0, 8),)),
+    "pairs_loop": (pairs_loop, lambda rng: (rng.uniform(-1.0, 1.0, 7), 0.7)),
     "nested_break": (CF.nested_break, lambda rng: (rng.uniform(0.2, 1.0, (4, 5)), 3.0)),
     "continue_and_elif": (CF.continue_and_elif, lambda rng: (rng.uniform(-1.0, 1.0, 9),)),
     "cube_root_newton": (CF.cube_root_newton, lambda rng: (2.0, 5.0)),
@@ -434,7 +456,8 @@ def test_compiled_passes_give_the_numbers_of_the_unoptimised_vjp(program):
 
 @pytest.mark.parametrize("program", ["lorenz", "stepper", "stepper_breaks", "branchy", "read_in_one_branch",
                                      "nested_pushes", "operand_changes_before_the_read", "rosen_array",
-                                     "stencil_steps", "written_between", "heat_steps", "row_sums"])
+                                     "stencil_steps", "written_between", "heat_steps", "row_sums",
+                                     "stencil_offsets", "strided_offsets", "pairs_loop"])
 def test_the_optimised_gradients_match_finite_differences(program, rng):
     f, make = PROGRAMS[program]
     args = make(rng)
@@ -516,3 +539,209 @@ def test_adjoints_of_views_are_added_in_place():
     text = function_text(adflow.grad(row_sums, wrt=(0, 1)).source_for(*args), "row_sums_vjp")
     assert "add_into(M_bar[j], " in text and "add_into(M_bar[1:, 2], " in text, text
     assert "M_bar[j, 0] += " in text  # a number: no view
+
+
+# --- carried_adds: x_bar[i] += a; x_bar[i + 1] += b become one store per element ------------------
+
+def run_both(source, *args):
+    """What the function ``source`` returns, and what it returns after carry_adds (and that text)."""
+    fdef = parsed(source)
+    new = carry_adds(fdef)
+    results = []
+    for tree in (fdef, new):
+        space = {"np": np, "math": math, "zeros_like_float": np.zeros_like}
+        exec(gast.unparse(tree), space)
+        results.append(space[tree.name](*[a.copy() if isinstance(a, np.ndarray) else a for a in args]))
+    return results[0], results[1], text_of(new)
+
+
+CARRIED = """
+    def f(x, lo, hi):
+        x_bar = np.zeros(x.shape[0] + 4)
+        s_bar = 1.5
+        for i in {header}:
+            j = i + 3
+            a = x[i] * s_bar
+            t = s_bar
+            s_bar = t
+            x_bar[i + 1] += a
+            x_bar[j] += a * a
+            x_bar[i + 1] += -0.0 * a
+            x_bar[i] += 1.0 - a
+        return x_bar
+"""
+
+
+@pytest.mark.parametrize("header", ["range(lo, hi)", "range(hi - 1, lo - 1, -1)", "range(lo, hi, 1)"])
+@pytest.mark.parametrize("trips", [0, 1, 2, 3, 7])
+def test_adds_at_offsets_are_stored_once_per_element_with_the_same_bits(header, trips):
+    x = np.random.default_rng(trips).uniform(-1e3, 1e3, 12)
+    x[2] = -0.0  # an element left -0.0 by every add: -0.0 + -0.0 stays -0.0
+    before, after, text = run_both(CARRIED.replace("{header}", header), x, 1, 1 + trips)
+    assert "for i in range(lo, hi):" in text and "x_bar[i] = x_bar[i] + " in text and "+=" not in text, text
+    np.testing.assert_array_equal(before, after)
+    assert np.array_equal(np.signbit(before), np.signbit(after))
+
+
+def test_an_element_only_some_iterations_reach_keeps_its_sign_of_zero():
+    # The held contributions start as -0.0: -0.0 + -0.0 is -0.0, where -0.0 + 0.0 would be 0.0.
+    source = """
+        def f(x, n):
+            g = np.zeros(n + 1)
+            g[0] = -0.0
+            for i in range(n - 1, -1, -1):
+                g[i + 1] += x[i]
+                g[i] += -0.0 * x[i]
+            return g
+    """
+    before, after, text = run_both(source, np.array([2.0, 3.0, 4.0]), 3)
+    assert "g[i] = g[i] + " in text and np.signbit(before[0]), text
+    np.testing.assert_array_equal(np.signbit(before), np.signbit(after))
+
+
+def test_negative_offsets_and_a_loop_starting_late():
+    source = """
+        def f(x, n):
+            g = np.zeros(n + 2)
+            for k in range(n, 2, -1):
+                g[k - 2] += x[k] * x[k - 1]
+                g[k + 1] += x[k]
+                g[k] += 1.0 - x[k - 2]
+            return g
+    """
+    x = np.random.default_rng(1).standard_normal(12)
+    for n in (2, 3, 4, 9):
+        before, after, text = run_both(source, x, n)
+        assert "for k in range(3, n + 1):" in text and "g[k - 2] = g[k - 2] + " in text, text
+        np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize("why, loop", [
+    ("one offset: no dependence between iterations", "x_bar[i] += a; x_bar[i] += b"),
+    ("an offset that is not a number written out", "x_bar[i * 2] += a; x_bar[i] += b"),
+    ("an index from an array", "x_bar[idx[i]] += a; x_bar[i] += b"),
+    ("an index variable assigned twice", "j = i + 1; x_bar[j] += a; j = i; x_bar[j] += b"),
+    ("an index variable used before it is assigned", "x_bar[j] += a; j = i + 1; x_bar[i] += b"),
+    ("the adjoint read in the loop", "x_bar[i + 1] += a; b = x_bar[i] * b; x_bar[i] += b"),
+    ("the adjoint added into whole", "x_bar[i + 1] += a; x_bar += b; x_bar[i] += b"),
+    ("an alias of the adjoint read in the loop", "x_bar[i + 1] += a; b = v[i]; x_bar[i] += b"),
+    ("a contribution reading the adjoint", "x_bar[i + 1] += x_bar[0]; x_bar[i] += b"),
+    ("a branch in the body", "x_bar[i + 1] += a; if b: x_bar[i] += b"),
+    ("the bound changed in the body", "x_bar[i + 1] += a; n = n - 1; x_bar[i] += b"),
+])
+def test_adds_the_pass_must_leave_alone(why, loop):
+    body = "\n".join("        " + part for part in loop.split("; "))
+    source = (f"def f(x, idx, a, b, n):\n    x_bar = np.zeros(n + 1)\n    v = x_bar[1:]\n"
+              f"    for i in range(n - 1, -1, -1):\n{body}\n    return x_bar\n")
+    fdef = gast.parse(source).body[0]
+    assert gast.dump(carry_adds(fdef)) == gast.dump(fdef), why
+
+
+@pytest.mark.parametrize("why, source", [
+    ("the adjoint is an argument: it may share memory with x", """
+        def f(x, x_bar, n):
+            for i in range(n - 1, -1, -1):
+                x_bar[i + 1] += x[i]
+                x_bar[i] += x[i + 1]
+            return x_bar
+    """),
+    ("a view of the adjoint is read in the loop", """
+        def f(x, n):
+            x_bar = np.zeros(n + 1)
+            w = x_bar[1:]
+            for i in range(0, n):
+                x_bar[i + 1] += x[i]
+                x_bar[i] += w[i]
+            return x_bar
+    """),
+    ("an index variable read before the iteration assigns it: the last iteration's", """
+        def f(x, n):
+            x_bar = np.zeros(n + 2)
+            j = 0
+            for i in range(0, n):
+                x_bar[j] += x[i]
+                j = i + 1
+                x_bar[i] += x[i]
+            return x_bar
+    """),
+    ("backwards, a name carried from one iteration to the next", """
+        def f(x, n):
+            x_bar = np.zeros(n + 1)
+            s = 1.0
+            for i in range(n - 1, -1, -1):
+                s = s * x[i]
+                x_bar[i + 1] += s
+                x_bar[i] += x[i]
+            return x_bar
+    """),
+    ("backwards, the loop's index read after it", """
+        def f(x, n):
+            x_bar = np.zeros(n + 1)
+            i = 0
+            for i in range(n - 1, -1, -1):
+                x_bar[i + 1] += x[i]
+                x_bar[i] += x[i]
+            return x_bar, i
+    """),
+    ("backwards, a name of the body read after it", """
+        def f(x, n):
+            x_bar = np.zeros(n + 1)
+            a = 0.0
+            for i in range(n - 1, -1, -1):
+                a = x[i] * 2.0
+                x_bar[i + 1] += a
+                x_bar[i] += a
+            return x_bar[0] + a
+    """),
+    ("backwards, another array written at two offsets", """
+        def f(x, n):
+            x_bar = np.zeros(n + 1)
+            y_bar = np.zeros(n + 1)
+            for i in range(n - 1, -1, -1):
+                y_bar[i] = x[i] + y_bar[i + 1]
+                x_bar[i + 1] += y_bar[i]
+                x_bar[i] += x[i]
+            return x_bar
+    """),
+    ("backwards, a call that may have an effect", """
+        def f(x, n, tape):
+            x_bar = np.zeros(n + 1)
+            for i in range(n - 1, -1, -1):
+                a = tape.pop()
+                x_bar[i + 1] += a
+                x_bar[i] += a
+            return x_bar
+    """),
+])
+def test_loops_the_pass_must_leave_alone(why, source):
+    fdef = parsed(source)
+    assert gast.dump(carry_adds(fdef)) == gast.dump(fdef), why
+
+
+def test_two_adjoints_in_one_loop_are_both_carried():
+    source = """
+        def f(x, y, n):
+            x_bar = np.zeros(n + 1)
+            y_bar = np.zeros(n + 2)
+            for i in range(n - 1, -1, -1):
+                a = x[i] * y[i + 2]
+                x_bar[i + 1] += a
+                y_bar[i + 2] += x[i]
+                x_bar[i] += y[i]
+                y_bar[i] += a * a
+            return x_bar, y_bar
+    """
+    x, y = np.random.default_rng(2).standard_normal((2, 9))
+    before, after, text = run_both(source, x, y, 7)
+    assert "+=" not in text and "x_bar[i] = x_bar[i] + " in text and "y_bar[i] = y_bar[i] + " in text, text
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(b, a)
+
+
+def test_the_fused_gradients_store_each_element_once():
+    # Rosenbrock's and the heat stepper's reverse loops run forwards, with no add into the adjoint.
+    for f, args, name in [(rosen_array, (np.zeros(9),), "rosen_array_vjp"),
+                          (heat_steps, (np.zeros(9), 0.3), "heat_steps_vjp")]:
+        text = function_text(adflow.grad(f).source_for(*args), name)
+        assert "for _i1 in range(0, _n3):" in text, text
+        assert not [line for line in text.splitlines() if any(f"_bar[{i}] +=" in line for i in ("_i1", "_i2", "_i3"))]

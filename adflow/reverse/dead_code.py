@@ -9,7 +9,8 @@ whose body still holds something.
 
 Passes that use it: :mod:`.unused_value` (the statements only the value needed), :mod:`.copies`
 (the copies nothing reads any more) and
-:mod:`.dead_reverse` (what the reverse sweep computes and nothing reads: zero resets, recomputations).
+:mod:`.dead_reverse` (what the reverse sweep computes and nothing reads: zero resets, recomputations);
+:mod:`.carried_adds` asks :func:`live_after` what a loop leaves that something reads.
 """
 from __future__ import annotations
 
@@ -29,11 +30,22 @@ def eliminate(stmts, removable, live_out=frozenset()) -> list:
     return kept
 
 
-def _eliminate(stmts, live_out: set, loop_head: set | None, removable):
-    """(the statements that matter, the names live before them), given those live after them."""
+def live_after(stmts, watched) -> set:
+    """The names live just after the statement ``watched`` (somewhere in ``stmts``, a function body)."""
+    seen = {id(watched): set()}
+    _eliminate(list(stmts), set(), None, lambda stmt: False, seen)
+    return seen[id(watched)]
+
+
+def _eliminate(stmts, live_out: set, loop_head: set | None, removable, seen=None):
+    """(the statements that matter, the names live before them), given those live after them;
+    ``seen`` (id of a statement -> set) collects the names live after the statements it names,
+    over every round of a loop's fixpoint (the sets only grow, so the union is the last round's)."""
     live = set(live_out)
     kept = []
     for stmt in reversed(stmts):
+        if seen is not None and id(stmt) in seen:
+            seen[id(stmt)] |= live
         if isinstance(stmt, (gast.Assign, gast.AugAssign)) and defines_one_name(stmt):
             target = (stmt.targets[0] if isinstance(stmt, gast.Assign) else stmt.target).id
             if target not in live and removable(stmt):
@@ -47,7 +59,7 @@ def _eliminate(stmts, live_out: set, loop_head: set | None, removable):
             after = set(live)
             head = set(live)
             while True:  # names live at the top of an iteration: after the loop, or in a later iteration
-                body, body_in = _eliminate(stmt.body, head, head, removable)
+                body, body_in = _eliminate(stmt.body, head, head, removable, seen)
                 if body_in | live <= head:
                     break
                 head |= body_in
@@ -60,7 +72,7 @@ def _eliminate(stmts, live_out: set, loop_head: set | None, removable):
         elif isinstance(stmt, gast.While):
             head = set(live) | reads(stmt.test)
             while True:
-                body, body_in = _eliminate(stmt.body, head, head, removable)
+                body, body_in = _eliminate(stmt.body, head, head, removable, seen)
                 if body_in <= head:
                     break
                 head |= body_in
@@ -68,8 +80,8 @@ def _eliminate(stmts, live_out: set, loop_head: set | None, removable):
             stmt.body = body or [gast.Pass()]
             live = head
         elif isinstance(stmt, gast.If):
-            body, body_in = _eliminate(stmt.body, live, loop_head, removable)
-            orelse, else_in = _eliminate(stmt.orelse, live, loop_head, removable)
+            body, body_in = _eliminate(stmt.body, live, loop_head, removable, seen)
+            orelse, else_in = _eliminate(stmt.orelse, live, loop_head, removable, seen)
             if not body and not orelse and pure(stmt.test):
                 continue
             stmt = copy.copy(stmt)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+from .carried_adds import carry_adds
 from .copies import propagate_copies
 from .dead_reverse import drop_dead_reverse
 from .known_zero import assign_known_zeros
@@ -34,6 +35,7 @@ PASSES = (
     ("dead_reverse", drop_dead_reverse),
     ("reloads", drop_reloads),  # after dead_reverse: the restore it leaves repeated (z = _z_tape[...])
     ("element_adds", merge_element_adds),
+    ("carried_adds", carry_adds),  # after element_adds: adds into one element merged are one term
     ("reserved_tapes", reserve_tapes),
     ("view_adds", add_into_views),  # last: the passes before it read the adds as written
 )
