@@ -15,8 +15,13 @@ running only the primal).  Rows:
   the price of recomputation);
 * checkpoint="auto", memory=512 MB on the long run, whose full tape (8 GB at full size) is not run.
 
-Times are the median of ``--repeats`` calls after a compiling call on a small case.  The results
-go to benchmarks/results/checkpointing.json.
+Times are the median of ``--repeats`` calls after a compiling call on a small case.
+
+A second table measures what the driver costs where iterations are cheap: a Lorenz integrator
+(three numbers of state, nanoseconds per iteration) over 10^5 steps, ``checkpoint=s`` for a few
+``s`` against the full tape, timed alternately (median of paired ratios, benchmarks/timing.py).
+The schedule's own recomputation is in the ratio: the forward iterations it runs per trip (the
+taped one included) are printed beside it.  The results go to benchmarks/results/checkpointing.json.
 """
 from __future__ import annotations
 
@@ -39,6 +44,37 @@ def misfit(u0, kappa, target, steps):
         u[1:-1] = u[1:-1] + kappa * (u[2:] - 2.0 * u[1:-1] + u[:-2])
     r = u - target
     return 0.5 * np.sum(r * r)
+
+
+def lorenz(x0, y0, z0, steps):
+    x, y, z = x0, y0, z0
+    dt = 0.001
+    for k in range(steps):
+        dx = 10.0 * (y - x)
+        dy = x * (28.0 - z) - y
+        dz = x * y - 8.0 / 3.0 * z
+        x = x + dt * dx
+        y = y + dt * dy
+        z = z + dt * dz
+    return x * y + z
+
+
+def cheap_iterations(steps, snapshot_counts, repeats):
+    """In the child: per snapshot count, (full-tape ms, checkpointed ms, paired ratio, forward iterations per trip)."""
+    import adflow
+    from benchmarks.timing import paired
+    full = adflow.grad(lorenz, wrt=(0, 1, 2))
+    reference = full(1.0, 1.0, 1.0, steps)
+    out = {}
+    for s in snapshot_counts:
+        ckpt = adflow.grad(lorenz, wrt=(0, 1, 2), checkpoint=s)
+        got = ckpt(1.0, 1.0, 1.0, steps)
+        assert all(abs(a - b) <= 1e-12 * abs(b) for a, b in zip(got, reference)), (got, reference)
+        (report,) = ckpt.checkpoint_report
+        times = paired(lambda: full(1.0, 1.0, 1.0, steps), lambda: ckpt(1.0, 1.0, 1.0, steps), repeats)
+        out[s] = {"full_ms": times.median_a * 1e3, "checkpointed_ms": times.median_b * 1e3, "ratio": times.ratio,
+                  "forward_per_trip": (report.advanced + report.taped) / steps}
+    return out
 
 
 def data(n):
@@ -73,9 +109,9 @@ def measure(kind, n, steps, memory, repeats):
             "checksum": checksum, "snapshots": snapshots, "recomputed": recomputed}
 
 
-def child(*args):
+def child(*args, task=None):
     with get_context("spawn").Pool(1) as pool:
-        return pool.apply(measure, args)
+        return pool.apply(task or measure, args)
 
 
 def baseline_MB() -> float:
@@ -111,9 +147,17 @@ def main(argv=None):
     print(f"checkpointed / full tape, short run: {ratio:.2f}x;  long run peak - baseline: "
           f"{rows[f'auto {budget // MB} MB, long']['peak_MB'] - rows['baseline']['peak_MB']:.0f} MB "
           f"(budget {budget // MB} MB + primal arrays {3 * n * 8 / MB:.1f} MB)")
+    lorenz_steps = 10_000 if args.quick else 100_000
+    cheap = child(lorenz_steps, (10, 100, 1000), 9, task=cheap_iterations)
+    print(f"\nLorenz, {lorenz_steps} steps: checkpoint=s against the full tape (median of 9 paired ratios)")
+    for s, row in cheap.items():
+        print(f"s={s:<6} full tape {row['full_ms']:.2f} ms  checkpointed {row['checkpointed_ms']:.2f} ms  "
+              f"{row['ratio']:.2f}x  ({row['forward_per_trip']:.2f} forward iterations per trip)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"n": n, "short": short, "long": long_, "rows": rows, "ratio": ratio}, indent=1))
-    args.out.with_suffix(".md").write_text(markdown(n, short, long_, rows, ratio))
+    args.out.write_text(json.dumps({"n": n, "short": short, "long": long_, "rows": rows, "ratio": ratio,
+                                    "lorenz_steps": lorenz_steps, "cheap": cheap}, indent=1))
+    args.out.with_suffix(".md").write_text(markdown(n, short, long_, rows, ratio)
+                                           + cheap_markdown(lorenz_steps, cheap))
 
 
 def markdown(n, short, long_, rows, ratio) -> str:
@@ -125,6 +169,17 @@ def markdown(n, short, long_, rows, ratio) -> str:
         lines.append(f"| {label} | {seconds} | {row['peak_MB']:.0f} | {row.get('snapshots') or ''} | "
                      f"{row.get('recomputed', '')} |")
     lines += ["", f"Checkpointed / full tape on the short run: **{ratio:.2f}x**."]
+    return "\n".join(lines) + "\n"
+
+
+def cheap_markdown(steps, cheap) -> str:
+    lines = ["", f"Cheap iterations: a Lorenz integrator, {steps:,} steps, `checkpoint=s` against the full "
+             "tape (median of 9 paired ratios).", "",
+             "| snapshots | full tape ms | checkpointed ms | ratio | forward iterations per trip |",
+             "|---|---|---|---|---|"]
+    for s, row in cheap.items():
+        lines.append(f"| {s} | {row['full_ms']:.2f} | {row['checkpointed_ms']:.2f} | {row['ratio']:.2f}x | "
+                     f"{row['forward_per_trip']:.2f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -236,3 +236,48 @@ def test_the_loop_variable_read_in_the_body(snapshots):
     g = adflow.grad(weighted_by_step, checkpoint=snapshots, target=PY)(x, 10)
     closed = sum(i * 0.9 ** i * np.cos(x * 0.9 ** i) for i in range(10))
     assert close(g, closed, 1e-12)
+
+
+def appending(x):
+    """The state array grows: the driver's snapshot stores have one shape."""
+    u = x.copy()
+    for t in range(4):
+        u = np.concatenate((u, u[-1:] * 0.5))
+    return np.sum(u * u)
+
+
+@pytest.mark.cpu_slow
+@pytest.mark.parametrize("target", [PY, "cpu"])
+def test_the_compiled_driver_against_differences(target):
+    # The driver (adflow/checkpoint/drivers.py) is compiled with the loop's pieces on cpu: an int in
+    # the state (halving's k), an array invariant whose cotangent it sums (two_loops' second loop),
+    # break, a branch, one snapshot and more than the trips.
+    assert math.isclose(adflow.grad(halving, checkpoint=2, target=target)(40.0),
+                        fd_grad(halving, (40.0,), 0, h=1e-5), rel_tol=1e-6)
+    x = np.array([0.3, -0.2, 0.5])
+    dx, db = adflow.grad(two_loops, wrt=(0, 1), checkpoint=1, target=target)(x, 0.3)
+    assert close(dx, fd_grad(two_loops, (x, 0.3), 0), 1e-6) and close(db, fd_grad(two_loops, (x, 0.3), 1), 1e-6)
+    u0 = np.array([0.5, 0.25, 1.0])
+    du, da = adflow.grad(until_big, wrt=(0, 1), checkpoint=3, target=target)(u0, 1.2)
+    assert close(du, fd_grad(until_big, (u0, 1.2), 0), 1e-6) and close(da, fd_grad(until_big, (u0, 1.2), 1), 1e-6)
+    g = adflow.grad(growth, wrt=(0, 1), checkpoint=50, target=target)
+    assert close(np.array(g(1.5, 1.7, 20)), np.array([fd_grad(growth, (1.5, 1.7, 20), k) for k in (0, 1)]), 1e-6)
+
+
+def test_a_state_array_that_changes_shape_is_refused():
+    with pytest.raises(adflow.NonDifferentiableError, match="changed shape") as info:
+        adflow.grad(appending, checkpoint=2, target=PY)(np.array([1.0, 2.0]))
+    assert "test_checkpoint.py" in str(info.value)
+
+
+def test_the_plan_carries_out_the_library_schedule():
+    # Every iteration is reversed once, last first; snapshots fit their slots; the first sweep ends
+    # at the loop's exit.
+    from adflow.checkpoint import schedule
+    for trips, snapshots in [(1, 1), (2, 1), (7, 2), (30, 3), (100, 99)]:
+        plan = schedule.plan_for(trips, snapshots)
+        rows = plan.rows
+        reversed_ = [int(r[1]) for r in rows if r[0] in (schedule.REVERSE, schedule.REVERSE_DEP)]
+        assert reversed_ == list(range(trips - 1, -1, -1))
+        assert plan.slots <= max(1, min(snapshots, trips)) and plan.ends_with_advance
+        assert plan.advanced + trips == binomial_steps(trips, snapshots) + 1

@@ -53,6 +53,12 @@ class Emitter:
         elif isinstance(stmt, gast.If):
             self.line(f"if {expr_source(stmt.test)}:", ln, indent)
             self.block(stmt.body, indent + 1)
+            # An else holding only an if reads as the elif it was written as.
+            while len(stmt.orelse) == 1 and isinstance(stmt.orelse[0], gast.If) \
+                    and not getattr(stmt.orelse[0], "adflow_comment", False):
+                stmt = stmt.orelse[0]
+                self.line(f"elif {expr_source(stmt.test)}:", getattr(stmt, "lineno", None), indent)
+                self.block(stmt.body, indent + 1)
             if stmt.orelse:
                 self.line("else:", ln, indent)
                 self.block(stmt.orelse, indent + 1)

@@ -5,7 +5,7 @@ top-level loops (:mod:`adflow.checkpoint.split`), writes every piece's primal an
 one module with the usual :class:`~adflow.pipeline.build.ModuleBuilder`, and returns a
 :class:`Checkpointed`: a Python callable with the vjp's signature, ``(args..., cotangent) ->
 (value, gradients)``, that calls the compiled pieces in order and each loop's schedule
-(:mod:`adflow.checkpoint.schedule`).
+(:class:`~adflow.checkpoint.run.LoopRun`, with the loop's compiled driver).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import copy
 
 import gast
 import numpy as np
+from numba.core import types
 
 from ..errors import NonDifferentiableError, UnsupportedSyntaxError
 from ..pipeline.build import ModuleBuilder, check_call
@@ -20,7 +21,10 @@ from ..reverse.transform import ReverseTransform
 from ..rules.custom import custom_vjp_of
 from ..syntax.nodes import assign, const, name, store
 from ..value_types import is_float_type
-from .schedule import LoopReport, LoopSweeps, state_bytes
+from .drivers import header as sweeps_header
+from .drivers import loop_sweeps
+from .run import LoopRun, zero_like
+from .schedule import LoopReport, state_bytes
 from .split import Segment, Splitter, top_level_loops
 
 
@@ -73,6 +77,12 @@ def build_checkpointed(func, argtypes, wrt, target, output_component=None, posit
                                               f"the bytes one iteration of the {kind} at {where} keeps on its tape")
                 names.vjp = builder.add(builder.target.after_reverse(vjp), prepared,
                                         f"one iteration of the {kind} at {where}, with its tape, and its reverse")
+                _check_state_types(fn, piece, prepared.vartypes)
+                sweeps, _ = loop_sweeps(builder.unique(names.primal.removesuffix("_advance") + "_sweeps"),
+                                        names.primal, names.vjp, piece.carried, piece.invariants,
+                                        {n for n in piece.carried if getattr(prepared.vartypes[n], "ndim", 0)},
+                                        _float_params(piece.step, prepared.vartypes))
+                names.sweeps = builder.add_template_function(sweeps, sweeps_header(where))
         module, text, _ = builder.load(f"{fn.name}_checkpointed", f"{fn.name}, checkpointed")
     finally:
         builder.in_progress.pop()
@@ -129,12 +139,12 @@ class _PieceNames:
 
     def __init__(self, piece):
         self.piece = piece
-        self.primal = self.vjp = self.count = self.probe = None
+        self.primal = self.vjp = self.count = self.probe = self.sweeps = None
 
 
 def _structure(fn, pieces, compiled) -> str:
     """A comment block at the top of ``.source``: what the driver calls, in order."""
-    lines = [f"# Checkpointed reverse mode of {fn.name} ({fn.filename}): the driver (adflow/checkpoint/build.py)",
+    lines = [f"# Checkpointed reverse mode of {fn.name} ({fn.filename}): adflow/checkpoint/build.py",
              "# runs these generated functions in order, then their reverse modes last to first:"]
     for piece, names in zip(pieces, compiled):
         if isinstance(piece, Segment):
@@ -149,18 +159,13 @@ def _structure(fn, pieces, compiled) -> str:
                      else f"the trips {names.count} counts first (online)")
             lines.append(f"#   loop at line {piece.lineno}, state ({state}), invariants "
                          f"({', '.join(piece.invariants)}): binomial schedule (Revolve, checkpoint_schedules)")
-            lines.append(f"#     over {trips}: {names.primal} advances without a tape, "
-                         f"{names.vjp} reverses one iteration")
+            lines.append(f"#     over {trips}: the compiled driver {names.sweeps} carries out its plan,")
+            lines.append(f"#     calling {names.primal} (advance without a tape) and {names.vjp} (reverse one iteration)")
     return "\n".join(lines) + "\n\n"
 
 
 def _or_zero(bar, zero):
     return zero if bar is None else bar
-
-
-def _zero_like(value):
-    return np.zeros_like(value, dtype=np.result_type(value.dtype, np.float64)) if isinstance(value, np.ndarray) \
-        else 0.0
 
 
 class Checkpointed:
@@ -211,7 +216,7 @@ class Checkpointed:
             if isinstance(piece, Segment):
                 inputs = self.inputs(piece, env)
                 outputs = self.fn_of(names, "primal")(*inputs)
-                records.append((inputs, [_zero_like(v) for v in outputs]))
+                records.append((inputs, [zero_like(v) for v in outputs]))
                 env.update(zip(piece.outputs, outputs))
                 continue
             state, invariants, start, step, trips = self.loop_entry(piece, names, env)
@@ -222,9 +227,12 @@ class Checkpointed:
                 report.counted = trips
             report.trips = trips
             report.snapshots = self.snapshots_for(piece, report)
-            sweeps = LoopSweeps(self.advancer(names), self.reverser(piece, names), start, step, invariants, report)
-            final = sweeps.forward(state, final)
-            records.append((sweeps, [_zero_like(v) for v in final]))
+            floats = set(_float_params(piece.step, self.vartypes))
+            run = LoopRun(self.fn_of(names, "sweeps"), state, invariants, start, step,
+                          [j for j in range(len(invariants)) if len(piece.carried) + j in floats],
+                          [self.vartypes[n] for n in piece.carried], report, _location(self.fn, piece.lineno))
+            final = run.forward(final)
+            records.append((run, [zero_like(v) for v in final]))
             self.report.append(report)
             env.update(zip(piece.carried, final))
         last, names = self.pieces[-1], self.compiled[-1]
@@ -239,11 +247,11 @@ class Checkpointed:
                 _, parts = self.fn_of(names, "vjp")(*record, out_bar)
                 self.accumulate(bars, piece.inputs, self.float_inputs(piece.function), parts)
             else:
-                state_bar, invariant_bar = record.reverse(out_bar, (None,) * len(piece.invariants))
+                state_bar, invariant_bar = record.reverse(out_bar)
                 self.accumulate(bars, piece.carried, [k for k, n in enumerate(piece.carried)
                                                       if is_float_type(self.vartypes[n])], state_bar, positional=True)
                 self.accumulate(bars, piece.invariants, range(len(piece.invariants)), invariant_bar, positional=True)
-        grads = tuple(bars[params[k]] if bars.get(params[k]) is not None else _zero_like(args[k]) for k in self.wrt)
+        grads = tuple(bars[params[k]] if bars.get(params[k]) is not None else zero_like(args[k]) for k in self.wrt)
         return value, grads
 
     def float_inputs(self, fdef):
@@ -258,33 +266,19 @@ class Checkpointed:
             n = names[k]
             bars[n] = part if bars.get(n) is None else bars[n] + part
 
-    def advancer(self, names):
-        advance = self.fn_of(names, "primal")
-
-        def run(state, invariants, start, step, k0, k1):
-            return advance(*state, *invariants, start, step, k0, k1)
-        return run
-
-    def reverser(self, piece, names):
-        """One iteration's vjp as (state, invariants, start, step, k, state cotangent) ->
-        (cotangent of the state before it, cotangents of the invariants)."""
-        step_vjp = self.fn_of(names, "vjp")
-        floats = _float_params(piece.step, self.vartypes)
-        n_carried = len(piece.carried)
-
-        def run(state, invariants, start, step, k, cotangent):
-            _, parts = step_vjp(*state, *invariants, start, step, k, cotangent)
-            state_bar, invariant_bar = [0.0] * n_carried, [None] * len(invariants)
-            for j, position in enumerate(floats):
-                if position < n_carried:
-                    state_bar[position] = parts[j]
-                else:
-                    invariant_bar[position - n_carried] = parts[j]
-            return tuple(state_bar), invariant_bar
-        return run
-
     def snapshots_for(self, piece, report):
         return self.snapshots(piece, report) if callable(self.snapshots) else self.snapshots
+
+
+def _check_state_types(fn, piece, vartypes):
+    """The driver keeps snapshots in arrays: a loop carrying anything but numbers and arrays is refused."""
+    for n in piece.carried:
+        ty = vartypes[n]
+        if not isinstance(ty, (types.Number, types.Boolean, types.Array)):
+            raise UnsupportedSyntaxError(
+                f"checkpointing: the loop carries '{n}' from one iteration to the next, a {ty}; "
+                "a checkpointed loop's state is numbers and arrays", _location(fn, piece.lineno),
+                hint=f"carry the parts of '{n}' as separate names, or drop checkpoint=")
 
 
 def check_no_shared_memory(fn, piece, state, invariants):

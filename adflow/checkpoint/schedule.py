@@ -1,25 +1,31 @@
-"""Run one loop's forward and reverse sweeps under a binomial checkpointing schedule.
+"""A loop's binomial checkpointing schedule, as a plan of rows a compiled driver carries out.
 
 The schedule is the Firedrake project's ``checkpoint_schedules`` package (Griewank and Walther's
-Revolve, as ``MultistageCheckpointSchedule`` with every snapshot in memory): a stream of actions
-this module carries out with compiled pieces of the loop (:mod:`adflow.checkpoint.split`):
+Revolve, as ``MultistageCheckpointSchedule`` with every snapshot in memory).  Its actions are
+Python objects, about a microsecond each, four per iteration; carrying them out from Python cost
+about 10 microseconds per iteration, which on a loop of cheap iterations was a thousand times the
+iteration itself.  So :func:`plan_for` translates the action stream once per (trips, snapshots)
+into a :class:`Plan`, an integer table the loop's compiled driver reads
+(:mod:`adflow.checkpoint.drivers`), and keeps the last few plans.  A row is ``(op, k0, k1, slot)``:
 
-* ``Forward(n0, n1, write_ics, write_adj_deps)``: keep the state at ``n0`` as a snapshot if asked,
-  then advance to ``n1`` without a tape (one compiled call for the whole range).  With
-  ``write_adj_deps`` the states the reverse steps start from are kept instead;
-* ``Reverse(n1, n0)``: for each iteration, last first, the compiled vjp of one iteration: it
-  recomputes the iteration with its tape from the state it started from, and maps the cotangent
-  of the state after it to the cotangent of the state before it (and of the loop's invariants);
-* ``Copy(n)`` / ``Move(n)``: resume from snapshot ``n`` (``Move`` frees it);
-* ``EndForward`` / ``EndReverse``.
+* ``ADVANCE`` iterations ``k0`` to ``k1`` without a tape (``Forward`` without ``write_adj_deps``);
+* ``KEEP`` the state in snapshot ``slot`` (``Forward(write_ics=True)``);
+* ``KEEP_DEP`` the state in dependency slot ``slot``: the state one reversed iteration starts
+  from, when the state moves on before that iteration is reversed (the first sweep's last one);
+* ``RESTORE`` the state from snapshot ``slot`` (``Copy``, ``Move``; a move frees the slot);
+* ``REVERSE`` iteration ``k0`` from the current state: recompute it with its tape and map the
+  state's cotangent back (``Forward(k, k + 1, write_adj_deps=True)`` then ``Reverse(k + 1, k)``);
+* ``REVERSE_DEP`` the same from dependency slot ``slot``.
 
-States are tuples of the loop's carried values.  The compiled pieces copy the arrays they write
-into, so a snapshot is the tuple itself, never copied again and never changed.
+Snapshots are numbered by slot, not by iteration, so the driver keeps them in arrays of
+``slots`` rows allocated once per call.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from ..errors import ArgumentError
@@ -28,9 +34,18 @@ try:  # an optional dependency: adflow[checkpoint]
     import checkpoint_schedules
     from checkpoint_schedules import (Copy, EndForward, EndReverse, Forward, Move, MultistageCheckpointSchedule,
                                       Reverse)
+    from checkpoint_schedules import multistage
     from checkpoint_schedules.multistage import optimal_steps_binomial
 except ImportError:  # pragma: no cover - exercised only without the package
     checkpoint_schedules = None
+else:
+    # The library compiles its step-size rule with numba on first use, uncached: 1.7 s in every
+    # new process.  The same Python function, compiled with numba's disk cache, costs that once.
+    if isinstance(getattr(multistage, "n_advance", None), numba.core.registry.CPUDispatcher):
+        multistage.n_advance = numba.njit(cache=True)(multistage.n_advance.py_func)
+
+ADVANCE, KEEP, KEEP_DEP, RESTORE, REVERSE, REVERSE_DEP = range(6)
+PLANS_KEPT = 4  # plans of recent (trips, snapshots): 16 bytes a row, about 3 rows an iteration
 
 
 def require_schedules():
@@ -46,6 +61,83 @@ def binomial_steps(trips: int, snapshots: int) -> int:
     if trips <= 1:
         return trips
     return optimal_steps_binomial(trips, min(snapshots, trips - 1))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A schedule as rows ``(op, k0, k1, slot)`` (int32): the first sweep, then the reverse sweep."""
+
+    rows: np.ndarray
+    first_sweep: int  # rows[:first_sweep] run forward from the loop's entry to its exit
+    slots: int  # snapshot slots used
+    dep_slots: int  # dependency slots used
+    most_kept: int  # the most snapshots held at once
+    advanced: int  # iterations advanced without a tape, both sweeps
+    ends_with_advance: bool  # the first sweep's last row advances its last iteration
+
+    @property
+    def reverse_rows(self) -> tuple:
+        return self.first_sweep, len(self.rows)
+
+
+@functools.lru_cache(maxsize=PLANS_KEPT)
+def plan_for(trips: int, snapshots: int) -> Plan:
+    """The plan of ``MultistageCheckpointSchedule(trips, snapshots)`` (``trips`` >= 1)."""
+    rows, first_sweep = [], None
+    kept, free, slots = {}, [], 0  # iteration -> snapshot slot; freed slots; slots ever used
+    deps, dep_free, dep_slots = {}, [], 0
+    most_kept = advanced = 0
+    for action in MultistageCheckpointSchedule(trips, snapshots, 0):
+        if isinstance(action, Forward):
+            n0, n1 = action.n0, action.n1
+            if action.write_ics and n0 not in kept:
+                if free:
+                    kept[n0] = free.pop()
+                else:
+                    kept[n0], slots = slots, slots + 1
+                most_kept = max(most_kept, len(kept))
+                rows.append((KEEP, n0, n0, kept[n0]))
+            if not action.write_adj_deps:
+                rows.append((ADVANCE, n0, n1, 0))
+                advanced += n1 - n0
+                continue
+            for k in range(n0, n1):
+                # Iteration k is reversed later, from the state it starts at: here, unless the
+                # state moves on first (the first sweep goes on to the loop's exit).
+                if k + 1 < n1 or first_sweep is None:
+                    if dep_free:
+                        deps[k] = dep_free.pop()
+                    else:
+                        deps[k], dep_slots = dep_slots, dep_slots + 1
+                    rows.append((KEEP_DEP, k, k, deps[k]))
+                    rows.append((ADVANCE, k, k + 1, 0))
+                    advanced += 1
+                else:
+                    deps[k] = None  # the current state
+        elif isinstance(action, Reverse):
+            for k in range(action.n1 - 1, action.n0 - 1, -1):
+                slot = deps.pop(k)
+                if slot is None:
+                    rows.append((REVERSE, k, k + 1, 0))
+                else:
+                    rows.append((REVERSE_DEP, k, k + 1, slot))
+                    dep_free.append(slot)
+        elif isinstance(action, (Copy, Move)):
+            slot = kept.pop(action.n) if isinstance(action, Move) else kept[action.n]
+            rows.append((RESTORE, action.n, action.n, slot))
+            if isinstance(action, Move):
+                free.append(slot)
+        elif isinstance(action, EndForward):
+            first_sweep = len(rows)
+        elif isinstance(action, EndReverse):
+            break
+        else:  # pragma: no cover - MultistageCheckpointSchedule yields nothing else
+            raise TypeError(f"unexpected checkpointing action {action!r}")
+    table = np.array(rows, dtype=np.int32).reshape(-1, 4)
+    table.setflags(write=False)  # shared by every call with these trips and snapshots
+    last = table[first_sweep - 1]
+    return Plan(table, first_sweep, max(slots, 1), max(dep_slots, 1), most_kept, advanced,
+                bool(last[0] == ADVANCE and last[1] == trips - 1 and last[2] == trips))
 
 
 @dataclass
@@ -65,87 +157,6 @@ class LoopReport:
     def recomputed(self) -> int:
         """Iterations run more than once: everything beyond the first sweep's ``trips``."""
         return self.advanced + self.taped + self.counted - self.trips
-
-
-class LoopSweeps:
-    """One loop's schedule: :meth:`forward` from the entry state, then :meth:`reverse`."""
-
-    def __init__(self, advance, step_vjp, start, step, invariants, report):
-        self.advance = advance  # (state, invariants, start, step, k0, k1) -> state
-        self.step_vjp = step_vjp  # (state, invariants, start, step, k, state cotangent) -> (cotangents, invariants')
-        self.start, self.step = start, step
-        self.invariants = invariants
-        self.report = report
-        self.snapshots, self.deps = {}, {}
-
-    def forward(self, state, final=None):
-        """Run the schedule's first sweep from ``state``; returns the state after the loop.
-
-        ``final``: the state after the loop when a counting sweep already computed it (the last
-        iteration then need not run again here).
-        """
-        report = self.report
-        if report.trips == 0:
-            return state
-        self.schedule = MultistageCheckpointSchedule(report.trips, report.snapshots, 0)
-        self.at, self.work = 0, state
-        for action in self.schedule:
-            if isinstance(action, EndForward):
-                break
-            self.act(action, first_sweep=True, final=final)
-        return self.work
-
-    def reverse(self, cotangent, invariant_cotangent):
-        """Cotangents of the loop's entry state and invariants, from those of its exit state
-        (``invariant_cotangent`` holds what is known already; it is added to)."""
-        if self.report.trips == 0:
-            return cotangent, invariant_cotangent
-        self.cotangent, self.invariant_cotangent = cotangent, list(invariant_cotangent)
-        for action in self.schedule:
-            if isinstance(action, EndReverse):
-                break
-            self.act(action, first_sweep=False)
-        return self.cotangent, tuple(self.invariant_cotangent)
-
-    def act(self, action, first_sweep, final=None):
-        report = self.report
-        if isinstance(action, Forward):
-            n0, n1 = action.n0, action.n1
-            if action.write_ics:
-                self.snapshots[n0] = self.work
-                report.most_kept = max(report.most_kept, len(self.snapshots))
-            if action.write_adj_deps:
-                # The reverse steps recompute each iteration with its tape from the state it starts at.
-                for k in range(n0, n1):
-                    self.deps[k] = self.work
-                    if k + 1 < n1 or first_sweep:  # the first sweep needs the state after the loop
-                        if first_sweep and k + 1 == report.trips and final is not None:
-                            self.work = final
-                        else:
-                            self.work = self.advance(self.work, self.invariants, self.start, self.step, k, k + 1)
-                            report.advanced += 1
-            else:
-                self.work = self.advance(self.work, self.invariants, self.start, self.step, n0, n1)
-                report.advanced += n1 - n0
-            self.at = n1
-        elif isinstance(action, Reverse):
-            for k in range(action.n1 - 1, action.n0 - 1, -1):
-                self.cotangent, parts = self.step_vjp(self.deps.pop(k), self.invariants, self.start, self.step, k,
-                                                      self.cotangent)
-                report.taped += 1
-                for j, part in enumerate(parts):
-                    self.invariant_cotangent[j] = _add(self.invariant_cotangent[j], part)
-        elif isinstance(action, (Copy, Move)):
-            self.work = self.snapshots.pop(action.n) if isinstance(action, Move) else self.snapshots[action.n]
-            self.at = action.n
-        else:  # pragma: no cover - MultistageCheckpointSchedule yields nothing else
-            raise TypeError(f"unexpected checkpointing action {action!r}")
-
-
-def _add(total, part):
-    if total is None:
-        return part
-    return total + part
 
 
 def state_bytes(state) -> int:

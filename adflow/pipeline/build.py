@@ -79,10 +79,14 @@ class ModuleBuilder:
         with stage("transform"):
             # A lambda's name is '<lambda>': the driver's must be an identifier.
             driven = driver(self.unique(re.sub(r"\W", "_", f"{stem}_{driver.__name__}")), target_name, params, *options)
-        self.functions.insert(0, (driven, f"compiled loop: {driver.__doc__.splitlines()[0]}"))
-        if "prange" in emit.function_source(driven)[0]:
-            self.parallel.add(driven.name)
-        return driven.name
+        return self.add_template_function(driven, f"compiled loop: {driver.__doc__.splitlines()[0]}")
+
+    def add_template_function(self, fdef, header):
+        """Add ``fdef``, written from a template (it stands for no line of the user's); returns its name."""
+        self.functions.insert(0, (fdef, header))
+        if "prange" in emit.function_source(fdef)[0]:
+            self.parallel.add(fdef.name)
+        return fdef.name
 
     def add_gradient_only(self, vjp_name):
         """A copy of ``vjp_name`` without the work only its value needed (``grad`` discards the value);
