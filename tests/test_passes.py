@@ -368,6 +368,25 @@ def written_between(x, a):
     return np.sum(t * x) + x[0]
 
 
+def rebinding(x, a):
+    # Straight-line rebinding of a number and an array, a branch between (saved_locals), and a loop
+    # whose pushes stay on a tape.
+    s = a * 2.0
+    s = np.sin(s) * a
+    r = np.cos(a) + x[0]
+    r = np.sin(r) * r
+    r = r * np.exp(r)
+    x = x / np.sqrt(np.sum(x * x)) + r
+    if s > 0.0:
+        s = s * s
+    x = np.tanh(x) * s
+    t = 0.0
+    for k in range(3):
+        t = t * s + np.sum(x) * a
+    s = s + t
+    return np.sum(x * x) * s
+
+
 def stencil_offsets(x, c):
     # Fused: x_bar gets adds at offsets 0, 1 and 2 in one reverse loop (carried_adds).
     return np.sum(x[2:] * x[1:-1] - c * x[:-2] ** 2 * x[1:-1])
@@ -387,6 +406,7 @@ def pairs_loop(x, c):
 
 
 PROGRAMS = {
+    "rebinding": (rebinding, lambda rng: (rng.uniform(-1.0, 1.0, 5), 0.7)),
     "lorenz": (lorenz_loss, lambda rng: (np.array([1.0, 2.0, 3.0]), np.array([10.0, 28.0, 8.0 / 3.0]), 60)),
     "stepper": (stepper, lambda rng: (np.array([1.0, 0.5, 2.0, 0.1]), 3.005)),
     "stepper_breaks": (stepper, lambda rng: (np.array([1.5, 2.5, 2.0, 0.1]), 30.005)),
@@ -409,6 +429,19 @@ PROGRAMS = {
     "float32_lorenz": (lorenz_loss, lambda rng: (np.array([1.0, 2.0, 3.0], np.float32),
                                                  np.array([10.0, 28.0, 2.5], np.float32), 20)),
 }
+
+
+def test_saved_locals_replaces_the_tapes_of_straight_code_only(rng):
+    g = adflow.grad(rebinding, wrt=(0, 1), target="python")
+    g(rng.uniform(-1.0, 1.0, 5), 0.7)
+    vjp = g.source[g.source.index("def rebinding_vjp"):]
+    vjp = vjp[:vjp.index("return (")]
+    # x is saved twice, both times outside any loop or branch: two locals, restored last first.
+    assert "_x_tape" not in vjp and "_x_saved = x" in vjp and "_x_saved2 = x" in vjp
+    assert vjp.index("x = _x_saved2") < vjp.index("x = _x_saved\n")
+    # s is also saved inside the branch, t inside the loop: their depths are not known, tapes stay.
+    assert "_s_tape" in vjp and "_t_tape" in vjp
+    assert "_r_tape" not in vjp and vjp.index("r = _r_saved2") < vjp.index("r = _r_saved\n")
 
 
 def gradients(program, target, off=()):
@@ -454,7 +487,7 @@ def test_compiled_passes_give_the_numbers_of_the_unoptimised_vjp(program):
     assert_same_numbers(gradients(program, "cpu"), gradients(program, "cpu", off=passes.names()), exact=False)
 
 
-@pytest.mark.parametrize("program", ["lorenz", "stepper", "stepper_breaks", "branchy", "read_in_one_branch",
+@pytest.mark.parametrize("program", ["rebinding", "lorenz", "stepper", "stepper_breaks", "branchy", "read_in_one_branch",
                                      "nested_pushes", "operand_changes_before_the_read", "rosen_array",
                                      "stencil_steps", "written_between", "heat_steps", "row_sums",
                                      "stencil_offsets", "strided_offsets", "pairs_loop"])

@@ -23,6 +23,7 @@ from .merge_element_adds import merge_element_adds
 from .reloads import drop_reloads
 from .reserved_tapes import reserve_tapes
 from .reuse_values import reuse_forward_values
+from .saved_locals import save_in_locals
 from .single_adjoints import assign_single_contributions
 from .view_adds import add_into_views
 
@@ -36,6 +37,7 @@ PASSES = (
     ("reloads", drop_reloads),  # after dead_reverse: the restore it leaves repeated (z = _z_tape[...])
     ("element_adds", merge_element_adds),
     ("carried_adds", carry_adds),  # after element_adds: adds into one element merged are one term
+    ("saved_locals", save_in_locals),  # after the passes that read pushes and pops as tapes
     ("reserved_tapes", reserve_tapes),
     ("view_adds", add_into_views),  # last: the passes before it read the adds as written
 )
