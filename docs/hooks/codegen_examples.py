@@ -52,6 +52,12 @@ def heat_slices(u0, dt, steps):
     return np.sum(u * u)
 
 
+def normalised(x, w):
+    x = x / np.sqrt(np.sum(x * x))
+    x = np.tanh(x) * w
+    return np.sum(x * x)
+
+
 def classic_a(a, b, c):
     return 3 * a + 2 * b * b + np.log(c)
 
@@ -68,5 +74,6 @@ EXAMPLES = {
     "first_crossing": (np.zeros(3), 1.0),
     "heat": (np.zeros(4), 0.1, 2),
     "heat_slices": (np.zeros(4), 0.1, 2),
+    "normalised": (np.ones(3), 0.5),
     "weighted": (np.zeros(3), np.zeros(3), np.ones(3), np.ones(3)),
 }
