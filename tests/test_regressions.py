@@ -1116,3 +1116,19 @@ def test_a_variable_and_a_temporary_whose_tapes_had_one_name(target):
     fd_x = numerical_jacobian(lambda v: tape_names_meet(v.copy(), M, 0.3, 4), x).ravel()
     np.testing.assert_allclose(g[0], fd_x, rtol=1e-6, atol=1e-9)
     assert g[1] == pytest.approx(fd_a, rel=1e-6)
+
+
+def builtin_max_row(x, a):
+    s0 = math.sin(a) + x[1]
+    s1 = max(math.sin(x[0]), np.sum(x) * 0.25)  # two numbers of one row: columns of a block of rows
+    s2 = min(x[2] * a, 0.1)
+    return x * s0 + s1 * s2
+
+
+def test_row_blocks_of_builtin_max_and_min(target):
+    # CI fuzz seed 238642634: the block-of-rows form kept max(a, b), which raises on two columns.
+    X = np.array([[-0.3377, 0.1146, 0.5569, -0.8108], [0.1, 0.2, 0.3, 0.4], [0.9, -0.2, -0.3, 0.4]])
+    Z = adflow.jacobian(builtin_max_row, batch=True, mode="forward", target=target)(X, -1.14)
+    for i in range(3):
+        np.testing.assert_allclose(Z[i], numerical_jacobian(lambda v: builtin_max_row(v, -1.14), X[i]),
+                                   rtol=1e-6, atol=1e-9)

@@ -281,8 +281,11 @@ class RowBlocks:
         if op.kind != O.PRIMITIVE:
             raise NotBatchable(f"{where}: {op.what} has no block form")
         out = []
-        if isinstance(stmt.value, gast.Call) and O.is_math_call(self.fn, stmt.value, self.prepared.normalizer.locals):
-            stmt = O.numpy_call_for_duals(stmt, op)  # math.tanh of a column of the block: np.tanh
+        locals_ = self.prepared.normalizer.locals
+        if isinstance(stmt.value, gast.Call) and (O.is_math_call(self.fn, stmt.value, locals_)
+                                                  or O.is_builtin_extremum(self.fn, stmt.value, locals_)):
+            # math.tanh of a column of the block: np.tanh; max(a, b) of two columns: np.maximum.
+            stmt = O.numpy_call_for_duals(stmt, op)
         operands = dict(op.args)
         if target in read:
             # ``h = np.tanh(h)``: the tangent rule reads the old h, which the value overwrites.

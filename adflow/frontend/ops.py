@@ -5,6 +5,7 @@ args={"x": Name(x)})``.  Both transforms and the analyses read statements throug
 """
 from __future__ import annotations
 
+import builtins
 import copy
 import math
 from dataclasses import dataclass, field
@@ -163,6 +164,14 @@ def is_math_call(fn, call, local_names) -> bool:
         return True
     value = fn.globals.get(dotted)
     return getattr(value, "__self__", None) is math
+
+
+def is_builtin_extremum(fn, call, local_names) -> bool:
+    """Is ``call`` the builtin ``max(a, b)`` or ``min(a, b)``?  (Of numbers; on the columns of a block
+    of rows, or on duals, it must become NumPy's maximum or minimum.)"""
+    resolved = ns.resolve(fn, call.func, local_names) if ns.dotted_name(call.func) else None
+    return (resolved is not None and len(call.args) == 2 and not call.keywords
+            and any(resolved.value is f for f in (builtins.max, builtins.min)))
 
 
 def numpy_call_for_duals(stmt, op):
