@@ -322,11 +322,24 @@ def test_checker_catches_a_wrong_jacobian_entry(loader, monkeypatch, variant, wr
 def test_checker_passes_right_programs(loader):
     outcome = fuzz.check_program(_fixed_program(), loader, targets=("python",))
     assert outcome.status == "ok" and outcome.fd_checked == 5 and outcome.hvp_checked
-    assert outcome.checks == ("grad", "vjp", "jvp", "hvp")
+    assert outcome.checks == ("grad", "vjp", "jvp", "hvp", "checkpoint")
     outcome = fuzz.check_program(_fixed_vector_program(), loader, targets=("python",))
     assert outcome.status == "ok" and outcome.fd_checked + outcome.fd_skipped == 4 * 21
     assert outcome.checks == ("vjp", "jvp", "jacobian-forward", "jacobian-reverse", "jacobian-sparse",
                               "jacobian-batch", "jacobian-auto", "jacobian-batch-reverse")
+
+
+def test_checker_finds_a_wrong_checkpointed_gradient(loader, monkeypatch):
+    # A deliberately broken driver: the cotangent of the loop's entry state comes back doubled.
+    from adflow.checkpoint.run import LoopRun
+    reverse = LoopRun.reverse
+
+    def doubled(self, cotangent):
+        state_bars, invariant_bars = reverse(self, cotangent)
+        return tuple(2.0 * b for b in state_bars), invariant_bars
+    monkeypatch.setattr(LoopRun, "reverse", doubled)
+    with pytest.raises(fuzz.Finding, match="wrong-checkpointed-gradient"):
+        fuzz.check_program(_fixed_program(), loader, targets=("python",), checks=("grad", "checkpoint"))
 
 
 def test_checker_passes_a_hessian_whose_gradient_underflows(loader):

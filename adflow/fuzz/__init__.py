@@ -32,6 +32,8 @@ The checks (:func:`check_program`), each an adflow API on every target asked for
   ``jvp`` (not tuples, random tangent ``t``), ``hvp`` (numbers only, with respect to ``x``) and
   ``jacobian`` in one or two variants drawn with the program (``mode`` auto/forward/reverse,
   ``sparsity="auto"``, ``batch=True`` on two rows; with respect to ``x``, ``M`` or ``a``);
+* ``grad`` with ``checkpoint=2`` (numbers only) gives the full tape's gradient to rounding, where
+  the program has a loop at its top level to checkpoint;
 * each returns the function's value, leaves the caller's arrays alone, and gives finite
   derivatives shaped and typed like their arguments (float32 stays float32);
 * each agrees with central finite differences of the function: the gradient, ``v^T J``, ``J t``

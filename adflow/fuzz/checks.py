@@ -16,7 +16,11 @@ from .differences import EPS, FLOAT32, MARGIN, ROUNDING, coordinates_of, flatten
 from .grammar import N
 from .programs import Loader, Program
 
-CHECKS = ("grad", "vjp", "jvp", "hvp", "jacobian")
+CHECKS = ("grad", "vjp", "jvp", "hvp", "jacobian", "checkpoint")
+# What checkpoint= refuses by design, beyond REFUSALS: programs without a loop at the top level, and
+# loops whose state the snapshot stores cannot hold (docs/checkpointing.md).
+CHECKPOINT_LIMITS = ("has no loop to checkpoint", "loops are inside branches", "changed shape between iterations",
+                     "a checkpointed loop's state is numbers and arrays", "shares memory with")
 
 
 class Finding(AssertionError):
@@ -83,7 +87,8 @@ def check_program(program: Program, loader: Loader, targets=("python",), checks=
     checker = _Checker(f, path, program, value, targets)
     single = not isinstance(value, tuple)
     scalar = single and np.ndim(value) == 0
-    planned = {"grad": scalar, "vjp": True, "jvp": single, "hvp": scalar, "jacobian": single}
+    planned = {"grad": scalar, "vjp": True, "jvp": single, "hvp": scalar, "jacobian": single,
+               "checkpoint": scalar and "grad" in checks}
     try:
         for check in CHECKS:
             if check in checks and planned[check]:
@@ -113,6 +118,7 @@ class _Checker:
         self.cotangent = rng.standard_normal(self.ref.jac.shape[0])  # v, weighting the outputs
         self.tangent = rng.standard_normal(self.ref.jac.shape[1])  # t, a direction in the inputs
         self.pulled = {}  # target -> v^T J from vjp, for the dot-product test
+        self.gradients = {}  # target -> the full tape's gradient, flattened, from the grad check
 
     def _close_to(self, value, got) -> bool:
         want, have = flatten(value), flatten(got)
@@ -181,6 +187,7 @@ class _Checker:
             self.check_value("value_and_grad", target, got)
             results[target] = self.check_derivatives("value_and_grad", target, grads)
         self.agree("gradient", results)
+        self.gradients = results
         expected, err, checked = self.ref.along(left=np.ones(1))
         _compare("wrong-gradient", "gradient", next(iter(results.values())), expected, err, checked, self.names,
                  self.program)
@@ -270,6 +277,27 @@ class _Checker:
                      hv, d1, err, checked, names, self.program)
         self.outcome.hvp_checked = bool(np.any(checked))
         self.ran("hvp")
+
+    def checkpoint(self):
+        """grad with checkpoint=2 (the program's top-level loops under a binomial schedule, on every
+        target) gives the full tape's gradient, checked against differences by the grad check, to
+        rounding: the same arithmetic in another order of iterations."""
+        for target, full in self.gradients.items():
+            fn = self.adflow.grad(self.f, wrt=self.wrt, checkpoint=2, target=target)
+            try:
+                got = self.call("grad-checkpoint", target, fn, *self.program.args())
+            except Finding as finding:
+                if finding.kind.startswith("refused") and any(p in finding.detail for p in CHECKPOINT_LIMITS):
+                    return
+                raise
+            got = self.check_derivatives("grad-checkpoint", target, got)
+            scale = float(np.max(np.abs(full)))
+            for j in range(len(full)):
+                if not _close(got[j], full[j], self.rtol, scale):
+                    raise Finding("wrong-checkpointed-gradient",
+                                  f"target={target} d/d{self.names[j]}: checkpoint=2 {got[j]!r}, full tape {full[j]!r} "
+                                  f"(all: {got} vs {full})", self.program)
+        self.ran("checkpoint")
 
     def jacobian(self):
         """adflow.jacobian in the program's variants (mode auto/forward/reverse, sparsity="auto",
