@@ -23,7 +23,8 @@ from .value_types import ndim_of
 __all__ = [
     "grow", "reserve", "trip_count", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
     "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
-    "reshape_like", "size_of", "reduce_sum", "ans_full", "zeros_like_float", "add_cotangent", "seed_directions",
+    "reshape_like", "size_of", "reduce_sum", "ans_full", "zeros_like_float", "empty_like_float", "add_cotangent",
+    "seed_directions",
     "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum", "one_cotangent", "add_into",
 ]
 
@@ -411,6 +412,25 @@ def _zeros_like_float_numba(x, like=None):
     if isinstance(x.dtype, types.Float):
         return lambda x, like=None: np.zeros(x.shape, x.dtype)
     return lambda x, like=None: np.zeros(x.shape, np.float64)
+
+
+def empty_like_float(x, like=None):
+    """:func:`zeros_like_float` for a caller that writes every element before reading it
+    (reverse/zero_in_loop.py): the same type and shape, its numbers not set.  Duals and numbers
+    come as zeros, as there: leaving them unset would save next to nothing."""
+    if is_dual(x) or (like is not None and is_dual(like)) or np.ndim(x) == 0:
+        return zeros_like_float(x, like)
+    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+    return np.empty(np.shape(x), dtype)
+
+
+@overload(empty_like_float)
+def _empty_like_float_numba(x, like=None):
+    if isinstance(x, (DualType, DualArrayType, types.Number)) or isinstance(like, (DualType, DualArrayType)):
+        return lambda x, like=None: zeros_like_float(x, like)
+    if isinstance(x.dtype, types.Float):
+        return lambda x, like=None: np.empty(x.shape, x.dtype)
+    return lambda x, like=None: np.empty(x.shape, np.float64)
 
 
 def add_cotangent(bar, v):

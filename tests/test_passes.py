@@ -24,6 +24,7 @@ from adflow.reverse.known_zero import assign_known_zeros
 from adflow.reverse.merge_contributions import merge_equal_contributions
 from adflow.reverse.merge_element_adds import merge_element_adds
 from adflow.reverse.reloads import drop_reloads
+from adflow.reverse.zero_in_loop import zero_in_loop
 from adflow.testing import numerical_grad
 
 import test_control_flow as CF
@@ -405,6 +406,42 @@ def pairs_loop(x, c):
     return s
 
 
+def rows_but_last(M, c):
+    # zero_in_loop: the reverse loop adds into whole rows of M's adjoint, all but the last one.
+    s = 0.0
+    for i in range(M.shape[0] - 1):
+        s = s + np.sum(np.tanh(M[i]) * c)
+    return s
+
+
+def partial_sweep(x, c):
+    # zero_in_loop: the reverse loop adds into x_bar[i] for all but the last two elements.
+    s = 0.0
+    for i in range(x.shape[0] - 2):
+        s = s + math.sin(x[i]) * c * x[i]
+    return s
+
+
+def skipping(x, c):
+    # zero_in_loop must refuse: the reverse loop adds into x_bar[i - 1] too, inside a branch.
+    s = 0.0
+    for i in range(1, x.shape[0]):
+        if x[i] > c:
+            continue
+        s = s + x[i] * x[i - 1] * c
+    return s
+
+
+def early_stop(x, c):
+    # zero_in_loop must refuse: after a break the reverse loop runs over the trips made, by a counter.
+    s = 0.0
+    for i in range(x.shape[0]):
+        s = s + x[i] * c
+        if s > 1.0:
+            break
+    return s * s
+
+
 PROGRAMS = {
     "rebinding": (rebinding, lambda rng: (rng.uniform(-1.0, 1.0, 5), 0.7)),
     "lorenz": (lorenz_loss, lambda rng: (np.array([1.0, 2.0, 3.0]), np.array([10.0, 28.0, 8.0 / 3.0]), 60)),
@@ -423,6 +460,10 @@ PROGRAMS = {
     "stencil_offsets": (stencil_offsets, lambda rng: (rng.uniform(-1.0, 1.0, 9), 0.7)),
     "strided_offsets": (strided_offsets, lambda rng: (rng.uniform(-1.0, 1.0, 8),)),
     "pairs_loop": (pairs_loop, lambda rng: (rng.uniform(-1.0, 1.0, 7), 0.7)),
+    "rows_but_last": (rows_but_last, lambda rng: (rng.uniform(-1.0, 1.0, (5, 3)), 0.7)),
+    "partial_sweep": (partial_sweep, lambda rng: (rng.uniform(-1.0, 1.0, 9), 0.3)),
+    "skipping": (skipping, lambda rng: (rng.uniform(-1.0, 1.0, 9), 0.3)),
+    "early_stop": (early_stop, lambda rng: (rng.uniform(0.0, 0.4, 9), 0.7)),
     "nested_break": (CF.nested_break, lambda rng: (rng.uniform(0.2, 1.0, (4, 5)), 3.0)),
     "continue_and_elif": (CF.continue_and_elif, lambda rng: (rng.uniform(-1.0, 1.0, 9),)),
     "cube_root_newton": (CF.cube_root_newton, lambda rng: (2.0, 5.0)),
@@ -487,10 +528,11 @@ def test_compiled_passes_give_the_numbers_of_the_unoptimised_vjp(program):
     assert_same_numbers(gradients(program, "cpu"), gradients(program, "cpu", off=passes.names()), exact=False)
 
 
-@pytest.mark.parametrize("program", ["rebinding", "lorenz", "stepper", "stepper_breaks", "branchy", "read_in_one_branch",
-                                     "nested_pushes", "operand_changes_before_the_read", "rosen_array",
-                                     "stencil_steps", "written_between", "heat_steps", "row_sums",
-                                     "stencil_offsets", "strided_offsets", "pairs_loop"])
+@pytest.mark.parametrize("program", ["rebinding", "lorenz", "stepper", "stepper_breaks", "branchy",
+                                     "read_in_one_branch", "nested_pushes", "operand_changes_before_the_read",
+                                     "rosen_array", "stencil_steps", "written_between", "heat_steps", "row_sums",
+                                     "stencil_offsets", "strided_offsets", "pairs_loop", "rows_but_last",
+                                     "partial_sweep", "skipping", "early_stop"])
 def test_the_optimised_gradients_match_finite_differences(program, rng):
     f, make = PROGRAMS[program]
     args = make(rng)
@@ -778,3 +820,92 @@ def test_the_fused_gradients_store_each_element_once():
         text = function_text(adflow.grad(f).source_for(*args), name)
         assert "for _i1 in range(0, _n3):" in text, text
         assert not [line for line in text.splitlines() if any(f"_bar[{i}] +=" in line for i in ("_i1", "_i2", "_i3"))]
+
+
+# --- zero_in_loop: a new adjoint's zero fill moves into the loop that first reaches its elements --
+
+def run_zeroed(source, *args):
+    """What ``source`` returns before and after zero_in_loop (and the new text); the new function's
+    "empty" arrays are full of NaN, so an element it forgets to zero shows."""
+    fdef = parsed(source)
+    new = zero_in_loop(fdef)
+    results = []
+    for tree in (fdef, new):
+        space = {"np": np, "zeros_like_float": lambda x: np.zeros(np.shape(x)),
+                 "empty_like_float": lambda x: np.full(np.shape(x), np.nan)}
+        exec(gast.unparse(tree), space)
+        results.append(space[tree.name](*args))
+    return results[0], results[1], text_of(new)
+
+
+ZEROED = """
+    def f(x, n):
+        x_bar = zeros_like_float(x)
+        a = 2.0
+        for i in {header}:
+            b = x[i] * a
+            x_bar[i] += b
+            if n > 2:
+                x_bar[i] += -0.0 * b
+            x_bar[i] = x_bar[i] * 2.0 + -0.0
+        return x_bar
+"""
+
+
+@pytest.mark.parametrize("header", ["range(n)", "range(0, n)", "range(0, n, 1)", "range(n - 1, -1, -1)"])
+@pytest.mark.parametrize("trips", [-2, 0, 1, 3, 6])
+@pytest.mark.parametrize("shape", [(6,), (6, 2)])
+def test_each_iteration_zeroes_its_element_and_the_rest_after_the_loop(header, trips, shape):
+    x = np.random.default_rng(abs(trips)).uniform(-1.0, 1.0, shape)
+    x[0] = -0.0  # its contributions are -0.0: the element stays +0.0 only if it was zero first
+    before, after, text = run_zeroed(ZEROED.replace("{header}", header), x, trips)
+    assert "x_bar = empty_like_float(x)" in text and "x_bar[max(n, 0):] = 0.0" in text, text
+    assert text.index("x_bar[i] = 0.0") < text.index("x_bar[i] += b"), text
+    np.testing.assert_array_equal(before, after)
+    assert np.array_equal(np.signbit(before), np.signbit(after))
+
+
+@pytest.mark.parametrize("why, header, body", [
+    ("a break leaves elements unset", "range(n)", "x_bar[i] += x[i]; if x[i] > 0.5: break"),
+    ("a continue may skip the zeroing", "range(n)", "if x[i] > 0.5: continue; x_bar[i] += x[i]"),
+    ("an element of another iteration", "range(n)", "x_bar[i] += x[i]; x_bar[j] += x[i]"),
+    ("the index changed in the body", "range(n)", "i = i + 1; x_bar[i] += x[i]"),
+    ("the bound changed in the body", "range(n)", "x_bar[i] += x[i]; n = n - 1"),
+    ("the array read whole in the loop", "range(n)", "x_bar[i] += np.sum(x_bar)"),
+    ("the array bound again in the loop", "range(n)", "x_bar[i] += x[i]; x_bar = zeros_like_float(x)"),
+    ("a loop that starts late: the first elements are never reached", "range(1, n)", "x_bar[i] += x[i]"),
+    ("a step of 2", "range(0, n, 2)", "x_bar[i] += x[i]"),
+    ("negative indices: NumPy counts them from the end", "range(-2, n)", "x_bar[i] += x[i]"),
+    ("backwards to a bound that is not -1", "range(n - 1, 0, -1)", "x_bar[i] += x[i]"),
+    ("a bound with a call: evaluated twice", "range(len(x))", "x_bar[i] += x[i]"),
+])
+def test_loops_zero_in_loop_must_leave_alone(why, header, body):
+    lines = []
+    for part in body.split("; "):
+        lines += ["        " + part] if ": " not in part else ["        " + part.split(": ")[0] + ":",
+                                                             "            " + part.split(": ")[1]]
+    source = f"def f(x, n, j):\n    x_bar = zeros_like_float(x)\n    for i in {header}:\n" + "\n".join(lines) \
+        + "\n    return x_bar\n"
+    fdef = gast.parse(source).body[0]
+    assert gast.dump(zero_in_loop(fdef)) == gast.dump(fdef), why
+
+
+@pytest.mark.parametrize("why, between", [
+    ("the array read before the loop", "y = x_bar[0]"),
+    ("the array passed on before the loop", "v = x_bar"),
+    ("a jump out of the loop around: the loop may not run", "if n > 3: break"),
+])
+def test_statements_between_that_keep_the_zeros(why, between):
+    source = (f"def f(x, n, m):\n    for k in range(m):\n        x_bar = zeros_like_float(x)\n        {between}\n"
+              f"        for i in range(n):\n            x_bar[i] += x[i]\n    return x_bar\n")
+    fdef = gast.parse(source).body[0]
+    assert gast.dump(zero_in_loop(fdef)) == gast.dump(fdef), why
+
+
+def test_zero_in_loop_rewrites_the_programs_it_may_and_leaves_the_others():
+    for program, rewritten in [("rows_but_last", True), ("partial_sweep", True), ("rosen_array", True),
+                               ("skipping", False), ("early_stop", False)]:
+        f, make = PROGRAMS[program]
+        text = function_text(adflow.grad(f, target="python").source_for(*make(np.random.default_rng(0))),
+                             f"{f.__name__}_vjp")
+        assert ("empty_like_float" in text) == rewritten, text

@@ -94,7 +94,8 @@ def test_numpy_style_gradient_allocates_only_the_returned_zeros(rng):
     x = rng.uniform(-1.0, 1.0, 50)
     grad = adflow.grad(rosen_array)
     source = function_text(grad.source_for(x), "rosen_array_vjp")
-    assert source.count("zeros_like_float(") == 1, source
+    # the one array returned, allocated empty and zeroed in the loop that fills it (zero_in_loop)
+    assert source.count("zeros_like_float(") + source.count("empty_like_float(") == 1, source
     want = np.zeros_like(x)
     want[:-1] = -400.0 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2.0 * (1.0 - x[:-1])
     want[1:] += 200.0 * (x[1:] - x[:-1] ** 2)

@@ -26,6 +26,7 @@ from .reuse_values import reuse_forward_values
 from .saved_locals import save_in_locals
 from .single_adjoints import assign_single_contributions
 from .view_adds import add_into_views
+from .zero_in_loop import zero_in_loop
 
 PASSES = (
     ("reuse_values", reuse_forward_values),
@@ -37,6 +38,7 @@ PASSES = (
     ("reloads", drop_reloads),  # after dead_reverse: the restore it leaves repeated (z = _z_tape[...])
     ("element_adds", merge_element_adds),
     ("carried_adds", carry_adds),  # after element_adds: adds into one element merged are one term
+    ("zero_in_loop", zero_in_loop),  # after carried_adds, whose loops reach each element once
     ("saved_locals", save_in_locals),  # after the passes that read pushes and pops as tapes
     ("reserved_tapes", reserve_tapes),
     ("view_adds", add_into_views),  # last: the passes before it read the adds as written
