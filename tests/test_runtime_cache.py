@@ -92,6 +92,8 @@ print(" ".join(repr(float(v)) for v in g), "|", " ".join(repr(float(v)) for v in
 '''
 
 
+@pytest.mark.slow  # two new processes, the first compiling rule helpers from scratch: about 40 s
+# (tests/test_build_cache.py loads a build in a second process in the default tier)
 def test_a_cached_build_loads_in_a_new_process_with_the_same_numbers(tmp_path):
     script = tmp_path / "cached_build.py"
     script.write_text(CACHED_BUILD)
