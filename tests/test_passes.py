@@ -523,7 +523,13 @@ def test_each_pass_gives_the_numbers_the_vjp_gives_without_it(program, switched)
                         exact=switched not in ("merge_contributions", "fusion", "element_adds"))
 
 
-@pytest.mark.parametrize("program", sorted(PROGRAMS))
+# Two numba builds per program: one program per pass family by default, every program in the slow tier.
+COMPILED_BY_DEFAULT = {"lorenz", "rosen_array", "heat_steps", "rebinding", "stencil_offsets", "rows_but_last",
+                       "nested_pushes", "stepper_breaks"}
+
+
+@pytest.mark.parametrize("program", [p if p in COMPILED_BY_DEFAULT else pytest.param(p, marks=pytest.mark.slow)
+                                     for p in sorted(PROGRAMS)])
 def test_compiled_passes_give_the_numbers_of_the_unoptimised_vjp(program):
     assert_same_numbers(gradients(program, "cpu"), gradients(program, "cpu", off=passes.names()), exact=False)
 

@@ -213,6 +213,7 @@ def test_helper_returning_a_tuple_in_every_mode(target):
     np.testing.assert_allclose(pullback((1.0, np.ones(2)))[0], [X[1] + 2.0, X[0] + 2.0], rtol=1e-14)
 
 
+@pytest.mark.slow  # importing and compiling JAX: about 20 s; closed forms check the same tuples by default
 def test_against_jax():
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)
