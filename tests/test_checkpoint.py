@@ -281,3 +281,18 @@ def test_the_plan_carries_out_the_library_schedule():
         assert reversed_ == list(range(trips - 1, -1, -1))
         assert plan.slots <= max(1, min(snapshots, trips)) and plan.ends_with_advance
         assert plan.advanced + trips == binomial_steps(trips, snapshots) + 1
+
+
+def nothing_carried(x, a):
+    s = 0.0
+    for i in range(5):
+        s = np.sum(np.sin(x)) * a  # overwritten below: the loop carries no value
+    s = a * np.sum(x * x)
+    return s
+
+
+def test_a_loop_that_carries_nothing():
+    # Fuzz seed 30100054: the driver of a loop with no carried state was not valid Python.
+    x = np.array([0.3, -0.2, 0.5])
+    dx, da = adflow.grad(nothing_carried, wrt=(0, 1), checkpoint=2, target=PY)(x, 0.7)
+    assert close(dx, 2 * 0.7 * x, 1e-12) and math.isclose(da, float(np.sum(x * x)), rel_tol=1e-12)

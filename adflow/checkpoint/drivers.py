@@ -74,11 +74,12 @@ def loop_sweeps(name, advance, step_vjp, carried, invariants, arrays, floats):
                 lines.append(f"if {n}.shape != {store}.shape[1:]:")
                 lines.append(f"    raise ValueError({SHAPE_CHANGED!r})")
             lines.append(f"{store}[_slot] = {n}")
-        return "\n".join(" " * pad + line for line in lines)
+        return "\n".join(" " * pad + line for line in lines or ["pass"])  # no state: nothing to keep
 
     def loads(source, pad):
         # A view of the slot, not a copy: advance and step_vjp copy the arrays they write into.
-        return "\n".join(" " * pad + f"{n} = {store}[_slot]" for n, store in zip(carried, source))
+        return "\n".join(" " * pad + line for line in [f"{n} = {store}[_slot]" for n, store in zip(carried, source)]
+                         or ["pass"])
 
     take = []
     for j, p in enumerate(floats):
@@ -89,7 +90,9 @@ def loop_sweeps(name, advance, step_vjp, carried, invariants, arrays, floats):
     params = ["_plan", "_first", "_last", *inputs, "_start", "_step", *kept, *deps, *state_bars, *invariant_bars]
     text = _SWEEPS.format(
         name=name, params=", ".join(params), advance=advance, step_vjp=step_vjp, inputs=", ".join(inputs),
-        state_tuple=", ".join(carried) + ("," if len(carried) == 1 else ""), state_out=_tuple(carried),
+        # A loop whose values are all overwritten after it carries nothing: its advance is still called.
+        state_tuple=", ".join(carried) + ("," if len(carried) == 1 else "") if carried else "_nothing",
+        state_out=_tuple(carried),
         state_bars_tuple=_tuple(state_bars), invariant_bars_tuple=_tuple(invariant_bars),
         keep=stores(kept, 12), keep_dep=stores(deps, 12), restore=loads(kept, 12), restore_dep=loads(deps, 16),
         take_parts="\n".join(" " * 12 + line for line in take) or " " * 12 + "pass", **OPS)
