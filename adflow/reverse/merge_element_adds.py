@@ -13,21 +13,17 @@ from __future__ import annotations
 
 import gast
 
-from ..syntax.nodes import assigned_names, copy_tree, names_read
+from ..syntax.nodes import assigned_names, copy_tree, names_read, rewrite_blocks
 
 
 def merge_element_adds(fdef: gast.FunctionDef) -> gast.FunctionDef:
     fdef = copy_tree(fdef)
-    fdef.body = _block(fdef.body)
+    fdef.body = rewrite_blocks(fdef.body, _block)
     return fdef
 
 
 def _block(stmts) -> list:
-    stmts = list(stmts)
-    for stmt in stmts:
-        for field in ("body", "orelse"):
-            if isinstance(getattr(stmt, field, None), list):
-                setattr(stmt, field, _block(getattr(stmt, field)))
+    """One statement list, its nested ones already rewritten."""
     merged = set()
     for k, first in enumerate(stmts):
         if k in merged or _element_add(first) is None:

@@ -29,23 +29,20 @@ from __future__ import annotations
 
 import gast
 
-from ..syntax.nodes import assigned_names, call, const, copy_tree, dotted_name, name, names_in, names_read, subscript
+from ..syntax.nodes import (assigned_names, call, const, copy_tree, dotted_name, name, names_in, names_read,
+                            rewrite_blocks, subscript)
 
 _JUMPS = (gast.Break, gast.Continue, gast.Return)
 
 
 def zero_in_loop(fdef: gast.FunctionDef) -> gast.FunctionDef:
     fdef = copy_tree(fdef)
-    fdef.body = _block(fdef.body)
+    fdef.body = rewrite_blocks(fdef.body, _block)
     return fdef
 
 
 def _block(stmts) -> list:
-    stmts = list(stmts)
-    for stmt in stmts:
-        for field in ("body", "orelse"):
-            if isinstance(getattr(stmt, field, None), list):
-                setattr(stmt, field, _block(getattr(stmt, field)))
+    """One statement list, its nested ones already rewritten."""
     out = list(stmts)
     for k, stmt in enumerate(stmts):
         array = _new_zeros(stmt)

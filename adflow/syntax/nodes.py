@@ -112,6 +112,17 @@ def _copy(value, memo, deferred):
 
 # --------------------------------------------------------------------------- reading
 
+def rewrite_blocks(stmts, rewrite) -> list:
+    """``rewrite`` (a function from a statement list to a new one) applied to every statement list
+    nested in ``stmts`` (bodies and else branches, innermost first), then to ``stmts`` itself."""
+    stmts = list(stmts)
+    for stmt in stmts:
+        for field in ("body", "orelse"):
+            if isinstance(getattr(stmt, field, None), list):
+                setattr(stmt, field, rewrite_blocks(getattr(stmt, field), rewrite))
+    return rewrite(stmts)
+
+
 def dotted_name(node) -> str | None:
     """``np.linalg.solve`` for an Attribute chain rooted at a Name, else None."""
     parts = []
