@@ -361,6 +361,11 @@ def det_fn(a):
     return np.linalg.det(a) ** 2
 
 
+def norm_fn(a, b):
+    # the 2-norm of a vector and the Frobenius norm of a matrix
+    return np.linalg.norm(a @ b) * np.linalg.norm(a)
+
+
 def indexing(x):
     return x[0, 1] * x[2, 3] + np.sum(x[1] ** 2) + np.sum(x[:, 2]) + np.sum(x[1:3, ::2] * 2.0)
 

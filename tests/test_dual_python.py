@@ -146,6 +146,7 @@ ARRAY_CASES = {
     "solve": lambda a: np.linalg.solve(a, np.array([1.0, -2.0, 0.5])),
     "solve_both": lambda a: np.linalg.solve(a, a[:, 0] * 2.0),
     "det": lambda a: np.linalg.det(a),
+    "norm": lambda a: np.linalg.norm(a) * np.linalg.norm(a[0]),
     "where": lambda a: np.where(value_of(a) > 1.0, a * a, -a),
     "clip": lambda a: np.clip(a, 0.8, 1.6),
     "maximum": lambda a: np.maximum(a, 1.1),

@@ -111,7 +111,8 @@ def test_tangent_rules_linear_algebra(rng):
     a = rng.standard_normal((3, 3)) + 3 * np.eye(3)
     b = rng.standard_normal(3)
     for f, args in [(C.matvec, (a, b)), (C.matmat, (a, rng.standard_normal((3, 4)))), (C.outer_prod, (b, rng.standard_normal(4))),
-                    (C.inv_fn, (a,)), (C.solve_fn, (a, b)), (C.det_fn, (a,)), (C.trace_fn, (a,))]:
+                    (C.inv_fn, (a,)), (C.solve_fn, (a, b)), (C.det_fn, (a,)), (C.trace_fn, (a,)),
+                    (C.norm_fn, (a, b))]:
         for wrt in range(len(args)):
             J = adflow.jacobian(f, mode="forward", wrt=wrt, target="python")(*args)
             np.testing.assert_allclose(J, jacobian_fd(f, args, wrt), rtol=1e-6, atol=1e-7, err_msg=f.__name__)

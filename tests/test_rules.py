@@ -87,6 +87,7 @@ def test_linear_algebra(target, rng):
     check(C.solve_fn, (a, b), target)
     check(C.solve_matrix, (a, B), target)
     check(C.det_fn, (a,), target)
+    check(C.norm_fn, (a, b), target)
 
 
 def test_array_literal_and_cumsum(target, rng):

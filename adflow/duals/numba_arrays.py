@@ -410,7 +410,7 @@ def _rule_typer(function, name: str):
 # Primitives of arrays that numba's own NumPy supports, so their primal runs in jitted code.
 _NUMBA_ARRAY_RULES = (
     "sum", "mean", "prod", "amax", "amin", "dot", "matmul", "outer", "cross", "vdot", "trace", "transpose",
-    "inv", "solve", "det", "ravel", "cumsum", "roll", "copy", "reshape", "atleast_1d", "atleast_2d", "atleast_3d",
+    "inv", "solve", "det", "norm", "ravel", "cumsum", "roll", "copy", "reshape", "atleast_1d", "atleast_2d", "atleast_3d",
     "append",
 )
 # Those of them that make an array of dual numbers too (np.atleast_1d(x[0]), np.append(a, x[0])).

@@ -512,14 +512,16 @@ class ProgramGenerator:
                    f"np.trace(({arr} * 0.5).reshape(2, 2))",
                    # elementwise chains over slices, which frontend/fusion.py makes loops
                    f"np.sum(({arr}[1:] - {arr}[:-1] ** 2) ** 2 + np.sin({arr}[:-1])) * 0.1",
-                   f"np.sum(np.arctan({arr}[2:] - 2.0 * {arr}[1:-1] + {arr}[:-2] * a) ** 2) * 0.25"]
+                   f"np.sum(np.arctan({arr}[2:] - 2.0 * {arr}[1:-1] + {arr}[:-2] * a) ** 2) * 0.25",
+                   # shifted away from 0, where the norm has no derivative
+                   f"np.linalg.norm({arr} + 0.5) * 0.5"]
         if self.matrices:
             m, o = d.choice(self.matrices), d.choice(self.matrices)
             v, w = d.choice(self.vectors()), d.choice(self.vectors())
             options += [f"np.sum({m} @ {v}) * 0.25", f"np.dot({v}, {m} @ {w}) * 0.1", f"np.trace({m} @ {o}) * 0.25",
                         f"np.linalg.det({SHIFTED.format(m)}) * 0.001",
                         f"np.sum(np.linalg.solve({SHIFTED.format(m)}, {v}))", f"np.sum({m} * {m}) * 0.1",
-                        f"np.trace({m})", f"np.sum(np.outer({v}, {w})) * 0.1"]
+                        f"np.trace({m})", f"np.sum(np.outer({v}, {w})) * 0.1", f"np.linalg.norm({m} + 0.5) * 0.1"]
         return d.choice(options)
 
     def dot(self, u, v):

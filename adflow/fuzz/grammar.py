@@ -23,9 +23,10 @@ REBIND_A = ["a = a * {g}", "a *= {g}", "a = np.sin(a)", "a = float(a)", "a = {e}
 REBIND_A_LOOP = ["a = {c} * a + {T}", "a = np.sin(a)", "a = float(a)", "a *= {c}", "a = math.tanh(a + {e})"]
 REBIND_X = ["x = x / np.sqrt(np.sum(x * x))", "x = x * {g}", "x *= {g}", "x = np.sin(x)", "x = x * a",
             "x = x.copy()", "x = np.asarray(x)", "x = x[::-1]", "x = x + {c} * {v}", "x += {c} * {v}",
-            "x = np.tanh(x) * {g} + {s}", "x = np.where(x > {t}, x, {c} * x)"]
+            "x = np.tanh(x) * {g} + {s}", "x = np.where(x > {t}, x, {c} * x)", "x = x / np.linalg.norm(x)"]
 REBIND_X_LOOP = ["x = x / np.sqrt(np.sum(x * x))", "x = {c} * x + 0.1 * np.tanh({v})", "x *= {c}", "x = np.sin(x)",
-                 "x = x.copy()", "x = np.asarray(x)", "x = x[::-1]", "x = np.where(x > {t}, x, {c} * x)"]
+                 "x = x.copy()", "x = np.asarray(x)", "x = x[::-1]", "x = np.where(x > {t}, x, {c} * x)",
+                 "x = x / np.linalg.norm(x)"]
 # Every form keeps M's entries in [-1, 1] (SHIFTED relies on it), in loops too.
 REBIND_M = ["M = M.T", "M = np.tanh(M)", "M = 0.5 * (M + M.T)", "M = 0.25 * (M @ M)", "M = np.clip(M, -0.5, 0.5)",
             "M = M * {c}", "M = M.copy()", "M *= {c}", "M = np.maximum(M, {c} * M)"]

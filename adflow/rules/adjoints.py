@@ -48,6 +48,8 @@ adjoint_rules.update(
         "inv": {"x": "-np.dot(ans.T, np.dot(g, ans.T))"},
         "solve": {"a": "solve_adjoint_a(g, ans, a)", "b": "np.linalg.solve(a.T, g)"},
         "det": {"x": "g * ans * np.linalg.inv(x).T"},
+        # d|x| = <x, dx> / |x|: NaN at x = 0, as for np.sqrt(np.sum(x * x)) (and JAX)
+        "norm": {"x": "g * x / ans"},
         # shape
         "transpose": {"x": "np.transpose(g)"},
         "reshape": {"x": "reshape_like(g, x)"},

@@ -62,6 +62,7 @@ signatures.update(
         "inv": _sig("x"),
         "solve": _sig("a b"),
         "det": _sig("x"),
+        "norm": _sig("x"),  # the 2-norm of a vector, the Frobenius norm of a matrix (no ord=, axis=)
         "copy": _sig("x"),
         "cumsum": _sig("x"),
         "roll": _sig("x shift"),  # numba's np.roll takes no axis (an axis= is refused)
@@ -135,6 +136,7 @@ for _name, _prim in _math_names.items():
 primitive_of_object[id(np.linalg.inv)] = "inv"
 primitive_of_object[id(np.linalg.solve)] = "solve"
 primitive_of_object[id(np.linalg.det)] = "det"
+primitive_of_object[id(np.linalg.norm)] = "norm"
 primitive_of_object[id(builtins.abs)] = "abs"
 primitive_of_object[id(builtins.max)] = "max_builtin"
 primitive_of_object[id(builtins.min)] = "min_builtin"

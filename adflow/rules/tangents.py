@@ -42,6 +42,7 @@ tangent_rules.update(
         "inv": {"x": "-np.dot(ans, np.dot(x_dot, ans))"},
         "solve": {"a": "-np.linalg.solve(a, np.dot(a_dot, ans))", "b": "np.linalg.solve(a, b_dot)"},
         "det": {"x": "ans * np.trace(np.linalg.solve(x, x_dot))"},
+        "norm": {"x": "np.sum(x * x_dot) / ans"},
         "transpose": {"x": "np.transpose(x_dot)"},
         "reshape": {"x": "reshape_like(x_dot, ans)"},
         "ravel": {"x": "np.ravel(x_dot)"},
