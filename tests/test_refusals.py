@@ -70,6 +70,10 @@ CASES = [
     ("tuple index", "def f(x, n):\n    t = (x[0] * 2.0, x[1] * 3.0)\n    return t[n - 2]",
      "NonDifferentiableError", "indexing a tuple of active values with anything but a constant integer"),
     ("no rule", "def f(x):\n    return np.sum(np.sort(x))", "NonDifferentiableError", "no derivative rule for np.sort"),
+    # An argument no rule reads changes the derivative: refused, not dropped (it was dropped, and
+    # np.cumsum(m, 0) had the derivative of the flattened cumsum on target="python").
+    ("extra argument", "def f(x):\n    return np.linalg.norm(x, 1)", "NonDifferentiableError",
+     "np.linalg.norm is called with 2 positional arguments; adflow differentiates it with 1 (x)"),
     ("write into shared memory", "def f(x):\n    v = x.T\n    v[0] = 0.0\n    return np.sum(v * v)",
      "NonDifferentiableError", "in-place write into 'v', which shares memory with 'x' (a view or alias)"),
 ]

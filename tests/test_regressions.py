@@ -1132,3 +1132,19 @@ def test_row_blocks_of_builtin_max_and_min(target):
     for i in range(3):
         np.testing.assert_allclose(Z[i], numerical_jacobian(lambda v: builtin_max_row(v, -1.14), X[i]),
                                    rtol=1e-6, atol=1e-9)
+
+
+def _cumsum_along_axis(x):
+    return np.sum(np.cumsum(x.reshape(2, 2), 0) * np.arange(4.0).reshape(2, 2))
+
+
+def _transpose_with_axes(x):
+    return np.sum(np.transpose(x.reshape(2, 1, 2), (2, 0, 1)) * np.arange(4.0).reshape(2, 2, 1))
+
+
+@pytest.mark.parametrize("f", [_cumsum_along_axis, _transpose_with_axes])
+def test_a_positional_argument_no_rule_reads_is_refused(f):
+    # The rules took the first argument and dropped the axis: on target="python" the gradient of
+    # np.cumsum(m, 0) was the flattened cumsum's ([6, 6, 5, 3] for [2, 4, 2, 3]).
+    with pytest.raises(adflow.NonDifferentiableError, match="positional arguments; adflow differentiates it with 1"):
+        adflow.grad(f, target="python")(np.array([1.0, -2.0, 3.0, 4.0]))

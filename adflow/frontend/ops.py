@@ -129,6 +129,13 @@ class Classifier:
         args, statics = {}, dict(sig.static)
         params = list(sig.params)
         extra_static = list(sig.static)
+        if len(positional) > len(params) + len(extra_static):
+            # An argument the rules do not read (math.log(x, 10), np.linalg.norm(x, 1), np.cumsum(m, 0))
+            # changes the derivative: refused, never dropped.
+            known = ", ".join(params + extra_static)
+            raise NonDifferentiableError(
+                f"{what} is called with {len(positional)} positional arguments; adflow differentiates it "
+                f"with {len(params) + len(extra_static)} ({known})", self.fn.location(stmt))
         for k, a in enumerate(positional):
             if k < len(params):
                 args[params[k]] = a
