@@ -9,12 +9,15 @@ call (``sum_adjoint``, ``unbroadcast``...), which handle dual cotangents, are he
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import types
 from numba.core.errors import TypingError as NumbaTypingError
 from numba.extending import overload, register_jitable
 
 from .duals.helpers import dual_zeros, dual_zeros_like, is_dual, make_dual, seed, tangents_of, value_of
+from .duals.numba_arrays import loop_nest
 from .duals.numba_dual import DualArrayType, DualType
 from .duals.rule_helpers import (ans_full, drop_axis, extremum_tangent, reduce_sum, reduced_count, reshape_like,
                                  size_of, spread)
@@ -25,7 +28,7 @@ __all__ = [
     "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
     "reshape_like", "size_of", "reduce_sum", "ans_full", "zeros_like_float", "empty_like_float", "add_cotangent",
     "seed_directions",
-    "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum", "one_cotangent", "add_into",
+    "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum", "one_cotangent", "add_into", "put", "put_row",
 ]
 
 
@@ -129,6 +132,46 @@ def add_into(view, g):
     """``view += g`` into a view of an array (``add_into(M_bar[j], g)``): in NumPy, in numba and on
     dual arrays this writes into the array the view shares (reverse/view_adds.py says why)."""
     view += g
+
+
+def put(dst, src):
+    """``dst[...] = src`` for two arrays of one shape (``dst`` usually a slice of a larger array).
+
+    Compiled, an explicit loop nest: numba's slice assignment compiles a formatted shape-mismatch
+    message (``str`` of every extent, joined), about 3 s in every new process."""
+    dst[...] = src
+
+
+@functools.cache
+def _put_loops(ndim):
+    at = ", ".join(f"i{d}" for d in range(ndim))
+    source = ("def impl(dst, src):\n    shape = dst.shape\n    if src.shape != shape:\n"
+              "        raise ValueError('adflow: put: the two arrays differ in shape')\n"
+              + loop_nest(ndim, "shape", f"dst[{at}] = src[{at}]"))
+    namespace = {}
+    exec(source, namespace)
+    return namespace["impl"]
+
+
+@overload(put)
+def _put_numba(dst, src):
+    if isinstance(dst, types.Array) and isinstance(src, types.Array) and dst.ndim == src.ndim:
+        return _put_loops(dst.ndim)
+    return None
+
+
+def put_row(out, i, value):
+    """``out[i] = value``: a row of ``out`` from an array (by :func:`put`), or an element from a number."""
+    out[i] = value
+
+
+@overload(put_row)
+def _put_row_numba(out, i, value):
+    if isinstance(value, types.Array):
+        return lambda out, i, value: put(out[i], value)
+    def element(out, i, value):
+        out[i] = value
+    return element
 
 
 # --------------------------------------------------------------------------- broadcasting

@@ -250,3 +250,29 @@ def test_hessian_through_the_documented_rule(target):
     np.testing.assert_allclose(H, hessian_fd(softclip_loss, (x, c)), rtol=1e-6, atol=1e-8)
     v = np.array([1.0, -2.0, 0.5])
     np.testing.assert_allclose(adflow.hvp(softclip_loss, target=target)(x, v, c), H @ v, rtol=1e-12)
+
+
+def rosenbrock_slices(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def rosenbrock_hessian(x):
+    """The closed form: tridiagonal."""
+    n = x.size
+    H = np.zeros((n, n))
+    for i in range(n - 1):
+        H[i, i] += 1200.0 * x[i] ** 2 - 400.0 * x[i + 1] + 2.0
+        H[i + 1, i + 1] += 200.0
+        H[i, i + 1] -= 400.0 * x[i]
+        H[i + 1, i] -= 400.0 * x[i]
+    return H
+
+
+def test_hessian_of_a_fused_chain(target):
+    # The chain over slices becomes a loop of dual numbers (frontend/fusion.py, deciding on the
+    # values' types), not whole-array dual code: checked against the closed form.
+    x = np.array([1.5, -0.5, 2.0, 0.3, 0.9])
+    h = adflow.hessian(rosenbrock_slices, target=target)
+    np.testing.assert_allclose(h(x), rosenbrock_hessian(x), rtol=1e-12, atol=1e-12)
+    hv = adflow.hvp(rosenbrock_slices, target=target)(x, np.arange(5.0))
+    np.testing.assert_allclose(hv, rosenbrock_hessian(x) @ np.arange(5.0), rtol=1e-12, atol=1e-12)

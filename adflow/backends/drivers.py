@@ -37,7 +37,7 @@ def {name}({params}, _out_shape):
         if np.shape(_swept[0]) != _out_shape:
             raise ValueError({other_shape})
         _grad = _swept[1][0]
-        _jac[_j, :] = np.ascontiguousarray(np.asarray(_grad)).reshape(np.size({x}))
+        put(_jac[_j], np.ascontiguousarray(np.asarray(_grad)).reshape(np.size({x})))
     return _jac
 '''
 
@@ -53,7 +53,7 @@ def _batch_gradients(name, vjp, params, batched, wrts):
     # A batched argument's gradient has a row's shape; a shared one's its own, once per row.
     shapes = [f"{params[k]}.shape[1:]" if k in batched else f"np.shape({params[k]})" for k in wrts]
     allocate = "\n".join(f"    _out{j} = np.empty((_rows,) + {shape}, np.float64)" for j, shape in enumerate(shapes))
-    store = "\n".join(f"        _out{j}[_i] = _grads[{j}]" for j in range(len(wrts)))
+    store = "\n".join(f"        put_row(_out{j}, _i, _grads[{j}])" for j in range(len(wrts)))
     result = "_out0" if len(wrts) == 1 else "(" + "".join(f"_out{j}, " for j in range(len(wrts))) + ")"
     return function(_BATCH_GRAD.format(name=name, params=", ".join(params), rows=rows, allocate=allocate,
                                        vjp=vjp, row_args=row_args, store=store, result=result))
@@ -99,7 +99,7 @@ else:
     _rows = tangents_of(_swept[1][0], {chunk})
     _start = _p * {chunk}
     _stop = min(_start + {chunk}, {out}.shape[0])
-    {out}[_start:_stop, :] = np.ascontiguousarray(_rows).reshape({out}.shape[1], {chunk}).T[:_stop - _start]'''
+    put({out}[_start:_stop], np.ascontiguousarray(_rows).reshape({out}.shape[1], {chunk}).T[:_stop - _start])'''
 
 
 def _chunked_pass(vjp, args, chunk, out, indent, flag):
@@ -178,7 +178,7 @@ def {name}({params}, _directions, _out):
                 _start = _p * {chunk}
                 _stop = min(_start + {chunk}, _out.shape[2])
                 # contiguous first: the result may be a view (x[::-1], fuzz seed 29100212)
-                _out[_i, :, _start:_stop] = np.ascontiguousarray(_t).reshape(_out.shape[1], {chunk})[:, :_stop - _start]
+                put(_out[_i, :, _start:_stop], np.ascontiguousarray(_t).reshape(_out.shape[1], {chunk})[:, :_stop - _start])
     if np.any(_other):
         raise ValueError({other_shape})
     return _out
@@ -244,7 +244,7 @@ def {name}({params}, _directions, _out):
             return _t  # one pass seeded every input: its tangents are the Jacobian (no copy)
         _start = _p * {chunk}
         _stop = min(_start + {chunk}, _out.shape[1])
-        _out[:, _start:_stop] = _t[:, :_stop - _start]
+        put(_out[:, _start:_stop], _t[:, :_stop - _start])
     return _out
 '''
 
@@ -277,7 +277,7 @@ def {name}({params}, _directions, _out):
         _t = output_tangents(_grad, {chunk})[1]
         _start = _p * {chunk}
         _stop = min(_start + {chunk}, _out.shape[1])
-        _out[:, _start:_stop] = _t[:, :_stop - _start]
+        put(_out[:, _start:_stop], _t[:, :_stop - _start])
     return _out
 '''
 

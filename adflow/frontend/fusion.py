@@ -68,21 +68,24 @@ SCALAR_UFUNCS = {"abs", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan
 VECTOR_MATH_FASTER = {"sin", "cos", "tan", "tanh", "cosh", "expm1"}
 
 
-def fuse_reductions(fdef, ops, vartypes, fresh, numpy_call):
+def fuse_reductions(fdef, ops, vartypes, fresh, numpy_call, fill_arrays=True):
     """(``fdef`` with each fusable chain written as a loop, how many were).
 
     ``ops``: ``{id(assignment): Op}`` for ``fdef`` (left unchanged); ``fresh(hint)``: a new name;
     ``numpy_call(function, args)``: ``np.<function>(args)`` under the name NumPy has in the function.
+    ``fill_arrays=False`` fuses only chains that end in a sum: for a Hessian, whose arrays hold
+    duals, ``vartypes`` are the values' types and a new array would be allocated for numbers.
     """
-    fuser = _Fuser(fdef, ops, vartypes, fresh, numpy_call)
+    fuser = _Fuser(fdef, ops, vartypes, fresh, numpy_call, fill_arrays)
     new = copy_tree(fdef)
     new.body = fuser.block(fdef.body)
     return new, fuser.fused
 
 
 class _Fuser:
-    def __init__(self, fdef, ops, vartypes, fresh, numpy_call):
+    def __init__(self, fdef, ops, vartypes, fresh, numpy_call, fill_arrays):
         self.ops, self.vartypes, self.fresh, self.numpy_call = ops, vartypes, fresh, numpy_call
+        self.fill_arrays = fill_arrays
         self.fused = 0
         self.loads: dict = {}
         self.stores: dict = {}
@@ -166,7 +169,7 @@ class _Fuser:
                     and self.is_vector(op.args["x"].id) and isinstance(self.vartypes.get(op.target), types.Float)):
                 return None
             roots, top = [op.args["x"].id], set()
-        elif self.is_elementwise(op) and self.is_vector(op.target):
+        elif self.fill_arrays and self.is_elementwise(op) and self.is_vector(op.target):
             # An array made by a chain: worth a loop where it saves a temporary in each sweep.
             roots, top = self.operands(op), {j}
             if roots is None:

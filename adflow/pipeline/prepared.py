@@ -38,9 +38,19 @@ class Prepared:
     def __init__(self, func, argtypes, target, forward_version, fuse=True):
         with stage("parse/normalize"):
             self._front_end(func, argtypes, target)
-        self.vartypes, self.return_type = self._infer(argtypes)
-        if fuse and "fusion" not in passes.off():
-            self._fuse(argtypes)
+        fuse = fuse and "fusion" not in passes.off()
+        if fuse and self.value_types is not None:
+            # Dual arguments (a Hessian): chains are found on the values' types, inferred already,
+            # and the duals typed once, after fusion (typing whole-array dual code compiles an
+            # overload per operation: seconds, for code that fusion then replaces).
+            self._fuse(self.value_types, fill_arrays=False)
+            self.vartypes, self.return_type = self._infer(argtypes)
+        else:
+            self.vartypes, self.return_type = self._infer(argtypes)
+            if fuse:
+                self._fuse(self.vartypes, fill_arrays=True)
+                if self.fused:
+                    self.vartypes, self.return_type = self._infer(argtypes)
         for gname, value in self.normalizer.arrays.items():
             # A global array passed to a helper: its type (numba freezes it, read-only) types that call.
             self.vartypes.setdefault(gname, numba.typeof(value).copy(readonly=True))
@@ -60,10 +70,12 @@ class Prepared:
         self.namespace = dict(self.normalizer.globals_used)
         self.namespace.update(self.normalizer.arrays)
         duals = [(p, t) for p, t in zip(self.fn.params, argtypes) if isinstance(t, (DualType, DualArrayType))]
+        self.value_types = None
         if duals:  # a Hessian: allocations filled with the dual arguments' values must hold duals
             values = tuple(t.value_type if isinstance(t, DualArrayType) else
                            types.float64 if isinstance(t, DualType) else t for t in argtypes)
             primal_types, _ = self._infer(values)
+            self.value_types = primal_types
             derivative_calls.refuse_third_order(self.fn, self.fdef, self.normalizer, primal_types,
                                                 [p for p, _ in duals])
             self.fdef = with_dual_storage(self.fn, self.fdef, self.normalizer, primal_types,
@@ -72,17 +84,16 @@ class Prepared:
             if "np" in self.fn.globals:  # math calls on duals became NumPy calls
                 self.namespace.setdefault("np", self.fn.globals["np"])
 
-    def _fuse(self, argtypes):
-        """Elementwise chains that end in a sum become loops (frontend/fusion.py), then typed again."""
+    def _fuse(self, vartypes, fill_arrays):
+        """Elementwise chains become loops (frontend/fusion.py); ``self.fused`` counts them."""
         with stage("parse/normalize"):
             classifier = Classifier(self.fn, self.normalizer.helpers, self.normalizer.locals)
             ops = {id(s): classifier.classify(s) for s in statements(self.fdef.body) if isinstance(s, gast.Assign)}
-            fdef, fused = fuse_reductions(self.fdef, ops, self.vartypes, self.normalizer.fresh,
-                                          self.normalizer.numpy_call)
-        if fused:
+            fdef, self.fused = fuse_reductions(self.fdef, ops, vartypes, self.normalizer.fresh,
+                                               self.normalizer.numpy_call, fill_arrays)
+        if self.fused:
             self.fdef = fdef
             self.namespace.update(self.normalizer.globals_used)  # NumPy, where a function never named it
-            self.vartypes, self.return_type = self._infer(argtypes)
 
     def _infer(self, argtypes):
         """numba's types of every variable of ``self.fdef`` for ``argtypes`` (cached on disk)."""
