@@ -19,6 +19,7 @@ from .pipeline.arguments import (cast_like, check_batch, check_batched_call, flo
                                  prepare_args)
 from .pipeline.binding import bind, given_indices
 from .pipeline.results import value_like
+from .pipeline.rows import over_rows
 from .pickling import reduce_derivative
 from .specializations import Specializations
 from .syntax.source import entry_point, load as load_source, python_function
@@ -147,7 +148,7 @@ class GradFunction:
 
     def _batch(self, args):
         """Per-row gradients: row i is the gradient of f at row i of the batched arguments (the others
-        shared), computed in one compiled prange loop."""
+        shared), computed in one compiled loop over rows (on several threads: pipeline/rows.py)."""
         check_batched_call(self.batch, self._batched, args, self.__name__)
         one = list(args)
         for k in self._batched:
@@ -159,8 +160,10 @@ class GradFunction:
             raise ShapeError(f"grad(batch=...) needs {self.__name__} to return a scalar per row, "
                              f"but it returns {prepared.return_type}",
                              hint="use adflow.jacobian(f, batch=True) for vector outputs")
-        out = call_compiled(driver, *args)
-        out = tuple(_rows_like(g, args[k]) for g, k in zip(out if len(self.wrt) > 1 else (out,), self.wrt))
+        n = args[self._batched[0]].shape[0]
+        outs = tuple(np.empty((n,) + np.shape(one[k])) for k in self.wrt)  # a row's gradient, per row
+        over_rows(driver, (*args, *outs), n)
+        out = tuple(_rows_like(g, args[k]) for g, k in zip(outs, self.wrt))
         return out[0] if self.single else out
 
     def _run(self, vjp_fn, args):

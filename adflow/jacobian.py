@@ -30,6 +30,7 @@ from .pipeline.arguments import (cast_like, check_mode, check_one_wrt, check_wrt
                                  prepare_args)
 from .pipeline.binding import bind
 from .pipeline.results import derivative_like, jacobian_tree, total_size
+from .pipeline.rows import over_rows
 from .pickling import reduce_derivative
 from .planning import BLOCK_SPEEDUP, Plan, default_chunk, plan
 from .second_order import HessianFunction, hessian, hvp
@@ -268,7 +269,7 @@ class JacobianFunction:
         return _Run(row_run.plan, rows_by_reverse)
 
     def _rows_by_gradients(self, args, one, the_plan):
-        """A ``_Run`` of per-row gradients (a number per row) in one compiled prange loop, as
+        """A ``_Run`` of per-row gradients (a number per row) in one compiled loop over rows, as
         ``grad(batch=True)`` computes them; ``None`` when the row's result is not a float."""
         wrt = self.wrt
         driver, _, prepared = self._reverse.get(one, (wrt,), driver=batch_grad, argtypes=argument_types(one))
@@ -277,13 +278,15 @@ class JacobianFunction:
 
         def gradients(args):
             args = list(args)
-            args[wrt] = np.ascontiguousarray(args[wrt])
-            return call_compiled(driver, *args)
+            rows = args[wrt] = np.ascontiguousarray(args[wrt])
+            out = np.empty(rows.shape)  # row i: the gradient at row i
+            over_rows(driver, (*args, out), rows.shape[0])
+            return out
 
         return _Run(the_plan, gradients)
 
     def _rows_by_reverse(self, args, one, out_shape, the_plan):
-        """A ``_Run`` of per-row reverse Jacobians in one compiled prange loop (vector mode, ``chunk``
+        """A ``_Run`` of per-row reverse Jacobians in one compiled loop over rows (vector mode, ``chunk``
         output directions per sweep); ``None`` when the sweep has no dual-cotangent form."""
         wrt, k = self.wrt, the_plan.chunk
         m, n = int(np.prod(out_shape, dtype=int)), one[wrt].size
@@ -293,8 +296,9 @@ class JacobianFunction:
         def compiled_rows(args):
             args = list(args)
             rows = args[wrt] = np.ascontiguousarray(args[wrt])  # row i is then a C-contiguous view
+            out = np.empty((rows.shape[0], m, n))
             try:  # called directly: numba's TypingError is the fallback's cue below
-                out = driver(*args, out_shape, seeds, np.empty((rows.shape[0], m, n)))
+                over_rows(driver, (*args, out_shape, seeds, out), rows.shape[0], call=_direct)
             except ValueError as exc:
                 raise rows_refused(exc) from None
             return out.reshape((rows.shape[0],) + out_shape + rows.shape[1:])
@@ -303,6 +307,10 @@ class JacobianFunction:
             return _Run(the_plan, compiled_rows, first=compiled_rows(args))
         except TypingError:
             return None  # an operation without a dual-cotangent form: one row at a time below
+
+
+def _direct(driver, *args):
+    return driver(*args)
 
 
 def _check_batch_flag(batch):

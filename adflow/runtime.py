@@ -480,7 +480,7 @@ def add_cotangent(bar, v):
     """``bar + v``; an empty ``v`` (a probe run that only wants the value) adds nothing, and so does one
     of another shape than ``bar``, never broadcast: only a row of a batch whose output has another
     shape than the first row's gets one (the API checks a caller's cotangent), and the drivers that
-    seed rows compare the output's shape and refuse (a raise inside prange would be lost)."""
+    seed rows compare the output's shape and refuse."""
     if np.ndim(value_of(v)) and np.size(value_of(v)) == 0:
         return bar
     if np.shape(value_of(bar)) != np.shape(value_of(v)):
@@ -590,7 +590,7 @@ def _output_tangents_numba(y, k):
 #
 # Each call multiplies at most ONE_THREAD_PRODUCT = M*N*K: OpenBLAS runs such a product on the calling
 # thread (its threshold is 4 * 65536), while a larger one wakes OpenBLAS's own threads, which inside
-# adflow's prange loop oversubscribe the cores.  On 2 cores, a 16-128-8 network's row-wise Jacobian took
+# adflow's threads over rows (pipeline/rows.py) oversubscribe the cores.  On 2 cores, a 16-128-8 network's row-wise Jacobian took
 # 8.0 ms with 524288-sized products and 4.9 ms on one thread.
 ONE_THREAD_PRODUCT = 262144
 

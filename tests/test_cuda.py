@@ -209,7 +209,7 @@ if MODE in ("sim", "gpu"):
     def close(a, b):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-11, atol=1e-12)
 
-    # target="cpu" references row by row: the CPU's batched drivers compile prange loops (slow to build)
+    # target="cpu" references row by row: independent of the CPU's batched drivers
     def cpu_rows(f, X, *rest):
         g = adflow.grad(f)
         return np.array([g(x, *rest) for x in X])

@@ -335,8 +335,12 @@ def calls_sort(x):
     return y[0] * 2.0
 
 
-def calls_norm(x):
-    return np.linalg.norm(x)
+def calls_norm_with_order(x):
+    return np.linalg.norm(x, np.inf)
+
+
+def calls_slogdet(x):
+    return np.linalg.slogdet(x)[1]
 
 
 def calls_eigvalsh(x):
@@ -372,7 +376,7 @@ def calls_fft(x):
 NO_RULE_CASES = [
     # None of these is in adflow/rules (primitive_of_object): each must say "no derivative rule for <name>".
     (calls_sort, np.array([3.0, 1.0, 2.0]), "np.sort", "y = np.sort(x)"),
-    (calls_norm, np.array([3.0, 1.0, 2.0]), "np.linalg.norm", "np.linalg.norm(x)"),
+    (calls_slogdet, np.eye(2) * 2.0, "np.linalg.slogdet", "np.linalg.slogdet(x)"),
     (calls_eigvalsh, np.eye(2), "np.linalg.eigvalsh", "np.linalg.eigvalsh(x)"),
     (calls_cumprod, np.array([3.0, 1.0, 2.0]), "np.cumprod", "np.cumprod(x)"),
     (calls_std, np.array([3.0, 1.0, 2.0]), "np.std", "np.std(x)"),
@@ -386,6 +390,12 @@ NO_RULE_CASES = [
 def test_call_without_derivative_rule(func, arg, name, marker):
     expect(grad_py(func, arg), adflow.NonDifferentiableError, ("no derivative rule", name), func, marker,
            "custom_vjp")
+
+
+def test_an_argument_no_rule_reads_is_refused_at_its_line():
+    expect(grad_py(calls_norm_with_order, np.array([3.0, 1.0, 2.0])), adflow.NonDifferentiableError,
+           ("np.linalg.norm is called with 2 positional arguments", "(x)"), calls_norm_with_order,
+           "np.linalg.norm(x, np.inf)", "custom_vjp")
 
 
 def test_call_numba_cannot_compile_names_it():

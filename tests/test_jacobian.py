@@ -275,7 +275,7 @@ def test_batched_reverse_jacobians_run_in_one_compiled_row_loop(target):
     np.testing.assert_allclose(Z, adflow.jacobian(two_of_many, batch=True, mode="forward")(X, W),
                                rtol=1e-12, atol=1e-14)
     np.testing.assert_array_equal(jac(X[::-1].copy(), W), Z[::-1])  # the cached run, rows reordered
-    # The rows run in the module's compiled prange loop (not one Python call per row).
+    # The rows run in the module's compiled loop over rows (not one Python call per row).
     assert "def two_of_many_row_jacobian_reverse_2(" in jac._reverse.last_source
 
 

@@ -1,8 +1,11 @@
 """Compiled loops around generated derivatives: per-row gradients and reverse-mode Jacobians.
 
 Each driver is a few lines of Python source added to the generated module next to the function
-it calls, so numba compiles the loop (and spreads independent iterations over cores with
-``prange``) instead of Python calling the derivative once per row or output.
+it calls, so numba compiles the loop instead of Python calling the derivative once per row or
+output.  Drivers over rows (``splits_rows``) take the rows ``_lo`` to ``_hi`` and write into
+arrays the caller allocates: :func:`adflow.pipeline.rows.over_rows` spreads row ranges over
+threads (compiled ``nogil``).  numba's ``prange`` did that too, but its parallel compilation of
+the loop took seconds more per build (8 s of 15 for a row-wise MLP Jacobian's first call).
 """
 from __future__ import annotations
 
@@ -13,14 +16,11 @@ from ..errors import OTHER_SHAPE
 from ..syntax.templates import function
 
 _BATCH_GRAD = '''
-def {name}({params}):
-    # Row i of every batched argument (the others shared), one reverse sweep per row, rows over cores.
-    _rows = {rows}.shape[0]
-{allocate}
-    for _i in prange(_rows):
+def {name}({params}, {outs}, _lo, _hi):
+    # Row i of every batched argument (the others shared), one reverse sweep per row.
+    for _i in range(_lo, _hi):
         _grads = {vjp}({row_args}, 1.0)[1]
 {store}
-    return {result}
 '''
 
 _JACOBIAN_REVERSE = '''
@@ -48,41 +48,42 @@ def _seeded_args(params, wrt, seeds, chunk):
 
 
 def _batch_gradients(name, vjp, params, batched, wrts):
-    rows = params[batched[0]]
     row_args = ", ".join(f"{p}[_i]" if k in batched else p for k, p in enumerate(params))
-    # A batched argument's gradient has a row's shape; a shared one's its own, once per row.
-    shapes = [f"{params[k]}.shape[1:]" if k in batched else f"np.shape({params[k]})" for k in wrts]
-    allocate = "\n".join(f"    _out{j} = np.empty((_rows,) + {shape}, np.float64)" for j, shape in enumerate(shapes))
     store = "\n".join(f"        put_row(_out{j}, _i, _grads[{j}])" for j in range(len(wrts)))
-    result = "_out0" if len(wrts) == 1 else "(" + "".join(f"_out{j}, " for j in range(len(wrts))) + ")"
-    return function(_BATCH_GRAD.format(name=name, params=", ".join(params), rows=rows, allocate=allocate,
-                                       vjp=vjp, row_args=row_args, store=store, result=result))
+    outs = ", ".join(f"_out{j}" for j in range(len(wrts)))
+    return function(_BATCH_GRAD.format(name=name, params=", ".join(params), outs=outs, vjp=vjp,
+                                       row_args=row_args, store=store))
 
 
 def batch_grad(name, vjp, params, wrt):
-    """``name(X, ...)``: row i of the result is the gradient of ``f(X[i], ...)`` w.r.t. ``X[i]``."""
+    """``name(X, ..., out, lo, hi)``: row i of ``out`` is the gradient of ``f(X[i], ...)`` w.r.t. ``X[i]``."""
     return _batch_gradients(name, vjp, params, (wrt,), (wrt,))
+
+
+batch_grad.splits_rows = True
 
 
 @functools.cache
 def batch_gradients(batched, wrts):
     """The driver maker for ``name(args...)`` whose arguments at the positions ``batched`` carry rows:
     row i of each result is the gradient of ``f`` at row i of those (the others shared, as
-    ``jax.vmap``'s ``in_axes``) with respect to each argument of ``wrts``; rows over cores.
-    One maker per (batched, wrts) (build caches key on it)."""
+    ``jax.vmap``'s ``in_axes``) with respect to each argument of ``wrts``, written into one array
+    per argument after the arguments (then ``lo, hi``).  One maker per (batched, wrts) (build caches
+    key on it)."""
     def driver(name, vjp, params, wrt):
         return _batch_gradients(name, vjp, params, batched, wrts)
     driver.__name__ = "batch_gradients_" + "_".join(map(str, batched)) + "_wrt_" + "_".join(map(str, wrts))
-    driver.__doc__ = (f"``name(args...)``: per-row gradients with respect to arguments {wrts}, rows of "
-                      f"arguments {batched}, rows over cores.")
+    driver.__doc__ = (f"``name(args..., outs..., lo, hi)``: per-row gradients with respect to arguments {wrts}, "
+                      f"rows of arguments {batched}.")
+    driver.splits_rows = True
     return driver
 
 
 def jacobian_reverse(name, vjp, params, wrt):
     """``name(args..., out_shape)``: the (outputs x inputs) Jacobian, one compiled sweep per output row.
 
-    A plain loop, not prange: a few sweeps of a small function lose more to waking threads
-    (badly so on a loaded 2-core machine) than they gain.
+    One thread: a few sweeps of a small function lose more to waking threads (badly so on a
+    loaded 2-core machine) than they gain.
     """
     return function(_JACOBIAN_REVERSE.format(name=name, params=", ".join(params), x=params[wrt], vjp=vjp,
                                              other_shape=repr(OTHER_SHAPE)))
@@ -133,16 +134,15 @@ def jacobian_reverse_chunked(chunk):
 
 
 _ROW_JACOBIAN_REVERSE = '''
-def {name}({params}, _out_shape, _seeds, _out):
-    # Row i, pass p: {chunk} output directions through one reverse sweep of row i (rows over cores).
-    _other = np.zeros({x}.shape[0], np.bool_)
-    for _i in prange({x}.shape[0]):
+def {name}({params}, _out_shape, _seeds, _out, _lo, _hi):
+    # Row i, pass p: {chunk} output directions through one reverse sweep of row i.
+    _other = np.zeros(1, np.bool_)
+    for _i in range(_lo, _hi):
         _out_i = _out[_i]
         for _p in range(_seeds.shape[0]):
 {body}
-    if np.any(_other):
+    if _other[0]:
         raise ValueError({other_shape})
-    return _out
 '''
 
 
@@ -152,41 +152,40 @@ def row_jacobian_reverse(chunk):
     ``out[i] = dY[i]/dX[i]`` (outputs x inputs), ``chunk`` rows per sweep, rows over cores."""
     def driver(name, vjp, params, wrt):
         row_args = ", ".join(f"{p}[_i]" if k == wrt else p for k, p in enumerate(params))
-        body = _chunked_pass(vjp, row_args, chunk, "_out_i", 12, "_i")
+        body = _chunked_pass(vjp, row_args, chunk, "_out_i", 12, "0")
         return function(_ROW_JACOBIAN_REVERSE.format(name=name, params=", ".join(params), x=params[wrt],
                                                    chunk=chunk, body=body, other_shape=repr(OTHER_SHAPE)))
     driver.__name__ = f"row_jacobian_reverse_{chunk}"
-    driver.__doc__ = (f"``name(X, ..., out_shape, seeds, out)``: per-row reverse Jacobians, {chunk} output "
-                      f"directions per sweep, rows over cores.")
+    driver.__doc__ = (f"``name(X, ..., out_shape, seeds, out, lo, hi)``: per-row reverse Jacobians, {chunk} "
+                      f"output directions per sweep.")
+    driver.splits_rows = True
     return driver
 
 
 _ROW_JACOBIAN = '''
-def {name}({params}, _directions, _out):
+def {name}({params}, _directions, _out, _lo, _hi):
     # Row i, pass p: seed the row with {chunk} input directions, read {chunk} columns of its Jacobian.
-    # A row whose output has another shape is flagged, and refused after the loop (a raise inside
-    # prange would make numba run the loop serially).
-    _other = np.zeros({x}.shape[0], np.bool_)
-    for _i in prange({x}.shape[0]):
+    # A row whose output has another shape is flagged, and refused after the loop.
+    _other = np.zeros(1, np.bool_)
+    for _i in range(_lo, _hi):
         for _p in range(_directions.shape[0]):
             _{x}_row = seed({x}[_i], _directions[_p], {chunk})
             _y = {fwd}({row_args})
             _t = tangents_of(_y, {chunk})
             if _t.size != _out.shape[1] * {chunk}:
-                _other[_i] = True
+                _other[0] = True
             else:
                 _start = _p * {chunk}
                 _stop = min(_start + {chunk}, _out.shape[2])
                 # contiguous first: the result may be a view (x[::-1], fuzz seed 29100212)
                 put(_out[_i, :, _start:_stop], np.ascontiguousarray(_t).reshape(_out.shape[1], {chunk})[:, :_stop - _start])
-    if np.any(_other):
+    if _other[0]:
         raise ValueError({other_shape})
-    return _out
 '''
 
 
 def row_jacobian(name, fwd, params, wrt, chunk):
-    """``name(X, ..., directions, out)``: per-row forward Jacobians ``out[i] = dY[i]/dX[i]``, rows over cores."""
+    """``name(X, ..., directions, out, lo, hi)``: per-row forward Jacobians ``out[i] = dY[i]/dX[i]``."""
     x = params[wrt]
     row_args = ", ".join(f"_{x}_row" if k == wrt else p for k, p in enumerate(params))
     return function(_ROW_JACOBIAN.format(name=name, params=", ".join(params), x=x, fwd=fwd, row_args=row_args,
@@ -194,15 +193,15 @@ def row_jacobian(name, fwd, params, wrt, chunk):
 
 
 row_jacobian.reads_value = False  # only tangents: the forward sweep may skip values nothing else reads
+row_jacobian.splits_rows = True
 
 
 _ROW_BLOCKS = '''
-def {name}({params}, _seeds, _out):
-    # Blocks of {block} rows over cores; pass p pushes {chunk} input directions through a whole block.
-    _n = {x}.shape[0]
-    for _b in prange((_n + {block} - 1) // {block}):
-        _first = _b * {block}
-        _last = min(_first + {block}, _n)
+def {name}({params}, _seeds, _out, _lo, _hi):
+    # Blocks of {block} rows from row _lo (a multiple of {block}); pass p pushes {chunk} input
+    # directions through a whole block.
+    for _first in range(_lo, _hi, {block}):
+        _last = min(_first + {block}, _hi)
         for _p in range(_seeds.shape[0]):
             _t = {rows}({block_args}, _seeds[_p])
             _t = np.ascontiguousarray(_t).reshape((_t.shape[0], _t.shape[1], _out.shape[1]))
@@ -214,16 +213,19 @@ def {name}({params}, _seeds, _out):
                 for _j in range(_out.shape[1]):
                     for _d in range(_stop - _start):
                         _out[_first + _r, _j, _start + _d] = _t[_d, _row, _j]
-    return _out
 '''
 
 
 def row_blocks(name, rows, params, wrt, chunk, block):
-    """``name(X, ..., seeds, out)``: per-row forward Jacobians ``out[i] = dY[i]/dX[i]``, a block of rows at a time."""
+    """``name(X, ..., seeds, out, lo, hi)``: per-row forward Jacobians ``out[i] = dY[i]/dX[i]``, a block of
+    rows at a time."""
     x = params[wrt]
     block_args = ", ".join(f"{x}[_first:_last]" if k == wrt else p for k, p in enumerate(params))
     return function(_ROW_BLOCKS.format(name=name, params=", ".join(params), x=x, rows=rows, block_args=block_args,
                                      chunk=chunk, block=block))
+
+
+row_blocks.splits_rows = True
 
 
 _FORWARD_TANGENTS = '''

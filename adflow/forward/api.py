@@ -10,6 +10,7 @@ from ..duals.helpers import seed
 from ..errors import ArgumentError
 from ..frontend.bound import as_function
 from ..pipeline import cached_forward, cached_row_blocks, call_compiled, compiled_derivative
+from ..pipeline.rows import over_rows
 from ..pipeline.arguments import check_tangents, float_positions, normalize_wrt, prepare_args
 from ..pipeline.binding import bind
 from ..pipeline.results import split_tangents, tangent_like, value_like
@@ -161,7 +162,8 @@ def forward_jacobian_rows(func, args, wrt, chunk, target, out_shape):
     def run(args):
         call = list(args)
         rows = call[wrt] = np.ascontiguousarray(args[wrt])
-        out = call_compiled(driver, *call, seeds, np.empty((rows.shape[0], m, d_in)))
+        out = np.empty((rows.shape[0], m, d_in))
+        over_rows(driver, (*call, seeds, out), rows.shape[0], granule=max(block, 1))
         return out.reshape((rows.shape[0],) + tuple(out_shape) + (d_in,))
 
     return run, block, why

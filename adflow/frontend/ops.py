@@ -135,7 +135,9 @@ class Classifier:
             known = ", ".join(params + extra_static)
             raise NonDifferentiableError(
                 f"{what} is called with {len(positional)} positional arguments; adflow differentiates it "
-                f"with {len(params) + len(extra_static)} ({known})", self.fn.location(stmt))
+                f"with {len(params) + len(extra_static)} ({known})", self.fn.location(stmt),
+                hint="write it with the arguments adflow reads (np.sum(np.abs(x)) for a 1-norm), or give it a "
+                     "rule with adflow.custom_vjp")
         for k, a in enumerate(positional):
             if k < len(params):
                 args[params[k]] = a

@@ -38,7 +38,6 @@ Read it, step through it, but do not edit it: it is regenerated when the source 
 """
 import math
 import numpy as np
-from numba import prange
 from adflow.runtime import *
 from adflow.duals import dual_zeros, dual_zeros_like, make_dual, seed, tangents_of, tangents_only, value_of
 
@@ -54,7 +53,7 @@ class ModuleBuilder:
         self.namespace = {}
         self.built = {}  # (id(func), argtypes, wrt) -> generated name
         self.in_progress = []
-        self.parallel = set()  # drivers whose loops numba spreads over cores
+        self.threaded = set()  # drivers whose rows pipeline/rows.py spreads over threads (compiled nogil)
         self.prepared = {}  # generated name -> the Prepared user function it was generated from
         self.top = None  # the function the module is built for (what a compile error names)
         # Derivatives adflow made that the module's functions call (adflow.grad(f)(y) in g): name -> the
@@ -79,13 +78,13 @@ class ModuleBuilder:
         with stage("transform"):
             # A lambda's name is '<lambda>': the driver's must be an identifier.
             driven = driver(self.unique(re.sub(r"\W", "_", f"{stem}_{driver.__name__}")), target_name, params, *options)
+        if getattr(driver, "splits_rows", False):
+            self.threaded.add(driven.name)
         return self.add_template_function(driven, f"compiled loop: {driver.__doc__.splitlines()[0]}")
 
     def add_template_function(self, fdef, header):
         """Add ``fdef``, written from a template (it stands for no line of the user's); returns its name."""
         self.functions.insert(0, (fdef, header))
-        if "prange" in emit.function_source(fdef)[0]:
-            self.parallel.add(fdef.name)
         return fdef.name
 
     def add_gradient_only(self, vjp_name):
@@ -278,7 +277,7 @@ class ModuleBuilder:
             # What compile_error needs to point numba's complaints about a generated line at the user's line.
             module._ADFLOW_LOCATIONS = locations
             module._ADFLOW_FUNCTION = location_of(self.top) if self.top is not None else None
-            self.target.compile(module, names, self.parallel)
+            self.target.compile(module, names, self.threaded)
         build_report.await_first_call(getattr(module, name) for name in names)  # numba compiles them then
         return module, text, path
 
@@ -291,7 +290,7 @@ class ModuleBuilder:
             derivative.gradient_only = getattr(module, roles["gradient_only"])
         if prepared is not None:
             build_cache.record(key, func, self.target, module, path, roles, [f.name for f, _ in self.functions],
-                               self.parallel, self.namespace, prepared.return_type)
+                               self.threaded, self.namespace, prepared.return_type)
         return derivative, text, prepared
 
 

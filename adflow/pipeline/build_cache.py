@@ -63,7 +63,7 @@ class Record:
     modname: str
     roles: dict  # what the build returns -> the generated function's name ("derivative", "gradient_only")
     functions: list  # the generated functions the target compiles
-    parallel: list  # those whose loops run in parallel
+    threaded: list  # those whose rows run on several threads (compiled nogil)
     namespace: dict  # name -> how to find its value again (see _recipe)
     return_type: object  # numba type of the function's result
     locations: list = field(default_factory=list)  # per generated line, the user's line (SourceLocation or None)
@@ -148,7 +148,7 @@ def _find(named):
 
 # --------------------------------------------------------------------------------- recording
 
-def record(key, func, target, module, path, roles, functions, parallel, namespace, return_type) -> None:
+def record(key, func, target, module, path, roles, functions, threaded, namespace, return_type) -> None:
     """Write the record of a build just made (nothing when a namespace value has no recipe)."""
     if key is None:
         return
@@ -159,7 +159,7 @@ def record(key, func, target, module, path, roles, functions, parallel, namespac
         if recipe is None:
             return
         recipes[name] = recipe
-    rec = Record(str(path), module.__name__, dict(roles), list(functions), sorted(parallel), recipes, return_type,
+    rec = Record(str(path), module.__name__, dict(roles), list(functions), sorted(threaded), recipes, return_type,
                  list(getattr(module, "_ADFLOW_LOCATIONS", [])), getattr(module, "_ADFLOW_FUNCTION", None))
     try:
         data = pickle.dumps(rec)
@@ -214,7 +214,7 @@ def load(key, func, target):
     module = modules.import_file(path, rec.modname, namespace)
     module._ADFLOW_LOCATIONS = rec.locations
     module._ADFLOW_FUNCTION = rec.function_location
-    target.compile(module, rec.functions, set(rec.parallel))
+    target.compile(module, rec.functions, set(rec.threaded))
     return module, text, rec
 
 

@@ -40,9 +40,9 @@ class Target:
         """The passes run on the reverse transform's output before it joins the module (reverse/passes.py)."""
         return passes.optimise(vjp)
 
-    def compile(self, module, names, parallel):
-        """Compile the generated functions ``names`` of the loaded ``module`` in place (``parallel``:
-        those whose loops may spread over cores)."""
+    def compile(self, module, names, threaded):
+        """Compile the generated functions ``names`` of the loaded ``module`` in place (``threaded``:
+        drivers that pipeline/rows.py calls from several threads at once)."""
 
     def supports(self, mode) -> bool:
         return mode in self.modes

@@ -18,9 +18,9 @@ class CpuTarget(Target):
     def wrap(self, function):
         return jitted(function)
 
-    def compile(self, module, names, parallel):
+    def compile(self, module, names, threaded):
         for fname in names:
-            setattr(module, fname, numba.njit(cache=True, parallel=fname in parallel,
+            setattr(module, fname, numba.njit(cache=True, nogil=fname in threaded,
                                               pipeline_class=NoPruneCompiler)(getattr(module, fname)))
 
 

@@ -58,7 +58,7 @@ class CudaTarget(Target):
     def after_reverse(self, vjp):
         return vjp  # device code places zero adjoints in its own memory regions
 
-    def compile(self, module, names, parallel):
+    def compile(self, module, names, threaded):
         """Kernels with ``cuda.jit``, the other generated functions and the jitted helpers and rules
         they call as device functions; the module must have been adapted for the device first."""
         cuda = device(gpu=False)
