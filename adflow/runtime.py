@@ -15,6 +15,7 @@ import numpy as np
 from numba import types
 from numba.core.errors import TypingError as NumbaTypingError
 from numba.extending import overload, register_jitable
+from numba.np import numpy_support
 
 from .duals.helpers import dual_zeros, dual_zeros_like, is_dual, make_dual, seed, tangents_of, value_of
 from .duals.numba_arrays import loop_nest
@@ -28,7 +29,7 @@ __all__ = [
     "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
     "reshape_like", "size_of", "reduce_sum", "ans_full", "zeros_like_float", "empty_like_float", "add_cotangent",
     "seed_directions",
-    "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum", "one_cotangent", "add_into", "put", "put_row",
+    "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum", "one_cotangent", "add_into", "put", "put_row", "outer_product",
 ]
 
 
@@ -371,6 +372,27 @@ def dot_adjoint_b(g, a, b):
     return np.dot(a.T, g)
 
 
+def outer_product(u, v):
+    """``np.outer(u, v)`` of two vectors.  Compiled, a plain double loop: numba's ``np.outer`` took
+    over a second to compile (the adjoint of every matrix-vector product calls it)."""
+    return np.outer(u, v)
+
+
+@overload(outer_product)
+def _outer_product_numba(u, v):
+    if not (isinstance(u, types.Array) and isinstance(v, types.Array) and u.ndim == v.ndim == 1):
+        return None
+    dtype = numpy_support.as_dtype(u.dtype if u.dtype == v.dtype else types.float64)
+
+    def outer(u, v):
+        out = np.empty((u.shape[0], v.shape[0]), dtype)
+        for i in range(u.shape[0]):
+            for j in range(v.shape[0]):
+                out[i, j] = u[i] * v[j]
+        return out
+    return outer
+
+
 def _dot_adjoint_overload(which):
     def typer(g, a, b):
         a_nd, b_nd = ndim_of(a), ndim_of(b)
@@ -388,7 +410,7 @@ def _dot_adjoint_overload(which):
         if which == "a":
             table = {
                 (1, 1): lambda g, a, b: g * b,
-                (2, 1): lambda g, a, b: np.outer(g, b),
+                (2, 1): lambda g, a, b: outer_product(g, b),
                 (1, 2): lambda g, a, b: np.dot(np.ascontiguousarray(b), g),
                 (2, 2): lambda g, a, b: np.dot(g, np.ascontiguousarray(b.T)),
             }
@@ -396,13 +418,28 @@ def _dot_adjoint_overload(which):
             table = {
                 (1, 1): lambda g, a, b: g * a,
                 (2, 1): lambda g, a, b: np.dot(np.ascontiguousarray(a.T), g),
-                (1, 2): lambda g, a, b: np.outer(a, g),
+                (1, 2): lambda g, a, b: outer_product(a, g),
                 (2, 2): lambda g, a, b: np.dot(np.ascontiguousarray(a.T), g),
             }
         if (a_nd, b_nd) not in table:
             raise NumbaTypingError(f"adflow: dot/matmul adjoint for {a_nd}-D and {b_nd}-D operands")
+        if len({t.dtype for t in (g, a, b) if isinstance(t, types.Array)}) > 1:
+            # float32 operands and a float64 cotangent: numba's np.dot takes one dtype
+            same = register_jitable(table[(a_nd, b_nd)])
+            return lambda g, a, b: same(_float64(g), _float64(a), _float64(b))
         return table[(a_nd, b_nd)]
     return typer
+
+
+def _float64(x):
+    return np.asarray(x, np.float64)
+
+
+@overload(_float64)
+def _float64_numba(x):
+    if isinstance(x, types.Array):
+        return lambda x: x.astype(np.float64)
+    return lambda x: np.float64(x)
 
 
 overload(dot_adjoint_a)(_dot_adjoint_overload("a"))

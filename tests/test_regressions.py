@@ -1148,3 +1148,19 @@ def test_a_positional_argument_no_rule_reads_is_refused(f):
     # np.cumsum(m, 0) was the flattened cumsum's ([6, 6, 5, 3] for [2, 4, 2, 3]).
     with pytest.raises(adflow.NonDifferentiableError, match="positional arguments; adflow differentiates it with 1"):
         adflow.grad(f, target="python")(np.array([1.0, -2.0, 3.0, 4.0]))
+
+
+def _tanh_layer(W, x):
+    return np.sum(np.tanh(W @ x))
+
+
+def test_a_float32_matrix_vector_product_has_a_compiled_gradient():
+    # The adjoint of W @ x called numba's np.dot on float32 operands and a float64 cotangent, which
+    # numba refuses (one dtype per np.dot): a loud failure for every float32 layer.  Closed form.
+    rng = np.random.default_rng(4)
+    W, x = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=4).astype(np.float32)
+    gW, gx = adflow.grad(_tanh_layer, wrt=(0, 1))(W, x)
+    d = 1.0 - np.tanh(W.astype(np.float64) @ x) ** 2
+    assert gW.dtype == np.float32 and gx.dtype == np.float32
+    np.testing.assert_allclose(gW, np.outer(d, x), rtol=1e-5)
+    np.testing.assert_allclose(gx, W.T.astype(np.float64) @ d, rtol=1e-5)
