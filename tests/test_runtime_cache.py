@@ -65,6 +65,18 @@ def test_editing_a_helper_changes_the_fingerprint(tmp_path, helper):
     assert _fingerprint(copy, tmp_path) != before
 
 
+def test_the_fingerprint_is_kept_per_stamp_of_the_files(tmp_path):
+    # Finding the called files parses them: a later process reads the result kept on disk, and an
+    # edit (another stamp) computes it again (test above).
+    copy = tmp_path / "tree"
+    shutil.copytree(PACKAGE, copy / "adflow", ignore=shutil.ignore_patterns("__pycache__"))
+    first = _fingerprint(copy, tmp_path)
+    kept = list((tmp_path / "cache" / "fingerprints").iterdir())
+    assert len(kept) == 1 and kept[0].read_text() == first
+    kept[0].write_text("0123456789ab")  # a later process reads it, and does not parse again
+    assert _fingerprint(copy, tmp_path) == "0123456789ab"
+
+
 CACHED_BUILD = '''
 import sys
 import numpy as np

@@ -125,7 +125,41 @@ def runtime_fingerprint() -> str:
 
     numba's cache of a generated module does not see changes to what it calls (a moved or edited
     helper), so the module's key must; the key of the front end's type cache uses it too.
+
+    Finding the called files parses them (a quarter of a second, in every process that loads a
+    derivative from the disk cache), so the result is kept on disk under a stamp of every adflow
+    file's size and modification time, which a process reads in milliseconds.
     """
+    memo = fingerprints_folder() / _package_stamp()
+    try:
+        return memo.read_text()
+    except OSError:
+        pass
+    fingerprint = _runtime_fingerprint()
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    partial = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+    partial.write_text(fingerprint)
+    os.replace(partial, memo)  # whole or absent, for a process reading it meanwhile
+    return fingerprint
+
+
+def fingerprints_folder() -> Path:
+    """Where :func:`runtime_fingerprint` keeps its results (one small file per stamp)."""
+    return cache_dir() / "fingerprints"
+
+
+def _package_stamp() -> str:
+    """A hash of the path, size and modification time of every file of the adflow package, and of
+    the vector math in use."""
+    digest = hashlib.sha256()
+    for path in sorted(_ROOT.rglob("*.py")):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(_ROOT).as_posix()} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+    digest.update(vector_math.fingerprint().encode())
+    return digest.hexdigest()[:24]
+
+
+def _runtime_fingerprint() -> str:
     digest = hashlib.sha256()
     for path in called_files():
         digest.update(path.relative_to(_ROOT).as_posix().encode())

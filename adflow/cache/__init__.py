@@ -8,7 +8,9 @@ adflow keeps, in one folder (``ADFLOW_CACHE_DIR``, by default ``$XDG_CACHE_HOME/
   set), which makes a later run's first call a load instead of a compile;
 * the types the front end inferred (``types/``);
 * the records of builds (``builds/``), with which another process imports a generated module
-  without transforming the function again (:mod:`adflow.pipeline.build_cache`).
+  without transforming the function again (:mod:`adflow.pipeline.build_cache`);
+* the fingerprint of adflow's runtime code per installed version of its files (``fingerprints/``),
+  part of every module's key.
 
 A module's name carries a hash of its text, so nothing stale is ever loaded: clearing only frees
 space (and makes the next first calls compile again).  Clear it while no other process is using it.
@@ -82,6 +84,9 @@ def _files():
     records = build_cache.records_folder()
     if records.is_dir():
         kept += [p for p in records.iterdir() if p.is_file() and p.suffix in (".pkl", ".tmp")]
+    fingerprints = modules.fingerprints_folder()
+    if fingerprints.is_dir():
+        kept += [p for p in fingerprints.iterdir() if p.is_file() and re.fullmatch(r"[0-9a-f]{24}(\.\d+\.tmp)?", p.name)]
     return generated, kept
 
 
