@@ -56,6 +56,6 @@ def output_of(func, target, args):
     with build_report.build(builds.describe("output shape (a run of the primal)", func, argument_types(args),
                                             target.name)):
         try:
-            return target.wrap(primal)(*_fresh_copies(args))
+            return target.primal_runner(primal)(*_fresh_copies(args))
         except TypingError:  # numba cannot compile it as written (it makes adflow.grad(f)(y)): run it as Python
             return primal(*_fresh_copies(args))

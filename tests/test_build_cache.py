@@ -124,3 +124,70 @@ def test_a_value_it_cannot_describe_leaves_the_build_unrecorded(tmp_path, monkey
     assert build_cache.key_of("reverse", module.f, types, ((0,), None, None), cpu.TARGET) is None
     module.KNOB = 2.0
     assert build_cache.key_of("reverse", module.f, types, ((0,), None, None), cpu.TARGET) is not None
+
+
+PRIMAL_MODULE = '''
+import numpy as np
+
+
+def spread(x):
+    return np.array([x[0] * x[1], np.sin(x[2]) * {scale}, x[1] ** 2])
+'''
+
+PRIMAL_RUN = '''
+import sys
+import numba
+import numpy as np
+import adflow
+import user_primal
+
+J = adflow.jacobian(user_primal.spread, mode="reverse")(np.array([1.0, 2.0, 3.0]))
+runner = adflow.targets.named("cpu").primal_runner(user_primal.spread)
+print(sum(runner.stats.cache_misses.values()), sum(runner.stats.cache_hits.values()), J[1, 2])
+'''
+
+
+def test_a_jacobians_run_of_the_primal_is_cached_in_adflows_folder(tmp_path):
+    # The run that finds the output's shape compiles f on its own: cached on disk (in the cache
+    # folder, not beside the user's file), so a later process loads it; an edit of f compiles again.
+    (tmp_path / "run.py").write_text(PRIMAL_RUN)
+    (tmp_path / "user_primal.py").write_text(PRIMAL_MODULE.format(scale=1.0))
+    env = dict(os.environ, ADFLOW_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}",
+               PYTHONDONTWRITEBYTECODE="1")
+
+    def counts():
+        out = subprocess.run([sys.executable, "run.py"], env=env, capture_output=True, text=True, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-3000:]
+        misses, hits, entry = out.stdout.split()
+        return int(misses), int(hits), float(entry)
+
+    assert counts() == (1, 0, np.cos(3.0))
+    assert counts() == (0, 1, np.cos(3.0))
+    assert list((tmp_path / "cache" / "primals").rglob("*.nbi")) and not (tmp_path / "__pycache__").exists()
+    (tmp_path / "user_primal.py").write_text(PRIMAL_MODULE.format(scale=2.0))
+    assert counts() == (1, 0, 2.0 * np.cos(3.0))
+
+
+def _callee(u):
+    return u * 2.0
+
+
+def _caller(x):
+    return _callee(x) + 1.0
+
+
+def _alone(x):
+    return x * 2.0
+
+
+def test_a_primal_that_calls_the_users_functions_is_not_cached_on_its_own():
+    # numba's cache would not see an edit of the callee (in another file, say), nor tell apart local
+    # functions of one qualified name: those are compiled in each process.
+    def local(x):
+        return x * 3.0
+
+    target = cpu.TARGET
+    assert target.primal_runner(_caller) is target.wrap(_caller)
+    assert target.primal_runner(local) is target.wrap(local)
+    assert target.primal_runner(_alone) is not target.wrap(_alone)
+    assert target.primal_runner(_alone)._cache.__class__.__name__ == "_PrimalCache"

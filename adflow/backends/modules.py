@@ -148,6 +148,12 @@ def fingerprints_folder() -> Path:
     return cache_dir() / "fingerprints"
 
 
+def primals_folder() -> Path:
+    """Where numba caches user functions compiled on their own (targets/cpu.py: a Jacobian's run of
+    ``f`` for its output's shape), rather than beside the user's files."""
+    return cache_dir() / "primals"
+
+
 def _package_stamp() -> str:
     """A hash of the path, size and modification time of every file of the adflow package, and of
     the vector math in use."""

@@ -10,7 +10,9 @@ adflow keeps, in one folder (``ADFLOW_CACHE_DIR``, by default ``$XDG_CACHE_HOME/
 * the records of builds (``builds/``), with which another process imports a generated module
   without transforming the function again (:mod:`adflow.pipeline.build_cache`);
 * the fingerprint of adflow's runtime code per installed version of its files (``fingerprints/``),
-  part of every module's key.
+  part of every module's key;
+* numba's compiled code of user functions a Jacobian runs on their own for their output's shape
+  (``primals/``).
 
 A module's name carries a hash of its text, so nothing stale is ever loaded: clearing only frees
 space (and makes the next first calls compile again).  Clear it while no other process is using it.
@@ -84,6 +86,9 @@ def _files():
     records = build_cache.records_folder()
     if records.is_dir():
         kept += [p for p in records.iterdir() if p.is_file() and p.suffix in (".pkl", ".tmp")]
+    primals = modules.primals_folder()
+    if primals.is_dir():
+        kept += [p for p in primals.rglob("*") if p.is_file() and p.suffix in (".nbi", ".nbc")]
     fingerprints = modules.fingerprints_folder()
     if fingerprints.is_dir():
         kept += [p for p in fingerprints.iterdir() if p.is_file() and re.fullmatch(r"[0-9a-f]{24}(\.\d+\.tmp)?", p.name)]

@@ -70,6 +70,16 @@ def _content(value):
     return repr(value)
 
 
+def user_callees(func) -> dict:
+    """The user's functions (and custom rules) ``func`` names, by the names it calls them by."""
+    callees = {}
+    for name in func.__code__.co_names:
+        value = func.__globals__.get(name)
+        if isinstance(value, CustomRule) or (inspect.isfunction(value) and is_user_function(value)):
+            callees[name] = value
+    return callees
+
+
 def jitted(func):
     """A numba dispatcher for a user helper (one per function object and callees, so it compiles once).
 
@@ -79,11 +89,7 @@ def jitted(func):
     """
     if isinstance(func, numba.core.dispatcher.Dispatcher) or derivative_kind(func) is not None:
         return func  # a derivative adflow made gives numba its own type (pipeline/compiled_derivative.py)
-    callees = {}
-    for name in func.__code__.co_names:
-        value = func.__globals__.get(name)
-        if isinstance(value, CustomRule) or (inspect.isfunction(value) and is_user_function(value)):
-            callees[name] = value
+    callees = user_callees(func)
     key = (id(func), tuple((n, id(v)) for n, v in sorted(callees.items())))
     if key not in _jitted_helpers:
         anonymous = func.__name__ == "<lambda>" or "<locals>" in func.__qualname__

@@ -36,6 +36,10 @@ class Target:
         """
         return self.wrap(primal)
 
+    def primal_runner(self, function):
+        """What runs the user's ``function`` by itself (to learn its output's shape and layout)."""
+        return self.wrap(function)
+
     def after_reverse(self, vjp):
         """The passes run on the reverse transform's output before it joins the module (reverse/passes.py)."""
         return passes.optimise(vjp)
