@@ -164,7 +164,7 @@ def test_programs_cover_the_constructs():
                       "b = b[::-1]", "b = np.asarray(b)", "b = b.ravel()",
                       # matrices, np.linalg, piecewise array functions, reshapes, outputs
                       "def prog(x, M, a, n):", " @ ", "np.dot(M, ", "np.linalg.solve(", "np.linalg.inv(",
-                      "np.linalg.det(", "np.linalg.norm(", "axis=0), ", "np.max(M, 1)", ".mean(0)", "x = x / np.linalg.norm(x)", "np.outer(", ".reshape(", "np.where(", "np.clip(", "np.maximum(",
+                      "np.linalg.det(", "np.linalg.norm(", "axis=0), ", "np.sum(M, 1)", ".sum(0), ", "x = x / np.linalg.norm(x)", "np.outer(", ".reshape(", "np.where(", "np.clip(", "np.maximum(",
                       "np.minimum(", "P[", "return b\n", "return x\n",
                       # chains that fusion makes loops: over slices, and split over statements
                       "[1:] - b[:-1] ** 2) ** 2", "[2:] - 2.0 * ", " * b[1:])", ") + t", "np.log1p((",

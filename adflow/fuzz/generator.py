@@ -522,9 +522,10 @@ class ProgramGenerator:
                         f"np.linalg.det({SHIFTED.format(m)}) * 0.001",
                         f"np.sum(np.linalg.solve({SHIFTED.format(m)}, {v}))", f"np.sum({m} * {m}) * 0.1",
                         f"np.trace({m})", f"np.sum(np.outer({v}, {w})) * 0.1", f"np.linalg.norm({m} + 0.5) * 0.1",
-                        # reductions along an axis, named and positional (an argument a rule must read)
-                        f"np.dot(np.sum({m}, axis=0), {v}) * 0.1", f"np.sum(np.max({m}, 1)) * 0.5",
-                        f"np.dot({m}.mean(0), {w}) * 0.5"]
+                        # reductions along an axis, named, positional and as a method (an argument a
+                        # rule must read); numba takes an axis only for sums
+                        f"np.dot(np.sum({m}, axis=0), {v}) * 0.1", f"np.sum(np.sin(np.sum({m}, 1))) * 0.5",
+                        f"np.dot({m}.sum(0), {w}) * 0.5"]
         return d.choice(options)
 
     def dot(self, u, v):
