@@ -18,7 +18,7 @@ from numba.extending import overload, register_jitable
 from numba.np import numpy_support
 
 from .duals.helpers import dual_zeros, dual_zeros_like, is_dual, make_dual, seed, tangents_of, value_of
-from .duals.numba_arrays import loop_nest
+from .duals.numba_arrays import assign
 from .duals.numba_dual import DualArrayType, DualType
 from .duals.rule_helpers import (ans_full, drop_axis, extremum_tangent, reduce_sum, reduced_count, reshape_like,
                                  size_of, spread)
@@ -29,7 +29,7 @@ __all__ = [
     "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
     "reshape_like", "size_of", "reduce_sum", "ans_full", "zeros_like_float", "empty_like_float", "add_cotangent",
     "seed_directions",
-    "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum", "one_cotangent", "add_into", "put", "put_row", "outer_product",
+    "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum", "one_cotangent", "add_into", "assign", "put_row", "outer_product",
 ]
 
 
@@ -135,41 +135,17 @@ def add_into(view, g):
     view += g
 
 
-def put(dst, src):
-    """``dst[...] = src`` for two arrays of one shape (``dst`` usually a slice of a larger array).
-
-    Compiled, an explicit loop nest: numba's slice assignment compiles a formatted shape-mismatch
-    message (``str`` of every extent, joined), about 3 s in every new process."""
-    dst[...] = src
-
-
-@functools.cache
-def _put_loops(ndim):
-    at = ", ".join(f"i{d}" for d in range(ndim))
-    source = ("def impl(dst, src):\n    shape = dst.shape\n    if src.shape != shape:\n"
-              "        raise ValueError('adflow: put: the two arrays differ in shape')\n"
-              + loop_nest(ndim, "shape", f"dst[{at}] = src[{at}]"))
-    namespace = {}
-    exec(source, namespace)
-    return namespace["impl"]
-
-
-@overload(put)
-def _put_numba(dst, src):
-    if isinstance(dst, types.Array) and isinstance(src, types.Array) and dst.ndim == src.ndim:
-        return _put_loops(dst.ndim)
-    return None
-
-
 def put_row(out, i, value):
-    """``out[i] = value``: a row of ``out`` from an array (by :func:`put`), or an element from a number."""
+    """``out[i] = value``: a row of ``out`` from an array, or an element from a number.  Compiled, the
+    row is copied by :func:`assign` (a loop nest): numba's slice assignment compiles a formatted
+    shape-mismatch message, about 3 s in every new process."""
     out[i] = value
 
 
 @overload(put_row)
 def _put_row_numba(out, i, value):
     if isinstance(value, types.Array):
-        return lambda out, i, value: put(out[i], value)
+        return lambda out, i, value: assign(out[i], value)
     def element(out, i, value):
         out[i] = value
     return element
@@ -425,10 +401,22 @@ def _dot_adjoint_overload(which):
             raise NumbaTypingError(f"adflow: dot/matmul adjoint for {a_nd}-D and {b_nd}-D operands")
         if len({t.dtype for t in (g, a, b) if isinstance(t, types.Array)}) > 1:
             # float32 operands and a float64 cotangent: numba's np.dot takes one dtype
-            same = register_jitable(table[(a_nd, b_nd)])
-            return lambda g, a, b: same(_float64(g), _float64(a), _float64(b))
+            return _in_float64(which, a_nd, b_nd, table[(a_nd, b_nd)])
         return table[(a_nd, b_nd)]
     return typer
+
+
+_IN_FLOAT64: dict = {}
+
+
+def _in_float64(which, a_nd, b_nd, formula):
+    """``formula`` on float64 copies of its operands; made once per case (a jitable made at every
+    typing would register, and compile, a new function each time)."""
+    key = (which, a_nd, b_nd)
+    if key not in _IN_FLOAT64:
+        same = register_jitable(formula)
+        _IN_FLOAT64[key] = lambda g, a, b: same(_float64(g), _float64(a), _float64(b))
+    return _IN_FLOAT64[key]
 
 
 def _float64(x):

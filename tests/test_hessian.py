@@ -61,7 +61,7 @@ def test_quadratic_form_closed_form(target):
 
 
 def rosenbrock_hessian(x):
-    """Closed form of the Rosenbrock loop's Hessian (tridiagonal)."""
+    """Closed form of the Rosenbrock Hessian (tridiagonal), of the loop and of the slices alike."""
     n = x.size
     H = np.zeros((n, n))
     for i in range(n - 1):
@@ -254,18 +254,6 @@ def test_hessian_through_the_documented_rule(target):
 
 def rosenbrock_slices(x):
     return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
-
-
-def rosenbrock_hessian(x):
-    """The closed form: tridiagonal."""
-    n = x.size
-    H = np.zeros((n, n))
-    for i in range(n - 1):
-        H[i, i] += 1200.0 * x[i] ** 2 - 400.0 * x[i + 1] + 2.0
-        H[i + 1, i + 1] += 200.0
-        H[i, i + 1] -= 400.0 * x[i]
-        H[i + 1, i] -= 400.0 * x[i]
-    return H
 
 
 def test_hessian_of_a_fused_chain(target):

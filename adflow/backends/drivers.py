@@ -37,7 +37,7 @@ def {name}({params}, _out_shape):
         if np.shape(_swept[0]) != _out_shape:
             raise ValueError({other_shape})
         _grad = _swept[1][0]
-        put(_jac[_j], np.ascontiguousarray(np.asarray(_grad)).reshape(np.size({x})))
+        assign(_jac[_j], np.ascontiguousarray(np.asarray(_grad)).reshape(np.size({x})))
     return _jac
 '''
 
@@ -100,7 +100,7 @@ else:
     _rows = tangents_of(_swept[1][0], {chunk})
     _start = _p * {chunk}
     _stop = min(_start + {chunk}, {out}.shape[0])
-    put({out}[_start:_stop], np.ascontiguousarray(_rows).reshape({out}.shape[1], {chunk}).T[:_stop - _start])'''
+    assign({out}[_start:_stop], np.ascontiguousarray(_rows).reshape({out}.shape[1], {chunk}).T[:_stop - _start])'''
 
 
 def _chunked_pass(vjp, args, chunk, out, indent, flag):
@@ -178,7 +178,7 @@ def {name}({params}, _directions, _out, _lo, _hi):
                 _start = _p * {chunk}
                 _stop = min(_start + {chunk}, _out.shape[2])
                 # contiguous first: the result may be a view (x[::-1], fuzz seed 29100212)
-                put(_out[_i, :, _start:_stop], np.ascontiguousarray(_t).reshape(_out.shape[1], {chunk})[:, :_stop - _start])
+                assign(_out[_i, :, _start:_stop], np.ascontiguousarray(_t).reshape(_out.shape[1], {chunk})[:, :_stop - _start])
     if _other[0]:
         raise ValueError({other_shape})
 '''
@@ -246,7 +246,7 @@ def {name}({params}, _directions, _out):
             return _t  # one pass seeded every input: its tangents are the Jacobian (no copy)
         _start = _p * {chunk}
         _stop = min(_start + {chunk}, _out.shape[1])
-        put(_out[:, _start:_stop], _t[:, :_stop - _start])
+        assign(_out[:, _start:_stop], _t[:, :_stop - _start])
     return _out
 '''
 
@@ -279,7 +279,7 @@ def {name}({params}, _directions, _out):
         _t = output_tangents(_grad, {chunk})[1]
         _start = _p * {chunk}
         _stop = min(_start + {chunk}, _out.shape[1])
-        put(_out[:, _start:_stop], _t[:, :_stop - _start])
+        assign(_out[:, _start:_stop], _t[:, :_stop - _start])
     return _out
 '''
 

@@ -73,7 +73,7 @@ def loop_sweeps(name, advance, step_vjp, carried, invariants, arrays, floats):
             if n in arrays:  # a store of another row shape would broadcast into it silently
                 lines.append(f"if {n}.shape != {store}.shape[1:]:")
                 lines.append(f"    raise ValueError({SHAPE_CHANGED!r})")
-                lines.append(f"put({store}[_slot], {n})")
+                lines.append(f"assign({store}[_slot], {n})")
             else:
                 lines.append(f"{store}[_slot] = {n}")
         return "\n".join(" " * pad + line for line in lines or ["pass"])  # no state: nothing to keep

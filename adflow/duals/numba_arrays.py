@@ -93,7 +93,7 @@ def _tangent_buffer(ans, k):
     return lambda ans, k: np.zeros(k)
 
 
-def loop_nest(ndim: int, shape: str, body: str) -> str:
+def _loops(ndim: int, shape: str, body: str) -> str:
     """Source of ``ndim`` nested loops ``i0, i1, ...`` over ``shape`` around ``body``."""
     lines, indent = [], "    "
     for d in range(ndim):
@@ -108,7 +108,7 @@ def _direction_copy(ndim: int):
     at = "".join(f"i{d}, " for d in range(ndim))
     source = (
         "def impl(x, j):\n    t = x.tangents\n    shape = x.value.shape\n"
-        "    out = np.empty(shape)\n" + loop_nest(ndim, "shape", f"out[{at}] = t[{at}j]")
+        "    out = np.empty(shape)\n" + _loops(ndim, "shape", f"out[{at}] = t[{at}j]")
         + "    return out\n"
     )
     return exec_function(source, {"np": np}, f"tangent direction, ndim={ndim}")
@@ -117,7 +117,7 @@ def _direction_copy(ndim: int):
 @functools.cache
 def _direction_store(ndim: int):
     at = "".join(f"i{d}, " for d in range(ndim))
-    source = "def impl(t, j, v):\n    shape = v.shape\n" + loop_nest(ndim, "shape", f"t[{at}j] = v[{at}]")
+    source = "def impl(t, j, v):\n    shape = v.shape\n" + _loops(ndim, "shape", f"t[{at}j] = v[{at}]")
     return exec_function(source, {}, f"store direction, ndim={ndim}")
 
 
@@ -263,8 +263,8 @@ def _setitem(a, idx, item):
 
 
 def assign(dst, src):
-    """``dst[...] = src`` with NumPy broadcasting, for a view ``dst`` (jitted code only)."""
-    raise NotImplementedError("jitted code only")
+    """``dst[...] = src`` with NumPy broadcasting, for a view ``dst``; compiled, a loop nest."""
+    dst[...] = src
 
 
 @functools.cache
@@ -283,7 +283,7 @@ def _assign_impl(dst_ndim: int, src_ndim: int):
     else:
         value = "src"
     at = "".join(f"i{axis}, " for axis in range(dst_ndim))
-    source = "\n".join(lines) + "\n" + loop_nest(dst_ndim, "d", f"dst[{at}] = {value}")
+    source = "\n".join(lines) + "\n" + _loops(dst_ndim, "d", f"dst[{at}] = {value}")
     return exec_function(source, {}, f"assign {src_ndim}-d into {dst_ndim}-d")
 
 
