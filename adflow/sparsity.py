@@ -1,10 +1,13 @@
 """Sparse Jacobians: detect the pattern, colour the columns, compress the forward passes.
 
-**Detection** runs forward mode with NaN tangents.  NaN survives every product and sum (``0 *
-NaN`` is NaN), so an output's tangent is NaN exactly where some chain of operations connects it
-to that input, whatever the partial derivatives' values at this point: the *structural* pattern
-(a superset where a formula itself divides by zero).  Branches are those taken at the given
-point; pass ``sparsity=`` explicitly if another point could take branches that add entries.
+**Detection** pushes one forward pass of Python duals whose tangent is the *set* of inputs a value
+depends on (:mod:`adflow.duals.index_sets`): the rules' tangent formulas, read with ``+`` as union,
+give each output's inputs whatever the partial derivatives' values at this point, i.e. the
+*structural* pattern (a superset where a formula itself divides by zero).  Its cost follows the
+sets' sizes, not inputs x outputs, and it compiles nothing.  Branches are those taken at the given
+point; pass ``sparsity=`` explicitly if another point could take branches that add entries.  A
+function the Python duals cannot run falls back to compiled passes with NaN tangents (NaN survives
+every product and sum, so it marks the same structure), one per 16 inputs.
 
 **Colouring**: two columns may share a forward pass when no row has entries in both (greedy,
 largest-degree first).  A tridiagonal pattern needs 3 colours, whatever ``n``.
@@ -14,12 +17,17 @@ largest-degree first).  A tridiagonal pattern needs 3 colours, whatever ``n``.
 """
 from __future__ import annotations
 
+import logging
+
 import numba
 import numpy as np
 import scipy.sparse as sp
 
+from .duals.index_sets import pattern_rows, propagating, unit_sets
 from .errors import ShapeError
 from .forward.api import forward_pass
+
+log = logging.getLogger("adflow")
 
 DETECTION_CHUNK = 16
 MAX_CHUNK = 32
@@ -27,6 +35,25 @@ MAX_CHUNK = 32
 
 def detect_pattern(func, args, wrt, target, chunk=DETECTION_CHUNK):
     """Boolean CSR pattern (outputs x inputs, flattened) of ``func``'s Jacobian at ``args``."""
+    try:
+        return index_set_pattern(func, args, wrt)
+    except Exception as error:  # noqa: BLE001 - any failure here has a compiled fallback
+        log.info("adflow: sparsity detection by index sets failed (%s: %s); using NaN tangents, "
+                 "one compiled pass per %d inputs", type(error).__name__, error, chunk)
+        return nan_pattern(func, args, wrt, target, chunk)
+
+
+def index_set_pattern(func, args, wrt):
+    """The pattern from one forward pass of Python duals carrying index sets."""
+    n = int(np.size(args[wrt]))
+    with propagating():
+        _, sets = forward_pass(func, args, wrt, unit_sets(n), 1, "python")
+    rows, cols = pattern_rows(sets)
+    return sp.csr_array((np.ones(rows.size, dtype=bool), (rows, cols)), shape=(sets.shape[0], n))
+
+
+def nan_pattern(func, args, wrt, target, chunk=DETECTION_CHUNK):
+    """The pattern from compiled forward passes seeded with NaN, ``chunk`` inputs per pass."""
     x = args[wrt]
     n = int(np.size(x))
     rows, cols = [], []

@@ -26,6 +26,7 @@ from adflow.errors import NonDifferentiableError, ShapeError
 from adflow.rules.primitives import allocations, method_primitives, primitive_of_object
 
 from . import formulas
+from .index_sets import EMPTY, as_tangents, is_propagating, union_all, zero_tangents
 
 # Ufuncs that only look at values (comparisons and logic); they are not in the primitives table
 # because the front end sees them as operators.
@@ -195,7 +196,7 @@ class Dual(_DualBase):
 
     def __init__(self, value, tangents):
         self.value = float(value)
-        tangents = np.array(tangents, dtype=np.float64)
+        tangents = as_tangents(np.array(tangents))
         self.tangents = tangents.reshape(1) if tangents.ndim == 0 else tangents
         if self.tangents.ndim != 1:
             raise ShapeError(f"a Dual's tangents must have shape (k,), not {self.tangents.shape}")
@@ -228,7 +229,7 @@ class DualArray(_DualBase):
 
     def __init__(self, value, tangents):
         self.value = np.asarray(value, dtype=np.float64)
-        self.tangents = np.asarray(tangents, dtype=np.float64)
+        self.tangents = as_tangents(tangents)
         if self.tangents.shape[:-1] != self.value.shape or self.tangents.ndim != self.value.ndim + 1:
             raise ShapeError(
                 f"a DualArray's tangents must have shape value.shape + (k,); got value "
@@ -261,7 +262,7 @@ class DualArray(_DualBase):
                 raise ShapeError(f"cannot store a dual with {item.k} directions into one with {self.k}")
             self.tangents[target] = item.tangents
         else:
-            self.tangents[target] = 0.0
+            self.tangents[target] = zero_tangents(())
 
     # -- in-place arithmetic keeps aliasing semantics (views see the update) ---------------------
     def _assign(self, result):
@@ -356,7 +357,7 @@ def tangents_of(x, k: int | None = None) -> np.ndarray:
         return x.tangents
     if k is None:
         raise TypeError("adflow: tangents_of(x) of a non-dual needs k, the number of directions")
-    return np.zeros(np.shape(x) + (k,))
+    return zero_tangents(np.shape(x) + (k,))
 
 
 def _wrap(value, tangents):
@@ -409,10 +410,15 @@ def apply_primitive(name: str, *args, **kwargs):
     values = [value_of(a) for a in params]
     k = _common_k(params)
     ans = formulas.primal_function(name)(*values, **static)
-    total = np.zeros(np.shape(ans) + (k,))
+    if k == 1 and np.ndim(ans) == 0 and formulas.is_elementwise(name) and is_propagating():
+        return _scalar_on_sets(name, params, ans)
+    total = zero_tangents(np.shape(ans) + (k,))
     sig = formulas.signature(name)
     for param, arg in zip(sig.params, params):
         if not isinstance(arg, _DualBase):
+            continue
+        if is_propagating():
+            total += _sets_through(name, param, values, arg, ans, static, k)
             continue
         if formulas.is_elementwise(name):
             partial = formulas.partial_function(name, param)
@@ -439,4 +445,40 @@ def _allocate_like(name, prototype, *args, **kwargs):
     """``np.zeros_like(d)`` and friends on a dual: dual storage with zero tangents."""
     value = getattr(np, name)(value_of(prototype), *args, **kwargs)
     k = prototype.k if isinstance(prototype, _DualBase) else 1
-    return _wrap(value, np.zeros(np.shape(value) + (k,)))
+    return _wrap(value, zero_tangents(np.shape(value) + (k,)))
+
+
+def _scalar_on_sets(name, params, ans):
+    # The common case of a detection pass (user loops over numbers), kept short: it runs per number.
+    union = EMPTY
+    for param, arg in zip(formulas.signature(name).params, params):
+        if isinstance(arg, Dual):
+            if formulas.partial_function(name, param) is None:
+                raise NonDifferentiableError(f"{name} has no derivative with respect to {param}")
+            union = union + arg.tangents[0]
+    dual = object.__new__(Dual)
+    dual.value, dual.tangents = float(ans), np.array([union], dtype=object)
+    return dual
+
+
+def _sets_through(name, param, values, arg, ans, static, k):
+    """The index sets ``arg`` gives the result (see :mod:`adflow.duals.index_sets`).
+
+    An elementwise primitive passes each element's set on, whatever the partial's value (the
+    structural pattern).  Others run their tangent rule on the sets or, where the rule's arithmetic
+    cannot hold sets (compiled helpers, LAPACK), give every input set to every output.
+    """
+    if formulas.is_elementwise(name):
+        if formulas.partial_function(name, param) is None:
+            raise NonDifferentiableError(f"{name} has no derivative with respect to {param}")
+        return arg.tangents
+    rule = formulas.tangent_function(name, param) if formulas.has_tangent_rule(name) else None
+    if rule is not None:
+        try:
+            out = zero_tangents(np.shape(ans) + (k,))
+            for j in range(k):
+                out[..., j] += rule(*values, arg.tangents[..., j], ans, *static.values())
+            return out
+        except (TypeError, ValueError):
+            pass
+    return union_all(arg.tangents)

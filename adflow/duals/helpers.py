@@ -21,6 +21,7 @@ from adflow.errors import ShapeError
 from adflow.rules.primitives import primitive_of_object
 
 from .dual import Dual, DualArray, is_dual, tangents_of, value_of
+from .index_sets import as_tangents, zero_tangents
 
 __all__ = [
     "seed", "make_dual", "value_of", "tangents_of", "is_dual",
@@ -48,11 +49,11 @@ def seed(x, directions, k: int | None = None):
     (2, 2)
     """
     if np.ndim(x) == 0:
-        tangents = np.array(directions, dtype=np.float64).reshape(-1)
+        tangents = as_tangents(np.array(directions)).reshape(-1)
         _check_k(tangents, k)
         return Dual(float(x), tangents)
     value = np.array(x, dtype=np.float64)
-    tangents = np.array(directions, dtype=np.float64)
+    tangents = as_tangents(np.array(directions))
     if tangents.shape[:-1] != value.shape or tangents.ndim != value.ndim + 1:
         raise ShapeError(f"directions must have shape {value.shape} + (k,), not {tangents.shape}")
     _check_k(tangents, k)
@@ -66,10 +67,10 @@ def make_dual(value, tangents, k: int | None = None):
     3
     """
     if np.ndim(value) == 0:
-        tangents = np.asarray(tangents, dtype=np.float64).reshape(-1)
+        tangents = as_tangents(tangents).reshape(-1)
         _check_k(tangents, k)
         return Dual(value, tangents)
-    tangents = np.asarray(tangents, dtype=np.float64)
+    tangents = as_tangents(tangents)
     _check_k(tangents, k)
     return DualArray(value, tangents)
 
@@ -85,7 +86,7 @@ def dual_zeros(shape, k: int) -> DualArray:
     (3, 2)
     """
     shape = _shape_tuple(shape)
-    return DualArray(np.zeros(shape), np.zeros(shape + (k,)))
+    return DualArray(np.zeros(shape), zero_tangents(shape + (k,)))
 
 
 # Code that calls dual_zeros (a Hessian's function rewritten to hold duals) is typed and
@@ -96,7 +97,7 @@ primitive_of_object[id(dual_zeros)] = "zeros"
 def dual_empty(shape, k: int) -> DualArray:
     """Like :func:`dual_zeros`, but the values are uninitialised (the tangents are zero)."""
     shape = _shape_tuple(shape)
-    return DualArray(np.empty(shape), np.zeros(shape + (k,)))
+    return DualArray(np.empty(shape), zero_tangents(shape + (k,)))
 
 
 def _like(x, k, fill_value: bool):
@@ -108,9 +109,9 @@ def _like(x, k, fill_value: bool):
         raise TypeError("adflow: allocating duals like a non-dual needs k, the number of directions")
     value = value_of(x)
     if np.ndim(value) == 0:
-        return Dual(0.0, np.zeros(k))
+        return Dual(0.0, zero_tangents(k))
     value = np.zeros(np.shape(value)) if fill_value else np.empty(np.shape(value))
-    return DualArray(value, np.zeros(value.shape + (k,)))
+    return DualArray(value, zero_tangents(value.shape + (k,)))
 
 
 def dual_zeros_like(x, k: int | None = None):
