@@ -353,6 +353,20 @@ def heat_steps(u, c):
     return np.sum(u * u)
 
 
+def shifted_stores(u, c):
+    # Slices written from arrays that share the memory they are written into (u[1:] = u[:-1]: NumPy
+    # copies first), from a fresh array, and a matrix's rows from a reversed view of its others.
+    u = u * 1.0
+    M = np.outer(u, u)
+    for k in range(3):
+        u[1:] = u[:-1]
+        u[0] = c * u[1]
+        u[:-1] = np.sin(u[1:]) + u[:-1]
+        M[1:, :] = M[:-1, ::-1]
+        M[0, :] = M[0, :] * u[0]
+    return np.sum(u * u) + np.sum(M * M)
+
+
 def row_sums(M, a):
     # M[j] and M[1:, j] are views: their adjoints are added into in place (view_adds).
     s = 0.0
@@ -457,6 +471,7 @@ PROGRAMS = {
     "written_between": (written_between, lambda rng: (rng.uniform(-1.0, 1.0, 5), 0.7)),
     "heat_steps": (heat_steps, lambda rng: (rng.uniform(-1.0, 1.0, 9), 0.3)),
     "row_sums": (row_sums, lambda rng: (rng.uniform(-1.0, 1.0, (4, 3)), 0.7)),
+    "shifted_stores": (shifted_stores, lambda rng: (rng.uniform(-1.0, 1.0, 6), 0.8)),
     "stencil_offsets": (stencil_offsets, lambda rng: (rng.uniform(-1.0, 1.0, 9), 0.7)),
     "strided_offsets": (strided_offsets, lambda rng: (rng.uniform(-1.0, 1.0, 8),)),
     "pairs_loop": (pairs_loop, lambda rng: (rng.uniform(-1.0, 1.0, 7), 0.7)),
@@ -525,7 +540,7 @@ def test_each_pass_gives_the_numbers_the_vjp_gives_without_it(program, switched)
 
 # Two numba builds per program: one program per pass family by default, every program in the slow tier.
 COMPILED_BY_DEFAULT = {"lorenz", "rosen_array", "heat_steps", "rebinding", "stencil_offsets", "rows_but_last",
-                       "nested_pushes", "stepper_breaks"}
+                       "nested_pushes", "stepper_breaks", "shifted_stores"}
 
 
 @pytest.mark.parametrize("program", [p if p in COMPILED_BY_DEFAULT else pytest.param(p, marks=pytest.mark.slow)
@@ -537,6 +552,7 @@ def test_compiled_passes_give_the_numbers_of_the_unoptimised_vjp(program):
 @pytest.mark.parametrize("program", ["rebinding", "lorenz", "stepper", "stepper_breaks", "branchy",
                                      "read_in_one_branch", "nested_pushes", "operand_changes_before_the_read",
                                      "rosen_array", "stencil_steps", "written_between", "heat_steps", "row_sums",
+                                     "shifted_stores",
                                      "stencil_offsets", "strided_offsets", "pairs_loop", "rows_but_last",
                                      "partial_sweep", "skipping", "early_stop"])
 def test_the_optimised_gradients_match_finite_differences(program, rng):
@@ -620,6 +636,16 @@ def test_adjoints_of_views_are_added_in_place():
     text = function_text(adflow.grad(row_sums, wrt=(0, 1)).source_for(*args), "row_sums_vjp")
     assert "add_into(M_bar[j], " in text and "add_into(M_bar[1:, 2], " in text, text
     assert "M_bar[j, 0] += " in text  # a number: no view
+
+
+def test_slices_written_from_arrays_are_loop_nests_that_copy_what_overlaps(rng):
+    args = PROGRAMS["shifted_stores"][1](rng)
+    grad = adflow.value_and_grad(shifted_stores, wrt=0, target="cpu")
+    text = function_text(grad.source_for(*args), "shifted_stores_vjp")
+    assert "store_view(u[1:], " in text and "store_view(M[1:, :], " in text, text
+    value, g = grad(*args)
+    assert value == pytest.approx(shifted_stores(*args), rel=1e-14)  # the overlapping writes copied first
+    np.testing.assert_allclose(g, numerical_grad(shifted_stores, args, (0,))[0], rtol=1e-6, atol=1e-8)
 
 
 # --- carried_adds: x_bar[i] += a; x_bar[i + 1] += b become one store per element ------------------

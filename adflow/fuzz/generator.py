@@ -322,6 +322,8 @@ class ProgramGenerator:
             "{a}[1:] = {r}[:-1] * {c} + np.tanh({o}[1:])",
             "{a} = {a} * np.cos({o}) * {c}",
             "{a}[:2] = {c} * {r}[2:] + 0.1 * {s}",
+            "{a}[1:] = {r}[:-1]",  # a view written into a slice: of itself, the memory overlaps
+            "{a}[:-2] = {r}[2:]",
             "{a} = np.where({a} > {t}, {a}, {c} * {a})",
             "{a} = np.clip({a} + {c} * {o}, -0.8, 0.8)",
             "{a} = np.maximum({a}, {c} * {o})",

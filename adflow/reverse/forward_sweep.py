@@ -13,6 +13,7 @@ from numba.core import types
 from ..backends.emit import comment
 from ..duals.numba_dual import DualArrayType, DualType
 from ..errors import NonDifferentiableError
+from ..frontend import ops as O
 from ..syntax.nodes import assign, const, name, store
 from ..value_types import ndim_of
 from .adjoint import element_is_scalar
@@ -33,7 +34,7 @@ class ForwardSweep:
                     out.append(self.push(op.target, name(op.target), ln))
                 if id(stmt) in self.plan.push_element:
                     out.append(self.push_element(op, ln))
-                out.append(stmt)
+                out.append(self.marked_view_store(op, stmt))
             elif isinstance(stmt, gast.If):
                 out.append(copy_if(stmt, self.forward_block(stmt.body), self.forward_block(stmt.orelse)))
             elif isinstance(stmt, (gast.For, gast.While)):
@@ -67,6 +68,19 @@ class ForwardSweep:
             else:
                 out.append(stmt)
         return flatten_pushes(out)
+
+    def marked_view_store(self, op, stmt):
+        """``x[1:-1] = v`` of a float array from an array, marked to become ``assign(x[1:-1], v)``
+        (reverse/view_stores.py): the part is a view, selected by integers and slices."""
+        if op.kind != O.SETITEM:
+            return stmt
+        xtype, v = self.vartypes.get(op.args["x"].id), op.args["v"]
+        vtype = self.vartypes.get(v.id) if isinstance(v, gast.Name) else None
+        if (isinstance(xtype, types.Array) and isinstance(xtype.dtype, types.Float)
+                and isinstance(vtype, types.Array) and self.writer.basic(op.statics["index"])):
+            stmt = copy.copy(stmt)
+            stmt.stores_into_view = True
+        return stmt
 
     def element_tape(self, op):
         """The tape saving what ``x[index] = v`` overwrites: one per array and kind of part.

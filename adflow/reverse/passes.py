@@ -26,6 +26,7 @@ from .reuse_values import reuse_forward_values
 from .saved_locals import save_in_locals
 from .single_adjoints import assign_single_contributions
 from .view_adds import add_into_views
+from .view_stores import store_into_views
 from .zero_in_loop import zero_in_loop
 
 PASSES = (
@@ -42,6 +43,7 @@ PASSES = (
     ("saved_locals", save_in_locals),  # after the passes that read pushes and pops as tapes
     ("reserved_tapes", reserve_tapes),
     ("view_adds", add_into_views),  # last: the passes before it read the adds as written
+    ("view_stores", store_into_views),  # as view_adds, for the forward sweep's slice writes
 )
 # Decisions of the reverse transform itself, switchable the same way: recompute cheap values rather
 # than save them (rematerialize.py), and replay only the branches whose reverse does something; and
