@@ -19,6 +19,7 @@ import gast
 
 from ..syntax.nodes import copy_tree
 from .dead_code import eliminate, pure
+from .dead_tapes import drop_unread_tapes
 
 
 def without_value(fdef: gast.FunctionDef, name: str) -> gast.FunctionDef | None:
@@ -30,5 +31,6 @@ def without_value(fdef: gast.FunctionDef, name: str) -> gast.FunctionDef | None:
         return None
     last.value.elts[0] = gast.Constant(value=0.0, kind=None)
     fdef.body = eliminate(fdef.body, lambda stmt: pure(stmt.value))
+    fdef = drop_unread_tapes(fdef)  # the pushes of what the value alone read back
     fdef.name = name
     return fdef
