@@ -540,7 +540,7 @@ def test_each_pass_gives_the_numbers_the_vjp_gives_without_it(program, switched)
 
 # Two numba builds per program: one program per pass family by default, every program in the slow tier.
 COMPILED_BY_DEFAULT = {"lorenz", "rosen_array", "heat_steps", "rebinding", "stencil_offsets", "rows_but_last",
-                       "nested_pushes", "stepper_breaks", "shifted_stores"}
+                       "nested_pushes", "stepper_breaks"}
 
 
 @pytest.mark.parametrize("program", [p if p in COMPILED_BY_DEFAULT else pytest.param(p, marks=pytest.mark.slow)
@@ -552,7 +552,6 @@ def test_compiled_passes_give_the_numbers_of_the_unoptimised_vjp(program):
 @pytest.mark.parametrize("program", ["rebinding", "lorenz", "stepper", "stepper_breaks", "branchy",
                                      "read_in_one_branch", "nested_pushes", "operand_changes_before_the_read",
                                      "rosen_array", "stencil_steps", "written_between", "heat_steps", "row_sums",
-                                     "shifted_stores",
                                      "stencil_offsets", "strided_offsets", "pairs_loop", "rows_but_last",
                                      "partial_sweep", "skipping", "early_stop"])
 def test_the_optimised_gradients_match_finite_differences(program, rng):
