@@ -217,3 +217,69 @@ def test_forward_mode_and_hessians_of_an_array_made_by_a_chain(target):
     assert tangent == pytest.approx(closed(X) @ v, rel=1e-7)
     A = np.linalg.matrix_power(heat_matrix(X.size, 0.3), 4)
     np.testing.assert_allclose(adflow.hvp(heat, target=target)(X, v, 0.3, 4), 2.0 * A.T @ (A @ v), rtol=1e-12)
+
+
+# --- chains over several arrays: fused where every one has one argument's length -------------------
+
+def wave(u0, c):
+    u = u0.copy()
+    v = np.zeros_like(u0)
+    for step in range(5):
+        lap = np.zeros_like(u)
+        lap[1:-1] = u[2:] - 2.0 * u[1:-1] + u[:-2]
+        v = v + c * lap - 0.01 * v  # v, lap: u0's length
+        u = u + 0.1 * v
+    return np.sum(u * v) + np.sum(u * u)
+
+
+def two_lengths(x, y):
+    a = x * 2.0
+    b = y * 3.0  # y's length, which may be x's, or 1 (NumPy broadcasts)
+    return np.sum(np.arctan(a * b + a))
+
+
+def rebound_argument(x, y):
+    y = np.zeros_like(x)  # y's first value may be of any length
+    return np.sum(np.arctan(x * 2.0 + y * 3.0)) + y[0]
+
+
+def shortened_argument(x):
+    w = np.zeros_like(x)
+    x = x[1:]  # x's length changes: w keeps the old one (here 2 against 1: NumPy broadcasts)
+    return np.sum(np.arctan(w + x * x))
+
+
+def grows_in_a_loop(x):
+    t = np.zeros(1)
+    s = 0.0
+    for i in range(3):
+        w = np.zeros_like(t)  # t's length changes each iteration: w takes it, not x's
+        t = np.ones(i + 2) * x[0]
+        s = s + np.sum(np.arctan(w * 2.0 + w * w))
+    return s
+
+
+@pytest.mark.parametrize("f, args, fused", [
+    (wave, (X, 0.3), True),
+    (two_lengths, (X, X[::-1].copy()), False),
+    (rebound_argument, (X, X[:3].copy()), False),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_chains_over_arrays_of_one_arguments_length(f, args, fused):
+    text = source_of(f, *args).split("# reverse sweep")[0]
+    assert ("for _i" in text) == fused, text
+    if f is wave:  # the stencil, v's chain, u's and the two sums: no whole-array arithmetic left
+        assert text.count("for _i") == 5 and "c * lap" not in text and "0.1 * v\n" not in text, text
+
+
+@pytest.mark.parametrize("f, args", [
+    (wave, (X, 0.3)),
+    (two_lengths, (X, np.array([0.7]))),  # broadcast: the loop would read y past its one element
+    (rebound_argument, (X, np.array([0.4]))),
+    (grows_in_a_loop, (X,)),
+    (shortened_argument, (np.array([0.3, 0.5]),)),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_several_arrays_values_and_gradients_against_finite_differences(f, args, target):
+    value, grads = adflow.value_and_grad(f, wrt=0, target=target)(*fresh(args))
+    assert value == pytest.approx(f(*fresh(args)), rel=1e-13)
+    numeric = numerical_jacobian(lambda x: f(x, *args[1:]), args[0].copy())
+    np.testing.assert_allclose(grads, numeric, rtol=1e-6, atol=1e-8)

@@ -28,7 +28,10 @@ Only where the loop computes the same numbers, up to the order of the sum's addi
 
 * every array of the chain is a 1-D float64 array: a slice ``b[lo:hi]`` (``lo >= 0``, ``hi < 0``
   or absent, no step) of one base array ``b``, ``b`` itself, or the result of an elementwise
-  operation of the chain's arrays and numbers; every slice has the same length;
+  operation of the chain's arrays and numbers; every slice has the same length.  Several base
+  arrays are one when each always has the length of one argument that the function never assigns
+  (:mod:`.equal_lengths`: ``v = v + c * lap`` with ``v = np.zeros_like(u0)``, ``lap = np.zeros_like(u)``
+  and ``u = u0.copy()``), and are all sliced alike;
 * each intermediate is assigned once in the function and read only by the chain (one that is read
   elsewhere too stays an array, which the chain reads whole);
 * the operations are arithmetic and ufuncs that NumPy and numba apply to numbers with the same
@@ -51,6 +54,7 @@ from numba.core import types
 
 from ..syntax.nodes import assign, attribute, call, const, copy_tree, name, store
 from . import ops as O
+from .equal_lengths import argument_lengths
 
 # Elementwise primitives that NumPy and numba also apply to numbers, with the same result.
 SCALAR_UFUNCS = {"abs", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "cos",
@@ -86,6 +90,8 @@ class _Fuser:
     def __init__(self, fdef, ops, vartypes, fresh, numpy_call, fill_arrays):
         self.ops, self.vartypes, self.fresh, self.numpy_call = ops, vartypes, fresh, numpy_call
         self.fill_arrays = fill_arrays
+        self.fdef = fdef
+        self.argument_lengths = None  # {vector: argument of its length}, worked out when a chain needs it
         self.fused = 0
         self.loads: dict = {}
         self.stores: dict = {}
@@ -215,7 +221,7 @@ class _Fuser:
                 return None
         bases = {(view[0], view[3]) for view in views.values() if view is not None} | {(v, ()) for v in inputs}
         lengths = {view[1] - view[2] for view in views.values() if view is not None} | ({0} if inputs else set())
-        if len(bases) != 1 or len(lengths) != 1:
+        if len(lengths) != 1 or (len(bases) != 1 and not self.equally_long(bases)):
             return None  # arrays of lengths not known to be equal: NumPy would broadcast or refuse
         chain = members | {j}
         if not top and any(isinstance(node, gast.Name) and node.id == op.target
@@ -226,8 +232,15 @@ class _Fuser:
             return read_outside
         if not self.undisturbed(stmts, chain, min(chain), j):
             return None
-        base, prefix = bases.pop()
+        base, prefix = min(bases, key=repr)
         return chain, views, inputs, base, prefix, lengths.pop()
+
+    def equally_long(self, bases) -> bool:
+        """Whether the vectors ``bases`` (with no row indices) always have one argument's length."""
+        if self.argument_lengths is None:
+            self.argument_lengths = argument_lengths(self.fdef, self.ops, self.vartypes, self.is_elementwise)
+        found = {self.argument_lengths.get(base) if not prefix else None for base, prefix in bases}
+        return len(found) == 1 and None not in found
 
     def is_elementwise(self, op) -> bool:
         return op.kind == O.PRIMITIVE and op.prim in SCALAR_UFUNCS and op.prim not in VECTOR_MATH_FASTER \
