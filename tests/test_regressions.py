@@ -1164,3 +1164,26 @@ def test_a_float32_matrix_vector_product_has_a_compiled_gradient():
     assert gW.dtype == np.float32 and gx.dtype == np.float32
     np.testing.assert_allclose(gW, np.outer(d, x), rtol=1e-5)
     np.testing.assert_allclose(gx, W.T.astype(np.float64) @ d, rtol=1e-5)
+
+
+def float32_written_then_widened(x, a):
+    # Found by the fuzzer (seed 32200192): x / norm(x) is float32, x[1:] * a float64 in numba, so x
+    # holds two dtypes and its tape keeps float64 copies; the reverse sweep restored the written
+    # element into the copy, not into the array the division's adjoint reads: a wrong gradient.
+    x = x / np.linalg.norm(x)
+    b = x.copy()
+    x[3] = 0.9 * x[3] + 0.1 * np.exp(-0.5 * (x[3] - 0.5) ** 2)
+    b = np.minimum(b, np.sin(b))
+    x = x[1:] * a
+    return b
+
+
+def test_a_write_into_an_array_of_two_dtypes_that_another_name_holds_is_refused(target):
+    x = np.array([0.4223, 0.2846, 0.7169, 0.3992])
+    with pytest.raises(adflow.NonDifferentiableError, match=r"(?s)in-place write into 'x', which shares memory.*two float dtypes"):
+        adflow.vjp(float32_written_then_widened, x.astype(np.float32), -0.0629, target=target)
+    # In float64, one dtype throughout: the element restored through the alias, right.
+    value, pull = adflow.vjp(float32_written_then_widened, x.copy(), -0.0629, target=target)
+    g = np.array([0.25, -1.37, -0.30, -0.48])
+    expected = numerical_jacobian(lambda v: float32_written_then_widened(v, -0.0629), x).T @ g
+    np.testing.assert_allclose(pull(g)[0], expected, rtol=1e-6, atol=1e-8)

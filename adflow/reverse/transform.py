@@ -17,6 +17,7 @@ from numba.core import types
 from .. import runtime
 from ..errors import NonDifferentiableError, TypingError
 from ..frontend import ops as O
+from ..frontend.typeinfer import PromotedArray
 from ..duals.numba_dual import DualType
 from ..syntax.nodes import assign, assigned_names, call, const, name, names_read, statements
 from ..value_types import is_float_type
@@ -218,14 +219,21 @@ class ReverseTransform(Assembly, ForwardSweep, ReverseSweep, TapeCode):
                 # Another name holding the written memory now and read later, or the caller's array
                 # of another argument.
                 shared = sharing[id(stmt)]
-                others = {v for v in shared if isinstance(v, str) and (v in live[id(stmt)] or v in self.params)}
+                # An array of two dtypes (PromotedArray) is saved as a converted copy: the reverse sweep's
+                # restore of the written element reaches the copy, not the other names (fuzz seed 32200192).
+                promoted = isinstance(self.vartypes.get(op.target), PromotedArray)
+                others = {v for v in shared if isinstance(v, str) and v != op.target
+                          and (v in live[id(stmt)] or v in self.params or promoted)}
                 others |= {v[1] for v in shared if not isinstance(v, str) and v[1] != op.target}
                 if others and (op.target in self.active or others & self.active):
                     other = min(others, key=lambda v: (v.startswith("_"), v))  # a user name if any
                     raise NonDifferentiableError(
                         f"in-place write into '{op.target}', which shares memory with '{other}' (a view or alias)",
                         self.fn.location(stmt),
-                        hint=f"make it an independent array first, e.g. {op.target} = ....copy()")
+                        hint=f"make it an independent array first, e.g. {op.target} = ....copy()"
+                             + (f"; '{op.target}' holds arrays of two float dtypes (numba widens float32 times a "
+                                f"Python float to float64): give it one, e.g. {op.target} = {op.target}.astype(np.float64) "
+                                "at the start" if promoted else ""))
         if self.is_helper:
             for stmt in statements(body):
                 if isinstance(stmt, gast.Assign) and self.ops[id(stmt)].kind == O.SETITEM \
