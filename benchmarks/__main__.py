@@ -25,7 +25,7 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--problems", default=None,
                     help="comma-separated problems or problem modules (default: all): rosenbrock "
                          "(both variants), rosenbrock_array, lorenz, rowwise_mlp, "
-                         "wide_to_narrow, narrow_to_wide, sparse_pde, lorenz_batch, per_sample, heat_array")
+                         "wide_to_narrow, narrow_to_wide, sparse_pde, lorenz_batch, per_sample, heat_array, wave_array")
     ap.add_argument("--repeats", type=int, default=None,
                     help="timing pairs per ratio (default 7, or 3 with --quick)")
     ap.add_argument("--peer-budget", type=float, default=None, metavar="SECONDS",

@@ -10,7 +10,7 @@ import importlib
 from ..core import Problem
 
 MODULES = ("rosenbrock", "lorenz", "rowwise_mlp", "wide_to_narrow", "narrow_to_wide",
-           "sparse_pde", "lorenz_batch", "per_sample", "heat_array")
+           "sparse_pde", "lorenz_batch", "per_sample", "heat_array", "wave_array")
 
 
 def _problems(mod: str) -> list[Problem]:
