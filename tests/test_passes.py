@@ -28,6 +28,7 @@ from adflow.reverse.zero_in_loop import zero_in_loop
 from adflow.testing import numerical_grad
 
 import test_control_flow as CF
+import test_fusion as TF
 from test_single_adjoints import function_text
 
 pytestmark = pytest.mark.xdist_group("passes")  # one worker: the gradients with every pass on are made once
@@ -367,18 +368,6 @@ def shifted_stores(u, c):
     return np.sum(u * u) + np.sum(M * M)
 
 
-def wave_steps(u0, c):
-    # Chains over several arrays of u0's length (frontend/equal_lengths.py): fused.
-    u = u0.copy()
-    v = np.zeros_like(u0)
-    for step in range(4):
-        lap = np.zeros_like(u)
-        lap[1:-1] = u[2:] - 2.0 * u[1:-1] + u[:-2]
-        v = v + c * lap - 0.01 * v
-        u = u + 0.1 * v
-    return np.sum(u * v)
-
-
 def row_sums(M, a):
     # M[j] and M[1:, j] are views: their adjoints are added into in place (view_adds).
     s = 0.0
@@ -483,7 +472,7 @@ PROGRAMS = {
     "written_between": (written_between, lambda rng: (rng.uniform(-1.0, 1.0, 5), 0.7)),
     "heat_steps": (heat_steps, lambda rng: (rng.uniform(-1.0, 1.0, 9), 0.3)),
     "row_sums": (row_sums, lambda rng: (rng.uniform(-1.0, 1.0, (4, 3)), 0.7)),
-    "wave_steps": (wave_steps, lambda rng: (rng.uniform(-1.0, 1.0, 7), 0.3)),
+    "wave_steps": (TF.wave, lambda rng: (rng.uniform(-1.0, 1.0, 7), 0.3)),
     "shifted_stores": (shifted_stores, lambda rng: (rng.uniform(-1.0, 1.0, 6), 0.8)),
     "stencil_offsets": (stencil_offsets, lambda rng: (rng.uniform(-1.0, 1.0, 9), 0.7)),
     "strided_offsets": (strided_offsets, lambda rng: (rng.uniform(-1.0, 1.0, 8),)),

@@ -15,15 +15,7 @@ from adflow.duals import Dual
 from adflow.duals.index_sets import IndexSet, propagating
 from adflow.testing import numerical_jacobian
 
-
-def stencil(u):
-    n = u.shape[0]
-    F = np.zeros(n)
-    for i in range(n):
-        left = u[i - 1] if i > 0 else 0.0
-        right = u[i + 1] if i < n - 1 else 0.0
-        F[i] = left - 2.0 * u[i] + right + np.exp(u[i])
-    return F
+from test_jacobian import arrow, bratu as stencil  # a tridiagonal loop stencil; an arrow pattern
 
 
 def tridiagonal(n):
@@ -38,18 +30,6 @@ def bidiagonal(n):
     expected = np.zeros((n - 1, n), bool)
     expected[np.arange(n - 1), np.arange(n - 1)] = expected[np.arange(n - 1), np.arange(1, n)] = True
     return expected
-
-
-def arrow(x):
-    n = x.shape[0]
-    F = np.zeros(n)
-    for i in range(n - 1):
-        F[i] = np.sin(x[i]) * x[0] + x[i] ** 2
-    s = 0.0
-    for j in range(n):
-        s = s + np.cos(x[j]) * (j + 1)
-    F[n - 1] = s
-    return F
 
 
 def arrow_pattern(n):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gast
 
-from ..syntax.nodes import copy_tree
+from ..syntax.nodes import copy_tree, rewrite_blocks
 from .dead_code import eliminate, pure
 
 
@@ -34,14 +34,14 @@ def drop_unread_tapes(fdef: gast.FunctionDef) -> gast.FunctionDef:
     if not unread:
         return fdef
     fdef = copy_tree(fdef)
-    for node in gast.walk(fdef):
-        for field in ("body", "orelse"):
-            stmts = getattr(node, field, None)
-            if isinstance(stmts, list):
-                kept = [s for s in stmts if _tape_write(s) not in unread]
-                setattr(node, field, kept or ([gast.Pass()] if field == "body" else []))
+    fdef.body = rewrite_blocks(fdef.body, lambda stmts: _without(stmts, unread))
     fdef.body = eliminate(fdef.body, lambda stmt: pure(stmt.value))
     return fdef
+
+
+def _without(stmts, unread):
+    kept = [s for s in stmts if _tape_write(s) not in unread]
+    return kept if kept or not stmts else [gast.Pass()]  # a body emptied keeps a statement
 
 
 def _tape_write(stmt):

@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import gast
 
-from ..syntax.nodes import call, copy_tree
+from ..syntax.nodes import call, copy_tree, rewrite_blocks
 
 
 def store_into_views(fdef: gast.FunctionDef) -> gast.FunctionDef:
     fdef = copy_tree(fdef)
-    for node in gast.walk(fdef):
-        for field in ("body", "orelse"):
-            stmts = getattr(node, field, None)
-            if isinstance(stmts, list):
-                setattr(node, field, [_rewritten(s) for s in stmts])
+    fdef.body = rewrite_blocks(fdef.body, lambda stmts: [_rewritten(s) for s in stmts])
     return fdef
 
 
