@@ -139,44 +139,17 @@ def store_view(view, value):
     """``view[...] = value``, for ``x[1:-1] = v`` of a float array from an array (reverse/view_stores.py).
 
     Compiled, a loop nest (:func:`assign`) instead of numba's slice assignment, whose formatted
-    shape-mismatch message takes seconds to compile; a ``value`` whose memory may meet the view's
-    (``u[1:] = u[:-1]``) is copied first, as NumPy does.
+    shape-mismatch message takes seconds to compile; :func:`assign` copies a ``value`` whose memory
+    may meet the view's (``u[1:] = u[:-1]``) first, as NumPy does.
     """
     view[...] = value
-
-
-@register_jitable
-def _extent(a):
-    # The first and one-past-last byte addresses that a strided array can touch.
-    lo = np.int64(a.ctypes.data)
-    hi = lo
-    for axis in range(a.ndim):
-        if a.shape[axis] == 0:
-            return lo, lo
-        span = (a.shape[axis] - 1) * a.strides[axis]
-        if span < 0:
-            lo += span
-        else:
-            hi += span
-    return lo, hi + a.itemsize
 
 
 @overload(store_view)
 def _store_view_numba(view, value):
     if not isinstance(view, types.Array):
         return None
-    if not isinstance(value, types.Array):
-        return lambda view, value: assign(view, value)
-
-    def impl(view, value):
-        view_lo, view_hi = _extent(view)
-        value_lo, value_hi = _extent(value)
-        if value_lo < view_hi and view_lo < value_hi:
-            assign(view, value.copy())
-        else:
-            assign(view, value)
-
-    return impl
+    return lambda view, value: assign(view, value)
 
 
 def put_row(out, i, value):

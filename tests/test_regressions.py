@@ -1187,3 +1187,38 @@ def test_a_write_into_an_array_of_two_dtypes_that_another_name_holds_is_refused(
     g = np.array([0.25, -1.37, -0.30, -0.48])
     expected = numerical_jacobian(lambda v: float32_written_then_widened(v, -0.0629), x).T @ g
     np.testing.assert_allclose(pull(g)[0], expected, rtol=1e-6, atol=1e-8)
+
+
+def shift_right_in_place(x):
+    b = x.copy()
+    b[1:] = b[:-1]
+    b[0] += 0.5 * math.tanh(x[1])
+    return np.dot(b, x)
+
+
+def shift_left_in_place(x):
+    b = x * 1.5
+    b[:-2] = b[2:]
+    return np.sum(b * np.sin(x))
+
+
+def shift_rows_in_place(x):
+    M = np.outer(x, x)
+    M[1:, :] = M[:-1, :]
+    M[:, :-1] = M[:, 1:] * 0.5
+    return np.sum(M * M)
+
+
+# Fuzz seed 2419115480 (CI's slow tier): forward mode on cpu gave a wrong value and tangent for
+# b[1:] = b[:-1].  A slice store of dual arrays in numba runs a forward element loop, which read
+# b[1] after writing it; a source whose memory may meet the view's is now copied first.
+@pytest.mark.parametrize("target", ["python", "cpu"])
+@pytest.mark.parametrize("f", [shift_right_in_place, shift_left_in_place, shift_rows_in_place])
+def test_a_slice_store_from_an_overlapping_view_in_forward_mode(f, target):
+    x = np.array([-0.4577, 0.7746, -0.1431, 0.2992])
+    t = np.array([0.3, -1.1, 0.6, 0.25])
+    value, tangent = adflow.jvp(f, (x,), (t,), target=target)
+    assert value == pytest.approx(f(x.copy()), rel=1e-12)
+    assert tangent == pytest.approx(numerical_jacobian(f, x) @ t, rel=1e-6, abs=1e-9)
+    J = adflow.jacobian(f, mode="forward", target=target)(x)
+    np.testing.assert_allclose(J, numerical_jacobian(f, x), rtol=1e-6, atol=1e-9)

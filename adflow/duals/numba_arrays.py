@@ -263,8 +263,32 @@ def _setitem(a, idx, item):
 
 
 def assign(dst, src):
-    """``dst[...] = src`` with NumPy broadcasting, for a view ``dst``; compiled, a loop nest."""
+    """``dst[...] = src`` with NumPy broadcasting, for a view ``dst``; compiled, a loop nest that
+    reads a copy of ``src`` where its memory may meet ``dst``'s (``b[1:] = b[:-1]``), as NumPy does."""
     dst[...] = src
+
+
+@register_jitable
+def memory_extent(a):
+    """The first and one-past-last byte addresses that a strided array can touch."""
+    lo = np.int64(a.ctypes.data)
+    hi = lo
+    for axis in range(a.ndim):
+        if a.shape[axis] == 0:
+            return lo, lo
+        span = (a.shape[axis] - 1) * a.strides[axis]
+        if span < 0:
+            lo += span
+        else:
+            hi += span
+    return lo, hi + a.itemsize
+
+
+@register_jitable
+def may_overlap(a, b):
+    a_lo, a_hi = memory_extent(a)
+    b_lo, b_hi = memory_extent(b)
+    return b_lo < a_hi and a_lo < b_hi
 
 
 @functools.cache
@@ -280,11 +304,14 @@ def _assign_impl(dst_ndim: int, src_ndim: int):
             lines.append("        raise ValueError('could not broadcast input array into the slice')")
         index = ", ".join(f"min(i{axis + offset}, s[{axis}] - 1)" for axis in range(src_ndim))
         value = f"src[{index}]"
+        # A forward element loop over memory it also writes would read what it wrote.
+        lines.append("    if may_overlap(dst, src):")
+        lines.append("        src = src.copy()")
     else:
         value = "src"
     at = "".join(f"i{axis}, " for axis in range(dst_ndim))
     source = "\n".join(lines) + "\n" + _loops(dst_ndim, "d", f"dst[{at}] = {value}")
-    return exec_function(source, {}, f"assign {src_ndim}-d into {dst_ndim}-d")
+    return exec_function(source, {"may_overlap": may_overlap}, f"assign {src_ndim}-d into {dst_ndim}-d")
 
 
 @overload(assign)
