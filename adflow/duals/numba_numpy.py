@@ -9,74 +9,141 @@ only.  These overloads fill the gaps, so that::
 compile in the user's function, in its helpers, and in generated code; the dual arrays'
 versions (:mod:`adflow.duals.numba_arrays`) reduce their values with them.  Each overload answers
 only the argument types numba's own implementation refuses (an integer axis, a number), so
-code numba compiled before compiles as before.  An axis is an integer (a reduction of a 1-D array
-gives a number, as in NumPy); arrays of up to 3 dimensions, as the adjoint rules take.
+code numba compiled before compiles as before, with one exception: ``np.sum(a, axis=k)`` of a
+float array, which numba implements, is taken over too, because numba's version formats an
+axis-bounds message with string code that takes seconds to compile (2.3 s of a first gradient).
+An axis is an integer (a reduction of a 1-D array gives a number, as in NumPy).  A reduction
+along an axis is a loop nest written out for its number of dimensions (:func:`_fold_along`).
 
 The array methods (``X.max(axis=0)``) stay as numba has them, without ``axis=``: numba types a
 method through its own implementation's signature, which another overload cannot extend.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba.core import types
 from numba.extending import overload, register_jitable
 
-from .rule_helpers import drop_axis
+from ..backends.symbols import exec_function
 
 
-def _along_axis(whole, fold):
-    """A typer for ``f(a, axis)``: ``fold(a, axis)`` for a float array and an integer axis, else no match."""
+# How each reduction starts its result and folds an element ``v`` into its entry ``out[at]``;
+# ``first`` is true for the first element along the axis.
+_FOLDS = {
+    "sum": ("np.zeros", "out[at] += v"),
+    "prod": ("np.ones", "out[at] *= v"),
+    "max": ("np.empty", "if first or v > out[at] or v != v:\n    out[at] = v"),  # a NaN wins, as in np.max
+    "min": ("np.empty", "if first or v < out[at] or v != v:\n    out[at] = v"),
+}
+
+
+def _per_axis(ndim: int, name: str, args: str, branch) -> str:
+    """Source of ``name(args)`` whose body is one branch per axis ``ax`` of an ``ndim``-d array ``a``:
+    ``if ax == 0: ...``, each a loop nest written by ``branch(ax, kept, at, every)`` (``kept``: the
+    sizes left once ``ax`` is reduced, ``at``: the index into them, ``every``: the full index), so
+    that numba compiles plain scalar loops and no runtime tuple of indices."""
+    lines = [f"def {name}({args}):", f"    {''.join(f'n{d}, ' for d in range(ndim))}= a.shape"]
+    for ax in range(ndim):
+        others = [d for d in range(ndim) if d != ax]
+        kept = "(" + "".join(f"n{d}, " for d in others) + ")"
+        at = "(" + "".join(f"i{d}, " for d in others) + ")"
+        every = ", ".join(f"i{d}" for d in range(ndim))
+        lines.append(f"    if ax == {ax}:")
+        lines += ["        " + line for line in branch(ax, kept, at, every)]
+    lines.append("    raise ValueError('axis out of bounds')")
+    return "\n".join(lines) + "\n"
+
+
+def _loop_nest(ndim: int, body: list[str]) -> list[str]:
+    lines, indent = [], ""
+    for d in range(ndim):
+        lines.append(f"{indent}for i{d} in range(n{d}):")
+        indent += "    "
+    return lines + [indent + line for line in body]
+
+
+@functools.cache
+def _fold_along(ndim: int, fold: str):
+    """``f(a, ax)``: the reduction ``fold`` of an ``ndim``-d array along axis ``ax`` (0 <= ax < ndim).
+
+    Written out for each axis and walking ``a`` in C order (numba's own ``np.sum(a, axis=k)``
+    formats an axis-bounds message with string code that takes seconds to compile).  For
+    ``ndim=2`` and ``"sum"``, the branch for ``ax == 1`` is::
+
+        if ax == 1:
+            out = np.zeros((n0, ), a.dtype)
+            for i0 in range(n0):
+                for i1 in range(n1):
+                    v = a[i0, i1]
+                    out[(i0, )] += v
+            return out
+    """
+    start, step = _FOLDS[fold]
+
+    def branch(ax, kept, at, every):
+        empty = [f"if n{ax} == 0:", "    raise ValueError('zero-size array to reduction operation which has no identity')"]
+        body = [f"v = a[{every}]"] + step.replace("out[at]", f"out[{at}]").replace("first", f"i{ax} == 0").splitlines()
+        return ((empty if fold in ("max", "min") else []) + [f"out = {start}({kept}, a.dtype)"]
+                + _loop_nest(ndim, body) + ["return out"])
+
+    source = _per_axis(ndim, "impl", "a, ax", branch)
+    return register_jitable(exec_function(source, {"np": np}, f"{fold} along an axis of a {ndim}-d array"))
+
+
+@functools.cache
+def spread_along(ndim: int):
+    """``f(g, a, ax)``: ``g``, reduced from ``a`` along axis ``ax``, repeated along it to ``a``'s shape."""
+    def branch(ax, kept, at, every):
+        return ["out = np.empty(a.shape, g.dtype)"] + _loop_nest(ndim, [f"out[{every}] = g[{at}]"]) + ["return out"]
+
+    source = _per_axis(ndim, "impl", "g, a, ax", branch)
+    return register_jitable(exec_function(source, {"np": np}, f"spread along an axis of a {ndim}-d array"))
+
+
+@functools.cache
+def share_along(ndim: int):
+    """``f(g, ans, a, ax)``: ``g`` (the cotangent of ``ans``, a max or min of ``a`` along ``ax``) shared
+    evenly among the elements of ``a`` that attain it, zero elsewhere: the extremum's adjoint."""
+    def branch(ax, kept, at, every):
+        return (["count = np.zeros(" + kept + ")"]
+                + _loop_nest(ndim, [f"if a[{every}] == ans[{at}]:", f"    count[{at}] += 1.0"])
+                + ["out = np.zeros(a.shape)"]
+                + _loop_nest(ndim, [f"if a[{every}] == ans[{at}]:", f"    out[{every}] = g[{at}] / count[{at}]"])
+                + ["return out"])
+
+    source = _per_axis(ndim, "impl", "g, ans, a, ax", branch)
+    return register_jitable(exec_function(source, {"np": np}, f"an extremum's adjoint along an axis of a {ndim}-d array"))
+
+
+def _along_axis(function, fold):
+    """A typer for ``function(a, axis)`` of a float array and an integer axis."""
     def typer(a, axis=None):
         if not (isinstance(a, types.Array) and isinstance(a.dtype, types.Float)
-                and isinstance(axis, types.Integer) and 1 <= a.ndim <= 3):
+                and isinstance(axis, types.Integer) and a.ndim >= 1):
             return None
-        if a.ndim == 1:
-            return lambda a, axis=None: whole(a)
+        if a.ndim == 1:  # a number, as in NumPy: numba's reduction of the whole array
+            return lambda a, axis=None: function(a)
         nd = a.ndim
-        return lambda a, axis=None: fold(a, axis if axis >= 0 else axis + nd)
+        along = _fold_along(nd, "sum" if fold == "mean" else fold)
+        if fold == "mean":
+            def mean(a, axis=None):
+                ax = axis if axis >= 0 else axis + nd
+                return along(a, ax) / a.shape[ax]
+            return mean
+        return lambda a, axis=None: along(a, axis if axis >= 0 else axis + nd)
     return typer
 
 
-@register_jitable
-def _mean_along(a, ax):
-    return np.sum(a, axis=ax) / a.shape[ax]
-
-
-@register_jitable
-def _prod_along(a, ax):
-    out = np.ones(drop_axis(a.shape, ax), a.dtype)
-    for idx in np.ndindex(a.shape):
-        out[drop_axis(idx, ax)] *= a[idx]
-    return out
-
-
-@register_jitable
-def _extremum_along(a, ax, largest):
-    out = np.empty(drop_axis(a.shape, ax), a.dtype)
-    for idx in np.ndindex(a.shape):
-        at, v = drop_axis(idx, ax), a[idx]
-        if idx[ax] == 0 or (v > out[at] if largest else v < out[at]) or np.isnan(v):  # a NaN wins, as in np.max
-            out[at] = v
-    return out
-
-
-@register_jitable
-def _max_along(a, ax):
-    return _extremum_along(a, ax, True)
-
-
-@register_jitable
-def _min_along(a, ax):
-    return _extremum_along(a, ax, False)
-
-
 _REDUCTIONS = {
-    "mean": (np.mean, _mean_along),
-    "prod": (np.prod, _prod_along),
-    "max": (np.max, _max_along),
-    "amax": (np.amax, _max_along),
-    "min": (np.min, _min_along),
-    "amin": (np.amin, _min_along),
+    np.sum: "sum",
+    np.mean: "mean",
+    np.prod: "prod",
+    np.max: "max",
+    np.amax: "max",
+    np.min: "min",
+    np.amin: "min",
 }
 
 
@@ -93,10 +160,9 @@ def _at_least(ndim):
 
 def register_all() -> None:
     done = []
-    for method, (function, fold) in _REDUCTIONS.items():
-        typer = _along_axis(function, fold)
+    for function, fold in _REDUCTIONS.items():
         if all(function is not seen for seen in done):  # np.amax is np.max in NumPy 2
-            overload(function)(typer)
+            overload(function)(_along_axis(function, fold))
             done.append(function)
     for ndim, function in ((1, np.atleast_1d), (2, np.atleast_2d), (3, np.atleast_3d)):
         overload(function)(_at_least(ndim))

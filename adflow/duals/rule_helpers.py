@@ -15,6 +15,8 @@ import numpy as np
 from numba.core import errors, types
 from numba.extending import overload, register_jitable
 
+from .numba_numpy import spread_along
+
 
 def _is_none(ty) -> bool:
     return ty is None or isinstance(ty, (types.NoneType, types.Omitted))
@@ -95,14 +97,8 @@ def _spread_numba(g, x, axis):
     if isinstance(g, types.Number):  # a 1-D x reduced along its axis
         return lambda g, x, axis: np.full(x.shape, g)
     nd = x.ndim
-
-    def impl(g, x, axis):
-        ax = axis if axis >= 0 else axis + nd
-        out = np.empty(x.shape, g.dtype)
-        for idx in np.ndindex(x.shape):
-            out[idx] = g[drop_axis(idx, ax)]
-        return out
-    return impl
+    along = spread_along(nd)
+    return lambda g, x, axis: along(g, x, axis if axis >= 0 else axis + nd)
 
 
 def drop_axis(idx, ax):  # pragma: no cover - only compiled

@@ -90,14 +90,14 @@ class AdjointWriter:
         return NonDifferentiableError(message, self.fn.location(op.node), hint=hint)
 
     def basic(self, index) -> bool:
-        """Whether ``index`` (integers, slices of integers, a tuple of them) selects a view."""
+        """Whether ``index`` (integers, slices of integers, new axes, a tuple of them) selects a view."""
         parts = index.elts if isinstance(index, gast.Tuple) else [index]
         for part in parts:
+            if isinstance(part, gast.Constant) and part.value is None:
+                continue  # m[:, None]: a view with a new axis of length one
             bounds = [part.lower, part.upper, part.step] if isinstance(part, gast.Slice) else [part]
             for bound in bounds:
                 if bound is None or (isinstance(bound, gast.Constant) and bound.value is None):
-                    if not isinstance(part, gast.Slice):
-                        return False  # x[None]: a new axis
                     continue
                 if isinstance(bound, gast.Constant) and type(bound.value) is int:
                     continue
