@@ -7,6 +7,7 @@ pass is switched off in turn and the gradients compared with the passes-on ones:
 twice.
 """
 import math
+import re
 import textwrap
 import types
 
@@ -457,6 +458,27 @@ def early_stop(x, c):
     return s * s
 
 
+def row_sums_in_a_loop(X, c):
+    # sum_cotangents: the adjoint of np.sum(X[i, :d]) is added into the row's adjoint as a number,
+    # and the tape of the views X[i, :d] goes (dead_tapes): the reverse sweep no longer reads them.
+    d = X.shape[1] - 1
+    s = 0.0
+    for i in range(X.shape[0]):
+        t = c + np.sum(X[i, :d])
+        s = s + t * t + np.sum(np.sin(X[i]))
+    return s
+
+
+def row_sums_until(X, c):
+    # As above, with a break after the sum: the reset of the sum's adjoint follows its add first.
+    s = 0.0
+    for i in range(X.shape[0]):
+        s = s + np.sum(X[i, :2]) * c
+        if s > 1.0:
+            break
+    return s * s
+
+
 PROGRAMS = {
     "rebinding": (rebinding, lambda rng: (rng.uniform(-1.0, 1.0, 5), 0.7)),
     "lorenz": (lorenz_loss, lambda rng: (np.array([1.0, 2.0, 3.0]), np.array([10.0, 28.0, 8.0 / 3.0]), 60)),
@@ -472,6 +494,8 @@ PROGRAMS = {
     "written_between": (written_between, lambda rng: (rng.uniform(-1.0, 1.0, 5), 0.7)),
     "heat_steps": (heat_steps, lambda rng: (rng.uniform(-1.0, 1.0, 9), 0.3)),
     "row_sums": (row_sums, lambda rng: (rng.uniform(-1.0, 1.0, (4, 3)), 0.7)),
+    "row_sums_in_a_loop": (row_sums_in_a_loop, lambda rng: (rng.uniform(-1.0, 1.0, (4, 3)), 0.7)),
+    "row_sums_until": (row_sums_until, lambda rng: (rng.uniform(0.0, 1.0, (6, 3)), 0.3)),
     "wave_steps": (TF.wave, lambda rng: (rng.uniform(-1.0, 1.0, 7), 0.3)),
     "shifted_stores": (shifted_stores, lambda rng: (rng.uniform(-1.0, 1.0, 6), 0.8)),
     "stencil_offsets": (stencil_offsets, lambda rng: (rng.uniform(-1.0, 1.0, 9), 0.7)),
@@ -542,7 +566,7 @@ def test_each_pass_gives_the_numbers_the_vjp_gives_without_it(program, switched)
 
 # Two numba builds per program: one program per pass family by default, every program in the slow tier.
 COMPILED_BY_DEFAULT = {"lorenz", "rosen_array", "heat_steps", "rebinding", "stencil_offsets", "rows_but_last",
-                       "nested_pushes", "stepper_breaks"}
+                       "nested_pushes", "stepper_breaks", "row_sums_in_a_loop"}
 
 
 @pytest.mark.parametrize("program", [p if p in COMPILED_BY_DEFAULT else pytest.param(p, marks=pytest.mark.slow)
@@ -555,7 +579,8 @@ def test_compiled_passes_give_the_numbers_of_the_unoptimised_vjp(program):
                                      "read_in_one_branch", "nested_pushes", "operand_changes_before_the_read",
                                      "rosen_array", "stencil_steps", "written_between", "heat_steps", "row_sums",
                                      "stencil_offsets", "strided_offsets", "pairs_loop", "rows_but_last",
-                                     "partial_sweep", "skipping", "early_stop"])
+                                     "partial_sweep", "skipping", "early_stop", "row_sums_in_a_loop",
+                                     "row_sums_until"])
 def test_the_optimised_gradients_match_finite_differences(program, rng):
     f, make = PROGRAMS[program]
     args = make(rng)
@@ -942,3 +967,24 @@ def test_zero_in_loop_rewrites_the_programs_it_may_and_leaves_the_others():
         text = function_text(adflow.grad(f, target="python").source_for(*make(np.random.default_rng(0))),
                              f"{f.__name__}_vjp")
         assert ("empty_like_float" in text) == rewritten, text
+
+
+def test_a_sums_cotangent_is_added_into_its_view_as_a_number():
+    X = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
+    grad = adflow.grad(row_sums_in_a_loop, wrt=(0,), target="python")
+    text = function_text(grad.source_for(X, 0.7), "row_sums_in_a_loop_vjp")
+    assert re.search(r"add_into\(X_bar\[i, :d\], _t\d*_bar\)", text), text
+    cache.clear()
+    with passes.switched_off("sum_cotangents"):
+        grad = adflow.grad(row_sums_in_a_loop, wrt=(0,), target="python")
+        before = function_text(grad.source_for(X, 0.7), "row_sums_in_a_loop_vjp")
+    cache.clear()
+    assert text.count("sum_adjoint(") == before.count("sum_adjoint(") - 1
+
+
+def test_a_tape_whose_restores_nothing_reads_goes():
+    X = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
+    source = adflow.grad(row_sums_in_a_loop, wrt=(0,), target="python").source_for(X, 0.7)
+    view = re.search(r"(_t\d*) = X\[i, :d\]", function_text(source, "row_sums_in_a_loop_vjp")).group(1)
+    assert f"{view}_tape" in function_text(source, "row_sums_in_a_loop_vjp")
+    assert f"{view}_tape" not in function_text(source, "row_sums_in_a_loop_grad")

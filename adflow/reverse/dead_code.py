@@ -10,7 +10,8 @@ whose body still holds something.
 Passes that use it: :mod:`.unused_value` (the statements only the value needed), :mod:`.copies`
 (the copies nothing reads any more) and
 :mod:`.dead_reverse` (what the reverse sweep computes and nothing reads: zero resets, recomputations);
-:mod:`.carried_adds` asks :func:`live_after` what a loop leaves that something reads.
+:mod:`.carried_adds` asks :func:`live_after` what a loop leaves that something reads, and
+:mod:`.dead_tapes` which restores from a tape nothing reads.
 """
 from __future__ import annotations
 
@@ -32,9 +33,14 @@ def eliminate(stmts, removable, live_out=frozenset()) -> list:
 
 def live_after(stmts, watched) -> set:
     """The names live just after the statement ``watched`` (somewhere in ``stmts``, a function body)."""
-    seen = {id(watched): set()}
+    return live_after_each(stmts, [watched])[id(watched)]
+
+
+def live_after_each(stmts, watched) -> dict:
+    """For each statement in ``watched`` (somewhere in ``stmts``), by its id: the names live just after it."""
+    seen = {id(stmt): set() for stmt in watched}
     _eliminate(list(stmts), set(), None, lambda stmt: False, seen)
-    return seen[id(watched)]
+    return seen
 
 
 def _eliminate(stmts, live_out: set, loop_head: set | None, removable, seen=None):

@@ -25,6 +25,7 @@ from .reserved_tapes import reserve_tapes
 from .reuse_values import reuse_forward_values
 from .saved_locals import save_in_locals
 from .single_adjoints import assign_single_contributions
+from .sum_cotangents import add_sum_cotangents
 from .view_adds import add_into_views
 from .view_stores import store_into_views
 from .zero_in_loop import zero_in_loop
@@ -32,6 +33,7 @@ from .zero_in_loop import zero_in_loop
 PASSES = (
     ("reuse_values", reuse_forward_values),
     ("single_adjoints", assign_single_contributions),
+    ("sum_cotangents", add_sum_cotangents),  # after single_adjoints, which makes some of its adds assignments
     ("known_zero", assign_known_zeros),
     ("merge_contributions", merge_equal_contributions),
     ("copies", propagate_copies),  # before dead_reverse, which removes the copies nothing reads then
