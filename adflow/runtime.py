@@ -17,9 +17,10 @@ from numba.core.errors import TypingError as NumbaTypingError
 from numba.extending import overload, register_jitable
 from numba.np import numpy_support
 
+from .backends.symbols import exec_function
 from .duals.helpers import dual_zeros, dual_zeros_like, is_dual, make_dual, seed, tangents_of, value_of
 from .duals.numba_arrays import assign
-from .duals.numba_numpy import share_along
+from .duals.numba_numpy import share_along, spread_along
 from .duals.numba_dual import DualArrayType, DualType
 from .duals.rule_helpers import (ans_full, drop_axis, extremum_tangent, reduce_sum, reduced_count, reshape_like,
                                  size_of, spread)
@@ -238,28 +239,32 @@ def _unbroadcast_numba(g, x):
         return unbroadcast_dual_cotangent
     if isinstance(g, types.Number):
         return lambda g, x: np.full(x.shape, g)
-    if g.ndim == x.ndim:
-        def impl(g, x):
-            if g.shape == x.shape:
-                return g
-            return _unbroadcast_loop(g, x)
-        return impl
-    return lambda g, x: _unbroadcast_loop(g, x)
+    return _unbroadcast_loops(g.ndim, x.ndim)
 
 
-@register_jitable
-def _unbroadcast_loop(g, x):
-    out = np.zeros(x.shape, g.dtype)
-    flat_out = out.reshape(out.size)
-    xs = x.shape
-    offset = g.ndim - x.ndim
-    for idx in np.ndindex(g.shape):
-        flat = 0
-        for d in range(x.ndim):
-            i = idx[d + offset] if xs[d] != 1 else 0
-            flat = flat * xs[d] + i
-        flat_out[flat] += g[idx]
-    return out
+@functools.cache
+def _unbroadcast_loops(g_ndim: int, x_ndim: int):
+    """``unbroadcast(g, x)`` of float arrays as one loop nest over ``g``, written out for these
+    numbers of dimensions (no wrapper, no runtime index tuple: each costs numba compile time).
+    Element ``g[i0, i1]`` goes to ``out[min(i0, s0 - 1), min(i1, s1 - 1)]``: its own index along an
+    axis ``x`` has, 0 along an axis where ``x`` has length 1."""
+    offset = g_ndim - x_ndim
+    lines = ["def impl(g, x):"]
+    if g_ndim == x_ndim:
+        lines += ["    if g.shape == x.shape:", "        return g"]
+    lines += ["    out = np.zeros(x.shape, g.dtype)", f"    {''.join(f'n{d}, ' for d in range(g_ndim))}= g.shape"]
+    if x_ndim:
+        lines.append(f"    {''.join(f's{d}, ' for d in range(x_ndim))}= x.shape")
+        into, at = "out", ", ".join(f"min(i{d + offset}, s{d} - 1)" for d in range(x_ndim))
+    else:  # a 0-d x: everything into its one element
+        lines.append("    flat = out.reshape(1)")
+        into, at = "flat", "0"
+    indent = "    "
+    for d in range(g_ndim):
+        lines.append(f"{indent}for i{d} in range(n{d}):")
+        indent += "    "
+    lines += [f"{indent}{into}[{at}] += g[{', '.join(f'i{d}' for d in range(g_ndim))}]", "    return out"]
+    return exec_function("\n".join(lines) + "\n", {"np": np}, f"unbroadcast {g_ndim}-d to {x_ndim}-d")
 
 
 # --------------------------------------------------------------------------- reductions
@@ -303,6 +308,8 @@ def _sum_adjoint_numba(g, x, axis):
         return lambda g, x, axis: dual_zeros_like(x) + spread(g, x.value, axis)
     if no_axis:
         return lambda g, x, axis: np.full(x.shape, g)
+    if isinstance(g, types.Array) and isinstance(x, types.Array) and isinstance(axis, types.Integer):
+        return spread_along(x.ndim)  # the loop nest itself: no wrapper for numba to compile
     return lambda g, x, axis: spread(g, x, axis)
 
 
@@ -336,8 +343,7 @@ def _extremum_adjoint_numba(g, ans, x, axis):
     # about two seconds to compile.
     if (isinstance(x, types.Array) and x.ndim >= 2 and isinstance(x.dtype, types.Float)
             and isinstance(g, types.Array) and isinstance(ans, types.Array) and isinstance(axis, types.Integer)):
-        along, nd = share_along(x.ndim), x.ndim
-        return lambda g, ans, x, axis: along(g, ans, x, axis if axis >= 0 else axis + nd)
+        return share_along(x.ndim)
     return lambda g, ans, x, axis: _shared_among_extrema(g, ans, x, axis)
 
 

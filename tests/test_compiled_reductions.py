@@ -42,7 +42,7 @@ def sum_of_squared_sums_4d(x):
     return np.sum(np.sum(x, axis=2) ** 2)
 
 
-@pytest.mark.parametrize("target", ["python", "cpu"])
+@pytest.mark.cpu_slow
 def test_gradient_of_a_sum_along_an_axis_of_a_4d_array(target):
     # f = sum over (i, j, l) of (sum_k x_ijkl)^2, so df/dx_ijkl = 2 sum_k' x_ijk'l.
     x = np.random.default_rng(1).standard_normal((2, 3, 2, 2))

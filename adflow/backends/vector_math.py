@@ -121,8 +121,8 @@ def _four_wide(symbol: str):
     return four_wide
 
 
-_FILL = '''
-def fill(src, dst):
+# dst[i] = f(src[i]) for 1-d float64 arrays of one size, four elements per call.
+_FILL_LOOP = """
     n = src.size
     i = 0
     while i + 4 <= n:
@@ -137,7 +137,12 @@ def fill(src, dst):
         r = four_wide(src[i], src[min(i + 1, last)], src[min(i + 2, last)], src[last])
         for lane in range(n - i):
             dst[i + lane] = r[lane]
-'''
+"""
+_FILL = "def fill(src, dst):" + _FILL_LOOP
+# The array function, with the loop in its body rather than behind a call: one function for numba
+# to compile instead of two (each costs it a tenth of a second or more).
+_NEW_ARRAY = ("def four_at_a_time(x):\n    out = np.empty_like(x)\n    src = x.reshape(-1)\n"
+              "    dst = out.reshape(-1)" + _FILL_LOOP + "    return out\n")
 
 
 @functools.cache
@@ -146,6 +151,13 @@ def filler(name: str):
     if not has(name):
         raise ValueError(f"adflow: no vector version of {name!r} in this process")
     return register_jitable(exec_function(_FILL, {"four_wide": _four_wide(_symbol(name))}, f"fill {name}", "fill"))
+
+
+@functools.cache
+def _new_array(name: str):
+    """``four_at_a_time(x)``: a new array of ``name(x[i])`` for a C-contiguous float64 array ``x``."""
+    namespace = {"four_wide": _four_wide(_symbol(name)), "np": np}
+    return exec_function(_NEW_ARRAY, namespace, f"vector {name}", "four_at_a_time")
 
 
 def fingerprint() -> str:
@@ -168,13 +180,7 @@ def _define(name: str):
     def _typer(x):
         if (isinstance(x, types.Array) and x.dtype == types.float64 and x.layout == "C" and x.ndim > 0
                 and has(name)):
-            fill = filler(name)
-
-            def four_at_a_time(x):
-                out = np.empty_like(x)
-                fill(x.reshape(-1), out.reshape(-1))
-                return out
-            return distinct(four_at_a_time, name)
+            return _new_array(name)
         return distinct(lambda x: ufunc(x), name)
 
     return function

@@ -13,7 +13,7 @@ code numba compiled before compiles as before, with one exception: ``np.sum(a, a
 float array, which numba implements, is taken over too, because numba's version formats an
 axis-bounds message with string code that takes seconds to compile (2.3 s of a first gradient).
 An axis is an integer (a reduction of a 1-D array gives a number, as in NumPy).  A reduction
-along an axis is a loop nest written out for its number of dimensions (:func:`_fold_along`).
+along an axis is a loop nest written out for its number of dimensions (:func:`fold_along`).
 
 The array methods (``X.max(axis=0)``) stay as numba has them, without ``axis=``: numba types a
 method through its own implementation's signature, which another overload cannot extend.
@@ -24,27 +24,31 @@ import functools
 
 import numpy as np
 from numba.core import types
-from numba.extending import overload, register_jitable
+from numba.extending import overload
 
 from ..backends.symbols import exec_function
 
 
 # How each reduction starts its result and folds an element ``v`` into its entry ``out[at]``;
-# ``first`` is true for the first element along the axis.
+# ``first`` is true for the first element along the axis.  A mean is a sum, divided at the end.
 _FOLDS = {
     "sum": ("np.zeros", "out[at] += v"),
+    "mean": ("np.zeros", "out[at] += v"),
     "prod": ("np.ones", "out[at] *= v"),
     "max": ("np.empty", "if first or v > out[at] or v != v:\n    out[at] = v"),  # a NaN wins, as in np.max
     "min": ("np.empty", "if first or v < out[at] or v != v:\n    out[at] = v"),
 }
 
 
-def _per_axis(ndim: int, name: str, args: str, branch) -> str:
-    """Source of ``name(args)`` whose body is one branch per axis ``ax`` of an ``ndim``-d array ``a``:
-    ``if ax == 0: ...``, each a loop nest written by ``branch(ax, kept, at, every)`` (``kept``: the
-    sizes left once ``ax`` is reduced, ``at``: the index into them, ``every``: the full index), so
-    that numba compiles plain scalar loops and no runtime tuple of indices."""
-    lines = [f"def {name}({args}):", f"    {''.join(f'n{d}, ' for d in range(ndim))}= a.shape"]
+def _per_axis(ndim: int, args: str, array: str, branch, label: str):
+    """A function of ``args`` whose body is one branch per axis ``ax`` of the ``ndim``-d ``array``
+    (``axis`` in ``args``, negative counting from the end): ``if ax == 0: ...``, each a loop nest
+    written by ``branch(ax, kept, at, every)`` (``kept``: the sizes left once ``ax`` is reduced,
+    ``at``: the index into them, ``every``: the full index).  numba compiles plain scalar loops, no
+    runtime tuple of indices; the function is an overload's implementation itself, so it is
+    compiled once, not behind a wrapper (each compiled function costs numba a tenth of a second)."""
+    lines = [f"def impl({args}):", f"    ax = axis if axis >= 0 else axis + {ndim}",
+             f"    {''.join(f'n{d}, ' for d in range(ndim))}= {array}.shape"]
     for ax in range(ndim):
         others = [d for d in range(ndim) if d != ax]
         kept = "(" + "".join(f"n{d}, " for d in others) + ")"
@@ -53,7 +57,7 @@ def _per_axis(ndim: int, name: str, args: str, branch) -> str:
         lines.append(f"    if ax == {ax}:")
         lines += ["        " + line for line in branch(ax, kept, at, every)]
     lines.append("    raise ValueError('axis out of bounds')")
-    return "\n".join(lines) + "\n"
+    return exec_function("\n".join(lines) + "\n", {"np": np}, label)
 
 
 def _loop_nest(ndim: int, body: list[str]) -> list[str]:
@@ -65,8 +69,8 @@ def _loop_nest(ndim: int, body: list[str]) -> list[str]:
 
 
 @functools.cache
-def _fold_along(ndim: int, fold: str):
-    """``f(a, ax)``: the reduction ``fold`` of an ``ndim``-d array along axis ``ax`` (0 <= ax < ndim).
+def fold_along(ndim: int, fold: str):
+    """``f(a, axis=None)``: the reduction ``fold`` of an ``ndim``-d array along ``axis``.
 
     Written out for each axis and walking ``a`` in C order (numba's own ``np.sum(a, axis=k)``
     formats an axis-bounds message with string code that takes seconds to compile).  For
@@ -86,35 +90,32 @@ def _fold_along(ndim: int, fold: str):
         empty = [f"if n{ax} == 0:", "    raise ValueError('zero-size array to reduction operation which has no identity')"]
         body = [f"v = a[{every}]"] + step.replace("out[at]", f"out[{at}]").replace("first", f"i{ax} == 0").splitlines()
         return ((empty if fold in ("max", "min") else []) + [f"out = {start}({kept}, a.dtype)"]
-                + _loop_nest(ndim, body) + ["return out"])
+                + _loop_nest(ndim, body) + [f"return out / n{ax}" if fold == "mean" else "return out"])
 
-    source = _per_axis(ndim, "impl", "a, ax", branch)
-    return register_jitable(exec_function(source, {"np": np}, f"{fold} along an axis of a {ndim}-d array"))
+    return _per_axis(ndim, "a, axis=None", "a", branch, f"{fold} along an axis of a {ndim}-d array")
 
 
 @functools.cache
 def spread_along(ndim: int):
-    """``f(g, a, ax)``: ``g``, reduced from ``a`` along axis ``ax``, repeated along it to ``a``'s shape."""
+    """``f(g, x, axis)``: ``g``, reduced from ``x`` along ``axis``, repeated along it to ``x``'s shape."""
     def branch(ax, kept, at, every):
-        return ["out = np.empty(a.shape, g.dtype)"] + _loop_nest(ndim, [f"out[{every}] = g[{at}]"]) + ["return out"]
+        return ["out = np.empty(x.shape, g.dtype)"] + _loop_nest(ndim, [f"out[{every}] = g[{at}]"]) + ["return out"]
 
-    source = _per_axis(ndim, "impl", "g, a, ax", branch)
-    return register_jitable(exec_function(source, {"np": np}, f"spread along an axis of a {ndim}-d array"))
+    return _per_axis(ndim, "g, x, axis", "x", branch, f"spread along an axis of a {ndim}-d array")
 
 
 @functools.cache
 def share_along(ndim: int):
-    """``f(g, ans, a, ax)``: ``g`` (the cotangent of ``ans``, a max or min of ``a`` along ``ax``) shared
-    evenly among the elements of ``a`` that attain it, zero elsewhere: the extremum's adjoint."""
+    """``f(g, ans, x, axis)``: ``g`` (the cotangent of ``ans``, a max or min of ``x`` along ``axis``)
+    shared evenly among the elements of ``x`` that attain it, zero elsewhere: the extremum's adjoint."""
     def branch(ax, kept, at, every):
         return (["count = np.zeros(" + kept + ")"]
-                + _loop_nest(ndim, [f"if a[{every}] == ans[{at}]:", f"    count[{at}] += 1.0"])
-                + ["out = np.zeros(a.shape)"]
-                + _loop_nest(ndim, [f"if a[{every}] == ans[{at}]:", f"    out[{every}] = g[{at}] / count[{at}]"])
+                + _loop_nest(ndim, [f"if x[{every}] == ans[{at}]:", f"    count[{at}] += 1.0"])
+                + ["out = np.zeros(x.shape)"]
+                + _loop_nest(ndim, [f"if x[{every}] == ans[{at}]:", f"    out[{every}] = g[{at}] / count[{at}]"])
                 + ["return out"])
 
-    source = _per_axis(ndim, "impl", "g, ans, a, ax", branch)
-    return register_jitable(exec_function(source, {"np": np}, f"an extremum's adjoint along an axis of a {ndim}-d array"))
+    return _per_axis(ndim, "g, ans, x, axis", "x", branch, f"an extremum's adjoint along an axis of a {ndim}-d array")
 
 
 def _along_axis(function, fold):
@@ -125,14 +126,7 @@ def _along_axis(function, fold):
             return None
         if a.ndim == 1:  # a number, as in NumPy: numba's reduction of the whole array
             return lambda a, axis=None: function(a)
-        nd = a.ndim
-        along = _fold_along(nd, "sum" if fold == "mean" else fold)
-        if fold == "mean":
-            def mean(a, axis=None):
-                ax = axis if axis >= 0 else axis + nd
-                return along(a, ax) / a.shape[ax]
-            return mean
-        return lambda a, axis=None: along(a, axis if axis >= 0 else axis + nd)
+        return fold_along(a.ndim, fold)
     return typer
 
 

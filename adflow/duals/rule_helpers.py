@@ -96,9 +96,7 @@ def _spread_numba(g, x, axis):
         raise errors.TypingError("adflow: spreading along an axis in numba takes an integer axis")
     if isinstance(g, types.Number):  # a 1-D x reduced along its axis
         return lambda g, x, axis: np.full(x.shape, g)
-    nd = x.ndim
-    along = spread_along(nd)
-    return lambda g, x, axis: along(g, x, axis if axis >= 0 else axis + nd)
+    return spread_along(x.ndim)
 
 
 def drop_axis(idx, ax):  # pragma: no cover - only compiled

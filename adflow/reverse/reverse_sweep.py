@@ -49,7 +49,12 @@ class ReverseSweep:
                     ety, tape, top = self.element_tape(op)
                     target = gast.Subscript(value=name(op.target), slice=copy.deepcopy(op.statics["index"]),
                                             ctx=gast.Store())
-                    out.extend(self.pop_into(target, op.target, ln, tape, top, ety))
+                    restore = self.pop_into(target, op.target, ln, tape, top, ety)
+                    xtype = self.vartypes.get(op.target)
+                    if (is_array_value(ety) and isinstance(xtype, types.Array) and isinstance(xtype.dtype, types.Float)
+                            and self.writer.basic(op.statics["index"])):
+                        restore[0].stores_into_view = True  # x[1:] = _x_slices.pop(): a loop nest (view_stores)
+                    out.extend(restore)
                 return out
             if id(stmt) in self.plan.push_value:
                 out.extend(self.pop_into(store(op.target), op.target, ln))
