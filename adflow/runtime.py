@@ -17,10 +17,10 @@ from numba.core.errors import TypingError as NumbaTypingError
 from numba.extending import overload, register_jitable
 from numba.np import numpy_support
 
-from .backends.symbols import exec_function
+from .backends.modules import CACHED, helper_function
 from .duals.helpers import dual_zeros, dual_zeros_like, is_dual, make_dual, seed, tangents_of, value_of
 from .duals.numba_arrays import assign
-from .duals.numba_numpy import share_along, spread_along
+from .duals.numba_numpy import along_an_axis, share_along, spread_along
 from .duals.numba_dual import DualArrayType, DualType
 from .duals.rule_helpers import (ans_full, drop_axis, extremum_tangent, reduce_sum, reduced_count, reshape_like,
                                  size_of, spread)
@@ -239,13 +239,20 @@ def _unbroadcast_numba(g, x):
         return unbroadcast_dual_cotangent
     if isinstance(g, types.Number):
         return lambda g, x: np.full(x.shape, g)
-    return _unbroadcast_loops(g.ndim, x.ndim)
+    return None  # arrays: below
+
+
+@overload(unbroadcast, jit_options=CACHED)
+def _unbroadcast_arrays_numba(g, x):
+    if isinstance(g, types.Array) and isinstance(x, types.Array) and g.ndim >= x.ndim:
+        return _unbroadcast_loops(g.ndim, x.ndim)
+    return None
 
 
 @functools.cache
 def _unbroadcast_loops(g_ndim: int, x_ndim: int):
     """``unbroadcast(g, x)`` of float arrays as one loop nest over ``g``, written out for these
-    numbers of dimensions (no wrapper, no runtime index tuple: each costs numba compile time).
+    numbers of dimensions (no runtime index tuple) and cached on disk (modules.helper_function).
     Element ``g[i0, i1]`` goes to ``out[min(i0, s0 - 1), min(i1, s1 - 1)]``: its own index along an
     axis ``x`` has, 0 along an axis where ``x`` has length 1."""
     offset = g_ndim - x_ndim
@@ -264,7 +271,7 @@ def _unbroadcast_loops(g_ndim: int, x_ndim: int):
         lines.append(f"{indent}for i{d} in range(n{d}):")
         indent += "    "
     lines += [f"{indent}{into}[{at}] += g[{', '.join(f'i{d}' for d in range(g_ndim))}]", "    return out"]
-    return exec_function("\n".join(lines) + "\n", {"np": np}, f"unbroadcast {g_ndim}-d to {x_ndim}-d")
+    return helper_function("\n".join(lines) + "\n", {}, f"unbroadcast {g_ndim}-d to {x_ndim}-d")
 
 
 # --------------------------------------------------------------------------- reductions
@@ -308,9 +315,14 @@ def _sum_adjoint_numba(g, x, axis):
         return lambda g, x, axis: dual_zeros_like(x) + spread(g, x.value, axis)
     if no_axis:
         return lambda g, x, axis: np.full(x.shape, g)
-    if isinstance(g, types.Array) and isinstance(x, types.Array) and isinstance(axis, types.Integer):
-        return spread_along(x.ndim)  # the loop nest itself: no wrapper for numba to compile
+    if isinstance(g, types.Array) and along_an_axis(x, axis):
+        return None  # below
     return lambda g, x, axis: spread(g, x, axis)
+
+
+@overload(sum_adjoint, jit_options=CACHED)
+def _sum_adjoint_along_numba(g, x, axis):
+    return spread_along(x.ndim) if isinstance(g, types.Array) and along_an_axis(x, axis) else None
 
 
 @register_jitable
@@ -337,13 +349,21 @@ def _shared_among_extrema(g, ans, x, axis):
     return hits * sum_adjoint(g / reduce_sum(hits, axis), x, axis)
 
 
-@overload(extremum_adjoint)
+def _shares_along_an_axis(g, ans, x, axis) -> bool:
+    return along_an_axis(x, axis) and x.ndim >= 2 and isinstance(g, types.Array) and isinstance(ans, types.Array)
+
+
+@overload(extremum_adjoint, jit_options=CACHED)
 def _extremum_adjoint_numba(g, ans, x, axis):
-    # Along an axis of a float array, one loop nest: the five array expressions above take numba
-    # about two seconds to compile.
-    if (isinstance(x, types.Array) and x.ndim >= 2 and isinstance(x.dtype, types.Float)
-            and isinstance(g, types.Array) and isinstance(ans, types.Array) and isinstance(axis, types.Integer)):
-        return share_along(x.ndim)
+    # Along an axis of a float array, one loop nest: the five array expressions of the general
+    # form take numba about two seconds to compile.
+    return share_along(x.ndim) if _shares_along_an_axis(g, ans, x, axis) else None
+
+
+@overload(extremum_adjoint)
+def _extremum_adjoint_general(g, ans, x, axis):
+    if _shares_along_an_axis(g, ans, x, axis):
+        return None  # above
     return lambda g, ans, x, axis: _shared_among_extrema(g, ans, x, axis)
 
 

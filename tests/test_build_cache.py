@@ -191,3 +191,69 @@ def test_a_primal_that_calls_the_users_functions_is_not_cached_on_its_own():
     assert target.primal_runner(local) is target.wrap(local)
     assert target.primal_runner(_alone) is not target.wrap(_alone)
     assert target.primal_runner(_alone)._cache.__class__.__name__ == "_PrimalCache"
+
+
+HELPERS_USER = '''
+import numpy as np
+
+
+def loss(X):
+    m = np.max(X, axis=1)
+    z = np.exp(X - m[:, None])
+    return np.sum(np.log(np.sum(z, axis=1)) * {scale}) + np.sum(np.mean(X, axis=0))
+'''
+
+HELPERS_RUN = '''
+import sys
+import numpy as np
+from numba.core import event
+import adflow
+
+compiled = []
+
+
+class Compiles(event.Listener):
+    def on_start(self, e):
+        pass
+
+    def on_end(self, e):
+        compiled.append(getattr(e.data["dispatcher"].py_func, "__module__", ""))
+
+
+event.register("numba:compile", Compiles())
+user = __import__(sys.argv[1])
+X = np.array([[0.3, -1.2, 0.8], [1.1, 0.4, 0.4], [-0.5, 0.9, 0.2]])
+g = adflow.grad(user.loss)(X)
+helpers = sorted(m for m in compiled if m.startswith("adflow_generated_helper_"))
+print(" ".join(repr(float(v)) for v in g.ravel()), "|", " ".join(helpers))
+'''
+
+
+def test_a_new_process_loads_the_helpers_generated_code_calls_instead_of_compiling_them(tmp_path):
+    # The loop nests adflow writes for reductions along an axis and their adjoints, unbroadcast,
+    # and vector math are cached on disk (backends/modules.helper_function): a second process,
+    # differentiating another function, compiles none of them and gets the right numbers.
+    (tmp_path / "run.py").write_text(HELPERS_RUN)
+    env = dict(os.environ, ADFLOW_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}",
+               PYTHONDONTWRITEBYTECODE="1")
+
+    def run_helpers(scale, name):
+        (tmp_path / f"{name}.py").write_text(HELPERS_USER.format(scale=scale))
+        out = subprocess.run([sys.executable, "run.py", name], env=env, capture_output=True, text=True,
+                             cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-3000:]
+        numbers, helpers = out.stdout.split("|")
+        return np.array([float(v) for v in numbers.split()]).reshape(3, 3), helpers.split()
+
+    def expected(X, scale):
+        # loss = scale * sum_i (logsumexp(X_i) - max(X_i)) + sum_j mean_i X_ij
+        soft = np.exp(X) / np.sum(np.exp(X), axis=1, keepdims=True)
+        return scale * (soft - (X == X.max(axis=1, keepdims=True))) + 1.0 / X.shape[0]
+
+    X = np.array([[0.3, -1.2, 0.8], [1.1, 0.4, 0.4], [-0.5, 0.9, 0.2]])
+    first, compiled_first = run_helpers(1.5, "first")
+    assert compiled_first, "the first process compiles the helpers"
+    second, compiled_second = run_helpers(2.5, "second")
+    assert compiled_second == []
+    np.testing.assert_allclose(first, expected(X, 1.5), rtol=1e-12)
+    np.testing.assert_allclose(second, expected(X, 2.5), rtol=1e-12)

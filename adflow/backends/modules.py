@@ -185,6 +185,22 @@ def load(stem: str, source: str, namespace: dict):
     return import_file(path, f"{MODULE_PREFIX}{stem}_{key}", namespace), path
 
 
+def helper_function(source: str, namespace: dict, label: str, name: str = "impl"):
+    """``name`` from ``source``: a function adflow writes at run time (a loop nest per number of
+    dimensions), kept as a module in the cache folder so that numba can cache its machine code
+    (an overload returning it with ``jit_options={"cache": True}``, :data:`CACHED`): a new process
+    then loads the code instead of compiling it again.  A first call compiles dozens of such
+    helpers, and each function numba compiles costs it a tenth of a second or more.  ``source``
+    may use ``np``; ``namespace`` gives it anything else."""
+    tag = re.sub(r"\W+", "_", label).strip("_")[:40]
+    module, _ = load(f"helper_{tag}", "import numpy as np\n\n" + source, namespace)
+    return getattr(module, name)
+
+
+# The jit options of an overload whose implementations are all helper_function's.
+CACHED = {"cache": True}
+
+
 def import_file(path, modname: str, namespace: dict):
     """Import the generated module at ``path`` as ``modname``, ``namespace`` injected."""
     spec = importlib.util.spec_from_file_location(modname, path)

@@ -140,7 +140,7 @@ _FILL_LOOP = """
 """
 _FILL = "def fill(src, dst):" + _FILL_LOOP
 # The array function, with the loop in its body rather than behind a call: one function for numba
-# to compile instead of two (each costs it a tenth of a second or more).
+# to compile (once per machine: it is cached on disk) instead of two.
 _NEW_ARRAY = ("def four_at_a_time(x):\n    out = np.empty_like(x)\n    src = x.reshape(-1)\n"
               "    dst = out.reshape(-1)" + _FILL_LOOP + "    return out\n")
 
@@ -156,8 +156,8 @@ def filler(name: str):
 @functools.cache
 def _new_array(name: str):
     """``four_at_a_time(x)``: a new array of ``name(x[i])`` for a C-contiguous float64 array ``x``."""
-    namespace = {"four_wide": _four_wide(_symbol(name)), "np": np}
-    return exec_function(_NEW_ARRAY, namespace, f"vector {name}", "four_at_a_time")
+    from .modules import helper_function  # modules imports this module (its fingerprint)
+    return helper_function(_NEW_ARRAY, {"four_wide": _four_wide(_symbol(name))}, f"vector {name}", "four_at_a_time")
 
 
 def fingerprint() -> str:
@@ -176,12 +176,17 @@ def _define(name: str):
     function.__name__ = function.__qualname__ = name
     function.__doc__ = f"``np.{name}(x)``; in numba, four elements per call on a C-contiguous float64 array."
 
+    def four_at_a_time(x) -> bool:
+        return (isinstance(x, types.Array) and x.dtype == types.float64 and x.layout == "C" and x.ndim > 0
+                and has(name))
+
+    @overload(function, jit_options={"cache": True})  # modules.CACHED: the function is cached on disk
+    def _vector_typer(x):
+        return _new_array(name) if four_at_a_time(x) else None
+
     @overload(function)
     def _typer(x):
-        if (isinstance(x, types.Array) and x.dtype == types.float64 and x.layout == "C" and x.ndim > 0
-                and has(name)):
-            return _new_array(name)
-        return distinct(lambda x: ufunc(x), name)
+        return None if four_at_a_time(x) else distinct(lambda x: ufunc(x), name)
 
     return function
 

@@ -35,6 +35,7 @@ from numba.extending import lower_builtin, overload, overload_attribute, overloa
 
 from adflow.rules.primitives import method_primitives
 
+from ..backends.modules import CACHED, helper_function
 from ..backends.symbols import distinct, exec_function
 from . import formulas
 from .helpers import value_of
@@ -311,10 +312,10 @@ def _assign_impl(dst_ndim: int, src_ndim: int):
         value = "src"
     at = "".join(f"i{axis}, " for axis in range(dst_ndim))
     source = "\n".join(lines) + "\n" + _loops(dst_ndim, "d", f"dst[{at}] = {value}")
-    return exec_function(source, {"may_overlap": may_overlap}, f"assign {src_ndim}-d into {dst_ndim}-d")
+    return helper_function(source, {"may_overlap": may_overlap}, f"assign {src_ndim}-d into {dst_ndim}-d")
 
 
-@overload(assign)
+@overload(assign, jit_options=CACHED)  # the loop nests are cached on disk (modules.helper_function)
 def _assign(dst, src):
     if not isinstance(dst, types.Array):
         return None

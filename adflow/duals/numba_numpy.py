@@ -13,7 +13,8 @@ code numba compiled before compiles as before, with one exception: ``np.sum(a, a
 float array, which numba implements, is taken over too, because numba's version formats an
 axis-bounds message with string code that takes seconds to compile (2.3 s of a first gradient).
 An axis is an integer (a reduction of a 1-D array gives a number, as in NumPy).  A reduction
-along an axis is a loop nest written out for its number of dimensions (:func:`fold_along`).
+along an axis is a loop nest written out for its number of dimensions (:func:`fold_along`), and
+cached on disk with the adjoints' loop nests (:func:`spread_along`, :func:`share_along`).
 
 The array methods (``X.max(axis=0)``) stay as numba has them, without ``axis=``: numba types a
 method through its own implementation's signature, which another overload cannot extend.
@@ -26,7 +27,7 @@ import numpy as np
 from numba.core import types
 from numba.extending import overload
 
-from ..backends.symbols import exec_function
+from ..backends.modules import CACHED, helper_function
 
 
 # How each reduction starts its result and folds an element ``v`` into its entry ``out[at]``;
@@ -44,9 +45,10 @@ def _per_axis(ndim: int, args: str, array: str, branch, label: str):
     """A function of ``args`` whose body is one branch per axis ``ax`` of the ``ndim``-d ``array``
     (``axis`` in ``args``, negative counting from the end): ``if ax == 0: ...``, each a loop nest
     written by ``branch(ax, kept, at, every)`` (``kept``: the sizes left once ``ax`` is reduced,
-    ``at``: the index into them, ``every``: the full index).  numba compiles plain scalar loops, no
-    runtime tuple of indices; the function is an overload's implementation itself, so it is
-    compiled once, not behind a wrapper (each compiled function costs numba a tenth of a second)."""
+    ``at``: the index into them, ``every``: the full index).  numba compiles plain scalar loops
+    with no runtime tuple of indices, once per machine: the overloads that return these functions
+    cache them on disk (:func:`~adflow.backends.modules.helper_function`), since each function
+    numba compiles costs it a tenth of a second or more in every new process."""
     lines = [f"def impl({args}):", f"    ax = axis if axis >= 0 else axis + {ndim}",
              f"    {''.join(f'n{d}, ' for d in range(ndim))}= {array}.shape"]
     for ax in range(ndim):
@@ -57,7 +59,7 @@ def _per_axis(ndim: int, args: str, array: str, branch, label: str):
         lines.append(f"    if ax == {ax}:")
         lines += ["        " + line for line in branch(ax, kept, at, every)]
     lines.append("    raise ValueError('axis out of bounds')")
-    return exec_function("\n".join(lines) + "\n", {"np": np}, label)
+    return helper_function("\n".join(lines) + "\n", {}, label)
 
 
 def _loop_nest(ndim: int, body: list[str]) -> list[str]:
@@ -70,7 +72,7 @@ def _loop_nest(ndim: int, body: list[str]) -> list[str]:
 
 @functools.cache
 def fold_along(ndim: int, fold: str):
-    """``f(a, axis=None)``: the reduction ``fold`` of an ``ndim``-d array along ``axis``.
+    """``f(a, axis=None)``: the reduction ``fold`` of an ``ndim``-d array (``ndim >= 2``) along ``axis``.
 
     Written out for each axis and walking ``a`` in C order (numba's own ``np.sum(a, axis=k)``
     formats an axis-bounds message with string code that takes seconds to compile).  For
@@ -118,15 +120,22 @@ def share_along(ndim: int):
     return _per_axis(ndim, "g, ans, x, axis", "x", branch, f"an extremum's adjoint along an axis of a {ndim}-d array")
 
 
-def _along_axis(function, fold):
-    """A typer for ``function(a, axis)`` of a float array and an integer axis."""
+def along_an_axis(a, axis) -> bool:
+    """Whether ``(a, axis)`` are the numba types of a float array and an integer axis."""
+    return isinstance(a, types.Array) and isinstance(a.dtype, types.Float) and isinstance(axis, types.Integer)
+
+
+def _along_axis(fold):
+    """A typer for ``f(a, axis)`` of a float array of 2 or more dimensions and an integer axis."""
     def typer(a, axis=None):
-        if not (isinstance(a, types.Array) and isinstance(a.dtype, types.Float)
-                and isinstance(axis, types.Integer) and a.ndim >= 1):
-            return None
-        if a.ndim == 1:  # a number, as in NumPy: numba's reduction of the whole array
-            return lambda a, axis=None: function(a)
-        return fold_along(a.ndim, fold)
+        return fold_along(a.ndim, fold) if along_an_axis(a, axis) and a.ndim >= 2 else None
+    return typer
+
+
+def _whole(function):
+    """A typer for ``function(a, axis)`` of a 1-D float array: a number, as in NumPy."""
+    def typer(a, axis=None):
+        return (lambda a, axis=None: function(a)) if along_an_axis(a, axis) and a.ndim == 1 else None
     return typer
 
 
@@ -156,7 +165,8 @@ def register_all() -> None:
     done = []
     for function, fold in _REDUCTIONS.items():
         if all(function is not seen for seen in done):  # np.amax is np.max in NumPy 2
-            overload(function)(_along_axis(function, fold))
+            overload(function)(_whole(function))
+            overload(function, jit_options=CACHED)(_along_axis(fold))
             done.append(function)
     for ndim, function in ((1, np.atleast_1d), (2, np.atleast_2d), (3, np.atleast_3d)):
         overload(function)(_at_least(ndim))

@@ -15,7 +15,8 @@ import numpy as np
 from numba.core import errors, types
 from numba.extending import overload, register_jitable
 
-from .numba_numpy import spread_along
+from ..backends.modules import CACHED
+from .numba_numpy import along_an_axis, spread_along
 
 
 def _is_none(ty) -> bool:
@@ -96,7 +97,12 @@ def _spread_numba(g, x, axis):
         raise errors.TypingError("adflow: spreading along an axis in numba takes an integer axis")
     if isinstance(g, types.Number):  # a 1-D x reduced along its axis
         return lambda g, x, axis: np.full(x.shape, g)
-    return spread_along(x.ndim)
+    return None  # an array: below
+
+
+@overload(spread, jit_options=CACHED)
+def _spread_array_numba(g, x, axis):
+    return spread_along(x.ndim) if isinstance(g, types.Array) and along_an_axis(x, axis) else None
 
 
 def drop_axis(idx, ax):  # pragma: no cover - only compiled
