@@ -244,8 +244,10 @@ class ProgramGenerator:
             m, i = d.choice(self.matrices), self.index(ctx)
             t, scalar = self.fresh("t"), d.choice(self.scalars)
             self.emit(indent, f"{t} = {m}[{i}]")
+            # np.sum of a row's slice with a bound known only at run time is not fused: its cotangent
+            # goes into the slice's adjoint as a number (reverse/sum_cotangents.py).
             total = d.choice([f"np.sum({t}) * {d.choice(COEFFS)}", f"np.sum({m}[{i}, 1:] * {m}[{i}, :-1])",
-                              f"np.sum(np.log1p({t} * {t}) * {scalar})"])
+                              f"np.sum(np.log1p({t} * {t}) * {scalar})", f"np.sum({m}[{i}, :n - 1]) * {scalar}"])
             self.fold_into(indent, ctx, scalar, total + (f" + {t}[0]" if d.boolean(0.2) else ""))
             return
         v, w = d.choice(self.vectors()), d.choice(self.vectors())
