@@ -17,7 +17,7 @@ from numba.core.errors import TypingError as NumbaTypingError
 from numba.extending import overload, register_jitable
 from numba.np import numpy_support
 
-from .backends.modules import CACHED, helper_function
+from .backends.cache_files import CACHED, helper_function
 from .duals.helpers import dual_zeros, dual_zeros_like, is_dual, make_dual, seed, tangents_of, value_of
 from .duals.numba_arrays import assign
 from .duals.numba_numpy import along_an_axis, share_along, spread_along
@@ -252,7 +252,7 @@ def _unbroadcast_arrays_numba(g, x):
 @functools.cache
 def _unbroadcast_loops(g_ndim: int, x_ndim: int):
     """``unbroadcast(g, x)`` of float arrays as one loop nest over ``g``, written out for these
-    numbers of dimensions (no runtime index tuple) and cached on disk (modules.helper_function).
+    numbers of dimensions (no runtime index tuple) and cached on disk (cache_files.helper_function).
     Element ``g[i0, i1]`` goes to ``out[min(i0, s0 - 1), min(i1, s1 - 1)]``: its own index along an
     axis ``x`` has, 0 along an axis where ``x`` has length 1."""
     offset = g_ndim - x_ndim

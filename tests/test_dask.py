@@ -306,8 +306,9 @@ misses = sum(sum(v.stats.cache_misses.values()) for name, m in list(sys.modules.
              if name.startswith("adflow_generated_") for v in vars(m).values()
              if isinstance(v, numba.core.registry.CPUDispatcher) and v.__module__ == name)
 # Each generated module imported (built here, or found in the build records another process wrote).
+# (Not the helpers' modules: loop nests cached on disk that any build's code may call.)
 generated = [name[len(modules.MODULE_PREFIX):].rsplit("_", 1)[0] for name in list(sys.modules)
-             if name.startswith(modules.MODULE_PREFIX)]
+             if name.startswith(modules.MODULE_PREFIX) and not name.startswith(modules.HELPER_PREFIX)]
 print(json.dumps({"results": results, "same": [a is b for a, b in zip(derivatives, again)],
                   "modules": generated, "compiled": misses}))
 '''

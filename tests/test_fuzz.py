@@ -171,7 +171,7 @@ def test_programs_cover_the_constructs():
                       # arrays that fusion fills with a loop: written into a slice, or bound to a chain of themselves
                       "b[1:-1] = ", "[:-2]) * ", "b = 0.9 * b + 0.1 * np.arctan(b * b - ",
                       # rows of a matrix summed
-                      ", 1:] * M[", "np.log1p(t"]:
+                      ", 1:] * M[", "np.log1p(t", ":n - 1]) * "]:
         assert construct in joined, construct
     nested = sum(1 for t in texts if "        for " in t or "        while " in t)
     assert nested >= 10, "nested loops are too rare"

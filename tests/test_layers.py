@@ -32,6 +32,7 @@ PACKAGE = ROOT / "adflow"
 LAYERS = [
     ("errors", ["adflow.errors"]),
     ("syntax", ["adflow.syntax", "adflow.syntax.*", "adflow.backends", "adflow.backends.symbols",
+                "adflow.backends.cache_files",
                 "adflow.backends.emit", "adflow.backends.drivers", "adflow.backends.memory",
                 "adflow.backends.vector_math"]),
     ("rules", ["adflow.rules", "adflow.rules.*"]),

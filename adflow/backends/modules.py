@@ -14,13 +14,13 @@ import importlib.util
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from numba.core import utils as numba_utils
 
 from . import vector_math
+from .cache_files import HELPER_PREFIX, MODULE_PREFIX, cache_dir, import_file  # noqa: F401 (modules.cache_dir...)
 
 # numba compiles a function whose module it cannot import (a helper defined in exec'd code, or sent
 # by value to a Dask worker from a module the worker does not have) against a stand-in module named
@@ -29,8 +29,6 @@ from . import vector_math
 # module numba means by the name (numba's own lookup falls back to it), so it is importable here.
 sys.modules.setdefault(numba_utils._dynamic_modname, numba_utils._dynamic_module)
 
-# Generated modules: the file <stem>_<key>.py in the cache folder, imported as adflow_generated_<stem>_<key>.
-MODULE_PREFIX = "adflow_generated_"
 GENERATED_FILE = re.compile(r"^(?P<stem>.+_[0-9a-f]{20})\.py$")
 
 
@@ -52,20 +50,6 @@ class _GeneratedModules(importlib.abc.MetaPathFinder):
 
 
 sys.meta_path.append(_GeneratedModules())
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("ADFLOW_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "adflow")
-    path = Path(base)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".writable"
-        probe.touch()
-    except OSError:
-        path = Path(tempfile.gettempdir()) / "adflow-cache"
-        path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def module_key(source: str, namespace: dict) -> str:
@@ -185,28 +169,3 @@ def load(stem: str, source: str, namespace: dict):
     return import_file(path, f"{MODULE_PREFIX}{stem}_{key}", namespace), path
 
 
-def helper_function(source: str, namespace: dict, label: str, name: str = "impl"):
-    """``name`` from ``source``: a function adflow writes at run time (a loop nest per number of
-    dimensions), kept as a module in the cache folder so that numba can cache its machine code
-    (an overload returning it with ``jit_options={"cache": True}``, :data:`CACHED`): a new process
-    then loads the code instead of compiling it again.  A first call compiles dozens of such
-    helpers, and each function numba compiles costs it a tenth of a second or more.  ``source``
-    may use ``np``; ``namespace`` gives it anything else."""
-    tag = re.sub(r"\W+", "_", label).strip("_")[:40]
-    module, _ = load(f"helper_{tag}", "import numpy as np\n\n" + source, namespace)
-    return getattr(module, name)
-
-
-# The jit options of an overload whose implementations are all helper_function's.
-CACHED = {"cache": True}
-
-
-def import_file(path, modname: str, namespace: dict):
-    """Import the generated module at ``path`` as ``modname``, ``namespace`` injected."""
-    spec = importlib.util.spec_from_file_location(modname, path)
-    module = importlib.util.module_from_spec(spec)
-    module.__dict__.update(namespace)
-    spec.loader.exec_module(module)
-    module.__dict__.update(namespace)
-    sys.modules[modname] = module
-    return module

@@ -47,6 +47,7 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic, overload, register_jitable
 
 from ..syntax.nodes import copy_tree
+from .cache_files import CACHED, helper_function
 from .symbols import distinct, exec_function
 
 # NumPy's name for each function (the primitive's name) -> C's name, as libmvec spells it.
@@ -156,7 +157,6 @@ def filler(name: str):
 @functools.cache
 def _new_array(name: str):
     """``four_at_a_time(x)``: a new array of ``name(x[i])`` for a C-contiguous float64 array ``x``."""
-    from .modules import helper_function  # modules imports this module (its fingerprint)
     return helper_function(_NEW_ARRAY, {"four_wide": _four_wide(_symbol(name))}, f"vector {name}", "four_at_a_time")
 
 
@@ -180,7 +180,7 @@ def _define(name: str):
         return (isinstance(x, types.Array) and x.dtype == types.float64 and x.layout == "C" and x.ndim > 0
                 and has(name))
 
-    @overload(function, jit_options={"cache": True})  # modules.CACHED: the function is cached on disk
+    @overload(function, jit_options=CACHED)  # the function is cached on disk
     def _vector_typer(x):
         return _new_array(name) if four_at_a_time(x) else None
 

@@ -35,7 +35,7 @@ from numba.extending import lower_builtin, overload, overload_attribute, overloa
 
 from adflow.rules.primitives import method_primitives
 
-from ..backends.modules import CACHED, helper_function
+from ..backends.cache_files import CACHED, helper_function
 from ..backends.symbols import distinct, exec_function
 from . import formulas
 from .helpers import value_of
@@ -315,7 +315,7 @@ def _assign_impl(dst_ndim: int, src_ndim: int):
     return helper_function(source, {"may_overlap": may_overlap}, f"assign {src_ndim}-d into {dst_ndim}-d")
 
 
-@overload(assign, jit_options=CACHED)  # the loop nests are cached on disk (modules.helper_function)
+@overload(assign, jit_options=CACHED)  # the loop nests are cached on disk (cache_files.helper_function)
 def _assign(dst, src):
     if not isinstance(dst, types.Array):
         return None

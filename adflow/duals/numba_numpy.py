@@ -27,7 +27,7 @@ import numpy as np
 from numba.core import types
 from numba.extending import overload
 
-from ..backends.modules import CACHED, helper_function
+from ..backends.cache_files import CACHED, helper_function
 
 
 # How each reduction starts its result and folds an element ``v`` into its entry ``out[at]``;
@@ -47,7 +47,7 @@ def _per_axis(ndim: int, args: str, array: str, branch, label: str):
     written by ``branch(ax, kept, at, every)`` (``kept``: the sizes left once ``ax`` is reduced,
     ``at``: the index into them, ``every``: the full index).  numba compiles plain scalar loops
     with no runtime tuple of indices, once per machine: the overloads that return these functions
-    cache them on disk (:func:`~adflow.backends.modules.helper_function`), since each function
+    cache them on disk (:func:`~adflow.backends.cache_files.helper_function`), since each function
     numba compiles costs it a tenth of a second or more in every new process."""
     lines = [f"def impl({args}):", f"    ax = axis if axis >= 0 else axis + {ndim}",
              f"    {''.join(f'n{d}, ' for d in range(ndim))}= {array}.shape"]

@@ -15,7 +15,7 @@ import numpy as np
 from numba.core import errors, types
 from numba.extending import overload, register_jitable
 
-from ..backends.modules import CACHED
+from ..backends.cache_files import CACHED
 from .numba_numpy import along_an_axis, spread_along
 
 

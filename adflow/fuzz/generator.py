@@ -246,8 +246,10 @@ class ProgramGenerator:
             self.emit(indent, f"{t} = {m}[{i}]")
             # np.sum of a row's slice with a bound known only at run time is not fused: its cotangent
             # goes into the slice's adjoint as a number (reverse/sum_cotangents.py).
-            total = d.choice([f"np.sum({t}) * {d.choice(COEFFS)}", f"np.sum({m}[{i}, 1:] * {m}[{i}, :-1])",
-                              f"np.sum(np.log1p({t} * {t}) * {scalar})", f"np.sum({m}[{i}, :n - 1]) * {scalar}"])
+            whole = f"np.sum({t}) * {d.choice(COEFFS)}"
+            total = d.choice([whole, f"np.sum({m}[{i}, 1:] * {m}[{i}, :-1])", f"np.sum(np.log1p({t} * {t}) * {scalar})"])
+            if total == whole and d.boolean(0.5):
+                total = f"np.sum({m}[{i}, :n - 1]) * {scalar}"
             self.fold_into(indent, ctx, scalar, total + (f" + {t}[0]" if d.boolean(0.2) else ""))
             return
         v, w = d.choice(self.vectors()), d.choice(self.vectors())
@@ -258,6 +260,8 @@ class ProgramGenerator:
         if between:
             getattr(self, "stmt_" + between)(indent, ctx)
         total = f"np.sum({t} * {w}[{d.choice(['1:', ':-1'])}])" + (f" + {t}[0]" if d.boolean(0.2) else "")
+        if d.boolean(0.2):  # not fused (a bound known at run time): reverse/sum_cotangents.py
+            total += f" + np.sum({w}[:n - 1]) * {d.choice(COEFFS)}"
         self.fold_into(indent, ctx, scalar, total)
 
     def stmt_array_chain(self, indent, ctx):

@@ -1,0 +1,76 @@
+"""The cache folder, and the modules adflow writes into it and imports from there.
+
+numba's ``cache=True`` needs a real source file.  Generated derivatives are such modules
+(:mod:`adflow.backends.modules` keys and loads them); so are the helpers adflow writes at run time
+for compiled code, loop nests per number of dimensions (:func:`helper_function`): as modules, numba
+caches their machine code too, and a new process loads it instead of compiling it again.  A first
+call compiles dozens of such helpers, and each function numba compiles costs it a tenth of a second
+or more.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+# Generated modules: the file <stem>_<key>.py in the cache folder, imported as adflow_generated_<stem>_<key>.
+MODULE_PREFIX = "adflow_generated_"
+HELPER_PREFIX = MODULE_PREFIX + "helper_"
+# The jit options of an overload whose implementations are all helper_function's.
+CACHED = {"cache": True}
+_PACKAGE = Path(__file__).resolve().parent.parent  # the adflow package
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("ADFLOW_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "adflow")
+    path = Path(base)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".writable"
+        probe.touch()
+    except OSError:
+        path = Path(tempfile.gettempdir()) / "adflow-cache"
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def import_file(path, modname: str, namespace: dict):
+    """Import the generated module at ``path`` as ``modname``, ``namespace`` injected."""
+    spec = importlib.util.spec_from_file_location(modname, path)
+    module = importlib.util.module_from_spec(spec)
+    module.__dict__.update(namespace)
+    spec.loader.exec_module(module)
+    module.__dict__.update(namespace)
+    sys.modules[modname] = module
+    return module
+
+
+@functools.cache
+def _package_fingerprint() -> str:
+    # What a helper's namespace brings in (adflow's jitted functions, intrinsics) is adflow's code:
+    # any change to the package gives every helper a new file, so stale machine code is never loaded.
+    digest = hashlib.sha256()
+    for path in sorted(_PACKAGE.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def helper_function(source: str, namespace: dict, label: str, name: str = "impl"):
+    """``name`` from ``source`` (which may use ``np``; ``namespace`` gives it anything else), written
+    as a module in the cache folder and imported from there.  Return it from an overload registered
+    with ``jit_options=CACHED``: numba then caches what it compiles from it."""
+    tag = re.sub(r"\W+", "_", label).strip("_")[:40]
+    text = "import numpy as np\n\n" + source
+    key = hashlib.sha256((text + _package_fingerprint()).encode()).hexdigest()[:20]
+    path = cache_dir() / f"helper_{tag}_{key}.py"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return getattr(import_file(path, f"{HELPER_PREFIX}{tag}_{key}", namespace), name)
