@@ -1227,3 +1227,21 @@ def test_slice_stores_from_overlapping_views_in_forward_jacobians(f, target):
     x = np.array([-0.4577, 0.7746, -0.1431, 0.2992])
     J = adflow.jacobian(f, mode="forward", target=target)(x)
     np.testing.assert_allclose(J, numerical_jacobian(f, x), rtol=1e-6, atol=1e-9)
+
+
+def normalised_zeros_unused(x, a, n):
+    b = np.zeros(n)
+    x, b = b, x * 0.5
+    x = x / np.sqrt(np.sum(x * x))
+    return b
+
+
+# CI's fuzz seed 3684865439: x / sqrt(sum(x * x)) of an array of zeros (0 / 0, NaN in NumPy, with a
+# warning) raised ZeroDivisionError in forward mode on target="python", where a Python float 0.0
+# met the partial 1.0 / y.  The output does not read it: its derivative is right.
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_division_by_a_zero_norm_the_output_does_not_read():
+    x = np.array([0.0123, 0.0246, 0.0369, 0.0492])
+    value, tangent = adflow.jvp(normalised_zeros_unused, (x, 0.0071, 4), (np.ones(4), 1.0), target="python")
+    np.testing.assert_array_equal(value, 0.5 * x)
+    np.testing.assert_array_equal(tangent, 0.5 * np.ones(4))
