@@ -424,12 +424,15 @@ def apply_primitive(name: str, *args, **kwargs):
             partial = formulas.partial_function(name, param)
             if partial is None:
                 raise NonDifferentiableError(f"{name} has no derivative with respect to {param}")
-            # Vectorised over the k directions: the partial gets a trailing axis of length 1.  Python
-            # floats as NumPy's: 1.0 / y at y = 0.0 is inf, as the primal's x / y was (fuzz seed
-            # 3684865439: x / sqrt(sum(x * x)) of zeros raised ZeroDivisionError here).
-            numbers = [np.float64(v) if type(v) is float else v for v in values]
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                p = np.asarray(partial(*numbers, ans), dtype=np.float64)
+            # Vectorised over the k directions: the partial gets a trailing axis of length 1.
+            try:
+                p = np.asarray(partial(*values, ans), dtype=np.float64)
+            except ZeroDivisionError:
+                # A Python float 0.0 where NumPy's division gives inf, as the primal's x / y did
+                # (fuzz seed 3684865439: x / sqrt(sum(x * x)) of zeros).
+                numbers = [np.float64(v) if type(v) is float else v for v in values]
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                    p = np.asarray(partial(*numbers, ans), dtype=np.float64)
             total += p[..., None] * arg.tangents
         elif formulas.chunk_tangent_function(name, param) is not None and all(
                 np.ndim(v) for v in values):
