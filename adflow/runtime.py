@@ -20,7 +20,7 @@ from numba.np import numpy_support
 from .backends.cache_files import CACHED, helper_function
 from .duals.helpers import dual_zeros, dual_zeros_like, is_dual, make_dual, seed, tangents_of, value_of
 from .duals.numba_arrays import assign
-from .duals.numba_numpy import along_an_axis, share_along, spread_along
+from .duals.numba_numpy import along_an_axis, loop_nest, share_along, spread_along
 from .duals.numba_dual import DualArrayType, DualType
 from .duals.rule_helpers import (ans_full, drop_axis, extremum_tangent, reduce_sum, reduced_count, reshape_like,
                                  size_of, spread)
@@ -266,11 +266,8 @@ def _unbroadcast_loops(g_ndim: int, x_ndim: int):
     else:  # a 0-d x: everything into its one element
         lines.append("    flat = out.reshape(1)")
         into, at = "flat", "0"
-    indent = "    "
-    for d in range(g_ndim):
-        lines.append(f"{indent}for i{d} in range(n{d}):")
-        indent += "    "
-    lines += [f"{indent}{into}[{at}] += g[{', '.join(f'i{d}' for d in range(g_ndim))}]", "    return out"]
+    add = f"{into}[{at}] += g[{', '.join(f'i{d}' for d in range(g_ndim))}]"
+    lines += ["    " + line for line in loop_nest(g_ndim, [add])] + ["    return out"]
     return helper_function("\n".join(lines) + "\n", {}, f"unbroadcast {g_ndim}-d to {x_ndim}-d")
 
 

@@ -62,7 +62,8 @@ def _per_axis(ndim: int, args: str, array: str, branch, label: str):
     return helper_function("\n".join(lines) + "\n", {}, label)
 
 
-def _loop_nest(ndim: int, body: list[str]) -> list[str]:
+def loop_nest(ndim: int, body: list[str]) -> list[str]:
+    """Lines of ``ndim`` nested loops ``for i<d> in range(n<d>)`` around ``body``, unindented."""
     lines, indent = [], ""
     for d in range(ndim):
         lines.append(f"{indent}for i{d} in range(n{d}):")
@@ -92,7 +93,7 @@ def fold_along(ndim: int, fold: str):
         empty = [f"if n{ax} == 0:", "    raise ValueError('zero-size array to reduction operation which has no identity')"]
         body = [f"v = a[{every}]"] + step.replace("out[at]", f"out[{at}]").replace("first", f"i{ax} == 0").splitlines()
         return ((empty if fold in ("max", "min") else []) + [f"out = {start}({kept}, a.dtype)"]
-                + _loop_nest(ndim, body) + [f"return out / n{ax}" if fold == "mean" else "return out"])
+                + loop_nest(ndim, body) + [f"return out / n{ax}" if fold == "mean" else "return out"])
 
     return _per_axis(ndim, "a, axis=None", "a", branch, f"{fold} along an axis of a {ndim}-d array")
 
@@ -101,7 +102,7 @@ def fold_along(ndim: int, fold: str):
 def spread_along(ndim: int):
     """``f(g, x, axis)``: ``g``, reduced from ``x`` along ``axis``, repeated along it to ``x``'s shape."""
     def branch(ax, kept, at, every):
-        return ["out = np.empty(x.shape, g.dtype)"] + _loop_nest(ndim, [f"out[{every}] = g[{at}]"]) + ["return out"]
+        return ["out = np.empty(x.shape, g.dtype)"] + loop_nest(ndim, [f"out[{every}] = g[{at}]"]) + ["return out"]
 
     return _per_axis(ndim, "g, x, axis", "x", branch, f"spread along an axis of a {ndim}-d array")
 
@@ -112,9 +113,9 @@ def share_along(ndim: int):
     shared evenly among the elements of ``x`` that attain it, zero elsewhere: the extremum's adjoint."""
     def branch(ax, kept, at, every):
         return (["count = np.zeros(" + kept + ")"]
-                + _loop_nest(ndim, [f"if x[{every}] == ans[{at}]:", f"    count[{at}] += 1.0"])
+                + loop_nest(ndim, [f"if x[{every}] == ans[{at}]:", f"    count[{at}] += 1.0"])
                 + ["out = np.zeros(x.shape)"]
-                + _loop_nest(ndim, [f"if x[{every}] == ans[{at}]:", f"    out[{every}] = g[{at}] / count[{at}]"])
+                + loop_nest(ndim, [f"if x[{every}] == ans[{at}]:", f"    out[{every}] = g[{at}] / count[{at}]"])
                 + ["return out"])
 
     return _per_axis(ndim, "g, ans, x, axis", "x", branch, f"an extremum's adjoint along an axis of a {ndim}-d array")
