@@ -21,6 +21,7 @@ from pathlib import Path
 # Generated modules: the file <stem>_<key>.py in the cache folder, imported as adflow_generated_<stem>_<key>.
 MODULE_PREFIX = "adflow_generated_"
 HELPER_PREFIX = MODULE_PREFIX + "helper_"
+HELPER_FILE_PREFIX = "adflow-helper-"  # no function name holds a hyphen, so no generated module starts so
 # The jit options of an overload whose implementations are all helper_function's.
 CACHED = {"cache": True}
 _PACKAGE = Path(__file__).resolve().parent.parent  # the adflow package
@@ -38,6 +39,15 @@ def cache_dir() -> Path:
         path = Path(tempfile.gettempdir()) / "adflow-cache"
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def module_file(modname: str) -> Path | None:
+    """The file in the cache folder of the generated module named ``modname`` (None: not adflow's)."""
+    if modname.startswith(HELPER_PREFIX):
+        return cache_dir() / f"{HELPER_FILE_PREFIX}{modname[len(HELPER_PREFIX):]}.py"
+    if modname.startswith(MODULE_PREFIX):
+        return cache_dir() / f"{modname[len(MODULE_PREFIX):]}.py"
+    return None
 
 
 def import_file(path, modname: str, namespace: dict):
@@ -68,9 +78,10 @@ def helper_function(source: str, namespace: dict, label: str, name: str = "impl"
     tag = re.sub(r"\W+", "_", label).strip("_")[:40]
     text = "import numpy as np\n\n" + source
     key = hashlib.sha256((text + _package_fingerprint()).encode()).hexdigest()[:20]
-    path = cache_dir() / f"helper_{tag}_{key}.py"
+    modname = f"{HELPER_PREFIX}{tag}_{key}"
+    path = module_file(modname)
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(text)
         os.replace(tmp, path)
-    return getattr(import_file(path, f"{HELPER_PREFIX}{tag}_{key}", namespace), name)
+    return getattr(import_file(path, modname, namespace), name)

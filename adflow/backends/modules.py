@@ -20,7 +20,7 @@ import numpy as np
 from numba.core import utils as numba_utils
 
 from . import vector_math
-from .cache_files import HELPER_PREFIX, MODULE_PREFIX, cache_dir, import_file  # noqa: F401 (modules.cache_dir...)
+from .cache_files import HELPER_PREFIX, MODULE_PREFIX, cache_dir, import_file, module_file  # noqa: F401 (modules.cache_dir...)
 
 # numba compiles a function whose module it cannot import (a helper defined in exec'd code, or sent
 # by value to a Dask worker from a module the worker does not have) against a stand-in module named
@@ -43,10 +43,8 @@ class _GeneratedModules(importlib.abc.MetaPathFinder):
     """
 
     def find_spec(self, fullname, path=None, target=None):
-        if not fullname.startswith(MODULE_PREFIX):
-            return None
-        file = cache_dir() / f"{fullname[len(MODULE_PREFIX):]}.py"
-        return importlib.util.spec_from_file_location(fullname, file) if file.is_file() else None
+        file = module_file(fullname)
+        return importlib.util.spec_from_file_location(fullname, file) if file and file.is_file() else None
 
 
 sys.meta_path.append(_GeneratedModules())

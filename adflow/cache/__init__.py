@@ -30,7 +30,7 @@ from pathlib import Path
 
 from numba.core import caching, config
 
-from ..backends import modules
+from ..backends import cache_files, modules
 from ..frontend.typeinfer import types_folder
 from ..pipeline import build_cache
 from ..pipeline import cache as builds
@@ -43,16 +43,19 @@ _PARTIAL_FILE = re.compile(r"^.+_[0-9a-f]{20}\.\d+\.tmp$")
 
 @dataclasses.dataclass(frozen=True)
 class CacheInfo:
-    """What the cache folder holds: ``entries`` generated modules, ``bytes`` in all (the modules,
-    numba's compiled code for them and the inferred types)."""
+    """What the cache folder holds: ``entries`` generated modules (one per derivative built),
+    ``bytes`` in all (the modules, numba's compiled code for them, the inferred types, and the
+    ``helpers``: loop nests adflow's runtime writes for compiled code, shared by all derivatives)."""
 
     folder: Path
     entries: int
     bytes: int
+    helpers: int = 0
 
     def __str__(self):
+        helpers = f"{self.helpers} runtime helper{'s' if self.helpers != 1 else ''}, " if self.helpers else ""
         return (f"adflow cache {self.folder}: {self.entries} generated module{'s' if self.entries != 1 else ''}, "
-                f"{_size(self.bytes)}")
+                f"{helpers}{_size(self.bytes)}")
 
 
 def folder() -> Path:
@@ -72,10 +75,12 @@ def compiled_folders() -> list[Path]:
 
 
 def _files():
-    """(generated modules, every file adflow keeps for them) in the cache folder."""
+    """(generated modules, runtime helpers, every file adflow keeps for them) in the cache folder."""
     base = folder()
-    generated = [p for p in base.iterdir() if p.is_file() and modules.GENERATED_FILE.match(p.name)]
-    kept = list(generated)
+    written = [p for p in base.iterdir() if p.is_file() and modules.GENERATED_FILE.match(p.name)]
+    helpers = [p for p in written if p.name.startswith(cache_files.HELPER_FILE_PREFIX)]
+    generated = [p for p in written if p not in helpers]
+    kept = list(written)
     kept += [p for p in base.iterdir() if p.is_file() and _PARTIAL_FILE.match(p.name)]
     for place in compiled_folders():
         if place.is_dir():
@@ -92,7 +97,7 @@ def _files():
     fingerprints = modules.fingerprints_folder()
     if fingerprints.is_dir():
         kept += [p for p in fingerprints.iterdir() if p.is_file() and re.fullmatch(r"[0-9a-f]{24}(\.\d+\.tmp)?", p.name)]
-    return generated, kept
+    return generated, helpers, kept
 
 
 def _bytes(paths) -> int:
@@ -112,8 +117,8 @@ def info() -> CacheInfo:
     >>> adflow.cache.info().entries >= 0
     True
     """
-    generated, kept = _files()
-    return CacheInfo(folder(), len(generated), _bytes(kept))
+    generated, helpers, kept = _files()
+    return CacheInfo(folder(), len(generated), _bytes(kept), len(helpers))
 
 
 def clear() -> CacheInfo:
@@ -121,8 +126,8 @@ def clear() -> CacheInfo:
     next call of a derivative builds it again); returns what was removed.  Files that are not
     adflow's are left alone, whatever the folder holds.
     """
-    generated, kept = _files()
-    removed = CacheInfo(folder(), len(generated), _bytes(kept))
+    generated, helpers, kept = _files()
+    removed = CacheInfo(folder(), len(generated), _bytes(kept), len(helpers))
     builds.clear()
     for path in kept:
         path.unlink(missing_ok=True)
