@@ -122,6 +122,7 @@ def test_grad_of_grad_is_the_second_derivative(target):
     assert cross == pytest.approx(numerical_grad(adflow.grad(mixed, wrt=1), (0.5, -1.5), wrt=(0,))[0], rel=1e-7)
 
 
+@pytest.mark.cpu_slow
 def test_derivatives_of_value_and_grad(target):
     v = np.array([1.0, -2.0, 0.5])
     (value, g), (value_t, g_t) = adflow.jvp(adflow.value_and_grad(quadratic_form, target=target), (X,), (v,))

@@ -180,6 +180,7 @@ if MODE is None:
         out = _child("sim")
         assert " passed" in out
 
+    @pytest.mark.slow  # compiles every kernel of the suite to PTX: 28 s (the simulator runs them by default)
     @pytest.mark.skipif(numba_cuda_missing(), reason="numba-cuda is not installed (pip install 'adflow[cuda]')")
     def test_generated_kernels_compile_to_ptx():
         out = _child("ptx")

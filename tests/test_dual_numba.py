@@ -379,6 +379,7 @@ def test_reductions_along_an_axis_at_least_and_append_match_python():
     _assert_same(along_axes_at_least_append(a), along_axes_at_least_append.py_func(a))
 
 
+@pytest.mark.slow  # compiles every dual matrix product form: 22 s
 def test_dot_and_matmul_match_python():
     rng = np.random.default_rng(8)
     a = DualArray(rng.normal(size=(3, 4)), rng.normal(size=(3, 4, 2)))
@@ -388,6 +389,7 @@ def test_dot_and_matmul_match_python():
     _assert_same(products(a, v, w, m, n), products.py_func(a, v, w, m, n))
 
 
+@pytest.mark.slow  # compiles solve/inv/det on duals: 16 s
 def test_linear_algebra_matches_python():
     rng = np.random.default_rng(9)
     a = DualArray(np.eye(3) * 3.0 + rng.normal(size=(3, 3)), rng.normal(size=(3, 3, 2)))

@@ -56,6 +56,7 @@ def reshaped(x):
     return np.sum(x.reshape(2, 2) ** 2 * np.ravel(x).reshape((2, 2)).T)
 
 
+@pytest.mark.slow  # a compile per form: 12 s
 def test_reshape_and_ravel_forms_compile(rng):
     # d.reshape(2, 2) and np.ravel(d) on dual arrays inside numba (both once failed: only
     # d.reshape((2, 2)) and d.ravel() compiled).

@@ -299,6 +299,7 @@ def test_vector_mode_reverse_through_a_reshape():
     np.testing.assert_allclose(J, numerical_jacobian(reshaped, x), rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.slow  # a compile per shape and layout: 15 s
 def test_one_jacobian_called_with_other_shapes_and_layouts():
     # Each call finds its prepared run by the arguments' shapes, dtypes and flags: a new shape
     # plans again (8 inputs: forward; 40 inputs for 3 outputs: reverse), and a strided or read-only

@@ -565,7 +565,7 @@ def test_each_pass_gives_the_numbers_the_vjp_gives_without_it(program, switched)
 
 
 # Two numba builds per program: one program per pass family by default, every program in the slow tier.
-COMPILED_BY_DEFAULT = {"lorenz", "rosen_array", "heat_steps", "rebinding", "stencil_offsets", "rows_but_last",
+COMPILED_BY_DEFAULT = {"lorenz", "rosen_array", "rebinding", "stencil_offsets", "rows_but_last",
                        "nested_pushes", "stepper_breaks", "row_sums_in_a_loop"}
 
 

@@ -1107,6 +1107,7 @@ def tape_names_meet(x, M, a, n):
     return np.sum(M) * s1
 
 
+@pytest.mark.cpu_slow
 def test_a_variable_and_a_temporary_whose_tapes_had_one_name(target):
     # CI fuzz seed 2028398981: t2 (an array) and _t2 (a number) were both taped on _t2_tape.
     x, M = np.array([0.1, 0.2, 0.3, 0.4]), np.eye(4) * 0.3
@@ -1125,6 +1126,7 @@ def builtin_max_row(x, a):
     return x * s0 + s1 * s2
 
 
+@pytest.mark.cpu_slow
 def test_row_blocks_of_builtin_max_and_min(target):
     # CI fuzz seed 238642634: the block-of-rows form kept max(a, b), which raises on two columns.
     X = np.array([[-0.3377, 0.1146, 0.5569, -0.8108], [0.1, 0.2, 0.3, 0.4], [0.9, -0.2, -0.3, 0.4]])

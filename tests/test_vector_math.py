@@ -148,6 +148,7 @@ def test_gradients_through_vector_calls_match_the_closed_form(shape):
         np.testing.assert_allclose(gs, expected[1], rtol=1e-13)
 
 
+@pytest.mark.slow  # Hessians compile the dual vector functions: 10 s
 def test_hessians_take_the_numpy_function_for_duals():
     def reference(x):
         return np.diag(np.exp(x) - np.sin(x))        # of sum(sin(x) + exp(x)), below
