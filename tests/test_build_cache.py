@@ -257,3 +257,36 @@ def test_a_new_process_loads_the_helpers_generated_code_calls_instead_of_compili
     assert compiled_second == []
     np.testing.assert_allclose(first, expected(X, 1.5), rtol=1e-12)
     np.testing.assert_allclose(second, expected(X, 2.5), rtol=1e-12)
+
+
+USER_JITTED = '''
+import sys
+import numba
+import numpy as np
+import adflow
+
+
+@numba.njit(cache=True)
+def row_sums(a):
+    return np.sum(a, axis=1) * 2.0  # adflow's overload: a helper module in adflow's cache folder
+
+
+print(" ".join(repr(float(v)) for v in row_sums(np.arange(6.0).reshape(2, 3))))
+if sys.argv[1:] == ["clear"]:
+    adflow.cache.clear()
+'''
+
+
+def test_the_users_own_cached_numba_code_loads_after_adflows_cache_is_cleared(tmp_path):
+    # The user's njit(cache=True) function calls adflow's np.sum(a, axis=1), whose module numba
+    # imports when it loads that function's cached code: gone after adflow.cache.clear(), it was a
+    # ModuleNotFoundError in the user's code.
+    (tmp_path / "user_jitted.py").write_text(USER_JITTED)
+    env = dict(os.environ, ADFLOW_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT),
+               PYTHONDONTWRITEBYTECODE="1")
+    for argument in ("compile", "clear", "load"):
+        out = subprocess.run([sys.executable, "user_jitted.py", argument], env=env, capture_output=True, text=True,
+                             cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert [float(v) for v in out.stdout.split()] == [6.0, 24.0]
+    assert list((tmp_path / "__pycache__").glob("user_jitted.row_sums-*.nbi"))  # loaded from numba's cache

@@ -10,6 +10,7 @@ import ast
 import functools
 import hashlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
 import re
@@ -44,7 +45,26 @@ class _GeneratedModules(importlib.abc.MetaPathFinder):
 
     def find_spec(self, fullname, path=None, target=None):
         file = module_file(fullname)
-        return importlib.util.spec_from_file_location(fullname, file) if file and file.is_file() else None
+        if file is None:
+            return None
+        if file.is_file():
+            return importlib.util.spec_from_file_location(fullname, file)
+        if fullname.startswith(HELPER_PREFIX):
+            # Cached code of any jitted function that called a helper (adflow's np.sum(a, axis=1),
+            # in the user's own njit(cache=True) function too) names the helper's module, and numba
+            # imports it to rebuild that code's environment.  After adflow.cache.clear(), or once an
+            # update renamed the helpers, the file is gone; the environment needs no name from a
+            # helper's module (it holds one nopython function), so an empty module stands in.
+            return importlib.machinery.ModuleSpec(fullname, _EmptyModule())
+        return None
+
+
+class _EmptyModule(importlib.abc.Loader):
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        pass
 
 
 sys.meta_path.append(_GeneratedModules())

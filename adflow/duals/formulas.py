@@ -53,6 +53,7 @@ RULE_NAMESPACE = {
     "reduced_count": rule_helpers.reduced_count,
     "ans_full": rule_helpers.ans_full,
     "extremum_tangent": rule_helpers.extremum_tangent,
+    "prod_tangent": rule_helpers.prod_tangent,
     "reshape_like": rule_helpers.reshape_like,
     "chunk_matmul_left": rule_helpers.chunk_matmul_left,
     "chunk_matmul_right": rule_helpers.chunk_matmul_right,

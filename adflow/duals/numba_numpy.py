@@ -14,7 +14,8 @@ float array, which numba implements, is taken over too, because numba's version 
 axis-bounds message with string code that takes seconds to compile (2.3 s of a first gradient).
 An axis is an integer (a reduction of a 1-D array gives a number, as in NumPy).  A reduction
 along an axis is a loop nest written out for its number of dimensions (:func:`fold_along`), and
-cached on disk with the adjoints' loop nests (:func:`spread_along`, :func:`share_along`).
+cached on disk with the adjoints' and tangents' loop nests (:func:`spread_along`,
+:func:`share_along`, :func:`pick_along`, :func:`prod_tangent_along`).
 
 The array methods (``X.max(axis=0)``) stay as numba has them, without ``axis=``: numba types a
 method through its own implementation's signature, which another overload cannot extend.
@@ -119,6 +120,33 @@ def share_along(ndim: int):
                 + ["return out"])
 
     return _per_axis(ndim, "g, ans, x, axis", "x", branch, f"an extremum's adjoint along an axis of a {ndim}-d array")
+
+
+@functools.cache
+def pick_along(ndim: int):
+    """``f(x_dot, ans, x, axis)``: the tangent of ``ans``, a max or min of ``x`` along ``axis``: the
+    mean of ``x_dot`` over the elements of ``x`` that attain it (the transpose of :func:`share_along`)."""
+    def branch(ax, kept, at, every):
+        return ([f"total = np.zeros({kept})", f"count = np.zeros({kept})"]
+                + loop_nest(ndim, [f"if x[{every}] == ans[{at}]:", f"    total[{at}] += x_dot[{every}]",
+                                   f"    count[{at}] += 1.0"])
+                + ["return total / count"])
+
+    return _per_axis(ndim, "x_dot, ans, x, axis=None", "x", branch,
+                     f"an extremum's tangent along an axis of a {ndim}-d array")
+
+
+@functools.cache
+def prod_tangent_along(ndim: int):
+    """``f(x_dot, ans, x, axis)``: the tangent of ``ans``, the product of ``x`` along ``axis``: the sum
+    of ``x_dot * ans / x`` along it, in one pass without temporaries."""
+    def branch(ax, kept, at, every):
+        return ([f"out = np.zeros({kept})"]
+                + loop_nest(ndim, [f"out[{at}] += x_dot[{every}] * ans[{at}] / x[{every}]"])
+                + ["return out"])
+
+    return _per_axis(ndim, "x_dot, ans, x, axis=None", "x", branch,
+                     f"a product's tangent along an axis of a {ndim}-d array")
 
 
 def along_an_axis(a, axis) -> bool:

@@ -16,7 +16,7 @@ from numba.core import errors, types
 from numba.extending import overload, register_jitable
 
 from ..backends.cache_files import CACHED
-from .numba_numpy import along_an_axis, spread_along
+from .numba_numpy import along_an_axis, pick_along, prod_tangent_along, spread_along
 
 
 def _is_none(ty) -> bool:
@@ -53,6 +53,11 @@ def extremum_tangent(x_dot, ans, x, axis=None):
     """
     hits = np.asarray(x == ans_full(ans, x, axis), dtype=np.float64)
     return reduce_sum(x_dot * hits, axis) / reduce_sum(hits, axis)
+
+
+def prod_tangent(x_dot, ans, x, axis=None):
+    """Tangent of ``prod``: the sum of ``x_dot * ans / x`` (``ans`` spread back over ``x``)."""
+    return reduce_sum(x_dot * ans_full(ans, x, axis) / x, axis)
 
 
 def size_of(x):
@@ -135,6 +140,13 @@ def _ans_full_numba(ans, x, axis=None):
     return lambda ans, x, axis=None: spread(ans, x, axis)
 
 
+def _arrays_along_an_axis(x_dot, ans, x, axis) -> bool:
+    # A reduction of a float array of 2 or more dimensions along an integer axis, its tangent (one
+    # direction) and result plain arrays: written out as a loop nest, cached on disk.
+    return (along_an_axis(x, axis) and x.ndim >= 2 and isinstance(x_dot, types.Array)
+            and isinstance(ans, types.Array))
+
+
 @register_jitable
 def _extremum_tangent_along(x_dot, ans, x, axis):
     hits = (x == ans_full(ans, x, axis)) * 1.0
@@ -155,7 +167,31 @@ def _extremum_tangent_numba(x_dot, ans, x, axis=None):
             return total / hits
 
         return whole
+    if _arrays_along_an_axis(x_dot, ans, x, axis):
+        return None  # a loop nest: below
     return lambda x_dot, ans, x, axis=None: _extremum_tangent_along(x_dot, ans, x, axis)
+
+
+@overload(extremum_tangent, jit_options=CACHED)
+def _extremum_tangent_along_numba(x_dot, ans, x, axis=None):
+    return pick_along(x.ndim) if _arrays_along_an_axis(x_dot, ans, x, axis) else None
+
+
+@register_jitable
+def _prod_tangent_whole(x_dot, ans, x, axis=None):
+    return reduce_sum(x_dot * ans_full(ans, x, axis) / x, axis)
+
+
+@overload(prod_tangent)
+def _prod_tangent_numba(x_dot, ans, x, axis=None):
+    if _arrays_along_an_axis(x_dot, ans, x, axis):
+        return None  # a loop nest: below
+    return lambda x_dot, ans, x, axis=None: _prod_tangent_whole(x_dot, ans, x, axis)
+
+
+@overload(prod_tangent, jit_options=CACHED)
+def _prod_tangent_along_numba(x_dot, ans, x, axis=None):
+    return prod_tangent_along(x.ndim) if _arrays_along_an_axis(x_dot, ans, x, axis) else None
 
 
 @overload(size_of)

@@ -28,7 +28,7 @@ tangent_rules.update(
     {
         "sum": {"x": "reduce_sum(x_dot, axis)"},
         "mean": {"x": "reduce_sum(x_dot, axis) / reduced_count(x, axis)"},
-        "prod": {"x": "reduce_sum(x_dot * ans_full(ans, x, axis) / x, axis)"},
+        "prod": {"x": "prod_tangent(x_dot, ans, x, axis)"},  # sum of x_dot * ans / x
         "amax": {"x": "extremum_tangent(x_dot, ans, x, axis)"},
         "amin": {"x": "extremum_tangent(x_dot, ans, x, axis)"},
         "cumsum": {"x": "np.cumsum(x_dot)"},
