@@ -17,7 +17,7 @@ from numba.core.errors import TypingError as NumbaTypingError
 from numba.extending import overload, register_jitable
 from numba.np import numpy_support
 
-from .backends.cache_files import CACHED, helper_function
+from .backends.cache_files import CACHED, helper_function, overload_cached_apart
 from .duals.helpers import dual_zeros, dual_zeros_like, is_dual, make_dual, seed, tangents_of, value_of
 from .duals.numba_arrays import assign
 from .duals.numba_numpy import along_an_axis, loop_nest, share_along, spread_along
@@ -597,11 +597,18 @@ def seed_directions(x, seeds, k):
     return seed(x, seeds.reshape(np.shape(x) + (k,)), k)
 
 
-@overload(seed_directions)
+# The forward drivers' entry points are helper modules, cached on disk with what they call (the
+# seeding of dual numbers, the tangents' rows): compiled once per machine, not once per process.
+_SEED_NUMBER = "def impl(x, seeds, k):\n    return seed(x, np.ascontiguousarray(seeds[0]), k)\n"
+_SEED_ARRAY = "def impl(x, seeds, k):\n    return seed(x, np.ascontiguousarray(seeds).reshape(x.shape + (k,)), k)\n"
+
+
 def _seed_directions_numba(x, seeds, k):
-    if isinstance(x, types.Number):
-        return lambda x, seeds, k: seed(x, np.ascontiguousarray(seeds[0]), k)
-    return lambda x, seeds, k: seed(x, np.ascontiguousarray(seeds).reshape(x.shape + (k,)), k)
+    source = _SEED_NUMBER if isinstance(x, types.Number) else _SEED_ARRAY
+    return helper_function(source, {"seed": seed}, "seed directions")
+
+
+overload_cached_apart(functools.partial(overload, seed_directions), _seed_directions_numba)
 
 
 def one_cotangent(g):
@@ -646,22 +653,29 @@ def _tuple_output_tangents(n):
     values = "".join(f"v{i}, " for i in range(n))
     rows = "".join(f"t{i}, " for i in range(n))
     lines.append(f"    return ({values}), np.concatenate(({rows}))")
-    namespace = {"output_tangents": output_tangents, "np": np}
-    exec("\n".join(lines), namespace)  # noqa: S102 - text built above from the tuple's length only
-    return namespace["impl"]
+    return "\n".join(lines) + "\n"
 
 
-@overload(output_tangents)
+_OUTPUT_TANGENTS = {
+    "dual_array": "return y.value, np.ascontiguousarray(y.tangents).reshape(y.value.size, k)",
+    "dual": "return y.value, tangents_of(y).reshape(1, k)",
+    "array": "return y, np.zeros((y.size, k))",
+    "number": "return y, np.zeros((1, k))",
+}
+
+
 def _output_tangents_numba(y, k):
     if isinstance(y, types.BaseTuple):
-        return _tuple_output_tangents(len(y))
-    if isinstance(y, DualArrayType):
-        return lambda y, k: (y.value, np.ascontiguousarray(y.tangents).reshape(y.value.size, k))
-    if isinstance(y, DualType):
-        return lambda y, k: (y.value, tangents_of(y).reshape(1, k))
-    if isinstance(y, types.Array):
-        return lambda y, k: (y, np.zeros((y.size, k)))
-    return lambda y, k: (y, np.zeros((1, k)))
+        source = _tuple_output_tangents(len(y))
+    else:
+        kind = ("dual_array" if isinstance(y, DualArrayType) else "dual" if isinstance(y, DualType)
+                else "array" if isinstance(y, types.Array) else "number")
+        source = f"def impl(y, k):\n    {_OUTPUT_TANGENTS[kind]}\n"
+    return helper_function(source, {"output_tangents": output_tangents, "tangents_of": tangents_of},
+                           "output tangents")
+
+
+overload_cached_apart(functools.partial(overload, output_tangents), _output_tangents_numba)
 
 
 # --------------------------------------------------------------------------- blocks of rows

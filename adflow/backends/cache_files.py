@@ -71,13 +71,25 @@ def _package_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def _describe(value) -> str:
+    """What names a helper's namespace value: its module and qualified name (adflow's functions
+    made from a template have distinct ones, backends/symbols.py), else its repr."""
+    name = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
+    if name is None:
+        return repr(value)
+    return f"{getattr(value, '__module__', None)}.{name}"
+
+
 def helper_function(source: str, namespace: dict, label: str, name: str = "impl"):
     """``name`` from ``source`` (which may use ``np``; ``namespace`` gives it anything else), written
     as a module in the cache folder and imported from there.  Return it from an overload registered
-    with ``jit_options=CACHED``: numba then caches what it compiles from it."""
+    with ``jit_options=CACHED`` (or :func:`overload_cached_apart`): numba then caches what it
+    compiles from it.  The namespace must hold adflow's functions and NumPy's only: the module's
+    key covers its text, what the namespace names, and adflow's code, not the user's."""
     tag = re.sub(r"\W+", "_", label).strip("_")[:40]
     text = "import numpy as np\n\n" + source
-    key = hashlib.sha256((text + _package_fingerprint()).encode()).hexdigest()[:20]
+    names = "".join(f"{k}={_describe(v)};" for k, v in sorted(namespace.items()))
+    key = hashlib.sha256((text + names + _package_fingerprint()).encode()).hexdigest()[:20]
     modname = f"{HELPER_PREFIX}{tag}_{key}"
     path = module_file(modname)
     if not path.exists():
@@ -85,3 +97,26 @@ def helper_function(source: str, namespace: dict, label: str, name: str = "impl"
         tmp.write_text(text)
         os.replace(tmp, path)
     return getattr(import_file(path, modname, namespace), name)
+
+
+def is_helper(function) -> bool:
+    """Whether ``function`` comes from :func:`helper_function` (a module numba can cache code of)."""
+    return (getattr(function, "__module__", None) or "").startswith(HELPER_PREFIX)
+
+
+def overload_cached_apart(register, typer) -> None:
+    """Register ``typer`` through ``register`` (``functools.partial(overload, np.sin)``, or
+    ``overload_method``'s) twice: the implementations it returns from :func:`helper_function` with
+    numba's disk cache on, the others (lambdas, closures, which numba cannot cache) with it off."""
+    @functools.wraps(typer)  # numba compares the typer's parameters with the implementation's
+    def cached(*args, **kwargs):
+        impl = typer(*args, **kwargs)
+        return impl if is_helper(impl) else None
+
+    @functools.wraps(typer)
+    def uncached(*args, **kwargs):
+        impl = typer(*args, **kwargs)
+        return None if is_helper(impl) else impl
+
+    register(jit_options=CACHED)(cached)
+    register()(uncached)

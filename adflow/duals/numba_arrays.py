@@ -35,7 +35,7 @@ from numba.extending import lower_builtin, overload, overload_attribute, overloa
 
 from adflow.rules.primitives import method_primitives
 
-from ..backends.cache_files import CACHED, helper_function
+from ..backends.cache_files import CACHED, helper_function, overload_cached_apart
 from ..backends.symbols import distinct, exec_function
 from . import formulas
 from .helpers import value_of
@@ -211,10 +211,9 @@ def _element_access(ndim: int, k: int, store: bool):
             f"def impl(a, idx):\n{unpack}    t = a.tangents\n"
             f"    return new_dual(a.value[{at}], ({loads}))\n"
         )
-    return exec_function(source, {"new_dual": new_dual}, f"dual array element, ndim={ndim}, k={k}")
+    return helper_function(source, {"new_dual": new_dual}, f"dual array element, ndim={ndim}, k={k}")
 
 
-@overload(operator.getitem)
 def _getitem(a, idx):
     if not isinstance(a, DualArrayType):
         return None
@@ -223,7 +222,6 @@ def _getitem(a, idx):
     return lambda a, idx: wrap(a.value[idx], a.tangents[tangent_index(idx)], a)
 
 
-@overload(operator.setitem)
 def _setitem(a, idx, item):
     if not isinstance(a, DualArrayType):
         return None
@@ -261,6 +259,11 @@ def _setitem(a, idx, item):
             assign(a.tangents[tangent_index(idx)], 0.0)
 
         return set_slice_constant
+
+
+# An element's get and set are helper modules (cached on disk); slices are closures (not cached).
+overload_cached_apart(functools.partial(overload, operator.getitem), _getitem)
+overload_cached_apart(functools.partial(overload, operator.setitem), _setitem)
 
 
 def assign(dst, src):
@@ -368,8 +371,8 @@ def _rule_impl(function, name: str, kinds: tuple, static_given: tuple, k: int, c
         lines.append(f"    return wrap(ans, {' + '.join(terms)}, {k})")
         namespace = {"primal": function, "value_of": value_of, "wrap": wrap}
         namespace.update({f"chunk_{p}": formulas.chunk_tangent_function(name, p) for p in params})
-        return exec_function("\n".join(lines) + "\n", namespace,
-                             f"dual chunk rule {name} of {getattr(function, '__name__', function)}")
+        return helper_function("\n".join(lines) + "\n", namespace,
+                               f"dual chunk rule {name} of {getattr(function, '__name__', function)}")
     lines.append(f"    t = tangent_buffer(ans, {k})")
     lines.append(f"    for j in range({k}):")
     first = True
@@ -386,8 +389,8 @@ def _rule_impl(function, name: str, kinds: tuple, static_given: tuple, k: int, c
         "direction": direction, "store_direction": store_direction, "wrap": wrap,
     }
     namespace.update({f"tangent_{p}": formulas.tangent_function(name, p) for p in params})
-    return exec_function("\n".join(lines) + "\n", namespace,
-                         f"dual rule {name} of {getattr(function, '__name__', function)}")
+    return helper_function("\n".join(lines) + "\n", namespace,
+                           f"dual rule {name} of {getattr(function, '__name__', function)}")
 
 
 def _passive_kind(ty):
@@ -446,11 +449,12 @@ _OF_SCALAR_DUALS = ("atleast_1d", "atleast_2d", "atleast_3d", "append")
 
 
 def register_all() -> None:
+    # The rules' implementations are all helper modules (_rule_impl): cached on disk.
     for name in _NUMBA_ARRAY_RULES:
         for function in formulas.functions_of(name):
             if function is np.asarray:  # asarray(d) is d itself, not a copy: below
                 continue
-            overload(function)(_rule_typer(function, name))
+            overload(function, jit_options=CACHED)(_rule_typer(function, name))
     overload(np.asarray)(_asarray_of_dual)
     for method, name in method_primitives.items():
         if name in _NUMBA_ARRAY_RULES:
@@ -458,7 +462,7 @@ def register_all() -> None:
             if name == "matmul":
                 primal = operator.matmul
             if method != "reshape":
-                overload_method(DualArrayType, method)(_rule_typer(primal, name))
+                overload_method(DualArrayType, method, jit_options=CACHED)(_rule_typer(primal, name))
     overload_method(DualArrayType, "reshape")(_reshape_method)
     overload_attribute(DualArrayType, "T")(_rule_typer(np.transpose, "transpose"))
 

@@ -36,7 +36,8 @@ from numba.extending import overload, register_jitable
 
 from ..backends import vector_math
 from ..backends.emit import expr_source
-from ..backends.symbols import distinct, exec_function
+from ..backends.cache_files import helper_function, overload_cached_apart
+from ..backends.symbols import distinct
 from ..value_types import ndim_of
 from . import formulas
 from .helpers import value_of
@@ -86,7 +87,10 @@ def common_k(argtypes) -> int:
 
 
 def _exec(source: str, namespace: dict, label: str):
-    return exec_function(source, namespace, label)
+    # A module in the cache folder: numba caches what it compiles from it (the overloads below
+    # register such implementations with its disk cache on), so a new process loads the dual
+    # operations a derivative calls instead of compiling them again.
+    return helper_function(source, namespace, label)
 
 
 def shape_of(x):
@@ -383,7 +387,7 @@ def _register(function, name: str, params: tuple, choose) -> None:
     source = f"def typer({args}):\n    return choose(function, name, [{args}])\n"
     namespace = {"choose": choose, "function": function, "name": name}
     exec(source, namespace)
-    overload(function)(namespace["typer"])
+    overload_cached_apart(functools.partial(overload, function), namespace["typer"])
 
 
 # ----------------------------------------------------------------- operations with no derivative
