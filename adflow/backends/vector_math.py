@@ -48,7 +48,7 @@ from numba.extending import intrinsic, overload, register_jitable
 
 from ..syntax.nodes import copy_tree
 from .cache_files import CACHED, helper_function
-from .symbols import distinct, exec_function
+from .symbols import exec_function
 
 # NumPy's name for each function (the primitive's name) -> C's name, as libmvec spells it.
 C_NAMES = {
@@ -180,15 +180,17 @@ def _define(name: str):
         return (isinstance(x, types.Array) and x.dtype == types.float64 and x.layout == "C" and x.ndim > 0
                 and has(name))
 
-    @overload(function, jit_options=CACHED)  # the function is cached on disk
-    def _vector_typer(x):
-        return _new_array(name) if four_at_a_time(x) else None
-
-    @overload(function)
+    @overload(function, jit_options=CACHED)  # both implementations are helper modules, cached on disk
     def _typer(x):
-        return None if four_at_a_time(x) else distinct(lambda x: ufunc(x), name)
+        return _new_array(name) if four_at_a_time(x) else _ufunc_call(name)
 
     return function
+
+
+@functools.cache
+def _ufunc_call(name: str):
+    """``np.<name>(x)`` itself, for what the vector loop does not take (a number, a dual, a view)."""
+    return helper_function(f"def impl(x):\n    return np.{name}(x)\n", {}, f"numpy {name}")
 
 
 for _name in C_NAMES:
