@@ -87,6 +87,7 @@ def test_bad_batched_calls():
         adflow.grad(loss, batch=(None, 0, 0), target="cuda")
 
 
+@pytest.mark.slow  # JAX's import and compile: 4-13 s
 def test_against_jax_vmap():
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)

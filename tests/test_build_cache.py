@@ -147,6 +147,7 @@ print(sum(runner.stats.cache_misses.values()), sum(runner.stats.cache_hits.value
 '''
 
 
+@pytest.mark.slow  # three processes: 12-15 s
 def test_a_jacobians_run_of_the_primal_is_cached_in_adflows_folder(tmp_path):
     # The run that finds the output's shape compiles f on its own: cached on disk (in the cache
     # folder, not beside the user's file), so a later process loads it; an edit of f compiles again.

@@ -234,6 +234,7 @@ def test_an_adflow_error_in_a_block_reaches_the_client_with_the_users_line(data,
     assert message.startswith("adflow: a 'with' block") and "adflow: adflow:" not in message
 
 
+@pytest.mark.slow  # the replacement worker starts, imports and loads the build: 3-30 s
 def test_a_worker_killed_during_the_computation_is_replaced(data, client, tmp_path):
     w, X, y, dX, dy = data
     marker = str(tmp_path / "killed-one-worker")

@@ -31,7 +31,7 @@ import adflow
 from adflow import fuzz
 
 SEED = int(os.environ.get("ADFLOW_FUZZ_SEED") or time.time_ns() % 2 ** 32)
-FAST_PROGRAMS = 16
+FAST_PROGRAMS = 12
 SLOW_PROGRAMS = 296
 REPLAY = f"ADFLOW_FUZZ_SEED={SEED} python -m pytest -n 0 tests/test_fuzz.py"
 
