@@ -35,6 +35,18 @@ __all__ = [
 ]
 
 
+# What the one-line helpers below may name: adflow's functions only (a helper module's key covers
+# its text and these names, cache_files.helper_function).
+_HELPER_NAMES = {}
+
+
+def _returning(params: str, expression: str, label: str, body: str = ""):
+    """``def impl(<params>): <body> return <expression>``, a helper module: what numba compiles of
+    it is cached on disk, so a new process loads it (each function numba compiles costs it a tenth
+    of a second or more, in every process for a lambda)."""
+    return helper_function(f"def impl({params}):\n{body}    return {expression}\n", _HELPER_NAMES, label)
+
+
 # --------------------------------------------------------------------------- the tape
 # A stack is a typed array plus a top index held in a local variable of the generated code.  The
 # array doubles when full, so pushes are amortised O(1) and there are no Python objects in the
@@ -69,49 +81,41 @@ def _resized(stack, n):
     return bigger
 
 
-@overload(grow)
+@overload(grow, jit_options=CACHED)
 def _grow_numba(stack):
-    return lambda stack: _resized(stack, max(2 * _length(stack), 16))
+    return _returning("stack", "_resized(stack, max(2 * _length(stack), 16))", "grow a tape")
 
 
-@overload(reserve)
+@overload(reserve, jit_options=CACHED)
 def _reserve_numba(stack, needed):
-    def reserve_impl(stack, needed):
-        if _length(stack) >= needed:
-            return stack
-        return _resized(stack, max(needed, 2 * _length(stack)))
-    return reserve_impl
+    return _returning("stack, needed", "_resized(stack, max(needed, 2 * _length(stack)))", "reserve room on a tape",
+                      "    if _length(stack) >= needed:\n        return stack\n")
 
 
-@overload(_length)
+@overload(_length, jit_options=CACHED)
 def _length_numba(stack):
-    if isinstance(stack, DualArrayType):
-        return lambda stack: stack.value.shape[0]
-    return lambda stack: stack.shape[0]
+    return _returning("stack", "stack.value.shape[0]" if isinstance(stack, DualArrayType) else "stack.shape[0]",
+                      "a tape's length")
 
 
 # Copied element by element: a slice assignment makes numba compile its shape-mismatch error
 # message (string formatting), over half the compile time of a small gradient with a tape.
-@overload(_resized)
+_RESIZED_DUALS = """    bigger = dual_zeros(n, {k})
+    for i in range(stack.value.shape[0]):
+        bigger.value[i] = stack.value[i]
+        for k in range({k}):
+            bigger.tangents[i, k] = stack.tangents[i, k]
+"""
+_RESIZED_FLOATS = """    bigger = np.empty(n, stack.dtype)
+    for i in range(stack.shape[0]):
+        bigger[i] = stack[i]
+"""
+
+
+@overload(_resized, jit_options=CACHED)
 def _resized_numba(stack, n):
-    if isinstance(stack, DualArrayType):
-        K = stack.k
-
-        def resized_duals(stack, n):
-            bigger = dual_zeros(n, K)
-            for i in range(stack.value.shape[0]):
-                bigger.value[i] = stack.value[i]
-                for k in range(K):
-                    bigger.tangents[i, k] = stack.tangents[i, k]
-            return bigger
-        return resized_duals
-
-    def resized_floats(stack, n):
-        bigger = np.empty(n, stack.dtype)
-        for i in range(stack.shape[0]):
-            bigger[i] = stack[i]
-        return bigger
-    return resized_floats
+    body = _RESIZED_DUALS.format(k=stack.k) if isinstance(stack, DualArrayType) else _RESIZED_FLOATS
+    return _returning("stack, n", "bigger", "a larger tape", body)
 
 
 @register_jitable
@@ -147,11 +151,11 @@ def store_view(view, value):
     view[...] = value
 
 
-@overload(store_view)
+@overload(store_view, jit_options=CACHED)
 def _store_view_numba(view, value):
     if not isinstance(view, types.Array):
         return None
-    return lambda view, value: assign(view, value)
+    return _returning("view, value", "assign(view, value)", "store into a view")
 
 
 def put_row(out, i, value):
@@ -294,32 +298,25 @@ def sum_adjoint(g, x, axis):
     return spread(g, x, axis)
 
 
-@overload(sum_adjoint)
+@overload(sum_adjoint, jit_options=CACHED)  # every implementation is a helper module
 def _sum_adjoint_numba(g, x, axis):
     no_axis = axis is None or isinstance(axis, (types.NoneType, types.Omitted))
-    if isinstance(x, types.Number) and no_axis:  # np.sum of a number (a row's dot product, say)
-        return lambda g, x, axis: g
-    if isinstance(x, DualArrayType) and no_axis:
-        return lambda g, x, axis: dual_zeros_like(x) + g
-    if isinstance(g, DualType):  # a dual cotangent of a float sum (of all of x, or along a 1-D x's axis)
-        k = g.k
-        return lambda g, x, axis: dual_zeros(x.shape, k) + g
-    if isinstance(g, DualArrayType):
-        k = g.k
-        return lambda g, x, axis: make_dual(spread(g.value, value_of(x), axis),
-                                            spread_directions(g.tangents, value_of(x), axis), k)
-    if isinstance(x, DualArrayType):  # a float cotangent of a dual array's sum along an axis
-        return lambda g, x, axis: dual_zeros_like(x) + spread(g, x.value, axis)
-    if no_axis:
-        return lambda g, x, axis: np.full(x.shape, g)
     if isinstance(g, types.Array) and along_an_axis(x, axis):
-        return None  # below
-    return lambda g, x, axis: spread(g, x, axis)
-
-
-@overload(sum_adjoint, jit_options=CACHED)
-def _sum_adjoint_along_numba(g, x, axis):
-    return spread_along(x.ndim) if isinstance(g, types.Array) and along_an_axis(x, axis) else None
+        return spread_along(x.ndim)
+    if isinstance(x, types.Number) and no_axis:  # np.sum of a number (a row's dot product, say)
+        spread_g = "g"
+    elif isinstance(x, DualArrayType) and no_axis:
+        spread_g = "dual_zeros_like(x) + g"
+    elif isinstance(g, DualType):  # a dual cotangent of a float sum (of all of x, or along a 1-D x's axis)
+        spread_g = f"dual_zeros(x.shape, {g.k}) + g"
+    elif isinstance(g, DualArrayType):
+        spread_g = (f"make_dual(spread(g.value, value_of(x), axis), spread_directions(g.tangents, value_of(x), axis), "
+                    f"{g.k})")
+    elif isinstance(x, DualArrayType):  # a float cotangent of a dual array's sum along an axis
+        spread_g = "dual_zeros_like(x) + spread(g, x.value, axis)"
+    else:
+        spread_g = "np.full(x.shape, g)" if no_axis else "spread(g, x, axis)"
+    return _returning("g, x, axis", spread_g, "a sum's adjoint")
 
 
 @register_jitable
@@ -522,20 +519,18 @@ def zeros_like_float(x, like=None):
     return np.zeros(np.shape(x), dtype)
 
 
-@overload(zeros_like_float)
+@overload(zeros_like_float, jit_options=CACHED)
 def _zeros_like_float_numba(x, like=None):
     if isinstance(x, (DualType, DualArrayType)):
-        return lambda x, like=None: dual_zeros_like(x)
-    if isinstance(like, (DualType, DualArrayType)):
+        zeros = "dual_zeros_like(x)"
+    elif isinstance(like, (DualType, DualArrayType)):
         k = like.k
-        if isinstance(x, types.Number):
-            return lambda x, like=None: make_dual(0.0, np.zeros(k), k)
-        return lambda x, like=None: dual_zeros(x.shape, k)
-    if isinstance(x, types.Number):
-        return lambda x, like=None: 0.0
-    if isinstance(x.dtype, types.Float):
-        return lambda x, like=None: np.zeros(x.shape, x.dtype)
-    return lambda x, like=None: np.zeros(x.shape, np.float64)
+        zeros = f"make_dual(0.0, np.zeros({k}), {k})" if isinstance(x, types.Number) else f"dual_zeros(x.shape, {k})"
+    elif isinstance(x, types.Number):
+        zeros = "0.0"
+    else:
+        zeros = "np.zeros(x.shape, x.dtype)" if isinstance(x.dtype, types.Float) else "np.zeros(x.shape, np.float64)"
+    return _returning("x, like=None", zeros, "zeros like")
 
 
 def empty_like_float(x, like=None):
@@ -548,13 +543,13 @@ def empty_like_float(x, like=None):
     return np.empty(np.shape(x), dtype)
 
 
-@overload(empty_like_float)
+@overload(empty_like_float, jit_options=CACHED)
 def _empty_like_float_numba(x, like=None):
     if isinstance(x, (DualType, DualArrayType, types.Number)) or isinstance(like, (DualType, DualArrayType)):
-        return lambda x, like=None: zeros_like_float(x, like)
-    if isinstance(x.dtype, types.Float):
-        return lambda x, like=None: np.empty(x.shape, x.dtype)
-    return lambda x, like=None: np.empty(x.shape, np.float64)
+        empty = "zeros_like_float(x, like)"
+    else:
+        empty = "np.empty(x.shape, x.dtype)" if isinstance(x.dtype, types.Float) else "np.empty(x.shape, np.float64)"
+    return _returning("x, like=None", empty, "empty like")
 
 
 def add_cotangent(bar, v):
@@ -569,7 +564,7 @@ def add_cotangent(bar, v):
     return bar + v
 
 
-@overload(add_cotangent)
+@overload(add_cotangent, jit_options=CACHED)
 def _add_cotangent_numba(bar, v):
     if isinstance(v, (types.Array, DualArrayType)):
         # Every branch returns the type of bar + v: a float32 adjoint given a float64 cotangent
@@ -579,12 +574,11 @@ def _add_cotangent_numba(bar, v):
             widened = np.result_type(np.dtype(str(bar.dtype)), np.dtype(str(v.dtype)))
 
         # Dual arrays of unequal shapes would not broadcast: they would read past the smaller one.
-        def impl(bar, v):
-            if value_of(v).size == 0 or np.shape(value_of(bar)) != value_of(v).shape:
-                return bar if widened is None else bar.astype(widened)
-            return bar + v
-        return impl
-    return lambda bar, v: bar + v
+        unchanged = "bar" if widened is None else f"bar.astype(np.{widened.name})"
+        return _returning("bar, v", "bar + v", "add a cotangent",
+                          "    if value_of(v).size == 0 or np.shape(value_of(bar)) != value_of(v).shape:\n"
+                          f"        return {unchanged}\n")
+    return _returning("bar, v", "bar + v", "add a cotangent")
 
 
 # --------------------------------------------------------------------------- forward-mode drivers
@@ -725,3 +719,8 @@ def lead_sum(x):
     """The sum of ``x[i]`` (a vector) for every leading index ``i``."""
     n = x.shape[-1]
     return np.ascontiguousarray(x).reshape((x.size // n, n)).sum(axis=1).reshape(x.shape[:-1])
+
+
+_HELPER_NAMES.update(_resized=_resized, _length=_length, assign=assign, dual_zeros=dual_zeros,
+                     dual_zeros_like=dual_zeros_like, make_dual=make_dual, value_of=value_of,
+                     zeros_like_float=zeros_like_float, spread=spread, spread_directions=spread_directions)
