@@ -1247,3 +1247,28 @@ def test_a_division_by_a_zero_norm_the_output_does_not_read():
     value, tangent = adflow.jvp(normalised_zeros_unused, (x, 0.0071, 4), (np.ones(4), 1.0), target="python")
     np.testing.assert_array_equal(value, 0.5 * x)
     np.testing.assert_array_equal(tangent, 0.5 * np.ones(4))
+
+
+def nan_that_nothing_returned_reads(x, a):
+    # CI's fuzz seed 4225158660: z / norm(z) of zeros is NaN, and so is everything computed from it,
+    # s0 included; no path the function takes returns s0 after that.  The reverse sweep multiplied
+    # the NaN by s0's zero adjoint: a NaN gradient where the derivative is finite.
+    s0 = 0.5
+    z = np.zeros(x.shape[0])
+    b = x * 0.5
+    if a > 0.0:
+        z = z / np.linalg.norm(z)
+        t1 = np.log1p((z[:-1] + a) ** 2)
+        s0 = s0 + 0.9 * np.sum(t1 * b[1:])
+    elif a < -1.0:
+        return b * s0
+    return np.sin(b) * a
+
+
+def test_a_nan_that_nothing_returned_reads_stays_out_of_the_gradient(target):
+    x, a = np.array([0.0123, 0.1146, 0.0369, 0.0692]), 0.0171
+    with np.errstate(invalid="ignore", divide="ignore"):
+        _, back = adflow.vjp(nan_that_nothing_returned_reads, x, a, target=target)
+        x_bar, a_bar = back(np.ones(4))
+        expected = numerical_jacobian(lambda v: nan_that_nothing_returned_reads(v[:4], v[4]), np.append(x, a))
+    np.testing.assert_allclose(np.append(x_bar, a_bar), np.ones(4) @ expected, rtol=1e-6, atol=1e-10)

@@ -25,6 +25,7 @@ from . import passes
 from .activity import find_active
 from .adjoint import AdjointWriter
 from .assembly import Assembly
+from . import dead_code
 from .forward_sweep import ForwardSweep
 from .rematerialize import rematerialize
 from .reverse_sweep import ReverseSweep, minus
@@ -70,6 +71,10 @@ class ReverseTransform(Assembly, ForwardSweep, ReverseSweep, TapeCode):
         ret = body.pop()
         assert isinstance(ret, gast.Return)
         self.result = ret.value
+        # A value the result never reads, on any path, gets no adjoint statements: its adjoint is
+        # zero, and zero times a NaN or inf it holds (x / norm(x) of zeros) would be NaN in the
+        # gradient where the derivative is finite.
+        body = dead_code.eliminate(body, lambda stmt: dead_code.pure(stmt.value), live_out=dead_code.reads(ret.value))
         wrt_names = [self.params[k] for k in self.wrt]
         for k in self.wrt:
             p = self.params[k]
