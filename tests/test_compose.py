@@ -90,7 +90,7 @@ def test_cross_blocks_of_second_derivatives(target):
                                numerical_jacobian(lambda b: adflow.grad(cubic)(X, b), a), rtol=1e-7, atol=1e-7)
 
 
-@pytest.mark.cpu_slow
+@pytest.mark.slow  # Hessian-vector products are checked by default in test_hessian; 9 s on python here
 def test_jvp_of_grad_is_a_hessian_vector_product(target):
     v = np.array([1.0, -2.0, 0.5])
     g, hv = adflow.jvp(adflow.grad(quadratic_form, target=target), (X,), (v,))

@@ -107,7 +107,7 @@ def at_least(x):
     return np.sum(a * x) + np.sum(b * b) + np.sum(c[0, :, 0] * W2[1]) + d[0, 0] ** 3
 
 
-@pytest.mark.cpu_slow
+@pytest.mark.slow  # a Hessian's dual rules for five atleast forms: 7.5 s on python
 def test_at_least_in_every_mode(target):
     check_every_mode(at_least, np.array([0.4, -0.9, 1.3]), target)
 

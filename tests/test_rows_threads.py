@@ -87,7 +87,7 @@ def test_per_row_gradients_split_over_threads(split_always, rows_count):
         assert any(len(p) > 1 for p in split_always)
 
 
-@pytest.mark.parametrize("f, mode", [(mlp_row, "forward"), (branchy_row, "forward"), (two_outputs, "reverse"),
+@pytest.mark.parametrize("f, mode", [(mlp_row, "forward"), (branchy_row, "forward"), pytest.param(two_outputs, "reverse", marks=pytest.mark.slow),
                                      (tanh_sum, "reverse")],
                          ids=["row blocks", "rows of duals", "reverse rows", "rows of gradients"])
 def test_row_jacobians_split_over_threads(split_always, f, mode):
