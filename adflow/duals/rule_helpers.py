@@ -11,11 +11,13 @@ formulas that call these helpers).  In numba, ``axis`` is ``None`` or an integer
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba.core import errors, types
 from numba.extending import overload, register_jitable
 
-from ..backends.cache_files import CACHED
+from ..backends.cache_files import CACHED, overload_cached_apart
 from .numba_numpy import along_an_axis, pick_along, prod_tangent_along, spread_along
 
 
@@ -153,7 +155,6 @@ def _extremum_tangent_along(x_dot, ans, x, axis):
     return reduce_sum(x_dot * hits, axis) / reduce_sum(hits, axis)
 
 
-@overload(extremum_tangent)
 def _extremum_tangent_numba(x_dot, ans, x, axis=None):
     if _is_none(axis):
 
@@ -168,13 +169,8 @@ def _extremum_tangent_numba(x_dot, ans, x, axis=None):
 
         return whole
     if _arrays_along_an_axis(x_dot, ans, x, axis):
-        return None  # a loop nest: below
+        return pick_along(x.ndim)  # a loop nest, cached on disk
     return lambda x_dot, ans, x, axis=None: _extremum_tangent_along(x_dot, ans, x, axis)
-
-
-@overload(extremum_tangent, jit_options=CACHED)
-def _extremum_tangent_along_numba(x_dot, ans, x, axis=None):
-    return pick_along(x.ndim) if _arrays_along_an_axis(x_dot, ans, x, axis) else None
 
 
 @register_jitable
@@ -182,16 +178,15 @@ def _prod_tangent_whole(x_dot, ans, x, axis=None):
     return reduce_sum(x_dot * ans_full(ans, x, axis) / x, axis)
 
 
-@overload(prod_tangent)
 def _prod_tangent_numba(x_dot, ans, x, axis=None):
     if _arrays_along_an_axis(x_dot, ans, x, axis):
-        return None  # a loop nest: below
+        return prod_tangent_along(x.ndim)  # a loop nest, cached on disk
     return lambda x_dot, ans, x, axis=None: _prod_tangent_whole(x_dot, ans, x, axis)
 
 
-@overload(prod_tangent, jit_options=CACHED)
-def _prod_tangent_along_numba(x_dot, ans, x, axis=None):
-    return prod_tangent_along(x.ndim) if _arrays_along_an_axis(x_dot, ans, x, axis) else None
+# Both register their loop nests with numba's disk cache and their lambdas without.
+overload_cached_apart(functools.partial(overload, extremum_tangent), _extremum_tangent_numba)
+overload_cached_apart(functools.partial(overload, prod_tangent), _prod_tangent_numba)
 
 
 @overload(size_of)
