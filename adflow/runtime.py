@@ -27,7 +27,7 @@ from .duals.rule_helpers import (ans_full, drop_axis, extremum_tangent, reduce_s
 from .value_types import ndim_of
 
 __all__ = [
-    "grow", "reserve", "trip_count", "array_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
+    "grow", "reserve", "trip_count", "array_stack", "shape_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
     "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
     "reshape_like", "size_of", "reduce_sum", "ans_full", "zeros_like_float", "empty_like_float", "add_cotangent",
     "seed_directions",
@@ -130,6 +130,14 @@ def trip_count(start, stop, step):
 def array_stack(like):
     """An empty list typed to hold arrays like ``like`` (arrays are pushed by reference)."""
     stack = [like]
+    stack.pop()
+    return stack
+
+
+@register_jitable
+def shape_stack(like):
+    """An empty list typed to hold shapes of arrays like ``like`` (reverse/shape_tapes.py)."""
+    stack = [like.shape]
     stack.pop()
     return stack
 
@@ -503,53 +511,64 @@ def _solve_adjoint_a_numba(g, ans, a):
                                      np.ascontiguousarray(ans.T))
 
 
-def zeros_like_float(x, like=None):
+def zeros_like_float(x, like=None, shape=None):
     """A zero cotangent shaped like ``x``, in ``x``'s float type (float64 for integer input).
 
     ``like`` is the cotangent the reverse sweep was seeded with: when it is a dual carrying k
     cotangents (vector mode: k rows of a Jacobian in one sweep), the zeros are duals too.
+    ``shape``, when given, replaces ``x``'s shape (``x`` gives the type: reverse/shape_tapes.py).
     """
+    if shape is None or np.ndim(x) == 0:
+        shape = np.shape(x)
     if is_dual(x):
-        return dual_zeros_like(x)
+        return dual_zeros(shape, x.k) if shape else dual_zeros_like(x)
     if like is not None and is_dual(like):
-        return dual_zeros_like(x, like.k) if np.ndim(x) else make_dual(0.0, np.zeros(like.k), like.k)
-    if np.ndim(x) == 0:
+        return dual_zeros(shape, like.k) if shape else make_dual(0.0, np.zeros(like.k), like.k)
+    if not shape:
         return 0.0
     dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
-    return np.zeros(np.shape(x), dtype)
+    return np.zeros(shape, dtype)
+
+
+def _shape_given(shape) -> bool:
+    return shape is not None and not isinstance(shape, (types.NoneType, types.Omitted))
 
 
 @overload(zeros_like_float, jit_options=CACHED)
-def _zeros_like_float_numba(x, like=None):
-    if isinstance(x, (DualType, DualArrayType)):
+def _zeros_like_float_numba(x, like=None, shape=None):
+    size = "shape" if _shape_given(shape) else "x.shape"
+    if isinstance(x, DualType):
         zeros = "dual_zeros_like(x)"
+    elif isinstance(x, DualArrayType):
+        zeros = f"dual_zeros({size}, {x.k})"
     elif isinstance(like, (DualType, DualArrayType)):
         k = like.k
-        zeros = f"make_dual(0.0, np.zeros({k}), {k})" if isinstance(x, types.Number) else f"dual_zeros(x.shape, {k})"
+        zeros = f"make_dual(0.0, np.zeros({k}), {k})" if isinstance(x, types.Number) else f"dual_zeros({size}, {k})"
     elif isinstance(x, types.Number):
         zeros = "0.0"
     else:
-        zeros = "np.zeros(x.shape, x.dtype)" if isinstance(x.dtype, types.Float) else "np.zeros(x.shape, np.float64)"
-    return _returning("x, like=None", zeros, "zeros like")
+        zeros = f"np.zeros({size}, x.dtype)" if isinstance(x.dtype, types.Float) else f"np.zeros({size}, np.float64)"
+    return _returning("x, like=None, shape=None", zeros, "zeros like")
 
 
-def empty_like_float(x, like=None):
+def empty_like_float(x, like=None, shape=None):
     """:func:`zeros_like_float` for a caller that writes every element before reading it
     (reverse/zero_in_loop.py): the same type and shape, its numbers not set.  Duals and numbers
     come as zeros, as there: leaving them unset would save next to nothing."""
     if is_dual(x) or (like is not None and is_dual(like)) or np.ndim(x) == 0:
-        return zeros_like_float(x, like)
+        return zeros_like_float(x, like, shape)
     dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
-    return np.empty(np.shape(x), dtype)
+    return np.empty(np.shape(x) if shape is None else shape, dtype)
 
 
 @overload(empty_like_float, jit_options=CACHED)
-def _empty_like_float_numba(x, like=None):
+def _empty_like_float_numba(x, like=None, shape=None):
+    size = "shape" if _shape_given(shape) else "x.shape"
     if isinstance(x, (DualType, DualArrayType, types.Number)) or isinstance(like, (DualType, DualArrayType)):
-        empty = "zeros_like_float(x, like)"
+        empty = "zeros_like_float(x, like, shape)"
     else:
-        empty = "np.empty(x.shape, x.dtype)" if isinstance(x.dtype, types.Float) else "np.empty(x.shape, np.float64)"
-    return _returning("x, like=None", empty, "empty like")
+        empty = f"np.empty({size}, x.dtype)" if isinstance(x.dtype, types.Float) else f"np.empty({size}, np.float64)"
+    return _returning("x, like=None, shape=None", empty, "empty like")
 
 
 def add_cotangent(bar, v):

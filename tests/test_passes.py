@@ -355,6 +355,16 @@ def heat_steps(u, c):
     return np.sum(u * u)
 
 
+def mixed_steps(u, c):
+    # shape_tapes: v enters each update linearly, so its tape keeps shapes; sin(u) reads the old u,
+    # whose tape keeps the arrays; the sum reads both as the forward sweep left them.
+    v = np.zeros_like(u)
+    for k in range(3):
+        v = v + c * np.sin(u)
+        u = u - 0.1 * v
+    return np.sum(u * v)
+
+
 def shifted_stores(u, c):
     # Slices written from arrays that share the memory they are written into (u[1:] = u[:-1]: NumPy
     # copies first), from a fresh array, and a matrix's rows from a reversed view of its others.
@@ -497,6 +507,7 @@ PROGRAMS = {
     "row_sums_in_a_loop": (row_sums_in_a_loop, lambda rng: (rng.uniform(-1.0, 1.0, (4, 3)), 0.7)),
     "row_sums_until": (row_sums_until, lambda rng: (rng.uniform(0.0, 1.0, (6, 3)), 0.3)),
     "wave_steps": (TF.wave, lambda rng: (rng.uniform(-1.0, 1.0, 7), 0.3)),
+    "mixed_steps": (mixed_steps, lambda rng: (rng.uniform(-1.0, 1.0, 6), 0.7)),
     "shifted_stores": (shifted_stores, lambda rng: (rng.uniform(-1.0, 1.0, 6), 0.8)),
     "stencil_offsets": (stencil_offsets, lambda rng: (rng.uniform(-1.0, 1.0, 9), 0.7)),
     "strided_offsets": (strided_offsets, lambda rng: (rng.uniform(-1.0, 1.0, 8),)),
@@ -580,7 +591,7 @@ def test_compiled_passes_give_the_numbers_of_the_unoptimised_vjp(program):
                                      "rosen_array", "stencil_steps", "written_between", "heat_steps", "row_sums",
                                      "stencil_offsets", "strided_offsets", "pairs_loop", "rows_but_last",
                                      "partial_sweep", "skipping", "early_stop", "row_sums_in_a_loop",
-                                     "row_sums_until"])
+                                     "row_sums_until", "wave_steps", "mixed_steps"])
 def test_the_optimised_gradients_match_finite_differences(program, rng):
     f, make = PROGRAMS[program]
     args = make(rng)
@@ -988,3 +999,23 @@ def test_a_tape_whose_restores_nothing_reads_goes():
     view = re.search(r"(_t\d*) = X\[i, :d\]", function_text(source, "row_sums_in_a_loop_vjp")).group(1)
     assert f"{view}_tape" in function_text(source, "row_sums_in_a_loop_vjp")
     assert f"{view}_tape" not in function_text(source, "row_sums_in_a_loop_grad")
+
+
+def test_tapes_read_only_for_shapes_keep_shapes():
+    u = np.linspace(-1.0, 1.0, 6)
+    text = function_text(adflow.grad(mixed_steps, wrt=(0, 1), target="python").source_for(u, 0.7),
+                         "mixed_steps_vjp")
+    assert "_v_tape = shape_stack(" in text and "_v_tape.append(v.shape)" in text, text
+    assert "_v_shape = _v_tape.pop()" in text and "v = _v_tape.pop()" not in text
+    assert "shape=_v_shape)" in text
+    # sin(u)'s derivative reads each step's u: its tape keeps the arrays
+    assert "_u_tape = array_stack(" in text and "u = _u_tape.pop()" in text
+
+
+def test_a_hessian_through_tapes_of_shapes():
+    # The reverse sweep of a Hessian holds dual arrays: the zeros shaped from a tape are duals too.
+    u = np.array([0.3, -0.5, 0.8, 0.1])
+    h = adflow.hessian(mixed_steps, wrt=0)(u, 0.7)
+    grad, eps = adflow.grad(mixed_steps, wrt=0), 1e-6
+    fd = np.array([(grad(u + eps * e, 0.7) - grad(u - eps * e, 0.7)) / (2 * eps) for e in np.eye(4)])
+    np.testing.assert_allclose(h, fd, rtol=1e-6, atol=1e-8)

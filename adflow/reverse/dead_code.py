@@ -124,7 +124,7 @@ def reads(node) -> set:
 
 # adflow.runtime functions that only compute their result (push/pop change the tape they get).
 _PURE_RUNTIME = {"unbroadcast", "zeros_like_float", "empty_like_float", "add_cotangent", "sum_adjoint",
-                 "array_stack", "reduced_count", "reduce_sum", "ans_full", "reshape_like", "extremum_adjoint",
+                 "array_stack", "shape_stack", "reduced_count", "reduce_sum", "ans_full", "reshape_like", "extremum_adjoint",
                  "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b"}
 # NumPy answers a domain error with NaN; ``math`` raises on target="python", as the primal does.
 _PURE_MODULES = {"np"}

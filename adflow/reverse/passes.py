@@ -24,6 +24,7 @@ from .reloads import drop_reloads
 from .reserved_tapes import reserve_tapes
 from .reuse_values import reuse_forward_values
 from .saved_locals import save_in_locals
+from .shape_tapes import keep_shapes
 from .single_adjoints import assign_single_contributions
 from .sum_cotangents import add_sum_cotangents
 from .view_adds import add_into_views
@@ -44,6 +45,7 @@ PASSES = (
     ("zero_in_loop", zero_in_loop),  # after carried_adds, whose loops reach each element once
     ("saved_locals", save_in_locals),  # after the passes that read pushes and pops as tapes
     ("reserved_tapes", reserve_tapes),
+    ("shape_tapes", keep_shapes),  # after the passes that drop the reverse sweep's reads of values
     ("view_adds", add_into_views),  # last: the passes before it read the adds as written
     ("view_stores", store_into_views),  # as view_adds, for the forward sweep's slice writes
 )
