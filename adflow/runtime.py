@@ -28,10 +28,11 @@ from .value_types import ndim_of
 
 __all__ = [
     "grow", "reserve", "trip_count", "array_stack", "shape_stack", "unbroadcast", "sum_adjoint", "reduced_count", "extremum_adjoint",
-    "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "solve_adjoint_a",
+    "extremum_tangent", "cumsum_adjoint", "dot_adjoint_a", "dot_adjoint_b", "add_dot_adjoint_a", "add_dot_adjoint_b",
+    "solve_adjoint_a",
     "reshape_like", "size_of", "reduce_sum", "ans_full", "zeros_like_float", "empty_like_float", "add_cotangent",
     "seed_directions",
-    "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum", "one_cotangent", "add_into", "assign", "store_view", "put_row", "outer_product",
+    "output_tangents", "lead_matmul_left", "lead_matmul_right", "lead_sum", "one_cotangent", "add_into", "assign", "store_view", "put_row", "row_of", "zeroed_row", "settle_row", "outer_product",
 ]
 
 
@@ -164,6 +165,52 @@ def _store_view_numba(view, value):
     if not isinstance(view, types.Array):
         return None
     return _returning("view, value", "assign(view, value)", "store into a view")
+
+
+def row_of(out, i):
+    """Row ``i`` of ``out`` for a gradient to be computed in (reverse/gradient_rows.py): a view of it,
+    or ``0.0`` when a row is one number (the gradient starts as a number and :func:`settle_row`
+    stores it)."""
+    return out[i] if np.ndim(out) > 1 else 0.0
+
+
+def zeroed_row(out, i):
+    """:func:`row_of`, its numbers set to zero."""
+    if np.ndim(out) > 1:
+        out[i] = 0.0
+    return row_of(out, i)
+
+
+def settle_row(out, i, value):
+    """Row ``i`` of ``out`` holds ``value`` afterwards: nothing to copy when the gradient was
+    computed in the row itself, else :func:`put_row`."""
+    row = out[i]
+    if not (isinstance(value, np.ndarray) and isinstance(row, np.ndarray) and value.ctypes.data == row.ctypes.data
+            and value.shape == row.shape and value.strides == row.strides):
+        out[i] = value
+
+
+@overload(row_of, jit_options=CACHED)
+def _row_of_numba(out, i):
+    return _returning("out, i", "out[i]" if out.ndim > 1 else "0.0", "a row for a gradient")
+
+
+@overload(zeroed_row, jit_options=CACHED)
+def _zeroed_row_numba(out, i):
+    if out.ndim == 1:
+        return _returning("out, i", "0.0", "a zeroed row for a gradient")
+    return _returning("out, i", "row", "a zeroed row for a gradient", "    row = out[i]\n    row.fill(0.0)\n")
+
+
+@overload(settle_row, jit_options=CACHED)
+def _settle_row_numba(out, i, value):
+    if isinstance(value, types.Array) and out.ndim == value.ndim + 1:
+        body = ("    row = out[i]\n"
+                "    if not (row.ctypes.data == value.ctypes.data and row.shape == value.shape\n"
+                "            and row.strides == value.strides):\n"
+                "        assign(row, value)\n")
+        return _returning("out, i, value", "None", "a gradient's row settled", body)
+    return _returning("out, i, value", "None", "a gradient's row settled", "    put_row(out, i, value)\n")
 
 
 def put_row(out, i, value):
@@ -495,6 +542,37 @@ overload(dot_adjoint_a)(_dot_adjoint_overload("a"))
 overload(dot_adjoint_b)(_dot_adjoint_overload("b"))
 
 
+def add_dot_adjoint_a(bar, g, a, b):
+    """``bar += dot_adjoint_a(g, a, b)``, returning ``bar`` (reverse/adds_in_place.py): into an
+    array in place, as ``+=`` adds.  Compiled, the product of a number and a vector (the adjoint
+    of a dot product of two vectors, in a loop over rows) goes straight into ``bar``, no temporary."""
+    bar += dot_adjoint_a(g, a, b)
+    return bar
+
+
+def add_dot_adjoint_b(bar, g, a, b):
+    """``bar += dot_adjoint_b(g, a, b)``, returning ``bar``, as :func:`add_dot_adjoint_a`."""
+    bar += dot_adjoint_b(g, a, b)
+    return bar
+
+
+def _add_dot_adjoint_overload(which):
+    other = "b" if which == "a" else "a"
+
+    def typer(bar, g, a, b):
+        vectors = all(isinstance(t, types.Array) and t.ndim == 1 for t in (bar, a, b))
+        if vectors and isinstance(g, types.Float):
+            body = f"    for i in range(bar.shape[0]):\n        bar[i] += g * {other}[i]\n"
+        else:
+            body = f"    bar += dot_adjoint_{which}(g, a, b)\n"
+        return _returning("bar, g, a, b", "bar", f"add a dot product's adjoint ({which})", body)
+    return typer
+
+
+overload(add_dot_adjoint_a, jit_options=CACHED)(_add_dot_adjoint_overload("a"))
+overload(add_dot_adjoint_b, jit_options=CACHED)(_add_dot_adjoint_overload("b"))
+
+
 def solve_adjoint_a(g, ans, a):
     """Cotangent of ``a`` in ``ans = solve(a, b)``: ``-solve(a.T, g) ans^T``."""
     b_bar = np.linalg.solve(a.T, g)
@@ -742,4 +820,5 @@ def lead_sum(x):
 
 _HELPER_NAMES.update(_resized=_resized, _length=_length, assign=assign, dual_zeros=dual_zeros,
                      dual_zeros_like=dual_zeros_like, make_dual=make_dual, value_of=value_of,
-                     zeros_like_float=zeros_like_float, spread=spread, spread_directions=spread_directions)
+                     zeros_like_float=zeros_like_float, spread=spread,
+                     dot_adjoint_a=dot_adjoint_a, dot_adjoint_b=dot_adjoint_b, put_row=put_row, spread_directions=spread_directions)

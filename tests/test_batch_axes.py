@@ -104,3 +104,25 @@ def test_against_jax_vmap():
 def test_jacobian_takes_batch_true_only():
     with pytest.raises(adflow.ArgumentError, match="jacobian takes batch=True"):
         adflow.jacobian(loss, batch=(None, 0, 0))
+
+
+def normalised_loss(w, x, y):
+    # The gradient with respect to w starts before the rebinding and is started again after it:
+    # the row the first one was computed in is overwritten by the last (reverse/gradient_rows.py).
+    w = w / np.sqrt(np.sum(w * w))
+    r = np.dot(x, w) - y
+    return r * r + y * np.sum(np.sin(w))
+
+
+@pytest.mark.parametrize("target", ["python", pytest.param("cpu", marks=pytest.mark.cpu_slow)])
+def test_each_rows_gradient_is_computed_in_its_row_of_the_result(target):
+    grad = adflow.grad(normalised_loss, wrt=(0, 2), batch=(None, 0, 0), target=target)
+    Gw, Gy = grad(W, XS, YS)
+    for i in range(N):
+        ew, ey = numerical_grad(normalised_loss, (W, XS[i], YS[i]), wrt=[0, 2])
+        np.testing.assert_allclose(Gw[i], ew, rtol=1e-6)
+        np.testing.assert_allclose(Gy[i], ey, rtol=1e-6)
+    source = grad.source  # the batched module, built by the call
+    assert "_grad_rows(w, x[_i], y[_i], 1.0, _out0, _out1, _i)" in source, source
+    assert "= zeroed_row(_out0, _row)" in source or "= row_of(_out0, _row)" in source
+    assert "settle_row(_out1, _row, y_bar)" in source

@@ -365,6 +365,15 @@ def mixed_steps(u, c):
     return np.sum(u * v)
 
 
+def rows_dot(w, X):
+    # adds_in_place: w's adjoint gets each row's product added in place; X's rows are views (view_adds).
+    s = 0.0
+    for i in range(X.shape[0]):
+        z = np.dot(X[i], w)
+        s = s + np.log(1.0 + np.exp(-z)) * z
+    return s
+
+
 def shifted_stores(u, c):
     # Slices written from arrays that share the memory they are written into (u[1:] = u[:-1]: NumPy
     # copies first), from a fresh array, and a matrix's rows from a reversed view of its others.
@@ -508,6 +517,7 @@ PROGRAMS = {
     "row_sums_until": (row_sums_until, lambda rng: (rng.uniform(0.0, 1.0, (6, 3)), 0.3)),
     "wave_steps": (TF.wave, lambda rng: (rng.uniform(-1.0, 1.0, 7), 0.3)),
     "mixed_steps": (mixed_steps, lambda rng: (rng.uniform(-1.0, 1.0, 6), 0.7)),
+    "rows_dot": (rows_dot, lambda rng: (rng.uniform(-1.0, 1.0, 4), rng.uniform(-1.0, 1.0, (5, 4)))),
     "shifted_stores": (shifted_stores, lambda rng: (rng.uniform(-1.0, 1.0, 6), 0.8)),
     "stencil_offsets": (stencil_offsets, lambda rng: (rng.uniform(-1.0, 1.0, 9), 0.7)),
     "strided_offsets": (strided_offsets, lambda rng: (rng.uniform(-1.0, 1.0, 8),)),
@@ -591,7 +601,7 @@ def test_compiled_passes_give_the_numbers_of_the_unoptimised_vjp(program):
                                      "rosen_array", "stencil_steps", "written_between", "heat_steps", "row_sums",
                                      "stencil_offsets", "strided_offsets", "pairs_loop", "rows_but_last",
                                      "partial_sweep", "skipping", "early_stop", "row_sums_in_a_loop",
-                                     "row_sums_until", "wave_steps", "mixed_steps"])
+                                     "row_sums_until", "wave_steps", "mixed_steps", "rows_dot"])
 def test_the_optimised_gradients_match_finite_differences(program, rng):
     f, make = PROGRAMS[program]
     args = make(rng)
@@ -1010,6 +1020,12 @@ def test_tapes_read_only_for_shapes_keep_shapes():
     assert "shape=_v_shape)" in text
     # sin(u)'s derivative reads each step's u: its tape keeps the arrays
     assert "_u_tape = array_stack(" in text and "u = _u_tape.pop()" in text
+
+
+def test_a_dot_products_adjoint_is_added_in_place():
+    w, X = np.linspace(-1.0, 1.0, 4), np.ones((3, 4))
+    text = function_text(adflow.grad(rows_dot, wrt=(0, 1), target="python").source_for(w, X), "rows_dot_vjp")
+    assert re.search(r"w_bar = add_dot_adjoint_b\(w_bar, z_bar, _\w+, w\)", text), text
 
 
 def test_a_hessian_through_tapes_of_shapes():

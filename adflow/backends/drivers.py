@@ -23,6 +23,14 @@ def {name}({params}, {outs}, _lo, _hi):
 {store}
 '''
 
+# The vjp computes each gradient in its row (reverse/gradient_rows.py).
+_BATCH_GRAD_INTO_ROWS = '''
+def {name}({params}, {outs}, _lo, _hi):
+    # Row i of every batched argument (the others shared), one reverse sweep per row, into row i.
+    for _i in range(_lo, _hi):
+        {vjp}({row_args}, 1.0, {outs}, _i)
+'''
+
 _JACOBIAN_REVERSE = '''
 def {name}({params}, _out_shape):
     # One reverse sweep per output: row j of the Jacobian is e_j^T J.
@@ -47,20 +55,23 @@ def _seeded_args(params, wrt, seeds, chunk):
     return ", ".join(f"seed_directions({p}, {seeds}, {chunk})" if k == wrt else p for k, p in enumerate(params))
 
 
-def _batch_gradients(name, vjp, params, batched, wrts):
+def _batch_gradients(name, vjp, params, batched, wrts, into_rows):
     row_args = ", ".join(f"{p}[_i]" if k in batched else p for k, p in enumerate(params))
     store = "\n".join(f"        put_row(_out{j}, _i, _grads[{j}])" for j in range(len(wrts)))
     outs = ", ".join(f"_out{j}" for j in range(len(wrts)))
-    return function(_BATCH_GRAD.format(name=name, params=", ".join(params), outs=outs, vjp=vjp,
-                                       row_args=row_args, store=store))
+    template = _BATCH_GRAD_INTO_ROWS if into_rows else _BATCH_GRAD
+    return function(template.format(name=name, params=", ".join(params), outs=outs, vjp=vjp,
+                                    row_args=row_args, store=store))
 
 
-def batch_grad(name, vjp, params, wrt):
-    """``name(X, ..., out, lo, hi)``: row i of ``out`` is the gradient of ``f(X[i], ...)`` w.r.t. ``X[i]``."""
-    return _batch_gradients(name, vjp, params, (wrt,), (wrt,))
+def batch_grad(name, vjp, params, wrt, into_rows=False):
+    """``name(X, ..., out, lo, hi)``: row i of ``out`` is the gradient of ``f(X[i], ...)`` w.r.t. ``X[i]``
+    (``into_rows``: ``vjp`` is the form that computes it in the row, reverse/gradient_rows.py)."""
+    return _batch_gradients(name, vjp, params, (wrt,), (wrt,), into_rows)
 
 
 batch_grad.splits_rows = True
+batch_grad.gradients_into_rows = True  # it can call the vjp's form that does (build.py)
 
 
 @functools.cache
@@ -70,8 +81,9 @@ def batch_gradients(batched, wrts):
     ``jax.vmap``'s ``in_axes``) with respect to each argument of ``wrts``, written into one array
     per argument after the arguments (then ``lo, hi``).  One maker per (batched, wrts) (build caches
     key on it)."""
-    def driver(name, vjp, params, wrt):
-        return _batch_gradients(name, vjp, params, batched, wrts)
+    def driver(name, vjp, params, wrt, into_rows=False):
+        return _batch_gradients(name, vjp, params, batched, wrts, into_rows)
+    driver.gradients_into_rows = True
     driver.__name__ = "batch_gradients_" + "_".join(map(str, batched)) + "_wrt_" + "_".join(map(str, wrts))
     driver.__doc__ = (f"``name(args..., outs..., lo, hi)``: per-row gradients with respect to arguments {wrts}, "
                       f"rows of arguments {batched}.")

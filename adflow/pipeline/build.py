@@ -21,6 +21,7 @@ from ..forward.row_blocks import NotBatchable, RowBlocks
 from ..forward.transform import ForwardTransform
 from ..frontend import fence
 from ..reverse.transform import ReverseTransform
+from ..reverse.gradient_rows import into_rows
 from ..reverse.unused_value import without_value
 from ..rules.custom import custom_jvp_of, custom_vjp_of
 from ..syntax import source
@@ -99,6 +100,22 @@ class ModuleBuilder:
         self.prepared[copied.name] = self.prepared.get(vjp_name)
         self.functions.insert(0, (copied, f"gradient only: {vjp_name} without the statements only the value needed"))
         return copied.name
+
+    def add_gradient_rows(self, vjp_name):
+        """The gradient-only copy of ``vjp_name`` that computes each gradient in its row of the
+        result arrays (reverse/gradient_rows.py); returns its name, or ``None``."""
+        vjp = next(f for f, _ in self.functions if f.name == vjp_name)
+        sweeps = getattr(vjp, "sweeps", None)
+        base = vjp_name[:-len("_vjp")] if vjp_name.endswith("_vjp") else vjp_name
+        with stage("transform"):
+            copied = without_value(vjp, self.unique(f"{base}_grad_rows"))
+            rows = None if copied is None or sweeps is None else into_rows(copied, copied.name, list(sweeps.gradients))
+        if rows is None:
+            return None
+        self.prepared[rows.name] = self.prepared.get(vjp_name)
+        self.functions.insert(0, (rows, f"gradient only, into rows: {vjp_name} computing each gradient in its "
+                                        "row of the result"))
+        return rows.name
 
     def prepare(self, func, argtypes, fuse=True):
         prepared = Prepared(func, argtypes, self.target, self.forward_version, fuse)
@@ -347,7 +364,11 @@ def _build_reverse(func, argtypes, wrt, target, output_component, driver):
     stem = prepared.fn.name if prepared is not None else func.__name__
     roles = {"derivative": name}
     if driver is not None:
-        roles["derivative"] = builder.add_driver(driver, stem, name, _params(prepared, argtypes), wrt[0])
+        rows = None
+        if getattr(driver, "gradients_into_rows", False) and prepared is not None and target.gradient_only:
+            rows = builder.add_gradient_rows(name)
+        options = (wrt[0], True) if rows is not None else (wrt[0],)
+        roles["derivative"] = builder.add_driver(driver, stem, rows or name, _params(prepared, argtypes), *options)
     elif prepared is not None and target.gradient_only:
         gradient_only = builder.add_gradient_only(name)
         if gradient_only is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+from .adds_in_place import add_in_place
 from .carried_adds import carry_adds
 from .copies import propagate_copies
 from .dead_reverse import drop_dead_reverse
@@ -48,6 +49,7 @@ PASSES = (
     ("shape_tapes", keep_shapes),  # after the passes that drop the reverse sweep's reads of values
     ("view_adds", add_into_views),  # last: the passes before it read the adds as written
     ("view_stores", store_into_views),  # as view_adds, for the forward sweep's slice writes
+    ("adds_in_place", add_in_place),  # as view_adds, for the dot products' adjoints added into names
 )
 # Decisions of the reverse transform itself, switchable the same way: recompute cheap values rather
 # than save them (rematerialize.py), and replay only the branches whose reverse does something; and
