@@ -770,8 +770,30 @@ def test_negative_offsets_and_a_loop_starting_late():
         np.testing.assert_array_equal(before, after)
 
 
+def test_a_backward_loop_with_one_offset_runs_forwards_with_the_same_bits():
+    # Nothing to carry, and each element is touched by one iteration only: any order gives the same sums.
+    source = """
+        def f(x, c, n):
+            x_bar = np.zeros(n + 1)
+            s_bar = c
+            for i in range(n - 1, -1, -1):
+                _s1_bar = s_bar
+                s_bar = _s1_bar
+                x_bar[i] += _s1_bar * math.sin(x[i])
+                x_bar[i] += x[i] * x[i]
+            return x_bar
+    """
+    x = np.random.default_rng(2).standard_normal(9)
+    for n in (0, 1, 5, 8):
+        before, after, text = run_both(source, x, 0.3, n)
+        assert "for i in range(0, n):" in text, text
+        np.testing.assert_array_equal(before, after)
+    # an element two iterations reach (x_bar[i] and x_bar[0]): the order of its adds would change
+    text = run_both(source.replace("x_bar[i] += x[i] * x[i]", "x_bar[0] += x[i] * x[i]"), x, 0.3, 5)[2]
+    assert "range(n - 1, -1, -1)" in text
+
+
 @pytest.mark.parametrize("why, loop", [
-    ("one offset: no dependence between iterations", "x_bar[i] += a; x_bar[i] += b"),
     ("an offset that is not a number written out", "x_bar[i * 2] += a; x_bar[i] += b"),
     ("an index from an array", "x_bar[idx[i]] += a; x_bar[i] += b"),
     ("an index variable assigned twice", "j = i + 1; x_bar[j] += a; j = i; x_bar[j] += b"),

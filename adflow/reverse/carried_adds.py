@@ -23,6 +23,9 @@ Measured at n = 10^6 on the vectorised Rosenbrock's gradient: 1.14 ms -> 0.34 ms
 
 The new loop runs forwards even where the original ran backwards (as reverse sweeps do): LLVM
 vectorises the forward form and leaves the backward one scalar (1.14 ms either way, measured).
+A backward loop with nothing to carry (each array it writes, at one offset) is turned as well,
+under the same conditions: the per-sample gradients of benchmarks/problems/per_sample.py, whose
+rows end in ``w_bar[i] += 2.0 * (g * w[i])`` over 32 elements, 1.3x -> 1.15x their primal.
 A backward loop is turned only when its iterations may run in any order: every name it assigns
 is assigned before it is read in the iteration or only ever copies its value from the iteration's
 start (``_s_bar = _r_bar; _r_bar = _s_bar``), nothing it assigns is read after the loop, the other
@@ -262,13 +265,25 @@ def _rewrite(node, context):
         adds = _adds_into(loop, array)
         if adds is not None and len({k for _, k in adds}) >= 2 and context.new_and_unshared(array, loop):
             carried[array] = adds
-    if not carried or (loop.backwards and not _order_free(loop, set(carried), context)):
+    if not carried:
+        if loop.backwards and loop.body and _order_free(loop, set(), context):
+            return [_forwards(node, loop)]  # nothing to carry: each element is touched by one iteration
+        return None
+    if loop.backwards and not _order_free(loop, set(carried), context):
         return None
     before, new_loop, after = [], node, []
     for array, adds in carried.items():
         start, new_loop, tail = _carried(loop, new_loop, array, adds, context)
         before, after = before + start, after + tail
     return before + [new_loop] + after
+
+
+def _forwards(node, loop):
+    """``node``, a backward loop whose iterations may run in any order, run forwards."""
+    turned = gast.For(target=node.target, body=node.body, orelse=[], type_comment=None,
+                      iter=gast.Call(func=_load("range"), args=[copy_tree(loop.lo), copy_tree(loop.hi)], keywords=[]))
+    turned.lineno = getattr(node, "lineno", None)
+    return turned
 
 
 def _candidates(loop) -> set:
