@@ -1050,6 +1050,7 @@ def test_a_dot_products_adjoint_is_added_in_place():
     assert re.search(r"w_bar = add_dot_adjoint_b\(w_bar, z_bar, _\w+, w\)", text), text
 
 
+@pytest.mark.slow  # a forward-over-reverse build (seconds); the default tier checks the gradients
 def test_a_hessian_through_tapes_of_shapes():
     # The reverse sweep of a Hessian holds dual arrays: the zeros shaped from a tape are duals too.
     u = np.array([0.3, -0.5, 0.8, 0.1])
