@@ -14,7 +14,8 @@ row itself::
         settle_row(_out0, _row, w_bar)         # nothing to copy: w_bar is the row
         return (0.0, (w_bar,))
 
-``zeros_like_float`` becomes ``zeroed_row``.  A gradient that is a number, or that the vjp binds to
+``zeros_like_float`` becomes ``zeroed_row``.  Only for an argument the function never rebinds, whose
+adjoint starts once; a gradient that is a number, of a rebound argument, or that the vjp binds to
 another array later, is stored by ``settle_row`` as the loop stored it.  A pure function from the
 gradient-only ``FunctionDef`` to a new one; the numbers are the same bit for bit.
 """
@@ -37,11 +38,17 @@ def into_rows(fdef: gast.FunctionDef, new_name: str, gradients) -> gast.Function
     taken = {n.id for n in gast.walk(fdef) if isinstance(n, gast.Name)} | {a.id for a in fdef.args.args}
     outs = [_fresh(f"_out{j}", taken) for j in range(len(gradients))]
     row = _fresh("_row", taken)
-    started = set()
-    for k, stmt in enumerate(fdef.body):  # the gradients start at the top level
+    # Only the gradient of an argument the function never rebinds: the adjoint of a rebound one
+    # (x = x[1:] - x[:-1]) starts once per value, of that value's shape (CI fuzz, slow tier).
+    rebound = {n.id for n in gast.walk(fdef) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+    params = [a.id for a in fdef.args.args]
+    for stmt in fdef.body:  # the gradients start at the top level
         bar = _started_gradient(stmt, gradients)
-        if bar is not None and bar not in started:
-            started.add(bar)
+        if bar is None:
+            continue
+        start = stmt.value.args[0] if stmt.value.args else None
+        if isinstance(start, gast.Name) and start.id in params and start.id not in rebound \
+                and sum(_started_gradient(s, gradients) == bar for s in gast.walk(fdef) if isinstance(s, gast.stmt)) == 1:
             j = gradients.index(bar)
             stmt.value = call(_STARTS[stmt.value.func.id], name(outs[j]), name(row))
     settles = []
