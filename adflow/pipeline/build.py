@@ -91,31 +91,31 @@ class ModuleBuilder:
     def add_gradient_only(self, vjp_name):
         """A copy of ``vjp_name`` without the work only its value needed (``grad`` discards the value);
         returns its name, or ``None`` when the vjp does not end as expected."""
-        vjp = next(f for f, _ in self.functions if f.name == vjp_name)
-        base = vjp_name[:-len("_vjp")] if vjp_name.endswith("_vjp") else vjp_name
-        with stage("transform"):
-            copied = without_value(vjp, self.unique(f"{base}_grad"))
-        if copied is None:
-            return None
-        self.prepared[copied.name] = self.prepared.get(vjp_name)
-        self.functions.insert(0, (copied, f"gradient only: {vjp_name} without the statements only the value needed"))
-        return copied.name
+        return self._add_copy(vjp_name, "_grad", without_value,
+                              f"gradient only: {vjp_name} without the statements only the value needed")
 
     def add_gradient_rows(self, vjp_name):
         """The gradient-only copy of ``vjp_name`` that computes each gradient in its row of the
         result arrays (reverse/gradient_rows.py); returns its name, or ``None``."""
+        def rows(vjp, name):
+            copied = without_value(vjp, name)
+            sweeps = getattr(vjp, "sweeps", None)
+            return None if copied is None or sweeps is None else into_rows(copied, name, list(sweeps.gradients))
+        return self._add_copy(vjp_name, "_grad_rows", rows,
+                              f"gradient only, into rows: {vjp_name} computing each gradient in its row of the result")
+
+    def _add_copy(self, vjp_name, suffix, make, header):
+        """Add ``make(vjp, name)``, a rewritten copy of the generated ``vjp_name`` named after it with
+        ``suffix``; returns its name, or ``None`` when ``make`` gives none."""
         vjp = next(f for f, _ in self.functions if f.name == vjp_name)
-        sweeps = getattr(vjp, "sweeps", None)
         base = vjp_name[:-len("_vjp")] if vjp_name.endswith("_vjp") else vjp_name
         with stage("transform"):
-            copied = without_value(vjp, self.unique(f"{base}_grad_rows"))
-            rows = None if copied is None or sweeps is None else into_rows(copied, copied.name, list(sweeps.gradients))
-        if rows is None:
+            copied = make(vjp, self.unique(f"{base}{suffix}"))
+        if copied is None:
             return None
-        self.prepared[rows.name] = self.prepared.get(vjp_name)
-        self.functions.insert(0, (rows, f"gradient only, into rows: {vjp_name} computing each gradient in its "
-                                        "row of the result"))
-        return rows.name
+        self.prepared[copied.name] = self.prepared.get(vjp_name)
+        self.functions.insert(0, (copied, header))
+        return copied.name
 
     def prepare(self, func, argtypes, fuse=True):
         prepared = Prepared(func, argtypes, self.target, self.forward_version, fuse)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import gast
 
-from ..syntax.nodes import call, copy_tree, name
+from ..syntax.nodes import assigned_names, call, copy_tree, fresh_name, name, names_in, param, statements
 
 _STARTS = {"empty_like_float": "row_of", "zeros_like_float": "zeroed_row"}
 
@@ -35,29 +35,26 @@ def into_rows(fdef: gast.FunctionDef, new_name: str, gradients) -> gast.Function
     if not (isinstance(last, gast.Return) and isinstance(last.value, gast.Tuple) and len(last.value.elts) == 2):
         return None
     fdef = copy_tree(fdef)
-    taken = {n.id for n in gast.walk(fdef) if isinstance(n, gast.Name)} | {a.id for a in fdef.args.args}
-    outs = [_fresh(f"_out{j}", taken) for j in range(len(gradients))]
-    row = _fresh("_row", taken)
+    last = fdef.body[-1]
+    taken = names_in(fdef)
+    outs = [fresh_name(f"_out{j}", taken) for j in range(len(gradients))]
+    row = fresh_name("_row", taken)
     # Only the gradient of an argument the function never rebinds: the adjoint of a rebound one
     # (x = x[1:] - x[:-1]) starts once per value, of that value's shape (CI fuzz, slow tier).
-    rebound = {n.id for n in gast.walk(fdef) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
-    params = [a.id for a in fdef.args.args]
+    unchanged = {a.id for a in fdef.args.args} - assigned_names(fdef.body)
+    starts = [_started_gradient(s, gradients) for s in statements(fdef.body)]
     for stmt in fdef.body:  # the gradients start at the top level
         bar = _started_gradient(stmt, gradients)
-        if bar is None:
-            continue
-        start = stmt.value.args[0] if stmt.value.args else None
-        if isinstance(start, gast.Name) and start.id in params and start.id not in rebound \
-                and sum(_started_gradient(s, gradients) == bar for s in gast.walk(fdef) if isinstance(s, gast.stmt)) == 1:
-            j = gradients.index(bar)
-            stmt.value = call(_STARTS[stmt.value.func.id], name(outs[j]), name(row))
+        start = stmt.value.args[0] if bar is not None and stmt.value.args else None
+        if isinstance(start, gast.Name) and start.id in unchanged and starts.count(bar) == 1:
+            stmt.value = call(_STARTS[stmt.value.func.id], name(outs[gradients.index(bar)]), name(row))
     settles = []
     for bar, out in zip(gradients, outs):
         node = gast.Expr(value=call("settle_row", name(out), name(row), name(bar)))
         node.lineno = getattr(last, "lineno", None)
         settles.append(node)
     fdef.body[-1:] = settles + [last]
-    fdef.args.args = fdef.args.args + [name(o, gast.Param()) for o in outs] + [name(row, gast.Param())]
+    fdef.args.args = fdef.args.args + [param(o) for o in outs + [row]]
     fdef.name = new_name
     return fdef
 
@@ -70,12 +67,3 @@ def _started_gradient(stmt, gradients):
             and not any(k.arg == "shape" for k in stmt.value.keywords):
         return stmt.targets[0].id
     return None
-
-
-def _fresh(stem, taken):
-    candidate, k = stem, 1
-    while candidate in taken:
-        k += 1
-        candidate = f"{stem}_{k}"
-    taken.add(candidate)
-    return candidate

@@ -21,7 +21,7 @@ import dataclasses
 
 import gast
 
-from ..syntax.nodes import assign, copy_tree, name
+from ..syntax.nodes import assign, copy_tree, fresh_name, name
 
 
 def save_in_locals(fdef: gast.FunctionDef) -> gast.FunctionDef:
@@ -98,7 +98,7 @@ def _with_locals(body, sweeps, tape, taken):
     mine = {tape.name, tape.top} - {None}
 
     def push(value, like):
-        local = _fresh(f"_{tape.saves.lstrip('_')}_saved", taken)
+        local = fresh_name(f"_{tape.saves.lstrip('_')}_saved", taken)
         stack.append(local)
         out.append(_copy_lineno(assign(local, value, None), like))
 
@@ -144,14 +144,6 @@ def _with_locals(body, sweeps, tape, taken):
             return None
         k += 1
     return out
-
-
-def _fresh(base, taken) -> str:
-    local, n = base, 2
-    while local in taken:
-        local, n = f"{base}{n}", n + 1
-    taken.add(local)
-    return local
 
 
 def _copy_lineno(node, like):

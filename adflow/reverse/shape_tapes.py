@@ -33,7 +33,7 @@ import dataclasses
 
 import gast
 
-from ..syntax.nodes import assign, attribute, call, copy_tree, name, store
+from ..syntax.nodes import assign, attribute, call, copy_tree, dotted_name, fresh_name, name, statements, store
 from .dead_code import live_after_each
 
 _ALLOCATIONS = ("zeros_like_float", "empty_like_float")
@@ -55,7 +55,7 @@ def keep_shapes(fdef: gast.FunctionDef) -> gast.FunctionDef:
         var = _restored_variable(fdef, tape.name, fdef.body[opening + 1:])
         if var is None:
             continue
-        shape = _fresh(f"_{var.lstrip('_')}_shape", taken)
+        shape = fresh_name(f"_{var.lstrip('_')}_shape", set(taken))
         if not _only_shapes_read(fdef, tape.name, var, shape, opening):
             continue
         taken.add(shape)
@@ -76,34 +76,18 @@ def _position(body, stmt):
     return next((k for k, s in enumerate(body) if s is stmt), None)
 
 
-def _fresh(stem, taken):
-    candidate, k = stem, 1
-    while candidate in taken:
-        k += 1
-        candidate = f"{stem}{k}"
-    return candidate
-
-
 def _restored_variable(fdef, tape, reverse):
     """The one variable every restore from ``tape`` assigns, when the tape is only created, appended
     to and popped, its restores are in the reverse sweep, and nothing else there assigns that
     variable; else None."""
-    restores, var = 0, None
-    for node in gast.walk(fdef):
-        for field in ("body", "orelse"):
-            for stmt in getattr(node, field, None) or []:
-                kind = _use_of(stmt, tape)
-                if kind == "restore":
-                    target = stmt.targets[0].id
-                    if var not in (None, target):
-                        return None
-                    var, restores = target, restores + 1
-    if var is None:
+    every = list(statements(fdef.body))
+    targets = {s.targets[0].id for s in every if _use_of(s, tape) == "restore"}
+    if len(targets) != 1:
         return None
+    var = targets.pop()
+    restores = sum(1 for s in every if _use_of(s, tape) == "restore")
     uses = sum(1 for n in gast.walk(fdef) if isinstance(n, gast.Name) and n.id == tape)
-    statements = [s for n in gast.walk(fdef) for f in ("body", "orelse") for s in (getattr(n, f, None) or [])
-                  if isinstance(s, gast.stmt)]
-    if uses != sum(1 for s in statements if _use_of(s, tape)):
+    if uses != sum(1 for s in every if _use_of(s, tape)):
         return None  # read some other way (a peek, a length): left alone
     in_reverse = [s for top in reverse for s in gast.walk(top) if isinstance(s, gast.stmt)]
     if sum(1 for s in in_reverse if _use_of(s, tape) == "restore") != restores:
@@ -173,7 +157,7 @@ class _TapeOfShapes(gast.NodeTransformer):
     def visit_Expr(self, node):
         if _use_of(node, self.tape) == "push":
             pushed = node.value.args[0]
-            if _is_call(pushed, "np", "asarray"):  # an array of another dtype: the same shape
+            if isinstance(pushed, gast.Call) and dotted_name(pushed.func) == "np.asarray":  # an array of another dtype: the same shape
                 pushed = pushed.args[0]
             node.value.args = [gast.Attribute(value=pushed, attr="shape", ctx=gast.Load())]
         return node
@@ -198,7 +182,7 @@ class _ShapeReads(gast.NodeTransformer):
                 node.args[0] = name(self.shape)
             node.args[1:] = [self.visit(a) for a in node.args[1:]]
             return node
-        if _is_call(node, "np", "shape") and len(node.args) == 1 and self._is_var(node.args[0]):
+        if dotted_name(node.func) == "np.shape" and len(node.args) == 1 and self._is_var(node.args[0]):
             return name(self.shape)
         if isinstance(node.func, gast.Name) and node.func.id == "unbroadcast" and len(node.args) == 2 \
                 and self._is_var(node.args[1]) and not node.keywords:
@@ -213,8 +197,3 @@ class _ShapeReads(gast.NodeTransformer):
         if node.attr == "shape" and self._is_var(node.value):
             return name(self.shape)
         return self.generic_visit(node)
-
-
-def _is_call(node, module, attr):
-    return (isinstance(node, gast.Call) and isinstance(node.func, gast.Attribute) and node.func.attr == attr
-            and isinstance(node.func.value, gast.Name) and node.func.value.id == module)

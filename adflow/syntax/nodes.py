@@ -123,6 +123,15 @@ def rewrite_blocks(stmts, rewrite) -> list:
     return rewrite(stmts)
 
 
+def fresh_name(base: str, taken: set) -> str:
+    """``base``, or ``base2``, ``base3``... the first not in ``taken``; added to it."""
+    candidate, k = base, 2
+    while candidate in taken:
+        candidate, k = f"{base}{k}", k + 1
+    taken.add(candidate)
+    return candidate
+
+
 def dotted_name(node) -> str | None:
     """``np.linalg.solve`` for an Attribute chain rooted at a Name, else None."""
     parts = []
