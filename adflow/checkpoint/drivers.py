@@ -10,6 +10,7 @@ loop's state under the user's names, snapshots in arrays ``<name>_kept`` of one 
 from __future__ import annotations
 
 from ..syntax.templates import function
+from ..syntax.nodes import fresh_name
 from .schedule import ADVANCE, KEEP, KEEP_DEP, RESTORE, REVERSE, REVERSE_DEP
 
 SHAPE_CHANGED = "adflow: checkpointing: a loop-carried array changed shape between iterations"
@@ -46,26 +47,18 @@ OPS = dict(ADVANCE=ADVANCE, KEEP=KEEP, KEEP_DEP=KEEP_DEP, RESTORE=RESTORE, REVER
            REVERSE_DEP=REVERSE_DEP)
 
 
-def _fresh(base: str, taken: set) -> str:
-    name, k = base, 2
-    while name in taken:
-        name, k = f"{base}{k}", k + 1
-    taken.add(name)
-    return name
-
-
 def loop_sweeps(name, advance, step_vjp, carried, invariants, arrays, floats):
     """The driver ``name`` of a loop whose state is ``carried`` (``arrays``: the names holding
     arrays) and whose ``step_vjp`` returns cotangents for the parameters at positions ``floats`` of
     ``carried + invariants``.  Returns (the function's tree, names of its stores and cotangents):
     ``kept``, ``deps``, ``state_bars``, ``invariant_bars`` (one per float invariant)."""
     taken = set(carried) | set(invariants)
-    kept = [_fresh(f"{n}_kept", taken) for n in carried]
-    deps = [_fresh(f"{n}_dep", taken) for n in carried]
-    state_bars = [_fresh(f"{n}_bar", taken) for n in carried]
+    kept = [fresh_name(f"{n}_kept", taken) for n in carried]
+    deps = [fresh_name(f"{n}_dep", taken) for n in carried]
+    state_bars = [fresh_name(f"{n}_bar", taken) for n in carried]
     inputs = carried + invariants
     float_invariants = [p for p in floats if p >= len(carried)]
-    invariant_bars = [_fresh(f"{inputs[p]}_bar", taken) for p in float_invariants]
+    invariant_bars = [fresh_name(f"{inputs[p]}_bar", taken) for p in float_invariants]
 
     def stores(into, pad):
         lines = []
